@@ -1,0 +1,28 @@
+//! `sheaf-core`: the deterministic, sans-IO heart of Sheaf.
+//!
+//! Sheaf implements iroh-docs' multi-writer key-value documents and their sync protocol. This
+//! crate holds everything that does not touch a socket, a disk, a clock or a thread: the keys,
+//! entries and their signatures ([`keys`], [`entry`]), the wire formats ([`wire`], [`ranger`]),
+//! and — as they land — the store, reconciliation and live-sync state machines. Runtimes feed it
+//! inputs with the current time ([`time::Now`]) and carry out the effects it asks for, so the
+//! same code runs under tokio, smol, a deterministic simulator and a fuzzer.
+//!
+//! Nothing here reads a clock or OS randomness; key generation takes an rng from the caller.
+
+pub mod entry;
+pub mod hash;
+pub mod keys;
+pub mod ranger;
+pub mod time;
+pub mod wire;
+
+pub use entry::{
+    Entry, EntryLimits, EntrySignature, Record, RecordIdentifier, SignedEntry, ValidationFailure,
+    VerifyError, DEFAULT_MAX_KEY_LEN, MAX_TIMESTAMP_FUTURE_SHIFT,
+};
+pub use hash::{Hash, PeerId};
+pub use keys::{
+    Author, AuthorId, Capability, CapabilityError, CapabilityKind, NamespaceId, NamespaceSecret,
+};
+pub use ranger::{ContentStatus, Fingerprint};
+pub use time::{Mono, Now};

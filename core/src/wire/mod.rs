@@ -1,0 +1,27 @@
+//! Everything Sheaf puts on the wire, byte-compatible with iroh-docs 0.101.
+//!
+//! * [`frame`]: the `/iroh-sync/1` stream — [`SyncMessage`] and its length-prefixed framing;
+//! * [`crate::ranger`]: the reconciliation messages carried inside `SyncMessage`;
+//! * [`gossip`]: the [`Op`] payload of a document's gossip topic and [`AuthorHeads`];
+//! * [`ticket`]: [`DocTicket`] strings;
+//! * [`codec`]: the postcard-compatible primitives all of them are built on.
+//!
+//! Every decoder is total: any input yields a value or a typed [`DecodeError`], never a panic,
+//! and no length read from the input can make it allocate more than the input's size.
+
+pub mod codec;
+pub mod frame;
+pub mod gossip;
+pub mod ticket;
+
+pub use codec::{Decode, DecodeError, Encode};
+pub use frame::{
+    encode_frame, AbortReason, FrameDecoder, FrameError, SyncMessage, DEFAULT_MAX_FRAME_LEN,
+};
+pub use gossip::{AuthorHeads, Op, SyncReport, DEFAULT_HEADS_SIZE_LIMIT};
+pub use ticket::{DocTicket, NodeAddr, TicketError, TransportAddr};
+
+#[cfg(test)]
+mod golden;
+#[cfg(test)]
+mod props;
