@@ -26,3 +26,8 @@ pub use keys::{
 };
 pub use ranger::{ContentStatus, Fingerprint};
 pub use time::{Mono, Now};
+
+/// The README's examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;
