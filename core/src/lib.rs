@@ -13,8 +13,13 @@ pub mod entry;
 pub mod hash;
 pub mod keys;
 pub mod ranger;
+pub mod replica;
+pub mod store;
 pub mod time;
 pub mod wire;
+
+#[cfg(test)]
+mod testutil;
 
 pub use entry::{
     Entry, EntryLimits, EntrySignature, Record, RecordIdentifier, SignedEntry, ValidationFailure,

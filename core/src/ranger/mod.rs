@@ -12,7 +12,13 @@
 //! * `x < y`: `[x, y)`;
 //! * `x > y`: wrap-around, `{t >= x} ∪ {t < y}`.
 
+mod process;
+
 use std::{fmt, ops::BitXorAssign};
+
+pub use process::{
+    initial_message, process_message, ContentStatusSource, NoContent, Received, SyncConfig,
+};
 
 use crate::{
     entry::{RecordIdentifier, SignedEntry, MIN_SIGNED_ENTRY_LEN},

@@ -1,0 +1,279 @@
+//! The executor's command set: one variant per operation of iroh-docs' sync actor, so a
+//! runtime can send them over a channel and the simulator can record them.
+
+use std::num::NonZeroU64;
+
+use bytes::Bytes;
+
+use super::{
+    ImportNamespaceOutcome, OpenOpts, OpenState, ReplicaError, Replicas, SyncOutcome,
+};
+use crate::{
+    entry::SignedEntry,
+    hash::{Hash, PeerId},
+    keys::{Author, AuthorId, Capability, CapabilityKind, NamespaceId, NamespaceSecret},
+    ranger::{ContentStatus, ContentStatusSource, Message},
+    store::{DownloadPolicy, Query, QueryCursor, QueryPage, Store},
+    time::Now,
+    wire::AuthorHeads,
+};
+
+/// An operation for [`Replicas::apply`].
+#[derive(Debug, Clone)]
+pub enum StoreCommand {
+    /// Store an author.
+    ImportAuthor(Author),
+    /// Read an author's secret key.
+    ExportAuthor(AuthorId),
+    /// Delete an author.
+    DeleteAuthor(AuthorId),
+    /// List authors.
+    ListAuthors,
+    /// Import (or upgrade) a capability.
+    ImportNamespace(Capability),
+    /// List documents.
+    ListNamespaces,
+    /// All content hashes.
+    ContentHashes,
+    /// Commit now.
+    Flush,
+    /// Open a document.
+    Open {
+        /// Document.
+        namespace: NamespaceId,
+        /// Options.
+        opts: OpenOpts,
+    },
+    /// Release a handle.
+    Close(NamespaceId),
+    /// State of an open document.
+    GetState(NamespaceId),
+    /// Enable or disable sync.
+    SetSync {
+        /// Document.
+        namespace: NamespaceId,
+        /// Enabled.
+        sync: bool,
+    },
+    /// Add a subscriber.
+    Subscribe(NamespaceId),
+    /// Remove a subscriber.
+    Unsubscribe(NamespaceId),
+    /// Local write.
+    InsertLocal {
+        /// Document.
+        namespace: NamespaceId,
+        /// Author.
+        author: AuthorId,
+        /// Key.
+        key: Bytes,
+        /// Content hash.
+        hash: Hash,
+        /// Content length.
+        len: u64,
+    },
+    /// Prefix delete.
+    DeletePrefix {
+        /// Document.
+        namespace: NamespaceId,
+        /// Author.
+        author: AuthorId,
+        /// Prefix.
+        prefix: Bytes,
+    },
+    /// Entry from a peer outside reconciliation.
+    InsertRemote {
+        /// Document.
+        namespace: NamespaceId,
+        /// Entry.
+        entry: SignedEntry,
+        /// Sender.
+        from: PeerId,
+        /// Sender's content status.
+        content_status: ContentStatus,
+    },
+    /// First message of a sync.
+    SyncInitialMessage(NamespaceId),
+    /// Process a reconciliation message.
+    SyncProcessMessage {
+        /// Document.
+        namespace: NamespaceId,
+        /// The message.
+        message: Message,
+        /// Sender.
+        from: PeerId,
+        /// Session counters so far.
+        outcome: SyncOutcome,
+    },
+    /// Useful peers.
+    GetSyncPeers(NamespaceId),
+    /// Remember a useful peer.
+    RegisterUsefulPeer {
+        /// Document.
+        namespace: NamespaceId,
+        /// Peer.
+        peer: PeerId,
+    },
+    /// One entry.
+    GetExact {
+        /// Document.
+        namespace: NamespaceId,
+        /// Author.
+        author: AuthorId,
+        /// Key.
+        key: Bytes,
+        /// Return tombstones too.
+        include_empty: bool,
+    },
+    /// One page of a query.
+    GetMany {
+        /// Document.
+        namespace: NamespaceId,
+        /// Query.
+        query: Query,
+        /// Where to continue.
+        cursor: Option<QueryCursor>,
+    },
+    /// Delete a document.
+    DropReplica(NamespaceId),
+    /// Namespace secret.
+    ExportSecretKey(NamespaceId),
+    /// Whether a peer's heads hold news for us.
+    HasNewsForUs {
+        /// Document.
+        namespace: NamespaceId,
+        /// Their heads.
+        heads: AuthorHeads,
+    },
+    /// Set the download policy.
+    SetDownloadPolicy {
+        /// Document.
+        namespace: NamespaceId,
+        /// Policy.
+        policy: DownloadPolicy,
+    },
+    /// Get the download policy.
+    GetDownloadPolicy(NamespaceId),
+    /// Commit and stop accepting work (the caller then drops the executor).
+    Shutdown,
+}
+
+/// The answer to a [`StoreCommand`].
+#[derive(Debug, Clone)]
+pub enum StoreResponse {
+    /// Done, nothing to return.
+    Done,
+    /// A yes/no answer (author deleted, document closed).
+    Bool(bool),
+    /// An author.
+    Author(Option<Author>),
+    /// Author ids.
+    Authors(Vec<AuthorId>),
+    /// Capability import result.
+    Imported(ImportNamespaceOutcome),
+    /// Documents.
+    Namespaces(Vec<(NamespaceId, CapabilityKind)>),
+    /// Content hashes.
+    Hashes(Vec<Hash>),
+    /// Document state.
+    State(OpenState),
+    /// The new entry of a local write.
+    Inserted(SignedEntry),
+    /// Entries removed.
+    Removed(usize),
+    /// A reconciliation message.
+    Message(Message),
+    /// Reply to a reconciliation message and the updated counters.
+    Synced {
+        /// Our reply, if any.
+        reply: Option<Message>,
+        /// Counters.
+        outcome: SyncOutcome,
+    },
+    /// Useful peers.
+    Peers(Option<Vec<PeerId>>),
+    /// One entry.
+    Entry(Option<SignedEntry>),
+    /// A query page.
+    Page(QueryPage),
+    /// A namespace secret.
+    Secret(NamespaceSecret),
+    /// News count.
+    News(Option<NonZeroU64>),
+    /// Download policy.
+    Policy(DownloadPolicy),
+}
+
+impl<S: Store, C: ContentStatusSource> Replicas<S, C> {
+    /// Runs one command.
+    pub fn apply(&mut self, now: Now, cmd: StoreCommand) -> Result<StoreResponse, ReplicaError> {
+        use StoreCommand as C;
+        use StoreResponse as R;
+        Ok(match cmd {
+            C::ImportAuthor(a) => self.import_author(now, a).map(|_| R::Done)?,
+            C::ExportAuthor(id) => R::Author(self.export_author(id)?),
+            C::DeleteAuthor(id) => R::Bool(self.delete_author(now, id)?),
+            C::ListAuthors => R::Authors(self.list_authors()?),
+            C::ImportNamespace(cap) => R::Imported(self.import_namespace(now, cap)?),
+            C::ListNamespaces => R::Namespaces(self.list_namespaces()?),
+            C::ContentHashes => R::Hashes(self.content_hashes()?),
+            C::Flush | C::Shutdown => self.flush().map(|_| R::Done)?,
+            C::Open { namespace, opts } => self.open(namespace, opts).map(|_| R::Done)?,
+            C::Close(ns) => R::Bool(self.close(ns)?),
+            C::GetState(ns) => R::State(self.state(ns)?),
+            C::SetSync { namespace, sync } => self.set_sync(namespace, sync).map(|_| R::Done)?,
+            C::Subscribe(ns) => self.subscribe(ns).map(|_| R::Done)?,
+            C::Unsubscribe(ns) => self.unsubscribe(ns).map(|_| R::Done)?,
+            C::InsertLocal {
+                namespace,
+                author,
+                key,
+                hash,
+                len,
+            } => R::Inserted(self.insert_local(now, namespace, author, &key, hash, len)?),
+            C::DeletePrefix {
+                namespace,
+                author,
+                prefix,
+            } => R::Removed(self.delete_prefix(now, namespace, author, &prefix)?),
+            C::InsertRemote {
+                namespace,
+                entry,
+                from,
+                content_status,
+            } => R::Removed(self.insert_remote(now, namespace, entry, from, content_status)?),
+            C::SyncInitialMessage(ns) => R::Message(self.sync_initial_message(ns)?),
+            C::SyncProcessMessage {
+                namespace,
+                message,
+                from,
+                mut outcome,
+            } => {
+                let reply = self.sync_process_message(now, namespace, message, from, &mut outcome)?;
+                R::Synced { reply, outcome }
+            }
+            C::GetSyncPeers(ns) => R::Peers(self.sync_peers(ns)?),
+            C::RegisterUsefulPeer { namespace, peer } => {
+                self.register_useful_peer(now, namespace, peer).map(|_| R::Done)?
+            }
+            C::GetExact {
+                namespace,
+                author,
+                key,
+                include_empty,
+            } => R::Entry(self.get_exact(namespace, author, &key, include_empty)?),
+            C::GetMany {
+                namespace,
+                query,
+                cursor,
+            } => R::Page(self.get_many(namespace, &query, cursor)?),
+            C::DropReplica(ns) => self.drop_replica(now, ns).map(|_| R::Done)?,
+            C::ExportSecretKey(ns) => R::Secret(self.export_secret_key(ns)?),
+            C::HasNewsForUs { namespace, heads } => R::News(self.has_news_for_us(namespace, &heads)?),
+            C::SetDownloadPolicy { namespace, policy } => {
+                self.set_download_policy(now, namespace, policy).map(|_| R::Done)?
+            }
+            C::GetDownloadPolicy(ns) => R::Policy(self.get_download_policy(ns)?),
+        })
+    }
+}

@@ -1,0 +1,652 @@
+//! The store executor: every operation on documents, as deterministic commands.
+//!
+//! [`Replicas`] is the sans-IO form of iroh-docs' sync actor. A runtime owns one, usually on a
+//! thread of its own, and feeds it [`StoreCommand`]s with the current time; it answers each
+//! with a [`StoreResponse`] and queues [`ReplicaEvent`]s (local and remote inserts) that the
+//! caller drains with [`Replicas::poll_event`] after every command. Nothing inside reads a
+//! clock or blocks.
+//!
+//! ```text
+//!   runtime ──apply(now, cmd)──▶ Replicas ──▶ Store (MemStore | RedbStore)
+//!      ▲                            │
+//!      └──── poll_event() ◀─────────┘   LocalInsert / RemoteInsert
+//!      └──── poll_timeout() / handle_timeout(now): commit at most every 500 ms
+//! ```
+//!
+//! Documents are opened with a reference count; the `sync` flag is OR-ed over all opens and
+//! gates every remote write. Local writes are stamped with `now.wall_micros`, signed with the
+//! namespace and author keys, and refused on a read-only capability. Remote entries are
+//! validated ([`EntryLimits::check_remote`]) before the prefix-aware insert.
+
+mod commands;
+#[cfg(test)]
+mod tests;
+
+use std::{
+    collections::{BTreeMap, VecDeque},
+    num::NonZeroU64,
+    time::Duration,
+};
+
+pub use commands::{StoreCommand, StoreResponse};
+
+use crate::{
+    entry::{EntryLimits, Record, SignedEntry, ValidationFailure},
+    hash::{Hash, PeerId},
+    keys::{Author, AuthorId, Capability, CapabilityError, CapabilityKind, NamespaceId, NamespaceSecret},
+    ranger::{self, ContentStatus, ContentStatusSource, Message, NoContent, Received, SyncConfig},
+    store::{
+        put_prefix_aware,
+        query::{run_query, QueryCursor, QueryPage},
+        DownloadPolicy, PutOutcome, Query, Store, StoreError,
+    },
+    time::{Mono, Now},
+    wire::AuthorHeads,
+};
+
+/// How long writes may stay uncommitted, as in iroh-docs.
+pub const DEFAULT_COMMIT_INTERVAL: Duration = Duration::from_millis(500);
+
+/// Configuration of the executor.
+#[derive(Debug, Clone)]
+pub struct ReplicaConfig {
+    /// Limits for entries.
+    pub limits: EntryLimits,
+    /// Reconciliation policy.
+    pub sync: SyncConfig,
+    /// Longest time writes stay uncommitted.
+    pub commit_interval: Duration,
+    /// Stored rows scanned per query page.
+    pub query_page_budget: usize,
+}
+
+impl Default for ReplicaConfig {
+    fn default() -> Self {
+        Self {
+            limits: EntryLimits::default(),
+            sync: SyncConfig::default(),
+            commit_interval: DEFAULT_COMMIT_INTERVAL,
+            query_page_budget: 1024,
+        }
+    }
+}
+
+/// Why a replica operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ReplicaError {
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// No such document.
+    #[error("document {0:?} not found")]
+    NotFound(NamespaceId),
+    /// The document is not open.
+    #[error("document {0:?} is closed")]
+    Closed(NamespaceId),
+    /// The document is not open for sync.
+    #[error("sync is not enabled for document {0:?}")]
+    SyncDisabled(NamespaceId),
+    /// A write to a document held with a read capability.
+    #[error("document is read-only")]
+    ReadOnly,
+    /// The author's secret key is not in the store.
+    #[error("author {0:?} not found")]
+    AuthorNotFound(AuthorId),
+    /// The entry failed validation.
+    #[error("invalid entry: {0}")]
+    Validation(#[from] ValidationFailure),
+    /// The key or a prefix of it already holds an entry at least as new.
+    #[error("a newer entry exists for this key or a prefix of it")]
+    NewerEntryExists,
+    /// Capabilities of different namespaces.
+    #[error(transparent)]
+    Capability(#[from] CapabilityError),
+}
+
+/// Options for opening a document.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct OpenOpts {
+    /// Accept sync and remote writes.
+    pub sync: bool,
+    /// Count one subscriber (events are queued only for documents with subscribers).
+    pub subscribe: bool,
+}
+
+/// State of an open document.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct OpenState {
+    /// Whether sync is enabled.
+    pub sync: bool,
+    /// Number of subscribers.
+    pub subscribers: usize,
+    /// Number of open handles.
+    pub handles: usize,
+}
+
+/// Result of importing a capability.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ImportNamespaceOutcome {
+    /// The namespace is new.
+    Inserted,
+    /// A read capability was upgraded to write.
+    Upgraded,
+    /// Nothing changed.
+    NoChange,
+}
+
+/// Counters of one sync session, threaded through its messages.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SyncOutcome {
+    /// Newest timestamp per author among the entries received.
+    pub heads_received: AuthorHeads,
+    /// Entries received (valid or not).
+    pub num_recv: usize,
+    /// Entries sent.
+    pub num_sent: usize,
+}
+
+/// An insert that happened in an open document with subscribers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReplicaEvent {
+    /// A local write.
+    LocalInsert {
+        /// Document.
+        namespace: NamespaceId,
+        /// The new entry.
+        entry: SignedEntry,
+    },
+    /// An entry from a peer.
+    RemoteInsert {
+        /// Document.
+        namespace: NamespaceId,
+        /// The new entry.
+        entry: SignedEntry,
+        /// The peer it came from.
+        from: PeerId,
+        /// Whether the download policy wants its content (never for tombstones).
+        should_download: bool,
+        /// The sender's content status.
+        remote_content_status: ContentStatus,
+    },
+}
+
+#[derive(Debug, Clone)]
+struct OpenReplica {
+    capability: Capability,
+    sync: bool,
+    handles: usize,
+    subscribers: usize,
+}
+
+/// The store executor. See the module docs.
+#[derive(Debug)]
+pub struct Replicas<S, C = NoContent> {
+    store: S,
+    content: C,
+    config: ReplicaConfig,
+    open: BTreeMap<NamespaceId, OpenReplica>,
+    events: VecDeque<ReplicaEvent>,
+    dirty_since: Option<Mono>,
+}
+
+impl<S: Store> Replicas<S, NoContent> {
+    /// An executor over `store` that reports all content as missing.
+    pub fn new(store: S, config: ReplicaConfig) -> Self {
+        Self::with_content(store, NoContent, config)
+    }
+}
+
+impl<S: Store, C: ContentStatusSource> Replicas<S, C> {
+    /// An executor whose outgoing entries get their content status from `content`.
+    pub fn with_content(store: S, content: C, config: ReplicaConfig) -> Self {
+        Self {
+            store,
+            content,
+            config,
+            open: BTreeMap::new(),
+            events: VecDeque::new(),
+            dirty_since: None,
+        }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &ReplicaConfig {
+        &self.config
+    }
+
+    /// Direct access to the store (reads in tests and tools).
+    pub fn store_mut(&mut self) -> &mut S {
+        &mut self.store
+    }
+
+    /// Flushes and returns the store.
+    pub fn into_store(mut self) -> Result<S, StoreError> {
+        self.store.flush()?;
+        Ok(self.store)
+    }
+
+    /// The next queued event.
+    pub fn poll_event(&mut self) -> Option<ReplicaEvent> {
+        self.events.pop_front()
+    }
+
+    /// When [`Replicas::handle_timeout`] will commit pending writes, if any are pending.
+    pub fn poll_timeout(&self) -> Option<Mono> {
+        self.dirty_since.map(|t| t + self.config.commit_interval)
+    }
+
+    /// Commits pending writes if their deadline has passed. Spurious calls are harmless.
+    pub fn handle_timeout(&mut self, now: Now) -> Result<(), StoreError> {
+        match self.poll_timeout() {
+            Some(due) if due <= now.mono => self.flush(),
+            _ => Ok(()),
+        }
+    }
+
+    /// Commits all writes now.
+    pub fn flush(&mut self) -> Result<(), StoreError> {
+        self.store.flush()?;
+        self.dirty_since = None;
+        Ok(())
+    }
+
+    fn touch(&mut self, now: Now) {
+        self.dirty_since.get_or_insert(now.mono);
+    }
+
+    fn open_replica(&self, ns: NamespaceId) -> Result<&OpenReplica, ReplicaError> {
+        self.open.get(&ns).ok_or(ReplicaError::Closed(ns))
+    }
+
+    fn syncing(&self, ns: NamespaceId) -> Result<&OpenReplica, ReplicaError> {
+        let r = self.open_replica(ns)?;
+        if !r.sync {
+            return Err(ReplicaError::SyncDisabled(ns));
+        }
+        Ok(r)
+    }
+
+    fn emit(&mut self, ns: NamespaceId, event: impl FnOnce() -> ReplicaEvent) {
+        if self.open.get(&ns).is_some_and(|r| r.subscribers > 0) {
+            self.events.push_back(event());
+        }
+    }
+
+    // ---- authors -----------------------------------------------------------------------
+
+    /// Stores an author.
+    pub fn import_author(&mut self, now: Now, author: Author) -> Result<(), ReplicaError> {
+        self.touch(now);
+        Ok(self.store.put_author(author)?)
+    }
+
+    /// An author's secret key.
+    pub fn export_author(&mut self, id: AuthorId) -> Result<Option<Author>, ReplicaError> {
+        Ok(self.store.get_author(id)?)
+    }
+
+    /// Deletes an author; whether it existed.
+    pub fn delete_author(&mut self, now: Now, id: AuthorId) -> Result<bool, ReplicaError> {
+        self.touch(now);
+        Ok(self.store.delete_author(id)?)
+    }
+
+    /// All authors.
+    pub fn list_authors(&mut self) -> Result<Vec<AuthorId>, ReplicaError> {
+        Ok(self.store.list_authors()?)
+    }
+
+    // ---- namespaces --------------------------------------------------------------------
+
+    /// Imports a capability: a new document, or a read capability upgraded to write.
+    pub fn import_namespace(
+        &mut self,
+        now: Now,
+        capability: Capability,
+    ) -> Result<ImportNamespaceOutcome, ReplicaError> {
+        let id = capability.id();
+        let outcome = match self.store.get_namespace(id)? {
+            None => {
+                self.store.put_namespace(capability.clone())?;
+                ImportNamespaceOutcome::Inserted
+            }
+            Some(mut existing) => {
+                if existing.merge(capability)? {
+                    self.store.put_namespace(existing.clone())?;
+                    if let Some(open) = self.open.get_mut(&id) {
+                        open.capability = existing;
+                    }
+                    ImportNamespaceOutcome::Upgraded
+                } else {
+                    ImportNamespaceOutcome::NoChange
+                }
+            }
+        };
+        if outcome != ImportNamespaceOutcome::NoChange {
+            self.touch(now);
+        }
+        Ok(outcome)
+    }
+
+    /// All documents and their capability kinds.
+    pub fn list_namespaces(&mut self) -> Result<Vec<(NamespaceId, CapabilityKind)>, ReplicaError> {
+        Ok(self.store.list_namespaces()?)
+    }
+
+    /// Content hashes of all entries (for garbage-collection protection).
+    pub fn content_hashes(&mut self) -> Result<Vec<Hash>, ReplicaError> {
+        Ok(self.store.content_hashes()?)
+    }
+
+    /// Opens a document (one more handle).
+    pub fn open(&mut self, ns: NamespaceId, opts: OpenOpts) -> Result<(), ReplicaError> {
+        if let Some(open) = self.open.get_mut(&ns) {
+            open.handles += 1;
+            open.sync |= opts.sync;
+            open.subscribers += usize::from(opts.subscribe);
+            return Ok(());
+        }
+        let capability = self.store.get_namespace(ns)?.ok_or(ReplicaError::NotFound(ns))?;
+        self.open.insert(
+            ns,
+            OpenReplica {
+                capability,
+                sync: opts.sync,
+                handles: 1,
+                subscribers: usize::from(opts.subscribe),
+            },
+        );
+        Ok(())
+    }
+
+    /// Releases a handle; returns whether the document is now closed.
+    pub fn close(&mut self, ns: NamespaceId) -> Result<bool, ReplicaError> {
+        let open = self.open.get_mut(&ns).ok_or(ReplicaError::Closed(ns))?;
+        open.handles = open.handles.saturating_sub(1);
+        if open.handles == 0 {
+            self.open.remove(&ns);
+            return Ok(true);
+        }
+        Ok(false)
+    }
+
+    /// State of an open document.
+    pub fn state(&self, ns: NamespaceId) -> Result<OpenState, ReplicaError> {
+        let r = self.open_replica(ns)?;
+        Ok(OpenState {
+            sync: r.sync,
+            subscribers: r.subscribers,
+            handles: r.handles,
+        })
+    }
+
+    /// Enables or disables sync.
+    pub fn set_sync(&mut self, ns: NamespaceId, sync: bool) -> Result<(), ReplicaError> {
+        self.open.get_mut(&ns).ok_or(ReplicaError::Closed(ns))?.sync = sync;
+        Ok(())
+    }
+
+    /// Adds a subscriber.
+    pub fn subscribe(&mut self, ns: NamespaceId) -> Result<(), ReplicaError> {
+        self.open.get_mut(&ns).ok_or(ReplicaError::Closed(ns))?.subscribers += 1;
+        Ok(())
+    }
+
+    /// Removes a subscriber.
+    pub fn unsubscribe(&mut self, ns: NamespaceId) -> Result<(), ReplicaError> {
+        let r = self.open.get_mut(&ns).ok_or(ReplicaError::Closed(ns))?;
+        r.subscribers = r.subscribers.saturating_sub(1);
+        Ok(())
+    }
+
+    /// Deletes a document and all its data (it is closed first).
+    pub fn drop_replica(&mut self, now: Now, ns: NamespaceId) -> Result<(), ReplicaError> {
+        self.open.remove(&ns);
+        self.touch(now);
+        Ok(self.store.remove_namespace(ns)?)
+    }
+
+    /// The namespace secret of a writable document.
+    pub fn export_secret_key(&mut self, ns: NamespaceId) -> Result<NamespaceSecret, ReplicaError> {
+        let cap = match self.open.get(&ns) {
+            Some(r) => r.capability.clone(),
+            None => self.store.get_namespace(ns)?.ok_or(ReplicaError::NotFound(ns))?,
+        };
+        cap.secret().cloned().ok_or(ReplicaError::ReadOnly)
+    }
+
+    // ---- writes ------------------------------------------------------------------------
+
+    fn writable(&mut self, ns: NamespaceId, author: AuthorId) -> Result<(NamespaceSecret, Author), ReplicaError> {
+        let secret = self
+            .open_replica(ns)?
+            .capability
+            .secret()
+            .cloned()
+            .ok_or(ReplicaError::ReadOnly)?;
+        let author = self
+            .store
+            .get_author(author)?
+            .ok_or(ReplicaError::AuthorNotFound(author))?;
+        Ok((secret, author))
+    }
+
+    fn insert_signed_local(&mut self, now: Now, entry: SignedEntry) -> Result<usize, ReplicaError> {
+        let ns = entry.namespace();
+        match put_prefix_aware(&mut self.store, entry.clone())? {
+            PutOutcome::NotInserted => Err(ReplicaError::NewerEntryExists),
+            PutOutcome::Inserted { removed } => {
+                self.touch(now);
+                self.emit(ns, || ReplicaEvent::LocalInsert {
+                    namespace: ns,
+                    entry,
+                });
+                Ok(removed)
+            }
+        }
+    }
+
+    /// Writes `key → (hash, len)` by `author`, stamped `now.wall_micros`.
+    pub fn insert_local(
+        &mut self,
+        now: Now,
+        ns: NamespaceId,
+        author: AuthorId,
+        key: &[u8],
+        hash: Hash,
+        len: u64,
+    ) -> Result<SignedEntry, ReplicaError> {
+        self.config.limits.check_local(key, hash, len)?;
+        let (secret, author) = self.writable(ns, author)?;
+        let entry = SignedEntry::new(&secret, &author, key, Record::new(hash, len, now.wall_micros));
+        self.insert_signed_local(now, entry.clone())?;
+        Ok(entry)
+    }
+
+    /// Deletes every entry of `author` under `prefix` by writing a tombstone there; returns how
+    /// many entries were removed.
+    pub fn delete_prefix(
+        &mut self,
+        now: Now,
+        ns: NamespaceId,
+        author: AuthorId,
+        prefix: &[u8],
+    ) -> Result<usize, ReplicaError> {
+        if prefix.len() > self.config.limits.max_key_len {
+            return Err(ValidationFailure::KeyTooLarge {
+                len: prefix.len(),
+                max: self.config.limits.max_key_len,
+            }
+            .into());
+        }
+        let (secret, author) = self.writable(ns, author)?;
+        let entry = SignedEntry::new(&secret, &author, prefix, Record::empty(now.wall_micros));
+        self.insert_signed_local(now, entry)
+    }
+
+    fn should_download(&mut self, ns: NamespaceId, entry: &SignedEntry) -> Result<bool, StoreError> {
+        if entry.is_empty() {
+            return Ok(false);
+        }
+        Ok(self
+            .store
+            .get_download_policy(ns)?
+            .unwrap_or_default()
+            .matches(entry.key()))
+    }
+
+    /// Inserts an entry received from `from` outside reconciliation (gossip).
+    pub fn insert_remote(
+        &mut self,
+        now: Now,
+        ns: NamespaceId,
+        entry: SignedEntry,
+        from: PeerId,
+        remote_content_status: ContentStatus,
+    ) -> Result<usize, ReplicaError> {
+        self.syncing(ns)?;
+        self.config.limits.check_remote(&entry, ns, now)?;
+        match put_prefix_aware(&mut self.store, entry.clone())? {
+            PutOutcome::NotInserted => Err(ReplicaError::NewerEntryExists),
+            PutOutcome::Inserted { removed } => {
+                self.touch(now);
+                let should_download = self.should_download(ns, &entry)?;
+                self.emit(ns, || ReplicaEvent::RemoteInsert {
+                    namespace: ns,
+                    entry,
+                    from,
+                    should_download,
+                    remote_content_status,
+                });
+                Ok(removed)
+            }
+        }
+    }
+
+    // ---- sync --------------------------------------------------------------------------
+
+    /// The first reconciliation message for a sync of `ns`.
+    pub fn sync_initial_message(&mut self, ns: NamespaceId) -> Result<Message, ReplicaError> {
+        self.syncing(ns)?;
+        Ok(ranger::initial_message(&mut self.store, ns)?)
+    }
+
+    /// Processes a reconciliation message from `from`, updating `outcome`; returns the reply.
+    pub fn sync_process_message(
+        &mut self,
+        now: Now,
+        ns: NamespaceId,
+        message: Message,
+        from: PeerId,
+        outcome: &mut SyncOutcome,
+    ) -> Result<Option<Message>, ReplicaError> {
+        self.syncing(ns)?;
+        outcome.num_recv += message.value_count();
+        for (e, _) in message.values() {
+            outcome.heads_received.insert(e.author(), e.timestamp());
+        }
+        let limits = self.config.limits;
+        let sync = self.config.sync;
+        let policy = self.store.get_download_policy(ns)?.unwrap_or_default();
+        let subscribed = self.open.get(&ns).is_some_and(|r| r.subscribers > 0);
+        let mut inserted = false;
+        let events = &mut self.events;
+        let reply = ranger::process_message(
+            &mut self.store,
+            ns,
+            &sync,
+            message,
+            |e| limits.check_remote(e, ns, now).is_ok(),
+            |e, status, received| {
+                if let Received::Inserted { .. } = received {
+                    inserted = true;
+                    if subscribed {
+                        events.push_back(ReplicaEvent::RemoteInsert {
+                            namespace: ns,
+                            entry: e.clone(),
+                            from,
+                            should_download: !e.is_empty() && policy.matches(e.key()),
+                            remote_content_status: status,
+                        });
+                    }
+                }
+            },
+            &mut self.content,
+        )?;
+        if inserted {
+            self.touch(now);
+        }
+        if let Some(reply) = &reply {
+            outcome.num_sent += reply.value_count();
+        }
+        Ok(reply)
+    }
+
+    /// Whether `heads` of a peer hold anything newer than ours.
+    pub fn has_news_for_us(
+        &mut self,
+        ns: NamespaceId,
+        heads: &AuthorHeads,
+    ) -> Result<Option<NonZeroU64>, ReplicaError> {
+        let ours = self.store.author_heads(ns)?;
+        Ok(heads.has_news_for(&ours))
+    }
+
+    /// Remembers `peer` as useful for `ns`.
+    pub fn register_useful_peer(&mut self, now: Now, ns: NamespaceId, peer: PeerId) -> Result<(), ReplicaError> {
+        self.touch(now);
+        Ok(self.store.register_useful_peer(ns, peer)?)
+    }
+
+    /// Up to five useful peers, newest first; `None` if there are none.
+    pub fn sync_peers(&mut self, ns: NamespaceId) -> Result<Option<Vec<PeerId>>, ReplicaError> {
+        let peers = self.store.sync_peers(ns)?;
+        Ok((!peers.is_empty()).then_some(peers))
+    }
+
+    // ---- reads -------------------------------------------------------------------------
+
+    /// The entry of `author` at `key`; tombstones only with `include_empty`.
+    pub fn get_exact(
+        &mut self,
+        ns: NamespaceId,
+        author: AuthorId,
+        key: &[u8],
+        include_empty: bool,
+    ) -> Result<Option<SignedEntry>, ReplicaError> {
+        Ok(self
+            .store
+            .get(ns, author, key)?
+            .filter(|e| include_empty || !e.is_empty()))
+    }
+
+    /// One bounded page of a query.
+    pub fn get_many(
+        &mut self,
+        ns: NamespaceId,
+        query: &Query,
+        cursor: Option<QueryCursor>,
+    ) -> Result<QueryPage, ReplicaError> {
+        let budget = self.config.query_page_budget;
+        Ok(run_query(&mut self.store, ns, query, cursor, budget)?)
+    }
+
+    /// Sets the download policy of an existing document.
+    pub fn set_download_policy(
+        &mut self,
+        now: Now,
+        ns: NamespaceId,
+        policy: DownloadPolicy,
+    ) -> Result<(), ReplicaError> {
+        if self.store.get_namespace(ns)?.is_none() {
+            return Err(ReplicaError::NotFound(ns));
+        }
+        self.touch(now);
+        Ok(self.store.set_download_policy(ns, &policy)?)
+    }
+
+    /// The download policy (the default, download everything, if none was set).
+    pub fn get_download_policy(&mut self, ns: NamespaceId) -> Result<DownloadPolicy, ReplicaError> {
+        Ok(self.store.get_download_policy(ns)?.unwrap_or_default())
+    }
+}
