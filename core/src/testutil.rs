@@ -48,7 +48,8 @@ pub(crate) fn replicas<S: Store>(
     authors: &[&Author],
 ) -> Replicas<S> {
     let mut r = Replicas::new(store, ReplicaConfig::default());
-    r.import_namespace(now(T0), Capability::Write(secret.clone())).unwrap();
+    r.import_namespace(now(T0), Capability::Write(secret.clone()))
+        .unwrap();
     for a in authors {
         r.import_author(now(T0), (*a).clone()).unwrap();
     }
@@ -87,9 +88,11 @@ pub(crate) fn sync<S1: Store, S2: Store>(
         assert!(round < 200, "sync did not terminate");
         let Some(m) = msg.take() else { break };
         let reply = if round % 2 == 0 {
-            b.sync_process_message(now(wall), ns, m, pa, &mut ob).unwrap()
+            b.sync_process_message(now(wall), ns, m, pa, &mut ob)
+                .unwrap()
         } else {
-            a.sync_process_message(now(wall), ns, m, pb, &mut oa).unwrap()
+            a.sync_process_message(now(wall), ns, m, pb, &mut oa)
+                .unwrap()
         };
         if reply.is_some() {
             if round % 2 == 0 {

@@ -55,7 +55,12 @@ impl Iroh {
     }
 
     fn initial(&mut self) -> Vec<u8> {
-        let m = self.store.open_replica(&self.ns).unwrap().sync_initial_message().unwrap();
+        let m = self
+            .store
+            .open_replica(&self.ns)
+            .unwrap()
+            .sync_initial_message()
+            .unwrap();
         postcard::to_stdvec(&m).unwrap()
     }
 
@@ -63,15 +68,25 @@ impl Iroh {
         let msg: ProtocolMessage = postcard::from_bytes(bytes).unwrap();
         let mut r = self.store.open_replica(&self.ns).unwrap();
         let mut outcome = iroh_docs::SyncOutcome::default();
-        let reply = rt.block_on(r.sync_process_message(msg, [1; 32], &mut outcome)).unwrap();
+        let reply = rt
+            .block_on(r.sync_process_message(msg, [1; 32], &mut outcome))
+            .unwrap();
         reply.map(|m| postcard::to_stdvec(&m).unwrap())
     }
 }
 
 fn sheaf<S: Store>(store: S, secret: &NamespaceSecret) -> Replicas<S> {
     let mut r = Replicas::new(store, ReplicaConfig::default());
-    r.import_namespace(now(), Capability::Write(secret.clone())).unwrap();
-    r.open(secret.id(), OpenOpts { sync: true, subscribe: false }).unwrap();
+    r.import_namespace(now(), Capability::Write(secret.clone()))
+        .unwrap();
+    r.open(
+        secret.id(),
+        OpenOpts {
+            sync: true,
+            subscribe: false,
+        },
+    )
+    .unwrap();
     r
 }
 
@@ -130,13 +145,19 @@ impl Gen {
             .flat_map(|_| format!("{}/", self.rng.random_range(0..30u32)).into_bytes())
             .collect();
         let value: u32 = self.rng.random();
-        let record = Record::new(Hash::new(value.to_be_bytes()), 4, T0 + self.rng.random_range(0..1_000_000u64));
+        let record = Record::new(
+            Hash::new(value.to_be_bytes()),
+            4,
+            T0 + self.rng.random_range(0..1_000_000u64),
+        );
         SignedEntry::new(secret, &author, &key, record)
     }
 }
 
 fn case<S: Store>(store: S, seed: u64, size: usize, shared: f64, sheaf_starts: bool) -> usize {
-    let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
     let mut rng = ChaCha12Rng::seed_from_u64(seed);
     let secret = NamespaceSecret::new(&mut rng);
     let authors = (0..4).map(|_| Author::new(&mut rng)).collect();
@@ -147,10 +168,24 @@ fn case<S: Store>(store: S, seed: u64, size: usize, shared: f64, sheaf_starts: b
         let e = g.entry(&secret);
         let roll: f64 = g.rng.random();
         if roll < shared {
-            s.insert_remote(now(), secret.id(), e.clone(), PeerId::from_bytes([9; 32]), ContentStatus::Missing).ok();
+            s.insert_remote(
+                now(),
+                secret.id(),
+                e.clone(),
+                PeerId::from_bytes([9; 32]),
+                ContentStatus::Missing,
+            )
+            .ok();
             i.insert(&rt, &e);
         } else if roll < shared + (1.0 - shared) / 2.0 {
-            s.insert_remote(now(), secret.id(), e, PeerId::from_bytes([9; 32]), ContentStatus::Missing).ok();
+            s.insert_remote(
+                now(),
+                secret.id(),
+                e,
+                PeerId::from_bytes([9; 32]),
+                ContentStatus::Missing,
+            )
+            .ok();
         } else {
             i.insert(&rt, &e);
         }
@@ -173,7 +208,11 @@ fn small_random_sets_converge_either_side_first() {
 
 #[test]
 fn large_random_sets_converge_either_side_first() {
-    for (seed, size, shared) in [(100u64, 1_000usize, 0.9), (101, 10_000, 0.99), (102, 10_000, 0.5)] {
+    for (seed, size, shared) in [
+        (100u64, 1_000usize, 0.9),
+        (101, 10_000, 0.99),
+        (102, 10_000, 0.5),
+    ] {
         case(RedbStore::memory().unwrap(), seed, size, shared, true);
         case(MemStore::new(), seed + 10, size, shared, false);
     }
@@ -195,19 +234,36 @@ fn empty_sides() {
 /// correct prefix-aware one.
 #[test]
 fn tombstone_divergence_is_iroh_docs_side() {
-    let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
     let secret = NamespaceSecret::from_bytes(&[5; 32]);
     let author = Author::from_bytes(&[6; 32]);
-    let older = SignedEntry::new(&secret, &author, b"foo/x", Record::new(Hash::new(b"x"), 1, T0));
+    let older = SignedEntry::new(
+        &secret,
+        &author,
+        b"foo/x",
+        Record::new(Hash::new(b"x"), 1, T0),
+    );
     let tomb = SignedEntry::new(&secret, &author, b"foo", Record::empty(T0 + 1));
     let mut s = sheaf(MemStore::new(), &secret);
-    s.insert_remote(now(), secret.id(), older.clone(), PeerId::from_bytes([9; 32]), ContentStatus::Missing)
-        .unwrap();
+    s.insert_remote(
+        now(),
+        secret.id(),
+        older.clone(),
+        PeerId::from_bytes([9; 32]),
+        ContentStatus::Missing,
+    )
+    .unwrap();
     let mut i = Iroh::new(&secret);
     i.insert(&rt, &tomb);
     run(&rt, &mut s, &mut i, &secret, true);
     assert_eq!(sheaf_entries(&mut s, &secret), vec![tomb.clone()]);
     let mut resurrected = vec![tomb, older];
     resurrected.sort();
-    assert_eq!(i.entries(), resurrected, "iroh-docs resurrects foo/x under its tombstone");
+    assert_eq!(
+        i.entries(),
+        resurrected,
+        "iroh-docs resurrects foo/x under its tombstone"
+    );
 }

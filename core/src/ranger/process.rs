@@ -51,15 +51,21 @@ impl SyncConfig {
 }
 
 impl Default for SyncConfig {
-    /// Sheaf's defaults. Splitting 16 ways with leaves of up to 4 entries cuts the round trips
-    /// of a small diff in a large set from about log2(n) to about log16(n), while keeping the
-    /// bytes of already-known entries sent in leaves small; 16 MiB of entries per message bounds
-    /// memory on both ends (iroh-docs puts a whole namespace in one message when the peer is
-    /// empty).
+    /// Sheaf's defaults: 8-way splits with single-entry leaves, and 16 MiB of entries per
+    /// message.
+    ///
+    /// Measured in process on 100,000 vs 100,000 entries (`sheaf-bench reconcile`): with 100
+    /// differences, 8 messages and 548 KB against iroh-docs' 20 messages and 477 KB; with 1,000
+    /// differences, 8 messages and 3.8 MB against 20 and 3.4 MB. Leaves of more than one entry
+    /// mostly resend entries the peer already has (16 × 4 leaves sent 1.2 MB for 100
+    /// differences), and splits beyond 8 add fingerprints faster than they save rounds. Over a
+    /// network every message is a round trip, so 60% fewer of them for 15% more bytes is the
+    /// better trade. The byte limit bounds memory on both ends: iroh-docs puts a whole namespace
+    /// in one message when the peer is empty.
     fn default() -> Self {
         SyncConfig {
-            split_factor: 16,
-            max_set_size: 4,
+            split_factor: 8,
+            max_set_size: 1,
             max_message_bytes: 16 * 1024 * 1024,
         }
     }
@@ -149,7 +155,10 @@ impl<S: Store + ?Sized, C: ContentStatusSource + ?Sized> Reply<'_, S, C> {
     fn fingerprint_part(&mut self, range: Range) -> Result<(), StoreError> {
         let fingerprint = self.store.range_fingerprint(self.ns, &range)?;
         self.parts
-            .push(MessagePart::RangeFingerprint(RangeFingerprint { range, fingerprint }));
+            .push(MessagePart::RangeFingerprint(RangeFingerprint {
+                range,
+                fingerprint,
+            }));
         Ok(())
     }
 
@@ -338,7 +347,12 @@ where
             )
         };
         for (entry, status) in item.values {
-            let outcome = if !validate(&entry) {
+            // Entries we already hold (or hold newer) are dropped before any signature work:
+            // they would not be stored whatever their signatures say.
+            let held = reply.store.get(ns, entry.author(), entry.key())?;
+            let outcome = if held.is_some_and(|h| h.record() >= entry.record()) {
+                Received::NotInserted
+            } else if !validate(&entry) {
                 Received::Invalid
             } else {
                 match put_prefix_aware(reply.store, entry.clone())? {

@@ -5,9 +5,7 @@ use std::num::NonZeroU64;
 
 use bytes::Bytes;
 
-use super::{
-    ImportNamespaceOutcome, OpenOpts, OpenState, ReplicaError, Replicas, SyncOutcome,
-};
+use super::{ImportNamespaceOutcome, OpenOpts, OpenState, ReplicaError, Replicas, SyncOutcome};
 use crate::{
     entry::SignedEntry,
     hash::{Hash, PeerId},
@@ -249,13 +247,14 @@ impl<S: Store, C: ContentStatusSource> Replicas<S, C> {
                 from,
                 mut outcome,
             } => {
-                let reply = self.sync_process_message(now, namespace, message, from, &mut outcome)?;
+                let reply =
+                    self.sync_process_message(now, namespace, message, from, &mut outcome)?;
                 R::Synced { reply, outcome }
             }
             C::GetSyncPeers(ns) => R::Peers(self.sync_peers(ns)?),
-            C::RegisterUsefulPeer { namespace, peer } => {
-                self.register_useful_peer(now, namespace, peer).map(|_| R::Done)?
-            }
+            C::RegisterUsefulPeer { namespace, peer } => self
+                .register_useful_peer(now, namespace, peer)
+                .map(|_| R::Done)?,
             C::GetExact {
                 namespace,
                 author,
@@ -269,10 +268,12 @@ impl<S: Store, C: ContentStatusSource> Replicas<S, C> {
             } => R::Page(self.get_many(namespace, &query, cursor)?),
             C::DropReplica(ns) => self.drop_replica(now, ns).map(|_| R::Done)?,
             C::ExportSecretKey(ns) => R::Secret(self.export_secret_key(ns)?),
-            C::HasNewsForUs { namespace, heads } => R::News(self.has_news_for_us(namespace, &heads)?),
-            C::SetDownloadPolicy { namespace, policy } => {
-                self.set_download_policy(now, namespace, policy).map(|_| R::Done)?
+            C::HasNewsForUs { namespace, heads } => {
+                R::News(self.has_news_for_us(namespace, &heads)?)
             }
+            C::SetDownloadPolicy { namespace, policy } => self
+                .set_download_policy(now, namespace, policy)
+                .map(|_| R::Done)?,
             C::GetDownloadPolicy(ns) => R::Policy(self.get_download_policy(ns)?),
         })
     }

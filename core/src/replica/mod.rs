@@ -33,7 +33,9 @@ pub use commands::{StoreCommand, StoreResponse};
 use crate::{
     entry::{EntryLimits, Record, SignedEntry, ValidationFailure},
     hash::{Hash, PeerId},
-    keys::{Author, AuthorId, Capability, CapabilityError, CapabilityKind, NamespaceId, NamespaceSecret},
+    keys::{
+        Author, AuthorId, Capability, CapabilityError, CapabilityKind, NamespaceId, NamespaceSecret,
+    },
     ranger::{self, ContentStatus, ContentStatusSource, Message, NoContent, Received, SyncConfig},
     store::{
         put_prefix_aware,
@@ -346,7 +348,10 @@ impl<S: Store, C: ContentStatusSource> Replicas<S, C> {
             open.subscribers += usize::from(opts.subscribe);
             return Ok(());
         }
-        let capability = self.store.get_namespace(ns)?.ok_or(ReplicaError::NotFound(ns))?;
+        let capability = self
+            .store
+            .get_namespace(ns)?
+            .ok_or(ReplicaError::NotFound(ns))?;
         self.open.insert(
             ns,
             OpenReplica {
@@ -388,7 +393,10 @@ impl<S: Store, C: ContentStatusSource> Replicas<S, C> {
 
     /// Adds a subscriber.
     pub fn subscribe(&mut self, ns: NamespaceId) -> Result<(), ReplicaError> {
-        self.open.get_mut(&ns).ok_or(ReplicaError::Closed(ns))?.subscribers += 1;
+        self.open
+            .get_mut(&ns)
+            .ok_or(ReplicaError::Closed(ns))?
+            .subscribers += 1;
         Ok(())
     }
 
@@ -410,14 +418,21 @@ impl<S: Store, C: ContentStatusSource> Replicas<S, C> {
     pub fn export_secret_key(&mut self, ns: NamespaceId) -> Result<NamespaceSecret, ReplicaError> {
         let cap = match self.open.get(&ns) {
             Some(r) => r.capability.clone(),
-            None => self.store.get_namespace(ns)?.ok_or(ReplicaError::NotFound(ns))?,
+            None => self
+                .store
+                .get_namespace(ns)?
+                .ok_or(ReplicaError::NotFound(ns))?,
         };
         cap.secret().cloned().ok_or(ReplicaError::ReadOnly)
     }
 
     // ---- writes ------------------------------------------------------------------------
 
-    fn writable(&mut self, ns: NamespaceId, author: AuthorId) -> Result<(NamespaceSecret, Author), ReplicaError> {
+    fn writable(
+        &mut self,
+        ns: NamespaceId,
+        author: AuthorId,
+    ) -> Result<(NamespaceSecret, Author), ReplicaError> {
         let secret = self
             .open_replica(ns)?
             .capability
@@ -458,7 +473,12 @@ impl<S: Store, C: ContentStatusSource> Replicas<S, C> {
     ) -> Result<SignedEntry, ReplicaError> {
         self.config.limits.check_local(key, hash, len)?;
         let (secret, author) = self.writable(ns, author)?;
-        let entry = SignedEntry::new(&secret, &author, key, Record::new(hash, len, now.wall_micros));
+        let entry = SignedEntry::new(
+            &secret,
+            &author,
+            key,
+            Record::new(hash, len, now.wall_micros),
+        );
         self.insert_signed_local(now, entry.clone())?;
         Ok(entry)
     }
@@ -484,7 +504,11 @@ impl<S: Store, C: ContentStatusSource> Replicas<S, C> {
         self.insert_signed_local(now, entry)
     }
 
-    fn should_download(&mut self, ns: NamespaceId, entry: &SignedEntry) -> Result<bool, StoreError> {
+    fn should_download(
+        &mut self,
+        ns: NamespaceId,
+        entry: &SignedEntry,
+    ) -> Result<bool, StoreError> {
         if entry.is_empty() {
             return Ok(false);
         }
@@ -593,7 +617,12 @@ impl<S: Store, C: ContentStatusSource> Replicas<S, C> {
     }
 
     /// Remembers `peer` as useful for `ns`.
-    pub fn register_useful_peer(&mut self, now: Now, ns: NamespaceId, peer: PeerId) -> Result<(), ReplicaError> {
+    pub fn register_useful_peer(
+        &mut self,
+        now: Now,
+        ns: NamespaceId,
+        peer: PeerId,
+    ) -> Result<(), ReplicaError> {
         self.touch(now);
         Ok(self.store.register_useful_peer(ns, peer)?)
     }

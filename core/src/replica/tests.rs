@@ -12,12 +12,29 @@ use crate::{
 };
 
 fn keys_of(entries: &[SignedEntry]) -> Vec<(Vec<u8>, AuthorId)> {
-    entries.iter().map(|e| (e.key().to_vec(), e.author())).collect()
+    entries
+        .iter()
+        .map(|e| (e.key().to_vec(), e.author()))
+        .collect()
 }
 
-fn set(r: &mut Replicas<impl Store>, ns: NamespaceId, a: &Author, key: &[u8], value: &[u8], wall: u64) -> SignedEntry {
-    r.insert_local(now(wall), ns, a.id(), key, Hash::new(value), value.len() as u64)
-        .unwrap()
+fn set(
+    r: &mut Replicas<impl Store>,
+    ns: NamespaceId,
+    a: &Author,
+    key: &[u8],
+    value: &[u8],
+    wall: u64,
+) -> SignedEntry {
+    r.insert_local(
+        now(wall),
+        ns,
+        a.id(),
+        key,
+        Hash::new(value),
+        value.len() as u64,
+    )
+    .unwrap()
 }
 
 fn basics<S: Store>(store: S) {
@@ -28,7 +45,13 @@ fn basics<S: Store>(store: S) {
     for i in 0..10u64 {
         set(&mut r, id, &a1, format!("/{i}").as_bytes(), b"v", T0 + i);
     }
-    assert_eq!(r.get_exact(id, a1.id(), b"/3", false).unwrap().unwrap().timestamp(), T0 + 3);
+    assert_eq!(
+        r.get_exact(id, a1.id(), b"/3", false)
+            .unwrap()
+            .unwrap()
+            .timestamp(),
+        T0 + 3
+    );
     // Overwrite.
     set(&mut r, id, &a1, b"/3", b"w", T0 + 100);
     let e = r.get_exact(id, a1.id(), b"/3", false).unwrap().unwrap();
@@ -45,7 +68,14 @@ fn basics<S: Store>(store: S) {
     assert_eq!(query_all(s, id, &Query::key_exact("/3")).unwrap().len(), 2);
     assert_eq!(query_all(s, id, &Query::all()).unwrap().len(), 12);
     // All entries through the ranger view equal the query view.
-    let all = s.range_entries(id, &ranger::Range::new(RecordIdentifier::zero(), RecordIdentifier::zero()), 0, usize::MAX).unwrap();
+    let all = s
+        .range_entries(
+            id,
+            &ranger::Range::new(RecordIdentifier::zero(), RecordIdentifier::zero()),
+            0,
+            usize::MAX,
+        )
+        .unwrap();
     let mut queried = query_all(s, id, &Query::all().include_empty()).unwrap();
     queried.sort();
     assert_eq!(all, queried);
@@ -53,7 +83,10 @@ fn basics<S: Store>(store: S) {
     for p in 1..=6u8 {
         r.register_useful_peer(now(T0), id, peer(p)).unwrap();
     }
-    assert_eq!(r.sync_peers(id).unwrap().unwrap(), (2..=6u8).rev().map(peer).collect::<Vec<_>>());
+    assert_eq!(
+        r.sync_peers(id).unwrap().unwrap(),
+        (2..=6u8).rev().map(peer).collect::<Vec<_>>()
+    );
     r.register_useful_peer(now(T0), id, peer(3)).unwrap();
     assert_eq!(
         r.sync_peers(id).unwrap().unwrap(),
@@ -68,7 +101,8 @@ fn content_hashes<S: Store>(store: S) {
     let mut expected = Vec::new();
     for d in 1..=3u8 {
         let secret = ns(d);
-        r.import_namespace(now(T0), Capability::Write(secret.clone())).unwrap();
+        r.import_namespace(now(T0), Capability::Write(secret.clone()))
+            .unwrap();
         r.open(secret.id(), OpenOpts::default()).unwrap();
         for k in 0..4u8 {
             let value = [d, k];
@@ -89,7 +123,10 @@ fn timestamps<S: Store>(store: S) {
     set(&mut r, secret.id(), &a, b"k", b"2", T0 + 2);
     let err = r.insert_local(now(T0 + 1), secret.id(), a.id(), b"k", Hash::new(b"1"), 1);
     assert!(matches!(err, Err(ReplicaError::NewerEntryExists)));
-    let kept = r.get_exact(secret.id(), a.id(), b"k", false).unwrap().unwrap();
+    let kept = r
+        .get_exact(secret.id(), a.id(), b"k", false)
+        .unwrap()
+        .unwrap();
     assert_eq!(kept.timestamp(), T0 + 2);
 }
 
@@ -97,14 +134,48 @@ fn future_timestamps<S: Store>(store: S) {
     let secret = ns(1);
     let a = author(1);
     let mut r = replicas(store, &secret, &[&a]);
-    let at = |ts: u64, key: &[u8]| SignedEntry::new(&secret, &a, key, Record::new(Hash::new(b"v"), 1, ts));
+    let at = |ts: u64, key: &[u8]| {
+        SignedEntry::new(&secret, &a, key, Record::new(Hash::new(b"v"), 1, ts))
+    };
     let shift = MAX_TIMESTAMP_FUTURE_SHIFT;
     let n = now(T0);
-    r.insert_remote(n, secret.id(), at(T0 + shift - 10_000, b"a"), peer(9), ContentStatus::Missing).unwrap();
-    r.insert_remote(n, secret.id(), at(T0 + shift, b"b"), peer(9), ContentStatus::Missing).unwrap();
-    r.insert_remote(n, secret.id(), at(T0 + 1_000_000, b"c"), peer(9), ContentStatus::Missing).unwrap();
-    let err = r.insert_remote(n, secret.id(), at(T0 + shift + 10_000, b"d"), peer(9), ContentStatus::Missing);
-    assert!(matches!(err, Err(ReplicaError::Validation(ValidationFailure::TooFarInTheFuture))));
+    r.insert_remote(
+        n,
+        secret.id(),
+        at(T0 + shift - 10_000, b"a"),
+        peer(9),
+        ContentStatus::Missing,
+    )
+    .unwrap();
+    r.insert_remote(
+        n,
+        secret.id(),
+        at(T0 + shift, b"b"),
+        peer(9),
+        ContentStatus::Missing,
+    )
+    .unwrap();
+    r.insert_remote(
+        n,
+        secret.id(),
+        at(T0 + 1_000_000, b"c"),
+        peer(9),
+        ContentStatus::Missing,
+    )
+    .unwrap();
+    let err = r.insert_remote(
+        n,
+        secret.id(),
+        at(T0 + shift + 10_000, b"d"),
+        peer(9),
+        ContentStatus::Missing,
+    );
+    assert!(matches!(
+        err,
+        Err(ReplicaError::Validation(
+            ValidationFailure::TooFarInTheFuture
+        ))
+    ));
 }
 
 fn insert_empty<S: Store>(store: S) {
@@ -112,7 +183,10 @@ fn insert_empty<S: Store>(store: S) {
     let a = author(1);
     let mut r = replicas(store, &secret, &[&a]);
     let err = r.insert_local(now(T0), secret.id(), a.id(), b"k", Hash::EMPTY, 0);
-    assert!(matches!(err, Err(ReplicaError::Validation(ValidationFailure::EntryIsEmpty))));
+    assert!(matches!(
+        err,
+        Err(ReplicaError::Validation(ValidationFailure::EntryIsEmpty))
+    ));
 }
 
 fn prefix_delete<S: Store>(store: S) {
@@ -125,7 +199,11 @@ fn prefix_delete<S: Store>(store: S) {
     set(&mut r, id, &a, b"fob", b"3", T0 + 2);
     assert_eq!(r.delete_prefix(now(T0 + 3), id, a.id(), b"foo").unwrap(), 2);
     assert!(r.get_exact(id, a.id(), b"foo", false).unwrap().is_none());
-    assert!(r.get_exact(id, a.id(), b"foo", true).unwrap().unwrap().is_empty());
+    assert!(r
+        .get_exact(id, a.id(), b"foo", true)
+        .unwrap()
+        .unwrap()
+        .is_empty());
     assert!(r.get_exact(id, a.id(), b"foobar", true).unwrap().is_none());
     assert!(r.get_exact(id, a.id(), b"fob", false).unwrap().is_some());
     // A write under the deleted prefix after the delete is fine.
@@ -145,7 +223,10 @@ fn tombstones_block_older_entries_unlike_iroh_docs<S: Store>(store: S) {
     for key in [&b"foo"[..], b"foo/x"] {
         let older = SignedEntry::new(&secret, &a, key, Record::new(Hash::new(b"old"), 3, T0));
         let err = r.insert_remote(now(T0 + 20), id, older, peer(2), ContentStatus::Complete);
-        assert!(matches!(err, Err(ReplicaError::NewerEntryExists)), "{key:?}");
+        assert!(
+            matches!(err, Err(ReplicaError::NewerEntryExists)),
+            "{key:?}"
+        );
     }
     // Re-receiving the same tombstone is not a new insert either (iroh-docs re-inserts it).
     let tomb = r.get_exact(id, a.id(), b"foo", true).unwrap().unwrap();
@@ -153,8 +234,14 @@ fn tombstones_block_older_entries_unlike_iroh_docs<S: Store>(store: S) {
     assert!(matches!(err, Err(ReplicaError::NewerEntryExists)));
     events(&mut r);
     // A newer entry under the prefix is accepted.
-    let newer = SignedEntry::new(&secret, &a, b"foo/y", Record::new(Hash::new(b"new"), 3, T0 + 11));
-    r.insert_remote(now(T0 + 20), id, newer, peer(2), ContentStatus::Complete).unwrap();
+    let newer = SignedEntry::new(
+        &secret,
+        &a,
+        b"foo/y",
+        Record::new(Hash::new(b"new"), 3, T0 + 11),
+    );
+    r.insert_remote(now(T0 + 20), id, newer, peer(2), ContentStatus::Complete)
+        .unwrap();
     assert_eq!(events(&mut r).len(), 1);
 }
 
@@ -171,11 +258,26 @@ fn prefix_ending_in_ff_has_a_correct_bound_unlike_iroh_docs<S: Store>(store: S) 
     set(&mut r, id, &a, &[0xff, 0xff], b"z", T0);
     set(&mut r, id, &a, &[0xff, 0xff, 0xff], b"z", T0 + 1);
     let s = r.store_mut();
-    let q = query_all(s, id, &Query::author(a.id()).with_key_prefix(vec![1u8, 0xff])).unwrap();
-    assert_eq!(keys_of(&q).iter().map(|(k, _)| k.clone()).collect::<Vec<_>>(), vec![vec![1, 0xff], vec![1, 0xff, 5]]);
+    let q = query_all(
+        s,
+        id,
+        &Query::author(a.id()).with_key_prefix(vec![1u8, 0xff]),
+    )
+    .unwrap();
+    assert_eq!(
+        keys_of(&q)
+            .iter()
+            .map(|(k, _)| k.clone())
+            .collect::<Vec<_>>(),
+        vec![vec![1, 0xff], vec![1, 0xff, 5]]
+    );
     let q = query_all(s, id, &Query::key_prefix(vec![0xffu8])).unwrap();
     assert_eq!(q.len(), 2);
-    assert_eq!(r.delete_prefix(now(T0 + 2), id, a.id(), &[1, 0xff]).unwrap(), 2);
+    assert_eq!(
+        r.delete_prefix(now(T0 + 2), id, a.id(), &[1, 0xff])
+            .unwrap(),
+        2
+    );
     assert!(r.get_exact(id, a.id(), &[2], false).unwrap().is_some());
 }
 
@@ -189,16 +291,30 @@ fn delete_edge_cases<S: Store>(store: S) {
             set(&mut r, id, &a, &[prefix, suffix], b"v", T0);
         }
     }
-    assert_eq!(r.delete_prefix(now(T0 + 1), id, a.id(), &[1, 1]).unwrap(), 1);
+    assert_eq!(
+        r.delete_prefix(now(T0 + 1), id, a.id(), &[1, 1]).unwrap(),
+        1
+    );
     assert!(r.get_exact(id, a.id(), &[1, 0], false).unwrap().is_some());
-    assert!(r.get_exact(id, a.id(), &[1, 0xff], false).unwrap().is_some());
+    assert!(r
+        .get_exact(id, a.id(), &[1, 0xff], false)
+        .unwrap()
+        .is_some());
     assert_eq!(r.delete_prefix(now(T0 + 1), id, a.id(), &[0]).unwrap(), 3);
-    assert_eq!(r.delete_prefix(now(T0 + 1), id, a.id(), &[0xff]).unwrap(), 3);
+    assert_eq!(
+        r.delete_prefix(now(T0 + 1), id, a.id(), &[0xff]).unwrap(),
+        3
+    );
     let left = query_all(r.store_mut(), id, &Query::all()).unwrap();
     assert_eq!(left.len(), 2);
     // Deleting the empty prefix wipes the author's subspace.
-    assert_eq!(r.delete_prefix(now(T0 + 2), id, a.id(), b"").unwrap(), 2 + 3);
-    assert!(query_all(r.store_mut(), id, &Query::all()).unwrap().is_empty());
+    assert_eq!(
+        r.delete_prefix(now(T0 + 2), id, a.id(), b"").unwrap(),
+        2 + 3
+    );
+    assert!(query_all(r.store_mut(), id, &Query::all())
+        .unwrap()
+        .is_empty());
 }
 
 fn heads_never_regress_unlike_iroh_docs<S: Store>(store: S) {
@@ -208,7 +324,14 @@ fn heads_never_regress_unlike_iroh_docs<S: Store>(store: S) {
     let mut r = replicas(store, &secret, &[&a]);
     set(&mut r, id, &a, b"new", b"v", T0 + 10_000_000);
     let older = SignedEntry::new(&secret, &a, b"old", Record::new(Hash::new(b"o"), 1, T0));
-    r.insert_remote(now(T0 + 10_000_000), id, older, peer(2), ContentStatus::Missing).unwrap();
+    r.insert_remote(
+        now(T0 + 10_000_000),
+        id,
+        older,
+        peer(2),
+        ContentStatus::Missing,
+    )
+    .unwrap();
     let heads = r.store_mut().author_heads(id).unwrap();
     assert_eq!(heads.get(&a.id()), Some(T0 + 10_000_000));
     // A peer whose head equals ours has no news; one newer does.
@@ -223,17 +346,32 @@ fn byte_keys<S: Store>(store: S) {
     let a = author(1);
     let id = secret.id();
     let mut r = replicas(store, &secret, &[&a]);
-    let keys: Vec<Vec<u8>> = vec![vec![], vec![0], vec![0, 0], vec![1], vec![0xff], vec![0xff, 0]];
+    let keys: Vec<Vec<u8>> = vec![
+        vec![],
+        vec![0],
+        vec![0, 0],
+        vec![1],
+        vec![0xff],
+        vec![0xff, 0],
+    ];
     for (i, k) in keys.iter().enumerate().rev() {
         set(&mut r, id, &a, k, &[i as u8 + 1], T0 + i as u64);
     }
     // Written in reverse with rising timestamps, every key was newer than its (absent or
     // older) prefixes when written, so all stay; listing is in byte order.
     let got = query_all(r.store_mut(), id, &Query::all()).unwrap();
-    assert_eq!(keys_of(&got).into_iter().map(|(k, _)| k).collect::<Vec<_>>(), keys);
+    assert_eq!(
+        keys_of(&got)
+            .into_iter()
+            .map(|(k, _)| k)
+            .collect::<Vec<_>>(),
+        keys
+    );
     // A newer empty key deletes them all.
     r.delete_prefix(now(T0 + 100), id, a.id(), b"").unwrap();
-    assert!(query_all(r.store_mut(), id, &Query::all()).unwrap().is_empty());
+    assert!(query_all(r.store_mut(), id, &Query::all())
+        .unwrap()
+        .is_empty());
 }
 
 fn capability<S: Store>(store: S) {
@@ -242,19 +380,44 @@ fn capability<S: Store>(store: S) {
     let id = secret.id();
     let mut r = Replicas::new(store, ReplicaConfig::default());
     r.import_author(now(T0), a.clone()).unwrap();
-    assert_eq!(r.import_namespace(now(T0), Capability::Read(id)).unwrap(), ImportNamespaceOutcome::Inserted);
-    r.open(id, OpenOpts { sync: true, subscribe: false }).unwrap();
+    assert_eq!(
+        r.import_namespace(now(T0), Capability::Read(id)).unwrap(),
+        ImportNamespaceOutcome::Inserted
+    );
+    r.open(
+        id,
+        OpenOpts {
+            sync: true,
+            subscribe: false,
+        },
+    )
+    .unwrap();
     let err = r.insert_local(now(T0), id, a.id(), b"k", Hash::new(b"v"), 1);
     assert!(matches!(err, Err(ReplicaError::ReadOnly)));
     // Remote entries signed with the namespace key are accepted by a read-only replica.
     let remote = SignedEntry::new(&secret, &a, b"r", Record::new(Hash::new(b"v"), 1, T0));
-    r.insert_remote(now(T0), id, remote, peer(2), ContentStatus::Missing).unwrap();
-    assert!(matches!(r.export_secret_key(id), Err(ReplicaError::ReadOnly)));
-    assert_eq!(r.import_namespace(now(T0), Capability::Write(secret.clone())).unwrap(), ImportNamespaceOutcome::Upgraded);
-    r.insert_local(now(T0), id, a.id(), b"k", Hash::new(b"v"), 1).unwrap();
-    assert_eq!(r.import_namespace(now(T0), Capability::Read(id)).unwrap(), ImportNamespaceOutcome::NoChange);
+    r.insert_remote(now(T0), id, remote, peer(2), ContentStatus::Missing)
+        .unwrap();
+    assert!(matches!(
+        r.export_secret_key(id),
+        Err(ReplicaError::ReadOnly)
+    ));
+    assert_eq!(
+        r.import_namespace(now(T0), Capability::Write(secret.clone()))
+            .unwrap(),
+        ImportNamespaceOutcome::Upgraded
+    );
+    r.insert_local(now(T0), id, a.id(), b"k", Hash::new(b"v"), 1)
+        .unwrap();
+    assert_eq!(
+        r.import_namespace(now(T0), Capability::Read(id)).unwrap(),
+        ImportNamespaceOutcome::NoChange
+    );
     assert_eq!(r.export_secret_key(id).unwrap(), secret);
-    assert_eq!(r.list_namespaces().unwrap(), vec![(id, CapabilityKind::Write)]);
+    assert_eq!(
+        r.list_namespaces().unwrap(),
+        vec![(id, CapabilityKind::Write)]
+    );
     // Closed documents refuse writes.
     assert!(r.close(id).unwrap());
     let err = r.insert_local(now(T0), id, a.id(), b"k2", Hash::new(b"v"), 1);
@@ -270,19 +433,35 @@ fn open_close_and_remove<S: Store>(store: S) {
     let a = author(1);
     let id = secret.id();
     let mut r = replicas(store, &secret, &[&a]);
-    assert_eq!(r.state(id).unwrap(), OpenState { sync: true, subscribers: 1, handles: 1 });
+    assert_eq!(
+        r.state(id).unwrap(),
+        OpenState {
+            sync: true,
+            subscribers: 1,
+            handles: 1
+        }
+    );
     r.open(id, OpenOpts::default()).unwrap();
     assert_eq!(r.state(id).unwrap().handles, 2);
     assert!(!r.close(id).unwrap());
     set(&mut r, id, &a, b"k", b"v", T0);
     r.drop_replica(now(T0), id).unwrap();
-    assert!(matches!(r.open(id, OpenOpts::default()), Err(ReplicaError::NotFound(_))));
-    assert!(query_all(r.store_mut(), id, &Query::all()).unwrap().is_empty());
+    assert!(matches!(
+        r.open(id, OpenOpts::default()),
+        Err(ReplicaError::NotFound(_))
+    ));
+    assert!(query_all(r.store_mut(), id, &Query::all())
+        .unwrap()
+        .is_empty());
     // Re-creating works and starts empty.
-    r.import_namespace(now(T0), Capability::Write(secret.clone())).unwrap();
+    r.import_namespace(now(T0), Capability::Write(secret.clone()))
+        .unwrap();
     r.open(id, OpenOpts::default()).unwrap();
     assert!(r.get_exact(id, a.id(), b"k", true).unwrap().is_none());
-    assert!(matches!(r.open(ns(9).id(), OpenOpts::default()), Err(ReplicaError::NotFound(_))));
+    assert!(matches!(
+        r.open(ns(9).id(), OpenOpts::default()),
+        Err(ReplicaError::NotFound(_))
+    ));
 }
 
 fn queries<S: Store>(store: S) {
@@ -300,38 +479,113 @@ fn queries<S: Store>(store: S) {
     let k = |key: &str, a: &Author| (key.as_bytes().to_vec(), a.id());
     let q = |r: &mut Replicas<S>, q: Query| keys_of(&query_all(r.store_mut(), id, &q).unwrap());
 
-    assert_eq!(q(&mut r, Query::all()), vec![k("hi/world", a1), k("hi/moon", a2), k("hi/world", a2), k("hi", a3)]);
-    assert_eq!(q(&mut r, Query::single_latest_per_key()), vec![k("hi", a3), k("hi/moon", a2), k("hi/world", a1)]);
     assert_eq!(
-        q(&mut r, Query::single_latest_per_key().sort_direction(SortDirection::Desc)),
+        q(&mut r, Query::all()),
+        vec![
+            k("hi/world", a1),
+            k("hi/moon", a2),
+            k("hi/world", a2),
+            k("hi", a3)
+        ]
+    );
+    assert_eq!(
+        q(&mut r, Query::single_latest_per_key()),
+        vec![k("hi", a3), k("hi/moon", a2), k("hi/world", a1)]
+    );
+    assert_eq!(
+        q(
+            &mut r,
+            Query::single_latest_per_key().sort_direction(SortDirection::Desc)
+        ),
         vec![k("hi/world", a1), k("hi/moon", a2), k("hi", a3)]
     );
     assert_eq!(
-        q(&mut r, Query::all().sort_by(SortBy::KeyAuthor, SortDirection::Asc)),
-        vec![k("hi", a3), k("hi/moon", a2), k("hi/world", a1), k("hi/world", a2)]
+        q(
+            &mut r,
+            Query::all().sort_by(SortBy::KeyAuthor, SortDirection::Asc)
+        ),
+        vec![
+            k("hi", a3),
+            k("hi/moon", a2),
+            k("hi/world", a1),
+            k("hi/world", a2)
+        ]
     );
     assert_eq!(
-        q(&mut r, Query::all().sort_by(SortBy::KeyAuthor, SortDirection::Desc)),
-        vec![k("hi/world", a2), k("hi/world", a1), k("hi/moon", a2), k("hi", a3)]
+        q(
+            &mut r,
+            Query::all().sort_by(SortBy::KeyAuthor, SortDirection::Desc)
+        ),
+        vec![
+            k("hi/world", a2),
+            k("hi/world", a1),
+            k("hi/moon", a2),
+            k("hi", a3)
+        ]
     );
     assert_eq!(
-        q(&mut r, Query::all().sort_by(SortBy::AuthorKey, SortDirection::Desc)),
-        vec![k("hi", a3), k("hi/world", a2), k("hi/moon", a2), k("hi/world", a1)]
+        q(
+            &mut r,
+            Query::all().sort_by(SortBy::AuthorKey, SortDirection::Desc)
+        ),
+        vec![
+            k("hi", a3),
+            k("hi/world", a2),
+            k("hi/moon", a2),
+            k("hi/world", a1)
+        ]
     );
-    assert_eq!(q(&mut r, Query::key_prefix("hi/").offset(1).limit(1)), vec![k("hi/moon", a2)]);
-    assert_eq!(q(&mut r, Query::key_prefix("hi/").sort_by(SortBy::KeyAuthor, SortDirection::Asc).limit(2)), vec![k("hi/moon", a2), k("hi/world", a1)]);
-    assert_eq!(q(&mut r, Query::single_latest_per_key().with_key_prefix("hi/").limit(1)), vec![k("hi/moon", a2)]);
-    assert_eq!(q(&mut r, Query::single_latest_per_key().with_author(a2.id())), vec![k("hi/moon", a2), k("hi/world", a2)]);
-    assert_eq!(q(&mut r, Query::author(a2.id()).with_key_exact("hi/moon")), vec![k("hi/moon", a2)]);
+    assert_eq!(
+        q(&mut r, Query::key_prefix("hi/").offset(1).limit(1)),
+        vec![k("hi/moon", a2)]
+    );
+    assert_eq!(
+        q(
+            &mut r,
+            Query::key_prefix("hi/")
+                .sort_by(SortBy::KeyAuthor, SortDirection::Asc)
+                .limit(2)
+        ),
+        vec![k("hi/moon", a2), k("hi/world", a1)]
+    );
+    assert_eq!(
+        q(
+            &mut r,
+            Query::single_latest_per_key()
+                .with_key_prefix("hi/")
+                .limit(1)
+        ),
+        vec![k("hi/moon", a2)]
+    );
+    assert_eq!(
+        q(&mut r, Query::single_latest_per_key().with_author(a2.id())),
+        vec![k("hi/moon", a2), k("hi/world", a2)]
+    );
+    assert_eq!(
+        q(&mut r, Query::author(a2.id()).with_key_exact("hi/moon")),
+        vec![k("hi/moon", a2)]
+    );
 
-    r.delete_prefix(now(T0 + 4), id, a2.id(), b"hi/world").unwrap();
-    assert_eq!(q(&mut r, Query::all()), vec![k("hi/world", a1), k("hi/moon", a2), k("hi", a3)]);
+    r.delete_prefix(now(T0 + 4), id, a2.id(), b"hi/world")
+        .unwrap();
+    assert_eq!(
+        q(&mut r, Query::all()),
+        vec![k("hi/world", a1), k("hi/moon", a2), k("hi", a3)]
+    );
     assert_eq!(
         q(&mut r, Query::all().include_empty()),
-        vec![k("hi/world", a1), k("hi/moon", a2), k("hi/world", a2), k("hi", a3)]
+        vec![
+            k("hi/world", a1),
+            k("hi/moon", a2),
+            k("hi/world", a2),
+            k("hi", a3)
+        ]
     );
     // The latest entry for hi/world is now a2's tombstone: the key disappears.
-    assert_eq!(q(&mut r, Query::single_latest_per_key()), vec![k("hi", a3), k("hi/moon", a2)]);
+    assert_eq!(
+        q(&mut r, Query::single_latest_per_key()),
+        vec![k("hi", a3), k("hi/moon", a2)]
+    );
 }
 
 fn queries_page_across_budgets<S: Store>(store: S) {
@@ -343,14 +597,24 @@ fn queries_page_across_budgets<S: Store>(store: S) {
     for (i, a) in authors.iter().enumerate() {
         for k in 0..25u64 {
             let key = format!("k{:02}", (k * 7 + i as u64) % 30);
-            set(&mut r, id, a, key.as_bytes(), key.as_bytes(), T0 + k * 4 + i as u64);
+            set(
+                &mut r,
+                id,
+                a,
+                key.as_bytes(),
+                key.as_bytes(),
+                T0 + k * 4 + i as u64,
+            );
         }
     }
     for query in [
         Query::all(),
         Query::all().sort_by(SortBy::KeyAuthor, SortDirection::Desc),
         Query::single_latest_per_key(),
-        Query::single_latest_per_key().sort_direction(SortDirection::Desc).offset(3).limit(7),
+        Query::single_latest_per_key()
+            .sort_direction(SortDirection::Desc)
+            .offset(3)
+            .limit(7),
         Query::key_prefix("k1").offset(2),
     ] {
         let expected = query_all(r.store_mut(), id, &query).unwrap();
@@ -376,20 +640,30 @@ fn download_policies<S: Store>(store: S) {
     let a = author(1);
     let id = secret.id();
     let mut r = replicas(store, &secret, &[&a]);
-    let policy = DownloadPolicy::NothingExcept(vec![FilterKind::Prefix(Bytes::from_static(b"want/"))]);
-    assert!(matches!(r.set_download_policy(now(T0), ns(9).id(), policy.clone()), Err(ReplicaError::NotFound(_))));
-    assert_eq!(r.get_download_policy(id).unwrap(), DownloadPolicy::default());
+    let policy =
+        DownloadPolicy::NothingExcept(vec![FilterKind::Prefix(Bytes::from_static(b"want/"))]);
+    assert!(matches!(
+        r.set_download_policy(now(T0), ns(9).id(), policy.clone()),
+        Err(ReplicaError::NotFound(_))
+    ));
+    assert_eq!(
+        r.get_download_policy(id).unwrap(),
+        DownloadPolicy::default()
+    );
     r.set_download_policy(now(T0), id, policy.clone()).unwrap();
     assert_eq!(r.get_download_policy(id).unwrap(), policy);
     events(&mut r);
     for key in [&b"want/1"[..], b"skip/1"] {
         let e = SignedEntry::new(&secret, &a, key, Record::new(Hash::new(key), 1, T0));
-        r.insert_remote(now(T0), id, e, peer(2), ContentStatus::Complete).unwrap();
+        r.insert_remote(now(T0), id, e, peer(2), ContentStatus::Complete)
+            .unwrap();
     }
     let should: Vec<bool> = events(&mut r)
         .into_iter()
         .map(|e| match e {
-            ReplicaEvent::RemoteInsert { should_download, .. } => should_download,
+            ReplicaEvent::RemoteInsert {
+                should_download, ..
+            } => should_download,
             other => panic!("unexpected {other:?}"),
         })
         .collect();
@@ -401,13 +675,21 @@ fn remote_entries_need_sync_enabled_and_a_valid_shape<S: Store>(store: S) {
     let a = author(1);
     let id = secret.id();
     let mut r = Replicas::new(store, ReplicaConfig::default());
-    r.import_namespace(now(T0), Capability::Write(secret.clone())).unwrap();
+    r.import_namespace(now(T0), Capability::Write(secret.clone()))
+        .unwrap();
     r.open(id, OpenOpts::default()).unwrap();
     let e = SignedEntry::new(&secret, &a, b"k", Record::new(Hash::new(b"v"), 1, T0));
-    assert!(matches!(r.insert_remote(now(T0), id, e.clone(), peer(2), ContentStatus::Missing), Err(ReplicaError::SyncDisabled(_))));
-    assert!(matches!(r.sync_initial_message(id), Err(ReplicaError::SyncDisabled(_))));
+    assert!(matches!(
+        r.insert_remote(now(T0), id, e.clone(), peer(2), ContentStatus::Missing),
+        Err(ReplicaError::SyncDisabled(_))
+    ));
+    assert!(matches!(
+        r.sync_initial_message(id),
+        Err(ReplicaError::SyncDisabled(_))
+    ));
     r.set_sync(id, true).unwrap();
-    r.insert_remote(now(T0), id, e, peer(2), ContentStatus::Missing).unwrap();
+    r.insert_remote(now(T0), id, e, peer(2), ContentStatus::Missing)
+        .unwrap();
     // Length without content is refused on the sync path too (iroh-docs checks it on gossip only).
     let bad = SignedEntry::new(&secret, &a, b"bad", Record::new(Hash::EMPTY, 7, T0));
     let msg = Message::new(vec![MessagePart::RangeItem(RangeItem {
@@ -416,7 +698,8 @@ fn remote_entries_need_sync_enabled_and_a_valid_shape<S: Store>(store: S) {
         have_local: true,
     })]);
     let mut outcome = SyncOutcome::default();
-    r.sync_process_message(now(T0), id, msg, peer(2), &mut outcome).unwrap();
+    r.sync_process_message(now(T0), id, msg, peer(2), &mut outcome)
+        .unwrap();
     assert_eq!(outcome.num_recv, 1);
     assert!(r.get_exact(id, a.id(), b"bad", true).unwrap().is_none());
 }
@@ -442,7 +725,10 @@ fn replica_sync<S: Store>(store: S) {
         .map(|k| (k.as_bytes().to_vec(), a.id()))
         .collect();
     assert_eq!(all(&mut alice), expected);
-    assert_eq!(keys_of(&query_all(bob.store_mut(), id, &Query::all()).unwrap()), expected);
+    assert_eq!(
+        keys_of(&query_all(bob.store_mut(), id, &Query::all()).unwrap()),
+        expected
+    );
     // The later writes won on both sides.
     let eel = alice.get_exact(id, a.id(), b"eel", false).unwrap().unwrap();
     assert_eq!(eel.timestamp(), T0 + 1);
@@ -489,14 +775,25 @@ fn no_remote_insert_event_for_obsolete_entries<S: Store>(store: S) {
     let init = alice.sync_initial_message(id).unwrap();
     set(&mut bob, id, &a, b"ape", b"0", T0 - 1);
     let mut ob = SyncOutcome::default();
-    let reply = bob.sync_process_message(now(T0), id, init, peer(1), &mut ob).unwrap().unwrap();
+    let reply = bob
+        .sync_process_message(now(T0), id, init, peer(1), &mut ob)
+        .unwrap()
+        .unwrap();
     set(&mut alice, id, &a, b"ape", b"2", T0 + 5);
     events(&mut alice);
     let mut oa = SyncOutcome::default();
-    let back = alice.sync_process_message(now(T0 + 6), id, reply, peer(2), &mut oa).unwrap();
-    assert!(events(&mut alice).is_empty(), "bob's older ape must not surface as an insert");
+    let back = alice
+        .sync_process_message(now(T0 + 6), id, reply, peer(2), &mut oa)
+        .unwrap();
+    assert!(
+        events(&mut alice).is_empty(),
+        "bob's older ape must not surface as an insert"
+    );
     assert_eq!((ob.num_sent, ob.num_recv), (1, 0));
-    assert_eq!((oa.num_sent, oa.num_recv), (back.as_ref().map_or(0, |m| m.value_count()), 1));
+    assert_eq!(
+        (oa.num_sent, oa.num_recv),
+        (back.as_ref().map_or(0, |m| m.value_count()), 1)
+    );
 }
 
 fn commits_are_scheduled<S: Store>(store: S) {
@@ -522,34 +819,91 @@ fn commands_round_trip<S: Store>(store: S) {
     let mut r = Replicas::new(store, ReplicaConfig::default());
     let n = now(T0);
     r.apply(n, StoreCommand::ImportAuthor(a.clone())).unwrap();
-    r.apply(n, StoreCommand::ImportNamespace(Capability::Write(secret.clone()))).unwrap();
-    r.apply(n, StoreCommand::Open { namespace: id, opts: OpenOpts { sync: true, subscribe: true } }).unwrap();
+    r.apply(
+        n,
+        StoreCommand::ImportNamespace(Capability::Write(secret.clone())),
+    )
+    .unwrap();
+    r.apply(
+        n,
+        StoreCommand::Open {
+            namespace: id,
+            opts: OpenOpts {
+                sync: true,
+                subscribe: true,
+            },
+        },
+    )
+    .unwrap();
     let StoreResponse::Inserted(e) = r
-        .apply(n, StoreCommand::InsertLocal { namespace: id, author: a.id(), key: Bytes::from_static(b"k"), hash: Hash::new(b"v"), len: 1 })
+        .apply(
+            n,
+            StoreCommand::InsertLocal {
+                namespace: id,
+                author: a.id(),
+                key: Bytes::from_static(b"k"),
+                hash: Hash::new(b"v"),
+                len: 1,
+            },
+        )
         .unwrap()
     else {
         panic!("expected Inserted");
     };
-    assert_eq!(r.poll_event(), Some(ReplicaEvent::LocalInsert { namespace: id, entry: e.clone() }));
+    assert_eq!(
+        r.poll_event(),
+        Some(ReplicaEvent::LocalInsert {
+            namespace: id,
+            entry: e.clone()
+        })
+    );
     let StoreResponse::Entry(Some(got)) = r
-        .apply(n, StoreCommand::GetExact { namespace: id, author: a.id(), key: Bytes::from_static(b"k"), include_empty: false })
+        .apply(
+            n,
+            StoreCommand::GetExact {
+                namespace: id,
+                author: a.id(),
+                key: Bytes::from_static(b"k"),
+                include_empty: false,
+            },
+        )
         .unwrap()
     else {
         panic!("expected Entry");
     };
     assert_eq!(got, e);
-    let StoreResponse::Page(page) = r.apply(n, StoreCommand::GetMany { namespace: id, query: Query::all(), cursor: None }).unwrap() else {
+    let StoreResponse::Page(page) = r
+        .apply(
+            n,
+            StoreCommand::GetMany {
+                namespace: id,
+                query: Query::all(),
+                cursor: None,
+            },
+        )
+        .unwrap()
+    else {
         panic!("expected Page");
     };
     assert_eq!(page.entries, vec![e]);
     assert!(page.next.is_none());
     let StoreResponse::Removed(1) = r
-        .apply(now(T0 + 1), StoreCommand::DeletePrefix { namespace: id, author: a.id(), prefix: Bytes::new() })
+        .apply(
+            now(T0 + 1),
+            StoreCommand::DeletePrefix {
+                namespace: id,
+                author: a.id(),
+                prefix: Bytes::new(),
+            },
+        )
         .unwrap()
     else {
         panic!("expected Removed(1)");
     };
-    assert!(matches!(r.apply(n, StoreCommand::Flush), Ok(StoreResponse::Done)));
+    assert!(matches!(
+        r.apply(n, StoreCommand::Flush),
+        Ok(StoreResponse::Done)
+    ));
     assert!(matches!(
         r.apply(n, StoreCommand::GetState(ns(5).id())),
         Err(ReplicaError::Closed(_))
@@ -559,10 +913,17 @@ fn commands_round_trip<S: Store>(store: S) {
 fn entry_fingerprints_cover_tombstones<S: Store>(mut store: S) {
     let secret = ns(1);
     let a = author(1);
-    let e = Entry::new(RecordIdentifier::new(secret.id(), a.id(), b"k"), Record::empty(T0)).sign(&secret, &a);
+    let e = Entry::new(
+        RecordIdentifier::new(secret.id(), a.id(), b"k"),
+        Record::empty(T0),
+    )
+    .sign(&secret, &a);
     store.put(e.clone()).unwrap();
     let all = ranger::Range::new(e.id().clone(), e.id().clone());
-    assert_eq!(store.range_fingerprint(secret.id(), &all).unwrap(), ranger::Fingerprint::EMPTY.xor(&e.fingerprint()));
+    assert_eq!(
+        store.range_fingerprint(secret.id(), &all).unwrap(),
+        ranger::Fingerprint::EMPTY.xor(&e.fingerprint())
+    );
 }
 
 for_each_store!(

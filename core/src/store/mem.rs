@@ -91,13 +91,17 @@ pub(super) fn collect_spans<V, T>(
 
 /// Fingerprint of `spans` in `tree`, seeded with the empty fingerprint.
 pub(super) fn spans_fingerprint<V>(tree: &FpTree<V>, spans: &RankSpans) -> Fingerprint {
-    spans
-        .intervals()
-        .fold(Fingerprint::EMPTY, |fp, (a, b)| fp.xor(&tree.span_fingerprint(a, b)))
+    spans.intervals().fold(Fingerprint::EMPTY, |fp, (a, b)| {
+        fp.xor(&tree.span_fingerprint(a, b))
+    })
 }
 
 /// Ranks `[lo, hi)` of `tree` whose keys fall within the bounds.
-pub(super) fn bound_ranks<V>(tree: &FpTree<V>, lower: &Bound<&[u8]>, upper: &Bound<&[u8]>) -> (usize, usize) {
+pub(super) fn bound_ranks<V>(
+    tree: &FpTree<V>,
+    lower: &Bound<&[u8]>,
+    upper: &Bound<&[u8]>,
+) -> (usize, usize) {
     let lo = match lower {
         Bound::Unbounded => 0,
         Bound::Included(k) => tree.rank(k),
@@ -230,7 +234,11 @@ impl Store for MemStore {
             return Ok(Vec::new());
         };
         let tree = &n.entries;
-        let (lo, hi) = bound_ranks(tree, &lower.as_ref().map(|v| v.as_slice()), &upper.as_ref().map(|v| v.as_slice()));
+        let (lo, hi) = bound_ranks(
+            tree,
+            &lower.as_ref().map(|v| v.as_slice()),
+            &upper.as_ref().map(|v| v.as_slice()),
+        );
         let count = (hi - lo).min(limit);
         let start = if reverse { hi - count } else { lo };
         let mut out: Vec<SignedEntry> = tree
@@ -255,8 +263,15 @@ impl Store for MemStore {
         let Some(n) = self.data.get(&ns) else {
             return Ok(Vec::new());
         };
-        if matches!((&lower, &upper), (Bound::Included(a) | Bound::Excluded(a), Bound::Included(b) | Bound::Excluded(b)) if a > b)
-        {
+        // `BTreeMap::range` panics on inverted bounds and on equal bounds both excluded.
+        let empty = match (&lower, &upper) {
+            (Bound::Excluded(a), Bound::Excluded(b)) => a >= b,
+            (Bound::Included(a) | Bound::Excluded(a), Bound::Included(b) | Bound::Excluded(b)) => {
+                a > b
+            }
+            _ => false,
+        };
+        if empty {
             return Ok(Vec::new());
         }
         let iter = n.by_key.range((lower, upper));
@@ -272,7 +287,11 @@ impl Store for MemStore {
     }
 
     fn author_heads(&mut self, ns: NamespaceId) -> Result<AuthorHeads, StoreError> {
-        Ok(self.data.get(&ns).map(|n| n.heads.clone()).unwrap_or_default())
+        Ok(self
+            .data
+            .get(&ns)
+            .map(|n| n.heads.clone())
+            .unwrap_or_default())
     }
 
     fn content_hashes(&mut self) -> Result<Vec<Hash>, StoreError> {

@@ -111,8 +111,11 @@ pub trait Store {
 
     /// Fingerprint of the entries of the namespace in `range` (seeded with
     /// [`Fingerprint::EMPTY`]).
-    fn range_fingerprint(&mut self, ns: NamespaceId, range: &Range)
-        -> Result<Fingerprint, StoreError>;
+    fn range_fingerprint(
+        &mut self,
+        ns: NamespaceId,
+        range: &Range,
+    ) -> Result<Fingerprint, StoreError>;
 
     /// The identifier at `offset` in `range`, counting cyclically from the first entry at or
     /// after the range's `x` (the pivot rule of iroh-docs' ranger).
@@ -184,8 +187,10 @@ pub trait Store {
         policy: &DownloadPolicy,
     ) -> Result<(), StoreError>;
     /// A namespace's download policy, if one was set.
-    fn get_download_policy(&mut self, ns: NamespaceId)
-        -> Result<Option<DownloadPolicy>, StoreError>;
+    fn get_download_policy(
+        &mut self,
+        ns: NamespaceId,
+    ) -> Result<Option<DownloadPolicy>, StoreError>;
 
     /// Moves `peer` to the front of the namespace's useful peers (at most [`PEERS_PER_DOC`]).
     fn register_useful_peer(&mut self, ns: NamespaceId, peer: PeerId) -> Result<(), StoreError>;

@@ -4,7 +4,7 @@ use std::{fmt, str::FromStr};
 
 use bytes::Bytes;
 
-use crate::wire::codec::{put_bytes, put_u64, DecodeError, Decode, Encode, Reader};
+use crate::wire::codec::{put_bytes, put_u64, Decode, DecodeError, Encode, Reader};
 
 /// A key filter of a [`DownloadPolicy`].
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -60,7 +60,9 @@ impl FromStr for FilterKind {
         let (encoding, value) = rest.split_once(':').ok_or(FilterParseError::Encoding)?;
         let bytes: Bytes = match encoding {
             "utf8" => Bytes::copy_from_slice(value.as_bytes()),
-            "hex" => hex::decode(value).map_err(|_| FilterParseError::Hex)?.into(),
+            "hex" => hex::decode(value)
+                .map_err(|_| FilterParseError::Hex)?
+                .into(),
             _ => return Err(FilterParseError::Encoding),
         };
         match kind {
@@ -113,7 +115,10 @@ impl Decode for FilterKind {
         match r.u32()? {
             0 => Ok(FilterKind::Prefix(Bytes::copy_from_slice(r.bytes()?))),
             1 => Ok(FilterKind::Exact(Bytes::copy_from_slice(r.bytes()?))),
-            tag => Err(DecodeError::UnknownVariant { ty: "FilterKind", tag }),
+            tag => Err(DecodeError::UnknownVariant {
+                ty: "FilterKind",
+                tag,
+            }),
         }
     }
 }
@@ -157,15 +162,22 @@ mod tests {
         let p = DownloadPolicy::NothingExcept(vec!["prefix:utf8:memes/".parse().unwrap()]);
         assert!(p.matches(b"memes/cat"));
         assert!(!p.matches(b"docs/x"));
-        let e = DownloadPolicy::EverythingExcept(vec![FilterKind::Exact(Bytes::from_static(b"big"))]);
+        let e =
+            DownloadPolicy::EverythingExcept(vec![FilterKind::Exact(Bytes::from_static(b"big"))]);
         assert!(!e.matches(b"big"));
         assert!(e.matches(b"bigger"));
         assert!(DownloadPolicy::default().matches(b"anything"));
         let hex: FilterKind = "exact:hex:00ff".parse().unwrap();
         assert_eq!(hex, FilterKind::Exact(Bytes::from_static(&[0, 0xff])));
         assert_eq!(hex.to_string(), "exact:hex:00ff");
-        assert_eq!("nope:utf8:x".parse::<FilterKind>(), Err(FilterParseError::Kind));
-        assert_eq!("prefix:b64:x".parse::<FilterKind>(), Err(FilterParseError::Encoding));
+        assert_eq!(
+            "nope:utf8:x".parse::<FilterKind>(),
+            Err(FilterParseError::Kind)
+        );
+        assert_eq!(
+            "prefix:b64:x".parse::<FilterKind>(),
+            Err(FilterParseError::Encoding)
+        );
         for p in [p, e, DownloadPolicy::default()] {
             assert_eq!(DownloadPolicy::from_wire(&p.to_wire()).unwrap(), p);
         }

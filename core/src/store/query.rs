@@ -246,7 +246,12 @@ pub fn run_query<S: Store + ?Sized>(
 }
 
 /// Applies offset, limit and the tombstone filter to one candidate; false once the limit is hit.
-fn emit(query: &Query, cursor: &mut QueryCursor, out: &mut Vec<SignedEntry>, e: SignedEntry) -> bool {
+fn emit(
+    query: &Query,
+    cursor: &mut QueryCursor,
+    out: &mut Vec<SignedEntry>,
+    e: SignedEntry,
+) -> bool {
     if query.limit.is_some_and(|l| cursor.emitted >= l) {
         return false;
     }
@@ -320,7 +325,10 @@ fn prefix_bounds(prefix: Vec<u8>) -> (Bound<Vec<u8>>, Bound<Vec<u8>>) {
     (Bound::Included(prefix), upper)
 }
 
-fn key_bounds(filter: &KeyFilter) -> (Bound<(Bytes, AuthorId)>, Bound<(Bytes, AuthorId)>) {
+/// A bound in `(key, author)` order.
+type KeyAuthorBound = Bound<(Bytes, AuthorId)>;
+
+fn key_bounds(filter: &KeyFilter) -> (KeyAuthorBound, KeyAuthorBound) {
     match filter {
         KeyFilter::Any => (Bound::Unbounded, Bound::Unbounded),
         KeyFilter::Exact(k) => (
@@ -424,7 +432,10 @@ fn latest_per_key<S: Store + ?Sized>(
             continue;
         }
         let slot = &mut group.as_mut().expect("set above").1;
-        if slot.as_ref().is_none_or(|best| e.timestamp() > best.timestamp()) {
+        if slot
+            .as_ref()
+            .is_none_or(|best| e.timestamp() > best.timestamp())
+        {
             *slot = Some(e);
         }
     }

@@ -34,8 +34,15 @@ impl Arbitrary for Doc {
         Doc((0..n)
             .map(|_| {
                 let len = usize::arbitrary(g) % 4;
-                let key = (0..len).map(|_| *g.choose(&[b'a', b'b', b'/', 0xff]).unwrap()).collect();
-                (u8::arbitrary(g) % 3, key, u64::arbitrary(g) % 12, u8::arbitrary(g) % 3)
+                let key = (0..len)
+                    .map(|_| *g.choose(&[b'a', b'b', b'/', 0xff]).unwrap())
+                    .collect();
+                (
+                    u8::arbitrary(g) % 3,
+                    key,
+                    u64::arbitrary(g) % 12,
+                    u8::arbitrary(g) % 3,
+                )
             })
             .collect())
     }
@@ -100,26 +107,51 @@ fn range_semantics_match_the_model<S: Store>(mut store: S) {
         let mut probes: Vec<RecordIdentifier> = ours.iter().map(|e| e.id().clone()).collect();
         for _ in 0..6 {
             let a = u8::arbitrary(&mut g) % 3;
-            let key: Vec<u8> = (0..usize::arbitrary(&mut g) % 3).map(|_| *g.choose(&[b'a', b'b', 0xff]).unwrap()).collect();
-            let space = *g.choose(&[secret.id(), other.id(), NamespaceId::from_bytes([0; 32]), NamespaceId::from_bytes([0xff; 32])]).unwrap();
+            let key: Vec<u8> = (0..usize::arbitrary(&mut g) % 3)
+                .map(|_| *g.choose(&[b'a', b'b', 0xff]).unwrap())
+                .collect();
+            let space = *g
+                .choose(&[
+                    secret.id(),
+                    other.id(),
+                    NamespaceId::from_bytes([0; 32]),
+                    NamespaceId::from_bytes([0xff; 32]),
+                ])
+                .unwrap();
             probes.push(RecordIdentifier::new(space, author(a).id(), key));
         }
         for x in &probes {
             for y in &probes {
                 let range = Range::new(x.clone(), y.clone());
-                let expected: Vec<SignedEntry> = ours.iter().filter(|e| range.contains(e.id())).cloned().collect();
-                assert_eq!(s.range_entries(secret.id(), &range, 0, usize::MAX).unwrap(), expected);
+                let expected: Vec<SignedEntry> = ours
+                    .iter()
+                    .filter(|e| range.contains(e.id()))
+                    .cloned()
+                    .collect();
+                assert_eq!(
+                    s.range_entries(secret.id(), &range, 0, usize::MAX).unwrap(),
+                    expected
+                );
                 assert_eq!(s.range_len(secret.id(), &range).unwrap(), expected.len());
-                let fp = expected.iter().fold(Fingerprint::EMPTY, |f, e| f.xor(&e.fingerprint()));
+                let fp = expected
+                    .iter()
+                    .fold(Fingerprint::EMPTY, |f, e| f.xor(&e.fingerprint()));
                 assert_eq!(s.range_fingerprint(secret.id(), &range).unwrap(), fp);
                 // Pivots: cyclic from the first entry at or after x, as iroh-docs counts.
-                let start = expected.iter().position(|e| e.id() >= x).unwrap_or(expected.len());
+                let start = expected
+                    .iter()
+                    .position(|e| e.id() >= x)
+                    .unwrap_or(expected.len());
                 for offset in 0..expected.len() + 2 {
-                    let want = (!expected.is_empty()).then(|| expected[(start + offset) % expected.len()].id().clone());
+                    let want = (!expected.is_empty())
+                        .then(|| expected[(start + offset) % expected.len()].id().clone());
                     assert_eq!(s.range_pivot(secret.id(), &range, offset).unwrap(), want);
                 }
                 if expected.len() > 2 {
-                    assert_eq!(s.range_entries(secret.id(), &range, 1, 1).unwrap(), expected[1..2].to_vec());
+                    assert_eq!(
+                        s.range_entries(secret.id(), &range, 1, 1).unwrap(),
+                        expected[1..2].to_vec()
+                    );
                 }
             }
         }
@@ -133,26 +165,59 @@ fn store_content_matches_prefix_aware_union<S: Store>(mut store: S) {
         store.remove_namespace(secret.id()).unwrap();
         let doc = Doc::arbitrary(&mut g);
         fill(&mut store, &secret, &doc);
-        let entries: Vec<SignedEntry> = doc.0.iter().map(|(a, k, t, v)| entry(&secret, *a, k, *t, *v)).collect();
-        assert_eq!(all_entries(&mut store, secret.id()), prefix_aware_union(entries));
+        let entries: Vec<SignedEntry> = doc
+            .0
+            .iter()
+            .map(|(a, k, t, v)| entry(&secret, *a, k, *t, *v))
+            .collect();
+        assert_eq!(
+            all_entries(&mut store, secret.id()),
+            prefix_aware_union(entries)
+        );
     }
 }
 
-crate::testutil::for_each_store!(range_semantics_match_the_model, store_content_matches_prefix_aware_union);
+crate::testutil::for_each_store!(
+    range_semantics_match_the_model,
+    store_content_matches_prefix_aware_union
+);
 
-fn step<S: Store>(s: &mut S, ns: NamespaceId, config: &SyncConfig, m: Message, seen: &mut BTreeSet<SignedEntry>) -> Option<Message> {
+fn step<S: Store>(
+    s: &mut S,
+    ns: NamespaceId,
+    config: &SyncConfig,
+    m: Message,
+    seen: &mut BTreeSet<SignedEntry>,
+) -> Option<Message> {
     let now = crate::time::Now::new(crate::time::Mono(0), T0 + 1_000_000_000);
     let limits = crate::entry::EntryLimits::default();
-    let reply = process_message(s, ns, config, m, |e| limits.check_remote(e, ns, now).is_ok(), |_, _, _: Received| {}, &mut NoContent).unwrap();
+    let reply = process_message(
+        s,
+        ns,
+        config,
+        m,
+        |e| limits.check_remote(e, ns, now).is_ok(),
+        |_, _, _: Received| {},
+        &mut NoContent,
+    )
+    .unwrap();
     for (e, _) in reply.iter().flat_map(|r| r.values()) {
-        assert!(seen.insert(e.clone()), "entry {e:?} sent twice with {config:?}");
+        assert!(
+            seen.insert(e.clone()),
+            "entry {e:?} sent twice with {config:?}"
+        );
     }
     reply
 }
 
 /// Reconciles two stores directly (no executor), returning messages sent by each side and
 /// asserting nobody sends the same entry twice.
-fn reconcile<A: Store, B: Store>(a: &mut A, b: &mut B, ns: NamespaceId, config: &SyncConfig) -> (usize, usize) {
+fn reconcile<A: Store, B: Store>(
+    a: &mut A,
+    b: &mut B,
+    ns: NamespaceId,
+    config: &SyncConfig,
+) -> (usize, usize) {
     let mut msg = Some(initial_message(a, ns).unwrap());
     let (mut sent_a, mut sent_b) = (1usize, 0usize);
     let mut seen_a: BTreeSet<SignedEntry> = BTreeSet::new();
@@ -191,12 +256,29 @@ fn simple_set(secret: &NamespaceSecret, keys: &[&str], ts: u64) -> MemStore {
 fn iroh_docs_ranger_examples_with_its_policy() {
     let secret = ns(1);
     let id = secret.id();
-    let cases: &[(&[&str], &[&str], (usize, usize))] = &[
-        (&["ape", "eel", "fox", "gnu"], &["bee", "cat", "doe", "eel", "fox", "hog"], (3, 2)),
-        (&["ape", "eel", "fox", "gnu"], &["bee", "cat", "doe", "eel", "hog"], (3, 2)),
-        (&["ape", "bee", "cat", "doe", "eel", "fox", "gnu", "hog"], &["ape", "cat", "eel", "gnu"], (3, 2)),
+    type Case<'a> = (&'a [&'a str], &'a [&'a str], (usize, usize));
+    let cases: &[Case] = &[
+        (
+            &["ape", "eel", "fox", "gnu"],
+            &["bee", "cat", "doe", "eel", "fox", "hog"],
+            (3, 2),
+        ),
+        (
+            &["ape", "eel", "fox", "gnu"],
+            &["bee", "cat", "doe", "eel", "hog"],
+            (3, 2),
+        ),
+        (
+            &["ape", "bee", "cat", "doe", "eel", "fox", "gnu", "hog"],
+            &["ape", "cat", "eel", "gnu"],
+            (3, 2),
+        ),
         (&["ape", "bee", "cat"], &["ape", "cat", "doe"], (2, 2)),
-        (&["/foo/bar", "/foo/baz", "/foo/cat", "/foo/doe"], &["/foo/bar", "/foo/bat", "/foo/cat", "/foo/dog"], (2, 2)),
+        (
+            &["/foo/bar", "/foo/baz", "/foo/cat", "/foo/doe"],
+            &["/foo/bar", "/foo/bat", "/foo/cat", "/foo/dog"],
+            (2, 2),
+        ),
         (&[], &["/foo/bar", "/foo/baz"], (1, 1)),
         (&["/foo/bar", "/foo/baz"], &[], (2, 1)),
     ];
@@ -205,7 +287,11 @@ fn iroh_docs_ranger_examples_with_its_policy() {
         let mut b = simple_set(&secret, bob, 0);
         let counts = reconcile(&mut a, &mut b, id, &SyncConfig::IROH_DOCS);
         assert_eq!(counts, *expected, "{alice:?} vs {bob:?}");
-        let union = prefix_aware_union(all_entries(&mut a, id).into_iter().chain(all_entries(&mut b, id)));
+        let union = prefix_aware_union(
+            all_entries(&mut a, id)
+                .into_iter()
+                .chain(all_entries(&mut b, id)),
+        );
         assert_eq!(all_entries(&mut a, id), union);
         assert_eq!(all_entries(&mut b, id), union);
     }
@@ -219,7 +305,10 @@ fn equal_key_higher_value_wins_on_both_sides() {
     let mut b = MemStore::new();
     put_prefix_aware(&mut a, entry(&secret, 1, b"foo", 2, 1)).unwrap();
     put_prefix_aware(&mut b, entry(&secret, 1, b"foo", 1, 1)).unwrap();
-    assert_eq!(reconcile(&mut a, &mut b, id, &SyncConfig::IROH_DOCS), (2, 1));
+    assert_eq!(
+        reconcile(&mut a, &mut b, id, &SyncConfig::IROH_DOCS),
+        (2, 1)
+    );
     for s in [&mut a, &mut b] {
         let all = all_entries(s, id);
         assert_eq!(all.len(), 1);
@@ -234,9 +323,31 @@ fn validate_callback_refusals_change_nothing() {
     let mut a = simple_set(&secret, &["ape", "eel"], 0);
     let mut b = simple_set(&secret, &["bee", "eel"], 1);
     let msg = initial_message(&mut a, id).unwrap();
-    let reply = process_message(&mut b, id, &SyncConfig::IROH_DOCS, msg, |_| false, |_, _, _| {}, &mut NoContent).unwrap().unwrap();
+    let reply = process_message(
+        &mut b,
+        id,
+        &SyncConfig::IROH_DOCS,
+        msg,
+        |_| false,
+        |_, _, _| {},
+        &mut NoContent,
+    )
+    .unwrap()
+    .unwrap();
     let mut seen = Vec::new();
-    process_message(&mut a, id, &SyncConfig::IROH_DOCS, reply.clone(), |e| { seen.push(e.key().to_vec()); false }, |_, _, _| {}, &mut NoContent).unwrap();
+    process_message(
+        &mut a,
+        id,
+        &SyncConfig::IROH_DOCS,
+        reply.clone(),
+        |e| {
+            seen.push(e.key().to_vec());
+            false
+        },
+        |_, _, _| {},
+        &mut NoContent,
+    )
+    .unwrap();
     let sent: Vec<Vec<u8>> = reply.values().map(|(e, _)| e.key().to_vec()).collect();
     assert_eq!(seen, sent);
     assert_eq!(all_entries(&mut a, id).len(), 2);
@@ -253,8 +364,16 @@ fn any_two_sets_converge_to_the_prefix_aware_union() {
         for config in [
             SyncConfig::IROH_DOCS,
             SyncConfig::default(),
-            SyncConfig { split_factor: 3, max_set_size: 2, max_message_bytes: usize::MAX },
-            SyncConfig { split_factor: 4, max_set_size: 1, max_message_bytes: 700 },
+            SyncConfig {
+                split_factor: 3,
+                max_set_size: 2,
+                max_message_bytes: usize::MAX,
+            },
+            SyncConfig {
+                split_factor: 4,
+                max_set_size: 1,
+                max_message_bytes: 700,
+            },
         ] {
             for alice_first in [true, false] {
                 let mut a = MemStore::new();
@@ -264,7 +383,11 @@ fn any_two_sets_converge_to_the_prefix_aware_union() {
                 let mut b = MemStore::new();
                 fill(&mut a, &secret, &alice);
                 fill(&mut b, &secret, &bob);
-                let union = prefix_aware_union(all_entries(&mut a, id).into_iter().chain(all_entries(&mut b, id)));
+                let union = prefix_aware_union(
+                    all_entries(&mut a, id)
+                        .into_iter()
+                        .chain(all_entries(&mut b, id)),
+                );
                 if alice_first {
                     reconcile(&mut a, &mut b, id, &config);
                 } else {
@@ -277,7 +400,10 @@ fn any_two_sets_converge_to_the_prefix_aware_union() {
         }
         true
     }
-    QuickCheck::new().tests(150).rng(Gen::new(24)).quickcheck(prop as fn(Doc, Doc) -> bool);
+    QuickCheck::new()
+        .tests(150)
+        .rng(Gen::new(24))
+        .quickcheck(prop as fn(Doc, Doc) -> bool);
 }
 
 /// A fresh peer pulling a large document: every message stays near the byte budget, nothing
@@ -288,23 +414,41 @@ fn byte_budget_bounds_messages_and_still_converges() {
     let id = secret.id();
     let mut full = MemStore::new();
     for i in 0..300u64 {
-        put_prefix_aware(&mut full, entry(&secret, (i % 3) as u8, format!("k{i:04}").as_bytes(), i, 1)).unwrap();
+        put_prefix_aware(
+            &mut full,
+            entry(&secret, (i % 3) as u8, format!("k{i:04}").as_bytes(), i, 1),
+        )
+        .unwrap();
     }
     let budget = 8 * 1024;
-    let config = SyncConfig { max_message_bytes: budget, ..SyncConfig::default() };
+    let config = SyncConfig {
+        max_message_bytes: budget,
+        ..SyncConfig::default()
+    };
     for fresh_starts in [true, false] {
         let mut fresh = MemStore::new();
         let (mut seen_full, mut seen_fresh) = (BTreeSet::new(), BTreeSet::new());
-        let mut msg = Some(if fresh_starts { initial_message(&mut fresh, id).unwrap() } else { initial_message(&mut full, id).unwrap() });
+        let mut msg = Some(if fresh_starts {
+            initial_message(&mut fresh, id).unwrap()
+        } else {
+            initial_message(&mut full, id).unwrap()
+        });
         let mut to_full = fresh_starts;
         let mut rounds = 0;
         while let Some(m) = msg.take() {
             rounds += 1;
             assert!(rounds < 200);
-            let reply = if to_full { step(&mut full, id, &config, m, &mut seen_full) } else { step(&mut fresh, id, &config, m, &mut seen_fresh) };
+            let reply = if to_full {
+                step(&mut full, id, &config, m, &mut seen_full)
+            } else {
+                step(&mut fresh, id, &config, m, &mut seen_fresh)
+            };
             if let Some(r) = &reply {
                 let entry_bytes: usize = r.values().map(|(e, _)| e.to_wire().len() + 1).sum();
-                assert!(entry_bytes <= budget + 300, "{entry_bytes} bytes of entries in one message");
+                assert!(
+                    entry_bytes <= budget + 300,
+                    "{entry_bytes} bytes of entries in one message"
+                );
             }
             msg = reply;
             to_full = !to_full;

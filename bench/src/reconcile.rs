@@ -1,0 +1,253 @@
+//! In-process reconciliation: two replicas of `n` entries each that differ in `diff` entries
+//! (half unique to each side) reconcile by exchanging encoded messages, no network.
+//!
+//! Measured: wall time of the whole exchange (encode, decode, process, validate, store),
+//! messages and bytes, and for Sheaf the store calls and entries read, which must grow with
+//! `diff · log n`, not with `n`.
+
+use std::time::Instant;
+
+use iroh_docs::{sync::ProtocolMessage, ContentStatus as IrohStatus};
+use rand::{RngExt, SeedableRng};
+use rand_chacha::ChaCha12Rng;
+use sheaf_core::{
+    ranger::{Message, SyncConfig},
+    replica::{OpenOpts, ReplicaConfig, Replicas, SyncOutcome},
+    store::{MemStore, RedbStore, Store},
+    wire::{Decode, Encode},
+    Author, Capability, Hash, Mono, NamespaceSecret, Now, PeerId, Record, SignedEntry,
+};
+
+use crate::{counting::Counting, Row};
+
+const T0: u64 = 1_700_000_000_000_000;
+
+fn now() -> Now {
+    Now::new(Mono(0), T0 + 3_600_000_000)
+}
+
+/// The two sides' entries.
+pub struct Data {
+    secret: NamespaceSecret,
+    a: Vec<SignedEntry>,
+    b: Vec<SignedEntry>,
+}
+
+/// Generates `n` entries per side, `diff / 2` of them unique to each side.
+pub fn data(n: usize, diff: usize, seed: u64) -> Data {
+    let mut rng = ChaCha12Rng::seed_from_u64(seed);
+    let secret = NamespaceSecret::new(&mut rng);
+    let authors: Vec<Author> = (0..4).map(|_| Author::new(&mut rng)).collect();
+    let make = |rng: &mut ChaCha12Rng| {
+        let author = &authors[rng.random_range(0..authors.len())];
+        let key = format!("doc/{:016x}", rng.random::<u64>());
+        let value: [u8; 32] = rng.random();
+        let record = Record::new(
+            Hash::new(value),
+            32,
+            T0 + rng.random_range(0..1_000_000_000u64),
+        );
+        SignedEntry::new(&secret, author, key.as_bytes(), record)
+    };
+    let shared: Vec<SignedEntry> = (0..n - diff / 2).map(|_| make(&mut rng)).collect();
+    let mut a = shared.clone();
+    let mut b = shared;
+    a.extend((0..diff / 2).map(|_| make(&mut rng)));
+    b.extend((0..diff - diff / 2).map(|_| make(&mut rng)));
+    Data { secret, a, b }
+}
+
+struct Stats {
+    millis: f64,
+    messages: usize,
+    bytes: usize,
+}
+
+fn sheaf_side<S: Store>(
+    store: S,
+    data: &Data,
+    entries: &[SignedEntry],
+    sync: SyncConfig,
+) -> Replicas<Counting<S>> {
+    let config = ReplicaConfig {
+        sync,
+        ..ReplicaConfig::default()
+    };
+    let mut r = Replicas::new(Counting::new(store), config);
+    r.import_namespace(now(), Capability::Write(data.secret.clone()))
+        .expect("import");
+    r.open(
+        data.secret.id(),
+        OpenOpts {
+            sync: true,
+            subscribe: false,
+        },
+    )
+    .expect("open");
+    for e in entries {
+        r.store_mut().put(e.clone()).expect("put");
+    }
+    r.flush().expect("flush");
+    // A running node builds its fingerprint index when it opens the document, not during a
+    // sync: do that outside the measurement.
+    r.sync_initial_message(data.secret.id()).expect("warm up");
+    r.store_mut().reset();
+    r
+}
+
+fn sheaf_run<S: Store>(
+    a: &mut Replicas<Counting<S>>,
+    b: &mut Replicas<Counting<S>>,
+    data: &Data,
+) -> Stats {
+    let ns = data.secret.id();
+    let start = Instant::now();
+    let (mut oa, mut ob) = (SyncOutcome::default(), SyncOutcome::default());
+    let mut bytes = a.sync_initial_message(ns).expect("init").to_wire();
+    let mut total = bytes.len();
+    let mut messages = 1;
+    let mut to_b = true;
+    loop {
+        let msg = Message::from_wire(&bytes).expect("decode");
+        let reply = if to_b {
+            b.sync_process_message(now(), ns, msg, PeerId::from_bytes([1; 32]), &mut ob)
+        } else {
+            a.sync_process_message(now(), ns, msg, PeerId::from_bytes([2; 32]), &mut oa)
+        }
+        .expect("process");
+        let Some(reply) = reply else { break };
+        bytes = reply.to_wire();
+        total += bytes.len();
+        messages += 1;
+        to_b = !to_b;
+    }
+    Stats {
+        millis: start.elapsed().as_secs_f64() * 1000.0,
+        messages,
+        bytes: total,
+    }
+}
+
+struct IrohSide {
+    store: iroh_docs::store::Store,
+    ns: iroh_docs::NamespaceId,
+}
+
+fn iroh_side(rt: &tokio::runtime::Runtime, data: &Data, entries: &[SignedEntry]) -> IrohSide {
+    let mut store = iroh_docs::store::Store::memory();
+    let secret = iroh_docs::NamespaceSecret::from_bytes(&data.secret.to_bytes());
+    let ns = secret.id();
+    let mut replica = store.new_replica(secret).expect("replica");
+    for e in entries {
+        let e: iroh_docs::SignedEntry = postcard::from_bytes(&e.to_wire()).expect("entry");
+        rt.block_on(replica.insert_remote_entry(e, [9; 32], IrohStatus::Missing))
+            .expect("insert");
+    }
+    drop(replica);
+    store.flush().expect("flush");
+    IrohSide { store, ns }
+}
+
+fn iroh_run(rt: &tokio::runtime::Runtime, a: &mut IrohSide, b: &mut IrohSide) -> Stats {
+    let start = Instant::now();
+    let init = a
+        .store
+        .open_replica(&a.ns)
+        .expect("open")
+        .sync_initial_message()
+        .expect("init");
+    let mut bytes = postcard::to_stdvec(&init).expect("encode");
+    let mut total = bytes.len();
+    let mut messages = 1;
+    let mut to_b = true;
+    let (mut oa, mut ob) = (
+        iroh_docs::SyncOutcome::default(),
+        iroh_docs::SyncOutcome::default(),
+    );
+    loop {
+        let msg: ProtocolMessage = postcard::from_bytes(&bytes).expect("decode");
+        let (side, outcome, from) = if to_b {
+            (&mut *b, &mut ob, [1; 32])
+        } else {
+            (&mut *a, &mut oa, [2; 32])
+        };
+        let mut replica = side.store.open_replica(&side.ns).expect("open");
+        let reply = rt
+            .block_on(replica.sync_process_message(msg, from, outcome))
+            .expect("process");
+        let Some(reply) = reply else { break };
+        bytes = postcard::to_stdvec(&reply).expect("encode");
+        total += bytes.len();
+        messages += 1;
+        to_b = !to_b;
+    }
+    Stats {
+        millis: start.elapsed().as_secs_f64() * 1000.0,
+        messages,
+        bytes: total,
+    }
+}
+
+/// Runs the workload `reps` times per implementation.
+pub fn run(n: usize, diff: usize, reps: usize, with_iroh: bool) -> Vec<Row> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("runtime");
+    let mut rows = Vec::new();
+    for rep in 0..reps {
+        let data = data(n, diff, rep as u64);
+        let row = |implementation, s: Stats, calls, entries| Row {
+            implementation,
+            workload: "reconcile",
+            n,
+            diff,
+            rep,
+            millis: s.millis,
+            messages: s.messages,
+            bytes: s.bytes,
+            store_calls: calls,
+            entries_read: entries,
+        };
+        let mut configs = vec![
+            ("sheaf-redb", SyncConfig::default()),
+            ("sheaf-redb-iroh-policy", SyncConfig::IROH_DOCS),
+        ];
+        if let Ok(spec) = std::env::var("SHEAF_BENCH_POLICIES") {
+            // e.g. "4x1,8x1,16x2": split factor x leaf size, for choosing the defaults.
+            for p in spec.split(',') {
+                let (k, m) = p.split_once('x').expect("KxM");
+                let name: &'static str = Box::leak(format!("sheaf-redb-{p}").into_boxed_str());
+                let sync = SyncConfig {
+                    split_factor: k.parse().expect("K"),
+                    max_set_size: m.parse().expect("M"),
+                    ..SyncConfig::default()
+                };
+                configs.push((name, sync));
+            }
+        }
+        for (name, sync) in configs {
+            let mut a = sheaf_side(RedbStore::memory().expect("redb"), &data, &data.a, sync);
+            let mut b = sheaf_side(RedbStore::memory().expect("redb"), &data, &data.b, sync);
+            let s = sheaf_run(&mut a, &mut b, &data);
+            let (calls, entries) = (
+                a.store_mut().calls + b.store_mut().calls,
+                a.store_mut().entries + b.store_mut().entries,
+            );
+            rows.push(row(name, s, Some(calls), Some(entries)));
+        }
+        let mut a = sheaf_side(MemStore::new(), &data, &data.a, SyncConfig::default());
+        let mut b = sheaf_side(MemStore::new(), &data, &data.b, SyncConfig::default());
+        let s = sheaf_run(&mut a, &mut b, &data);
+        let (calls, entries) = (
+            a.store_mut().calls + b.store_mut().calls,
+            a.store_mut().entries + b.store_mut().entries,
+        );
+        rows.push(row("sheaf-mem", s, Some(calls), Some(entries)));
+        if with_iroh {
+            let mut a = iroh_side(&rt, &data, &data.a);
+            let mut b = iroh_side(&rt, &data, &data.b);
+            rows.push(row("iroh-docs", iroh_run(&rt, &mut a, &mut b), None, None));
+        }
+    }
+    rows
+}

@@ -1,0 +1,994 @@
+//! The fingerprint index of one namespace: an in-memory, order-statistics, XOR-augmented
+//! B+tree.
+//!
+//! # What it answers
+//!
+//! [`FpTree`] is an ordered map from keys (byte strings, compared lexicographically) to a
+//! fingerprint and a payload. Besides the map operations it answers, in O(log n) worst case:
+//!
+//! * [`rank`](FpTree::rank): how many keys are smaller than a probe, which turns a key range
+//!   into a span of ranks;
+//! * [`span_fingerprint`](FpTree::span_fingerprint): the XOR of the fingerprints of a span of
+//!   ranks;
+//! * [`select`](FpTree::select): the entry at a rank (the pivot when a range is split), and
+//!   [`iter_from`](FpTree::iter_from): a lazy in-order walk from a rank;
+//! * the span's size is `hi - lo`, and the XOR of everything is kept up to date in O(1).
+//!
+//! # Why
+//!
+//! Range-based set reconciliation asks, for every range a peer sends, for its fingerprint, its
+//! size and the keys that split it. iroh-docs answers each of those by scanning the range's
+//! entries, so one fingerprint costs O(entries in the range) and a session over n entries
+//! re-reads the whole namespace at every level of splitting. Here every node caches the count
+//! and the XOR of the fingerprints below it, and because XOR is its own inverse a span's
+//! fingerprint is the XOR of two prefix fingerprints, each found on one root-to-leaf path.
+//!
+//! # Structure
+//!
+//! * **Leaves** hold up to 64 entries as three parallel sorted arrays: keys ([`Bytes`]),
+//!   fingerprints and payloads (an array of `()` takes no memory).
+//! * **Branches** hold up to 64 children and, per child, its cached summary (entry count and
+//!   XOR of fingerprints) plus `children - 1` separator keys. Separator `i` is `<=` every key
+//!   of child `i + 1` and `>` every key of child `i`; it is a reference-counted clone of a key
+//!   that was the first of child `i + 1` when the separator was set. Removing that key later
+//!   leaves the separator valid (it stays a bound), so it may keep the removed key's bytes
+//!   alive until the nodes around it are rebalanced: bounded by one key per branch slot.
+//! * Every node but the root is at least half full (leaves >= 32 entries, branches >= 32
+//!   children; a root branch has >= 2 children) and all leaves are at the same depth. Inserts
+//!   split full nodes in halves; removals borrow one slot from a sibling with spare slots or
+//!   merge with a sibling, and a root branch left with a single child is replaced by it. The
+//!   shape is a deterministic function of the operation sequence: no randomisation, no
+//!   hashing, no balancing that depends on the key distribution.
+//! * Height: a tree of n entries has at most `1 + log_32(n / 64)` branch levels (three for a
+//!   million entries). The only recursion (insert, remove) is one frame per level.
+//!
+//! # Costs
+//!
+//! `get`, `rank`, `select`, `insert`, `remove`: one root-to-leaf path, with a binary search
+//! (or a scan of at most 64 counts) and at most a 64-slot shift per node. A prefix
+//! fingerprint XORs at most half of each visited node's summaries: a node's own total is known
+//! from its parent, so the prefix of its first `c` children is computed from whichever side is
+//! shorter (`total ^ suffix` when `c` is past the middle). `iter_from` costs one path to start
+//! and amortised O(1) per step. [`total_fingerprint`](FpTree::total_fingerprint) is O(1).
+//!
+//! Building from n sorted entries with [`from_sorted`](FpTree::from_sorted) is O(n): it packs
+//! full leaves (evening out the last two), then groups each level into evenly sized branches;
+//! it compares each key only with its predecessor (the order check) and clones one key per
+//! leaf and per branch as separators. Inserting the same entries one by one would cost
+//! O(n log n) and leave leaves 50 to 100% full (about 70% on random keys) instead of full.
+//!
+//! # Memory
+//!
+//! Per entry in a leaf: the [`Bytes`] handle (32 bytes), the fingerprint (32) and the payload
+//! (0 for `()`), plus the key's own heap buffer, which the tree shares rather than copies:
+//! a 70-byte key held in its own allocation costs 80 bytes of heap (glibc rounds to 16 and adds
+//! an 8-byte header); if keys are slices of a larger shared buffer, that buffer is the caller's.
+//! Leaves are not always full, so their 64 bytes of slots per entry are divided by the fill:
+//! 100% after a bulk build, 50% after sequential inserts, ~70% after random ones. Branches add
+//! per leaf a child slot (72-byte node, 40-byte summary, 32-byte separator handle, and the
+//! separator's 32-byte shared-ownership record when the key came from a `Vec`): ~176 bytes per
+//! 32..64 entries, i.e. 3..6 bytes per entry. Total for a 70-byte key and `V = ()`: about
+//! 150 bytes per entry bulk-built, ~180 random-inserted, ~215 sequentially inserted.
+//!
+//! # Fingerprint convention
+//!
+//! The XORs here start from zero bytes (the identity), not [`Fingerprint::EMPTY`]: an empty
+//! span has fingerprint `[0; 32]`. Callers fold in [`Fingerprint::EMPTY`] once per range to get
+//! the wire's fingerprint.
+
+use std::{fmt, iter::FusedIterator, mem};
+
+use bytes::Bytes;
+
+use crate::ranger::Fingerprint;
+
+/// Most entries in a leaf.
+const LEAF_MAX: usize = 64;
+/// Most children of a branch.
+const BRANCH_MAX: usize = 64;
+
+/// The XOR identity: the fingerprint of an empty span (deliberately not
+/// [`Fingerprint::EMPTY`]).
+const ZERO: Fingerprint = Fingerprint([0; 32]);
+
+/// Node size bounds. Fixed in production; tests shrink them to exercise deep trees.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Sizes {
+    leaf_max: usize,
+    leaf_min: usize,
+    branch_max: usize,
+    branch_min: usize,
+}
+
+impl Sizes {
+    const DEFAULT: Sizes = Sizes::new(LEAF_MAX, BRANCH_MAX);
+
+    /// Bounds for the given maxima. A full leaf is split in halves before an insert, so
+    /// `leaf_min = leaf_max / 2`; an overfull branch (`branch_max + 1` children) is split in
+    /// halves after one, so `branch_min = (branch_max + 1) / 2`. Either way an underfull node
+    /// (`min - 1`) merged with a minimal sibling (`min`) fits in `max`.
+    const fn new(leaf_max: usize, branch_max: usize) -> Self {
+        assert!(leaf_max >= 2 && branch_max >= 3, "node sizes too small");
+        Sizes {
+            leaf_max,
+            leaf_min: leaf_max / 2,
+            branch_max,
+            branch_min: branch_max.div_ceil(2),
+        }
+    }
+}
+
+/// `keys.partition_point(pred)` for sorted keys (`pred` true on a prefix), tuned for keys that
+/// live in their own heap buffers: a plain binary search waits for one cache miss (the handle,
+/// then the bytes) per step. This first tests seven evenly spaced keys with independent
+/// comparisons, whose misses the CPU overlaps, then binary-searches the eighth they bound.
+fn partition_point(keys: &[Bytes], pred: impl Fn(&[u8]) -> bool) -> usize {
+    const FANOUT: usize = 8;
+    if keys.len() < 2 * FANOUT {
+        return keys.partition_point(|k| pred(k));
+    }
+    let step = keys.len() / FANOUT;
+    // Samples `keys[j * step - 1]`: `below` of them satisfy `pred`.
+    let below = (1..FANOUT)
+        .map(|j| usize::from(pred(&keys[j * step - 1])))
+        .sum::<usize>();
+    let start = below * step;
+    let end = if below + 1 == FANOUT {
+        keys.len()
+    } else {
+        start + step - 1
+    };
+    start + keys[start..end].partition_point(|k| pred(k))
+}
+
+/// Cached summary of a subtree: its entry count and the XOR of its fingerprints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Sum {
+    count: usize,
+    fp: Fingerprint,
+}
+
+impl Sum {
+    const ZERO: Sum = Sum { count: 0, fp: ZERO };
+
+    fn one(fp: Fingerprint) -> Sum {
+        Sum { count: 1, fp }
+    }
+
+    fn add(&mut self, other: &Sum) {
+        self.count += other.count;
+        self.fp ^= &other.fp;
+    }
+
+    fn sub(&mut self, other: &Sum) {
+        self.count -= other.count;
+        self.fp ^= &other.fp;
+    }
+}
+
+/// A leaf: sorted entries as parallel arrays of equal length.
+#[derive(Clone)]
+struct Leaf<V> {
+    keys: Vec<Bytes>,
+    fps: Vec<Fingerprint>,
+    vals: Vec<V>,
+}
+
+impl<V> Leaf<V> {
+    fn new() -> Self {
+        Leaf {
+            keys: Vec::new(),
+            fps: Vec::new(),
+            vals: Vec::new(),
+        }
+    }
+
+    fn with_capacity(n: usize) -> Self {
+        Leaf {
+            keys: Vec::with_capacity(n),
+            fps: Vec::with_capacity(n),
+            vals: Vec::with_capacity(n),
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.keys.len()
+    }
+
+    fn search(&self, key: &[u8]) -> Result<usize, usize> {
+        let i = partition_point(&self.keys, |k| k < key);
+        match self.keys.get(i) {
+            Some(k) if k[..] == *key => Ok(i),
+            _ => Err(i),
+        }
+    }
+
+    fn get(&self, i: usize) -> Option<(&Bytes, &Fingerprint, &V)> {
+        Some((self.keys.get(i)?, self.fps.get(i)?, self.vals.get(i)?))
+    }
+
+    fn sum(&self) -> Sum {
+        let mut fp = ZERO;
+        for f in &self.fps {
+            fp ^= f;
+        }
+        Sum {
+            count: self.len(),
+            fp,
+        }
+    }
+
+    /// Makes room for one more entry, never growing an array's capacity past `max` slots
+    /// (plain `Vec` growth could double a 40-slot array to 80).
+    fn reserve_one(&mut self, max: usize) {
+        fn grow<T>(v: &mut Vec<T>, max: usize) {
+            let len = v.len();
+            if len == v.capacity() {
+                let target = (len * 2).max(4).min(max).max(len + 1);
+                v.reserve_exact(target - len);
+            }
+        }
+        grow(&mut self.keys, max);
+        grow(&mut self.fps, max);
+        grow(&mut self.vals, max);
+    }
+
+    fn insert_at(&mut self, i: usize, key: Bytes, fp: Fingerprint, value: V, max: usize) {
+        self.reserve_one(max);
+        self.keys.insert(i, key);
+        self.fps.insert(i, fp);
+        self.vals.insert(i, value);
+    }
+
+    fn remove_at(&mut self, i: usize) -> (Bytes, Fingerprint, V) {
+        (self.keys.remove(i), self.fps.remove(i), self.vals.remove(i))
+    }
+
+    fn push(&mut self, key: Bytes, fp: Fingerprint, value: V, max: usize) {
+        self.reserve_one(max);
+        self.keys.push(key);
+        self.fps.push(fp);
+        self.vals.push(value);
+    }
+
+    fn pop(&mut self) -> Option<(Bytes, Fingerprint, V)> {
+        if self.keys.is_empty() {
+            return None;
+        }
+        Some((self.keys.pop()?, self.fps.pop()?, self.vals.pop()?))
+    }
+
+    /// Splits off entries `[at..]` into a new leaf.
+    fn split_off(&mut self, at: usize) -> Leaf<V> {
+        Leaf {
+            keys: self.keys.split_off(at),
+            fps: self.fps.split_off(at),
+            vals: self.vals.split_off(at),
+        }
+    }
+
+    /// Moves all of `other`'s entries (all greater than ours) to our end.
+    fn append(&mut self, other: &mut Leaf<V>) {
+        // Exact, so a merged leaf's arrays stay within `leaf_max` slots.
+        self.keys.reserve_exact(other.keys.len());
+        self.fps.reserve_exact(other.fps.len());
+        self.vals.reserve_exact(other.vals.len());
+        self.keys.append(&mut other.keys);
+        self.fps.append(&mut other.fps);
+        self.vals.append(&mut other.vals);
+    }
+
+    /// Moves our last `n` entries to the front of `right`.
+    fn move_tail_to(&mut self, n: usize, right: &mut Leaf<V>) {
+        let at = self.len().saturating_sub(n);
+        let mut tail = Leaf::with_capacity(self.len() - at + right.len());
+        tail.keys.extend(self.keys.drain(at..));
+        tail.fps.extend(self.fps.drain(at..));
+        tail.vals.extend(self.vals.drain(at..));
+        tail.append(right);
+        *right = tail;
+    }
+}
+
+/// A branch: `children.len() == sums.len() == seps.len() + 1`.
+#[derive(Clone)]
+struct Branch<V> {
+    /// `seps[i]` is `>` every key of `children[i]` and `<=` every key of `children[i + 1]`.
+    seps: Vec<Bytes>,
+    /// Summary of each child.
+    sums: Vec<Sum>,
+    children: Vec<Node<V>>,
+}
+
+impl<V> Branch<V> {
+    /// The child whose key interval contains `key`.
+    fn route(&self, key: &[u8]) -> usize {
+        partition_point(&self.seps, |s| s <= key)
+    }
+
+    /// The child holding the entry of rank `r` (within this branch) and the rank inside it.
+    fn locate(&self, mut r: usize) -> Option<(usize, usize)> {
+        for (c, s) in self.sums.iter().enumerate() {
+            if r < s.count {
+                return Some((c, r));
+            }
+            r -= s.count;
+        }
+        None
+    }
+
+    /// Moves the last slot of child `i` to the front of child `i + 1`.
+    fn shift_right(&mut self, i: usize, sizes: &Sizes) {
+        let (a, b) = self.children.split_at_mut(i + 1);
+        let (Some(left), Some(right), Some(sep)) =
+            (a.last_mut(), b.first_mut(), self.seps.get_mut(i))
+        else {
+            return;
+        };
+        let moved = match (left, right) {
+            (Node::Leaf(l), Node::Leaf(r)) => {
+                let Some((k, f, v)) = l.pop() else { return };
+                *sep = k.clone();
+                r.insert_at(0, k, f, v, sizes.leaf_max);
+                Sum::one(f)
+            }
+            (Node::Branch(l), Node::Branch(r)) => {
+                if l.children.len() < 2 {
+                    return;
+                }
+                let (Some(child), Some(s), Some(lsep)) =
+                    (l.children.pop(), l.sums.pop(), l.seps.pop())
+                else {
+                    return;
+                };
+                r.seps.insert(0, mem::replace(sep, lsep));
+                r.sums.insert(0, s);
+                r.children.insert(0, child);
+                s
+            }
+            _ => return,
+        };
+        self.sums[i].sub(&moved);
+        self.sums[i + 1].add(&moved);
+    }
+
+    /// Moves the first slot of child `i + 1` to the end of child `i`.
+    fn shift_left(&mut self, i: usize, sizes: &Sizes) {
+        let (a, b) = self.children.split_at_mut(i + 1);
+        let (Some(left), Some(right), Some(sep)) =
+            (a.last_mut(), b.first_mut(), self.seps.get_mut(i))
+        else {
+            return;
+        };
+        let moved = match (left, right) {
+            (Node::Leaf(l), Node::Leaf(r)) => {
+                if r.len() < 2 {
+                    return;
+                }
+                let (k, f, v) = r.remove_at(0);
+                l.push(k, f, v, sizes.leaf_max);
+                *sep = r.keys[0].clone();
+                Sum::one(f)
+            }
+            (Node::Branch(l), Node::Branch(r)) => {
+                if r.children.len() < 2 {
+                    return;
+                }
+                let (child, s, rsep) = (r.children.remove(0), r.sums.remove(0), r.seps.remove(0));
+                l.seps.push(mem::replace(sep, rsep));
+                l.sums.push(s);
+                l.children.push(child);
+                s
+            }
+            _ => return,
+        };
+        self.sums[i + 1].sub(&moved);
+        self.sums[i].add(&moved);
+    }
+
+    /// Merges child `i + 1` into child `i`.
+    fn merge(&mut self, i: usize) {
+        let (a, b) = self.children.split_at_mut(i + 1);
+        let (Some(left), Some(right), Some(sep)) = (a.last_mut(), b.first_mut(), self.seps.get(i))
+        else {
+            return;
+        };
+        match (left, right) {
+            (Node::Leaf(l), Node::Leaf(r)) => l.append(r),
+            (Node::Branch(l), Node::Branch(r)) => {
+                l.seps.push(sep.clone());
+                l.seps.append(&mut r.seps);
+                l.sums.append(&mut r.sums);
+                l.children.append(&mut r.children);
+            }
+            _ => return,
+        }
+        self.children.remove(i + 1);
+        self.seps.remove(i);
+        let s = self.sums.remove(i + 1);
+        self.sums[i].add(&s);
+    }
+
+    /// Restores child `c`'s minimum size after a removal: borrow a slot from a sibling that
+    /// has one to spare, else merge with a sibling.
+    fn rebalance(&mut self, c: usize, sizes: &Sizes) {
+        let spare = |n: Option<&Node<V>>| n.is_some_and(|n| n.len() > n.min_len(sizes));
+        if c > 0 && spare(self.children.get(c - 1)) {
+            self.shift_right(c - 1, sizes);
+        } else if spare(self.children.get(c + 1)) {
+            self.shift_left(c, sizes);
+        } else if c > 0 {
+            self.merge(c - 1);
+        } else if c + 1 < self.children.len() {
+            self.merge(c);
+        }
+    }
+}
+
+/// A node of the tree.
+#[derive(Clone)]
+enum Node<V> {
+    Leaf(Leaf<V>),
+    Branch(Branch<V>),
+}
+
+/// What an insert below a node reports to its parent: the replaced fingerprint and payload,
+/// and the new right sibling (with its separator) if the node split.
+type Inserted<V> = (Option<(Fingerprint, V)>, Option<(Bytes, Node<V>)>);
+
+impl<V> Node<V> {
+    /// Number of slots: entries of a leaf, children of a branch.
+    fn len(&self) -> usize {
+        match self {
+            Node::Leaf(l) => l.len(),
+            Node::Branch(b) => b.children.len(),
+        }
+    }
+
+    fn min_len(&self, sizes: &Sizes) -> usize {
+        match self {
+            Node::Leaf(_) => sizes.leaf_min,
+            Node::Branch(_) => sizes.branch_min,
+        }
+    }
+
+    /// Recomputes the summary from this node's own slots (not from below).
+    fn sum(&self) -> Sum {
+        match self {
+            Node::Leaf(l) => l.sum(),
+            Node::Branch(b) => b.sums.iter().fold(Sum::ZERO, |mut acc, s| {
+                acc.add(s);
+                acc
+            }),
+        }
+    }
+
+    /// Inserts or replaces below this node; one recursion level per tree level.
+    fn insert(&mut self, key: Bytes, fp: Fingerprint, value: V, sizes: &Sizes) -> Inserted<V> {
+        match self {
+            Node::Leaf(leaf) => match leaf.search(&key) {
+                Ok(i) => {
+                    let old_fp = mem::replace(&mut leaf.fps[i], fp);
+                    let old_val = mem::replace(&mut leaf.vals[i], value);
+                    (Some((old_fp, old_val)), None)
+                }
+                Err(i) if leaf.len() < sizes.leaf_max => {
+                    leaf.insert_at(i, key, fp, value, sizes.leaf_max);
+                    (None, None)
+                }
+                Err(i) => {
+                    // Split before inserting so no leaf array ever outgrows `leaf_max`.
+                    let mid = leaf.len() / 2;
+                    let mut right = leaf.split_off(mid);
+                    if i <= mid {
+                        leaf.insert_at(i, key, fp, value, sizes.leaf_max);
+                    } else {
+                        right.insert_at(i - mid, key, fp, value, sizes.leaf_max);
+                    }
+                    let sep = right.keys[0].clone();
+                    (None, Some((sep, Node::Leaf(right))))
+                }
+            },
+            Node::Branch(b) => {
+                let c = b.route(&key);
+                let (old, split) = b.children[c].insert(key, fp, value, sizes);
+                let s = &mut b.sums[c];
+                match &old {
+                    Some((old_fp, _)) => {
+                        s.fp ^= old_fp;
+                        s.fp ^= &fp;
+                    }
+                    None => s.add(&Sum::one(fp)),
+                }
+                let Some((sep, right)) = split else {
+                    return (old, None);
+                };
+                let right_sum = right.sum();
+                b.sums[c].sub(&right_sum);
+                b.sums.insert(c + 1, right_sum);
+                b.children.insert(c + 1, right);
+                b.seps.insert(c, sep);
+                if b.children.len() <= sizes.branch_max {
+                    return (old, None);
+                }
+                let mid = b.children.len() / 2;
+                let children = b.children.split_off(mid);
+                let sums = b.sums.split_off(mid);
+                let mut seps = b.seps.split_off(mid - 1);
+                let up = seps.remove(0);
+                // The arrays briefly held `branch_max + 1` slots and may have doubled.
+                b.children.shrink_to(sizes.branch_max + 1);
+                b.sums.shrink_to(sizes.branch_max + 1);
+                b.seps.shrink_to(sizes.branch_max);
+                let right = Branch {
+                    seps,
+                    sums,
+                    children,
+                };
+                (old, Some((up, Node::Branch(right))))
+            }
+        }
+    }
+
+    /// Removes `key` below this node, rebalancing children that become underfull; one
+    /// recursion level per tree level.
+    fn remove(&mut self, key: &[u8], sizes: &Sizes) -> Option<(Fingerprint, V)> {
+        match self {
+            Node::Leaf(leaf) => {
+                let i = leaf.search(key).ok()?;
+                let (_, fp, value) = leaf.remove_at(i);
+                Some((fp, value))
+            }
+            Node::Branch(b) => {
+                let c = b.route(key);
+                let (fp, value) = b.children[c].remove(key, sizes)?;
+                b.sums[c].sub(&Sum::one(fp));
+                let child = &b.children[c];
+                if child.len() < child.min_len(sizes) {
+                    b.rebalance(c, sizes);
+                }
+                Some((fp, value))
+            }
+        }
+    }
+}
+
+/// An ordered map from byte-string keys to a fingerprint and a payload, answering rank, select
+/// and span-fingerprint queries in O(log n). See the [module docs](self).
+#[derive(Clone)]
+pub(crate) struct FpTree<V> {
+    root: Node<V>,
+    /// Count and XOR of all entries (the root's summary).
+    total: Sum,
+    sizes: Sizes,
+}
+
+impl<V> Default for FpTree<V> {
+    /// An empty tree.
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<V> fmt::Debug for FpTree<V> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FpTree")
+            .field("len", &self.total.count)
+            .field("total_fingerprint", &self.total.fp)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<V> FpTree<V> {
+    /// An empty tree.
+    pub(crate) fn new() -> Self {
+        Self::with_sizes(Sizes::DEFAULT)
+    }
+
+    fn with_sizes(sizes: Sizes) -> Self {
+        FpTree {
+            root: Node::Leaf(Leaf::new()),
+            total: Sum::ZERO,
+            sizes,
+        }
+    }
+
+    /// Builds a tree from entries in strictly ascending key order, in O(n), with full leaves.
+    ///
+    /// The order is debug-asserted. In release builds an out-of-order or repeated key is not
+    /// fatal: it and every later item are inserted one by one (later duplicates replace
+    /// earlier ones), so the result is always a valid tree.
+    pub(crate) fn from_sorted(items: impl IntoIterator<Item = (Bytes, Fingerprint, V)>) -> Self {
+        Self::build(items, Sizes::DEFAULT, true)
+    }
+
+    fn build(
+        items: impl IntoIterator<Item = (Bytes, Fingerprint, V)>,
+        sizes: Sizes,
+        assert_sorted: bool,
+    ) -> Self {
+        let mut items = items.into_iter();
+        let mut leaves: Vec<Leaf<V>> = Vec::new();
+        let mut cur = Leaf::with_capacity(sizes.leaf_max);
+        let mut unsorted = None;
+        for (key, fp, value) in items.by_ref() {
+            let last = cur
+                .keys
+                .last()
+                .or_else(|| leaves.last().and_then(|l| l.keys.last()));
+            if last.is_some_and(|last| *last >= key) {
+                debug_assert!(
+                    !assert_sorted,
+                    "FpTree::from_sorted: keys not strictly ascending"
+                );
+                unsorted = Some((key, fp, value));
+                break;
+            }
+            if cur.len() == sizes.leaf_max {
+                leaves.push(mem::replace(&mut cur, Leaf::with_capacity(sizes.leaf_max)));
+            }
+            cur.push(key, fp, value, sizes.leaf_max);
+        }
+        if cur.len() > 0 || leaves.is_empty() {
+            leaves.push(cur);
+        }
+        // Only the last leaf can be short: even it out with its (full) predecessor.
+        if let [.., prev, last] = &mut leaves[..] {
+            if last.len() < sizes.leaf_min {
+                let total = prev.len() + last.len();
+                prev.move_tail_to(total / 2 - last.len(), last);
+            }
+        }
+
+        let mut level: Vec<(Node<V>, Sum, Bytes)> = leaves
+            .into_iter()
+            .map(|leaf| {
+                let sum = leaf.sum();
+                let first = leaf.keys.first().cloned().unwrap_or_default();
+                (Node::Leaf(leaf), sum, first)
+            })
+            .collect();
+        while level.len() > 1 {
+            // `groups` branches of `base` or `base + 1` children: each at least `branch_min`
+            // because `n > (groups - 1) * branch_max`.
+            let n = level.len();
+            let groups = n.div_ceil(sizes.branch_max);
+            let (base, extra) = (n / groups, n % groups);
+            let mut nodes = level.into_iter();
+            level = (0..groups)
+                .map(|g| {
+                    let size = base + usize::from(g < extra);
+                    let mut branch = Branch {
+                        seps: Vec::with_capacity(size.saturating_sub(1)),
+                        sums: Vec::with_capacity(size),
+                        children: Vec::with_capacity(size),
+                    };
+                    let mut sum = Sum::ZERO;
+                    let mut first = Bytes::new();
+                    for (i, (node, s, min)) in nodes.by_ref().take(size).enumerate() {
+                        if i == 0 {
+                            first = min;
+                        } else {
+                            branch.seps.push(min);
+                        }
+                        sum.add(&s);
+                        branch.sums.push(s);
+                        branch.children.push(node);
+                    }
+                    (Node::Branch(branch), sum, first)
+                })
+                .collect();
+        }
+        let mut tree = Self::with_sizes(sizes);
+        if let Some((root, total, _)) = level.pop() {
+            tree.root = root;
+            tree.total = total;
+        }
+        if let Some((key, fp, value)) = unsorted {
+            tree.insert(key, fp, value);
+            for (key, fp, value) in items {
+                tree.insert(key, fp, value);
+            }
+        }
+        tree
+    }
+
+    /// Number of entries.
+    pub(crate) fn len(&self) -> usize {
+        self.total.count
+    }
+
+    /// Whether the tree has no entries.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.total.count == 0
+    }
+
+    /// The payload stored under `key`.
+    pub(crate) fn get(&self, key: &[u8]) -> Option<&V> {
+        let mut node = &self.root;
+        loop {
+            match node {
+                Node::Leaf(leaf) => return leaf.vals.get(leaf.search(key).ok()?),
+                Node::Branch(b) => node = b.children.get(b.route(key))?,
+            }
+        }
+    }
+
+    /// Inserts an entry or replaces the one under the same key; returns the old payload. `fp`
+    /// is the entry's fingerprint. A replaced entry keeps its original key handle.
+    pub(crate) fn insert(&mut self, key: Bytes, fp: Fingerprint, value: V) -> Option<V> {
+        let (old, split) = self.root.insert(key, fp, value, &self.sizes);
+        match &old {
+            Some((old_fp, _)) => {
+                self.total.fp ^= old_fp;
+                self.total.fp ^= &fp;
+            }
+            None => self.total.add(&Sum::one(fp)),
+        }
+        if let Some((sep, right)) = split {
+            let left = mem::replace(&mut self.root, Node::Leaf(Leaf::new()));
+            let right_sum = right.sum();
+            let mut left_sum = self.total;
+            left_sum.sub(&right_sum);
+            self.root = Node::Branch(Branch {
+                seps: vec![sep],
+                sums: vec![left_sum, right_sum],
+                children: vec![left, right],
+            });
+        }
+        old.map(|(_, value)| value)
+    }
+
+    /// Removes the entry under `key`, returning its fingerprint and payload.
+    pub(crate) fn remove(&mut self, key: &[u8]) -> Option<(Fingerprint, V)> {
+        let (fp, value) = self.root.remove(key, &self.sizes)?;
+        self.total.sub(&Sum::one(fp));
+        // A merge can leave the root branch with a single child: shorten the tree.
+        while let Node::Branch(b) = &mut self.root {
+            if b.children.len() > 1 {
+                break;
+            }
+            match b.children.pop() {
+                Some(child) => self.root = child,
+                None => self.root = Node::Leaf(Leaf::new()),
+            }
+        }
+        if self.is_empty() {
+            // Release the last leaf's arrays.
+            self.root = Node::Leaf(Leaf::new());
+        }
+        Some((fp, value))
+    }
+
+    /// Number of keys strictly less than `key` (the rank `key` has or would have).
+    pub(crate) fn rank(&self, key: &[u8]) -> usize {
+        let mut rank = 0;
+        let mut node = &self.root;
+        loop {
+            match node {
+                Node::Leaf(leaf) => return rank + partition_point(&leaf.keys, |k| k < key),
+                Node::Branch(b) => {
+                    let c = b.route(key);
+                    rank += b.sums[..c].iter().map(|s| s.count).sum::<usize>();
+                    match b.children.get(c) {
+                        Some(child) => node = child,
+                        None => return rank,
+                    }
+                }
+            }
+        }
+    }
+
+    /// XOR of the fingerprints of the entries with rank in `[lo, hi)`, `hi` clamped to
+    /// [`len`](Self::len). Starts from zero bytes, not [`Fingerprint::EMPTY`]: an empty span
+    /// (`lo >= hi`) gives `[0; 32]`.
+    pub(crate) fn span_fingerprint(&self, lo: usize, hi: usize) -> Fingerprint {
+        let hi = hi.min(self.len());
+        if lo >= hi {
+            return ZERO;
+        }
+        self.prefix_fingerprint(lo)
+            .xor(&self.prefix_fingerprint(hi))
+    }
+
+    /// XOR of the fingerprints of the `r` first entries.
+    fn prefix_fingerprint(&self, mut r: usize) -> Fingerprint {
+        if r == 0 {
+            return ZERO;
+        }
+        if r >= self.len() {
+            return self.total_fingerprint();
+        }
+        // Invariant: `r < node_sum.count`, and `acc ^ (prefix r of node)` is the answer.
+        let mut acc = ZERO;
+        let mut node = &self.root;
+        let mut node_sum = self.total;
+        loop {
+            match node {
+                Node::Leaf(leaf) => {
+                    let r = r.min(leaf.len());
+                    if r <= leaf.len() / 2 {
+                        leaf.fps[..r].iter().for_each(|f| acc ^= f);
+                    } else {
+                        acc ^= &node_sum.fp;
+                        leaf.fps[r..].iter().for_each(|f| acc ^= f);
+                    }
+                    return acc;
+                }
+                Node::Branch(b) => {
+                    // Find the child holding rank `r`, XORing the shorter side's summaries.
+                    let mut found = None;
+                    if r < node_sum.count / 2 {
+                        for (c, s) in b.sums.iter().enumerate() {
+                            if r < s.count {
+                                found = Some((c, r));
+                                break;
+                            }
+                            r -= s.count;
+                            acc ^= &s.fp;
+                        }
+                    } else {
+                        acc ^= &node_sum.fp;
+                        let mut rest = node_sum.count - r;
+                        for (c, s) in b.sums.iter().enumerate().rev() {
+                            acc ^= &s.fp;
+                            if rest <= s.count {
+                                found = Some((c, s.count - rest));
+                                break;
+                            }
+                            rest -= s.count;
+                        }
+                    }
+                    let Some((c, rr)) = found else { return acc };
+                    if rr == 0 {
+                        return acc;
+                    }
+                    let (Some(child), Some(s)) = (b.children.get(c), b.sums.get(c)) else {
+                        return acc;
+                    };
+                    node = child;
+                    node_sum = *s;
+                    r = rr;
+                }
+            }
+        }
+    }
+
+    /// Key, fingerprint and payload of the entry at rank `i` (`None` if `i >= len`).
+    pub(crate) fn select(&self, i: usize) -> Option<(&Bytes, &Fingerprint, &V)> {
+        if i >= self.len() {
+            return None;
+        }
+        let mut r = i;
+        let mut node = &self.root;
+        loop {
+            match node {
+                Node::Leaf(leaf) => return leaf.get(r),
+                Node::Branch(b) => {
+                    let (c, rr) = b.locate(r)?;
+                    node = b.children.get(c)?;
+                    r = rr;
+                }
+            }
+        }
+    }
+
+    /// In-order iterator over the entries from rank `i` on (empty if `i >= len`), yielding key,
+    /// fingerprint and payload. Lazy: O(log n) to start, amortised O(1) per step.
+    pub(crate) fn iter_from(
+        &self,
+        i: usize,
+    ) -> impl Iterator<Item = (&Bytes, &Fingerprint, &V)> + '_ {
+        let mut iter = Iter {
+            stack: Vec::new(),
+            leaf: None,
+            pos: 0,
+            remaining: self.len().saturating_sub(i),
+        };
+        if iter.remaining == 0 {
+            return iter;
+        }
+        let mut r = i;
+        let mut node = &self.root;
+        loop {
+            match node {
+                Node::Leaf(leaf) => {
+                    iter.leaf = Some(leaf);
+                    iter.pos = r;
+                    return iter;
+                }
+                Node::Branch(b) => {
+                    let Some((c, child, rr)) = b
+                        .locate(r)
+                        .and_then(|(c, rr)| Some((c, b.children.get(c)?, rr)))
+                    else {
+                        return Iter::empty();
+                    };
+                    iter.stack.push((b, c));
+                    node = child;
+                    r = rr;
+                }
+            }
+        }
+    }
+
+    /// XOR of all fingerprints, in O(1). Like [`span_fingerprint`](Self::span_fingerprint),
+    /// zero bytes for an empty tree.
+    pub(crate) fn total_fingerprint(&self) -> Fingerprint {
+        self.total.fp
+    }
+}
+
+/// The iterator of [`FpTree::iter_from`].
+struct Iter<'a, V> {
+    /// The branches above the current leaf, each with the index of the child being walked.
+    stack: Vec<(&'a Branch<V>, usize)>,
+    leaf: Option<&'a Leaf<V>>,
+    /// Next index in `leaf`.
+    pos: usize,
+    /// Entries left to yield.
+    remaining: usize,
+}
+
+impl<V> Iter<'_, V> {
+    fn empty() -> Self {
+        Iter {
+            stack: Vec::new(),
+            leaf: None,
+            pos: 0,
+            remaining: 0,
+        }
+    }
+}
+
+impl<'a, V> Iterator for Iter<'a, V> {
+    type Item = (&'a Bytes, &'a Fingerprint, &'a V);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            if let Some(item) = self.leaf.and_then(|leaf| leaf.get(self.pos)) {
+                self.pos += 1;
+                self.remaining = self.remaining.saturating_sub(1);
+                return Some(item);
+            }
+            // Climb to the nearest branch with a next child, then down its leftmost path.
+            self.leaf = None;
+            let (branch, c) = loop {
+                let (branch, c) = self.stack.last_mut()?;
+                if *c + 1 < branch.children.len() {
+                    *c += 1;
+                    break (*branch, *c);
+                }
+                self.stack.pop();
+            };
+            let mut node = &branch.children[c];
+            loop {
+                match node {
+                    Node::Leaf(leaf) => {
+                        self.leaf = Some(leaf);
+                        self.pos = 0;
+                        break;
+                    }
+                    Node::Branch(b) => {
+                        self.stack.push((b, 0));
+                        match b.children.first() {
+                            Some(child) => node = child,
+                            None => break,
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (self.remaining, Some(self.remaining))
+    }
+}
+
+impl<V> ExactSizeIterator for Iter<'_, V> {}
+
+impl<V> FusedIterator for Iter<'_, V> {}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,65 @@
+//! Durability of the redb store: what was inserted before `flush` returned survives a SIGKILL
+//! of the writing process; what was written afterwards and never flushed is gone.
+
+use std::{
+    io::{BufRead, BufReader},
+    process::{Command, Stdio},
+};
+
+use sheaf_core::{
+    replica::{OpenOpts, ReplicaConfig, Replicas},
+    store::{query::query_all, Query, RedbStore},
+    Author, AuthorId, Mono, NamespaceSecret, Now,
+};
+
+#[test]
+fn flushed_writes_survive_sigkill() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("docs.redb");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_durability_child"))
+        .arg(&path)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut seen = Vec::new();
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        seen.push(line.clone());
+        if line.starts_with("unflushed") {
+            break;
+        }
+    }
+    assert_eq!(seen, ["flushed 100", "flushed 200", "unflushed 300"]);
+    child.kill().unwrap(); // SIGKILL on Unix: no destructors, no final commit.
+    child.wait().unwrap();
+
+    let secret = NamespaceSecret::from_bytes(&[1; 32]);
+    let author: AuthorId = Author::from_bytes(&[2; 32]).id();
+    let now = Now::new(Mono(0), 1_700_000_000_000_000);
+    let mut r = Replicas::new(
+        RedbStore::persistent(&path).unwrap(),
+        ReplicaConfig::default(),
+    );
+    r.open(secret.id(), OpenOpts::default()).unwrap();
+    let entries = query_all(r.store_mut(), secret.id(), &Query::author(author)).unwrap();
+    let keys: Vec<String> = entries
+        .iter()
+        .map(|e| String::from_utf8(e.key().to_vec()).unwrap())
+        .collect();
+    let expected: Vec<String> = (0..200).map(|i| format!("key/{i:05}")).collect();
+    assert_eq!(keys, expected, "exactly the flushed entries survive");
+    assert!(r.export_author(author).unwrap().is_some());
+    // The store is usable after the crash.
+    r.insert_local(
+        now,
+        secret.id(),
+        author,
+        b"after",
+        sheaf_core::Hash::new(b"x"),
+        1,
+    )
+    .unwrap();
+    r.flush().unwrap();
+}
