@@ -10,8 +10,11 @@
 //! Nothing here reads a clock or OS randomness; key generation takes an rng from the caller.
 
 pub mod entry;
+#[cfg(feature = "fuzzing")]
+pub mod fuzz;
 pub mod hash;
 pub mod keys;
+pub mod live;
 pub mod ranger;
 pub mod replica;
 pub mod store;

@@ -1,0 +1,167 @@
+//! Content downloads: which hashes are missing, who can provide them, what is queued and in
+//! flight, and when a document has no pending downloads left.
+//!
+//! Beyond iroh-docs: downloads run at most `max_concurrent_downloads` at a time (the rest
+//! wait in FIFO order), and a hash that is still missing is requested again whenever any peer
+//! later shows it holds it — through a sync, a direct `Put` or a `ContentReady` — which
+//! iroh-docs never does (its issue #82).
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+use crate::{
+    hash::{Hash, PeerId},
+    keys::NamespaceId,
+};
+
+#[derive(Debug, Default)]
+pub(super) struct Downloads {
+    /// Wanted but no provider known (or the last attempt failed), with a document that
+    /// wants it.
+    missing: BTreeMap<Hash, NamespaceId>,
+    /// Queued or in flight, with the documents that want them.
+    queued: BTreeMap<Hash, BTreeSet<NamespaceId>>,
+    by_namespace: BTreeMap<NamespaceId, BTreeSet<Hash>>,
+    /// Waiting for a slot, in arrival order.
+    waiting: VecDeque<Hash>,
+    in_flight: BTreeSet<Hash>,
+    providers: BTreeMap<Hash, BTreeSet<PeerId>>,
+    max_concurrent: usize,
+    max_tracked: usize,
+    max_providers: usize,
+    pub(super) dropped: u64,
+}
+
+impl Downloads {
+    pub(super) fn new(max_concurrent: usize, max_tracked: usize, max_providers: usize) -> Self {
+        Self {
+            max_concurrent: max_concurrent.max(1),
+            max_tracked,
+            max_providers,
+            ..Default::default()
+        }
+    }
+
+    fn tracked(&self) -> usize {
+        self.missing.len() + self.queued.len()
+    }
+
+    /// Remembers that `hash` is wanted by `ns` but has no provider yet.
+    pub(super) fn mark_missing(&mut self, ns: NamespaceId, hash: Hash) {
+        if self.queued.contains_key(&hash) || self.missing.contains_key(&hash) {
+            return;
+        }
+        if self.tracked() >= self.max_tracked {
+            self.dropped += 1;
+            return;
+        }
+        self.missing.insert(hash, ns);
+    }
+
+    pub(super) fn is_missing(&self, hash: &Hash) -> bool {
+        self.missing.contains_key(hash)
+    }
+
+    /// Up to `limit` hashes that `ns` still misses.
+    pub(super) fn missing_for(&self, ns: &NamespaceId, limit: usize) -> Vec<Hash> {
+        self.missing
+            .iter()
+            .filter(|(_, n)| *n == ns)
+            .map(|(h, _)| *h)
+            .take(limit)
+            .collect()
+    }
+
+    /// `provider` has `hash`, wanted by `ns`. Queues a download unless `only_if_missing` and
+    /// nobody wants it.
+    pub(super) fn offer(
+        &mut self,
+        ns: NamespaceId,
+        hash: Hash,
+        provider: PeerId,
+        only_if_missing: bool,
+    ) {
+        let providers = self.providers.entry(hash).or_default();
+        if providers.len() < self.max_providers {
+            providers.insert(provider);
+        }
+        if let Some(nss) = self.queued.get_mut(&hash) {
+            nss.insert(ns);
+            self.by_namespace.entry(ns).or_default().insert(hash);
+            return;
+        }
+        if only_if_missing && !self.missing.contains_key(&hash) {
+            // Nobody here wants it: keep no provider list for it.
+            self.providers.remove(&hash);
+            return;
+        }
+        if self.missing.remove(&hash).is_none() && self.tracked() >= self.max_tracked {
+            self.dropped += 1;
+            self.providers.remove(&hash);
+            return;
+        }
+        self.queued.entry(hash).or_default().insert(ns);
+        self.by_namespace.entry(ns).or_default().insert(hash);
+        self.waiting.push_back(hash);
+    }
+
+    /// Downloads to start now: (hash, providers).
+    pub(super) fn dispatch(&mut self) -> Vec<(Hash, Vec<PeerId>)> {
+        let mut out = Vec::new();
+        while self.in_flight.len() < self.max_concurrent {
+            let Some(hash) = self.waiting.pop_front() else {
+                break;
+            };
+            if !self.queued.contains_key(&hash) || !self.in_flight.insert(hash) {
+                continue;
+            }
+            let providers = self
+                .providers
+                .get(&hash)
+                .map(|p| p.iter().copied().collect())
+                .unwrap_or_default();
+            out.push((hash, providers));
+        }
+        out
+    }
+
+    /// A download ended. Returns the documents that wanted it and the documents whose queue
+    /// is now empty.
+    pub(super) fn finish(&mut self, hash: &Hash, ok: bool) -> (Vec<NamespaceId>, Vec<NamespaceId>) {
+        self.in_flight.remove(hash);
+        let wanted: Vec<NamespaceId> = self
+            .queued
+            .remove(hash)
+            .unwrap_or_default()
+            .into_iter()
+            .collect();
+        let mut drained = Vec::new();
+        for ns in &wanted {
+            if let Some(hashes) = self.by_namespace.get_mut(ns) {
+                hashes.remove(hash);
+                if hashes.is_empty() {
+                    self.by_namespace.remove(ns);
+                    drained.push(*ns);
+                }
+            }
+        }
+        if ok {
+            self.providers.remove(hash);
+        } else if let Some(ns) = wanted.first() {
+            // Failed: wait for a peer to show it holds the content.
+            self.missing.insert(*hash, *ns);
+        }
+        (wanted, drained)
+    }
+
+    pub(super) fn has_queued(&self, ns: &NamespaceId) -> bool {
+        self.by_namespace.contains_key(ns)
+    }
+
+    pub(super) fn in_flight(&self) -> usize {
+        self.in_flight.len()
+    }
+
+    pub(super) fn queued_len(&self) -> usize {
+        self.queued.len()
+    }
+}

@@ -1,0 +1,200 @@
+//! Per-document, per-peer sync state: who we are syncing with, the tie-break for concurrent
+//! dials, queued re-syncs and retries (iroh-docs' `NamespaceStates` / `PeerState`).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::types::{Origin, SyncReason};
+use crate::{
+    hash::PeerId,
+    keys::NamespaceId,
+    time::{Mono, Now},
+    wire::AbortReason,
+};
+
+/// Whether a sync with a peer is running.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(super) enum SyncState {
+    #[default]
+    Idle,
+    Running {
+        start: Now,
+        origin: Origin,
+    },
+}
+
+/// State of one peer within one document.
+#[derive(Debug, Clone, Default)]
+pub(super) struct PeerState {
+    pub(super) state: SyncState,
+    pub(super) resync_requested: bool,
+    /// Failed dialed syncs in a row.
+    pub(super) failures: u32,
+    /// When a retry is due, if one is scheduled.
+    pub(super) retry_at: Option<Mono>,
+}
+
+/// What an acceptor answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum AcceptOutcome {
+    Allow,
+    Reject(AbortReason),
+}
+
+/// State of one document being synced.
+#[derive(Debug, Default)]
+pub(super) struct NamespaceState {
+    pub(super) peers: BTreeMap<PeerId, PeerState>,
+    pub(super) neighbors: BTreeSet<PeerId>,
+    pub(super) may_emit_ready: bool,
+}
+
+/// All documents in the sync set.
+#[derive(Debug, Default)]
+pub(super) struct NamespaceStates {
+    map: BTreeMap<NamespaceId, NamespaceState>,
+    max_peers: usize,
+}
+
+impl NamespaceStates {
+    pub(super) fn new(max_peers: usize) -> Self {
+        Self {
+            map: BTreeMap::new(),
+            max_peers,
+        }
+    }
+
+    pub(super) fn is_syncing(&self, ns: &NamespaceId) -> bool {
+        self.map.contains_key(ns)
+    }
+
+    pub(super) fn insert(&mut self, ns: NamespaceId) {
+        self.map.entry(ns).or_default();
+    }
+
+    pub(super) fn remove(&mut self, ns: &NamespaceId) -> bool {
+        self.map.remove(ns).is_some()
+    }
+
+    pub(super) fn get_mut(&mut self, ns: &NamespaceId) -> Option<&mut NamespaceState> {
+        self.map.get_mut(ns)
+    }
+
+    pub(super) fn namespaces(&self) -> impl Iterator<Item = &NamespaceId> {
+        self.map.keys()
+    }
+
+    /// The peer's state, created on first use unless the document tracks too many peers.
+    pub(super) fn peer(&mut self, ns: &NamespaceId, peer: PeerId) -> Option<&mut PeerState> {
+        let state = self.map.get_mut(ns)?;
+        if !state.peers.contains_key(&peer) && state.peers.len() >= self.max_peers {
+            return None;
+        }
+        Some(state.peers.entry(peer).or_default())
+    }
+
+    /// Whether a dial may start; marks it running. A report during a running sync queues a
+    /// re-sync instead.
+    pub(super) fn start_connect(
+        &mut self,
+        ns: &NamespaceId,
+        peer: PeerId,
+        reason: SyncReason,
+        now: Now,
+    ) -> bool {
+        let Some(state) = self.peer(ns, peer) else {
+            return false;
+        };
+        match state.state {
+            SyncState::Running { .. } => {
+                if reason == SyncReason::SyncReport {
+                    state.resync_requested = true;
+                }
+                false
+            }
+            SyncState::Idle => {
+                state.state = SyncState::Running {
+                    start: now,
+                    origin: Origin::Connect(reason),
+                };
+                state.resync_requested = false;
+                state.retry_at = None;
+                true
+            }
+        }
+    }
+
+    /// Accept rules: not syncing → NotFound; already accepting → AlreadySyncing; dialing each
+    /// other at the same time → the peer with the larger id accepts.
+    pub(super) fn accept_request(
+        &mut self,
+        me: &PeerId,
+        ns: &NamespaceId,
+        peer: PeerId,
+        now: Now,
+    ) -> AcceptOutcome {
+        if !self.is_syncing(ns) {
+            return AcceptOutcome::Reject(AbortReason::NotFound);
+        }
+        let Some(state) = self.peer(ns, peer) else {
+            return AcceptOutcome::Reject(AbortReason::InternalServerError);
+        };
+        let outcome = match state.state {
+            SyncState::Idle => AcceptOutcome::Allow,
+            SyncState::Running {
+                origin: Origin::Accept,
+                ..
+            } => AcceptOutcome::Reject(AbortReason::AlreadySyncing),
+            SyncState::Running {
+                origin: Origin::Connect(_),
+                ..
+            } => {
+                if me.as_bytes() > peer.as_bytes() {
+                    AcceptOutcome::Allow
+                } else {
+                    AcceptOutcome::Reject(AbortReason::AlreadySyncing)
+                }
+            }
+        };
+        if outcome == AcceptOutcome::Allow {
+            state.state = SyncState::Running {
+                start: now,
+                origin: Origin::Accept,
+            };
+            state.resync_requested = false;
+        }
+        outcome
+    }
+
+    /// Ends the running sync of `origin`: returns its start and whether a re-sync is queued.
+    /// `None` if the document is no longer synced or no such sync was running.
+    pub(super) fn finish(
+        &mut self,
+        ns: &NamespaceId,
+        peer: PeerId,
+        origin: Origin,
+    ) -> Option<(Now, bool)> {
+        let state = self.map.get_mut(ns)?.peers.get_mut(&peer)?;
+        match state.state {
+            SyncState::Running { start, origin: o } if o == origin => {
+                state.state = SyncState::Idle;
+                Some((start, state.resync_requested))
+            }
+            _ => None,
+        }
+    }
+
+    /// Drops a dial that the peer refused because it is dialing us: the reverse sync will
+    /// arrive as an accept. Unlike iroh-docs, the state does not stay "running" if it never
+    /// does.
+    pub(super) fn cancel_connect(&mut self, ns: &NamespaceId, peer: PeerId) {
+        if let Some(state) = self.map.get_mut(ns).and_then(|s| s.peers.get_mut(&peer)) {
+            if let SyncState::Running {
+                origin: Origin::Connect(_),
+                ..
+            } = state.state
+            {
+                state.state = SyncState::Idle;
+            }
+        }
+    }
+}

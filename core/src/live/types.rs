@@ -1,0 +1,469 @@
+//! The vocabulary of [`super::Live`]: what goes in, what comes out, what subscribers see.
+
+use std::time::Duration;
+
+use crate::{
+    entry::SignedEntry,
+    hash::{Hash, PeerId},
+    keys::NamespaceId,
+    ranger::ContentStatus,
+    replica::{ReplicaError, ReplicaEvent, StoreCommand, StoreResponse},
+    wire::{NodeAddr, DEFAULT_HEADS_SIZE_LIMIT, DEFAULT_MAX_FRAME_LEN},
+};
+
+/// Which side of a sync connection a session is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Role {
+    /// We dialed (iroh-docs' "Alice"). Ids of dialed sessions are allocated by `Live`.
+    Dial,
+    /// We accepted (iroh-docs' "Bob"). Ids of accepted sessions are allocated by the runtime.
+    Accept,
+}
+
+/// Identifies one sync session (one QUIC connection with one bi-stream).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct SessionId {
+    /// Which side we are.
+    pub role: Role,
+    /// Number, unique per role.
+    pub n: u64,
+}
+
+/// Identifies a store command sent by `Live`, to match its reply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct StoreRequestId(pub u64);
+
+/// Identifies an API command, chosen by the caller, echoed in the reply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ApiRequestId(pub u64);
+
+/// Why a sync was started (iroh-docs' `SyncReason`, plus Sheaf's own triggers).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum SyncReason {
+    /// A peer given to `start_sync`.
+    DirectJoin,
+    /// A new gossip neighbour.
+    NewNeighbor,
+    /// A neighbour reported news.
+    SyncReport,
+    /// A report arrived while a sync was running.
+    Resync,
+    /// A failed sync is tried again (Sheaf only).
+    Retry,
+    /// Periodic anti-entropy (Sheaf only).
+    AntiEntropy,
+}
+
+/// How a sync session came about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Origin {
+    /// We dialed, for this reason.
+    Connect(SyncReason),
+    /// The peer dialed.
+    Accept,
+}
+
+/// Counters of a finished sync.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct SyncDetails {
+    /// Entries received.
+    pub entries_received: usize,
+    /// Entries sent.
+    pub entries_sent: usize,
+}
+
+/// A finished sync, as subscribers see it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SyncEvent {
+    /// The peer.
+    pub peer: PeerId,
+    /// Who dialed.
+    pub origin: Origin,
+    /// Wall clock when the sync started, µs since the epoch.
+    pub started_micros: u64,
+    /// Wall clock when it finished, µs since the epoch.
+    pub finished_micros: u64,
+    /// Time from start to an open stream.
+    pub connect: Duration,
+    /// Time from an open stream to the end.
+    pub process: Duration,
+    /// Counters, or why it failed.
+    pub result: Result<SyncDetails, String>,
+}
+
+/// What a document subscriber sees (iroh-docs' `LiveEvent`, plus `Lagged`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LiveEvent {
+    /// A local write.
+    InsertLocal {
+        /// The entry.
+        entry: SignedEntry,
+    },
+    /// An entry from a peer.
+    InsertRemote {
+        /// The peer it came from.
+        from: PeerId,
+        /// The entry.
+        entry: SignedEntry,
+        /// Content status. `Live` reports the sender's; the engine replaces it with the local
+        /// blob store's status when it delivers the event, as iroh-docs does.
+        content_status: ContentStatus,
+    },
+    /// Content was downloaded.
+    ContentReady {
+        /// Its hash.
+        hash: Hash,
+    },
+    /// No downloads are pending for this document any more (after a sync).
+    PendingContentReady,
+    /// A gossip neighbour joined.
+    NeighborUp(PeerId),
+    /// A gossip neighbour left.
+    NeighborDown(PeerId),
+    /// A sync finished.
+    SyncFinished(SyncEvent),
+    /// The subscriber did not keep up and this many events were dropped for it.
+    Lagged {
+        /// Events dropped.
+        missed: u64,
+    },
+}
+
+/// A command from the API.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ApiCommand {
+    /// Join the document's swarm and sync with these peers (and its useful peers).
+    StartSync {
+        /// Document.
+        namespace: NamespaceId,
+        /// Peers to sync with; their addresses are handed to the runtime.
+        peers: Vec<NodeAddr>,
+    },
+    /// Stop syncing the document.
+    Leave {
+        /// Document.
+        namespace: NamespaceId,
+        /// Also close all subscriptions.
+        kill_subscribers: bool,
+    },
+    /// A subscriber appeared (the document must be open).
+    Subscribe {
+        /// Document.
+        namespace: NamespaceId,
+    },
+    /// A subscriber went away.
+    Unsubscribe {
+        /// Document.
+        namespace: NamespaceId,
+    },
+    /// Stop everything and flush the store.
+    Shutdown,
+}
+
+/// Why an API command failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LiveError {
+    /// The store refused.
+    #[error("store: {0}")]
+    Store(String),
+    /// `Live` is shutting down.
+    #[error("shutting down")]
+    ShuttingDown,
+    /// A bound was reached.
+    #[error("limit reached: {0}")]
+    Limit(&'static str),
+}
+
+/// What the gossip layer reports for a document's topic.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GossipEvent {
+    /// The topic was joined with these neighbours.
+    Joined(Vec<PeerId>),
+    /// A neighbour joined.
+    NeighborUp(PeerId),
+    /// A neighbour left.
+    NeighborDown(PeerId),
+    /// A message arrived.
+    Received {
+        /// The payload (an encoded `Op`).
+        content: Vec<u8>,
+        /// The neighbour that delivered it.
+        delivered_from: PeerId,
+        /// Whether it came straight from its author's node (iroh-gossip's
+        /// `Neighbors | Swarm(Round(0))`).
+        direct: bool,
+    },
+    /// The gossip layer dropped messages for us.
+    Lagged,
+}
+
+/// How a download ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DownloadOutcome {
+    /// The content was fetched.
+    Downloaded,
+    /// The blob store already held it; nothing was fetched.
+    AlreadyPresent,
+    /// It could not be fetched from any provider.
+    Failed(String),
+}
+
+/// Everything `Live` reacts to.
+#[derive(Debug)]
+pub enum Input {
+    /// An API command.
+    Api {
+        /// Echoed in the reply.
+        request: ApiRequestId,
+        /// The command.
+        command: ApiCommand,
+    },
+    /// The store executor's reply to an [`Output::Store`].
+    StoreReply {
+        /// Which command.
+        request: StoreRequestId,
+        /// Its result.
+        result: Result<StoreResponse, ReplicaError>,
+    },
+    /// An event drained from the store executor.
+    Replica(ReplicaEvent),
+    /// Gossip for a document.
+    Gossip {
+        /// Document (the topic).
+        namespace: NamespaceId,
+        /// What happened.
+        event: GossipEvent,
+    },
+    /// A dialed session has its stream open.
+    SyncConnected {
+        /// The session from [`Output::SyncConnect`].
+        session: SessionId,
+    },
+    /// A peer opened a sync stream to us. The runtime picks the id (role `Accept`).
+    SyncAccepted {
+        /// New session id.
+        session: SessionId,
+        /// The peer.
+        peer: PeerId,
+    },
+    /// Bytes received on a session's stream.
+    SyncData {
+        /// Session.
+        session: SessionId,
+        /// The bytes, in any chunking.
+        bytes: Vec<u8>,
+    },
+    /// The peer finished its sending side.
+    SyncRecvFinished {
+        /// Session.
+        session: SessionId,
+    },
+    /// The session's connection is gone: after our [`Output::SyncFinish`] (with the teardown's
+    /// error, if any), or because the transport failed.
+    SyncClosed {
+        /// Session.
+        session: SessionId,
+        /// Transport error, if any.
+        error: Option<String>,
+    },
+    /// A download from [`Output::Download`] ended.
+    DownloadFinished {
+        /// The hash.
+        hash: Hash,
+        /// How.
+        outcome: DownloadOutcome,
+    },
+}
+
+/// Where a gossip broadcast goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BroadcastScope {
+    /// The whole swarm.
+    Swarm,
+    /// Direct neighbours only.
+    Neighbors,
+}
+
+/// Everything `Live` asks its runtime to do.
+#[derive(Debug)]
+pub enum Output {
+    /// Run a store command; answer with [`Input::StoreReply`]. Commands must run in order.
+    Store {
+        /// Echo in the reply.
+        request: StoreRequestId,
+        /// The command.
+        command: StoreCommand,
+    },
+    /// Remember how to reach a peer.
+    AddAddr(NodeAddr),
+    /// Join (or add bootstrap peers to) a document's gossip topic.
+    GossipJoin {
+        /// Document.
+        namespace: NamespaceId,
+        /// Bootstrap peers.
+        peers: Vec<PeerId>,
+    },
+    /// Leave a document's gossip topic.
+    GossipLeave {
+        /// Document.
+        namespace: NamespaceId,
+    },
+    /// Broadcast an encoded `Op`.
+    GossipBroadcast {
+        /// Document.
+        namespace: NamespaceId,
+        /// Scope.
+        scope: BroadcastScope,
+        /// The payload.
+        payload: Vec<u8>,
+    },
+    /// Dial `peer` on the sync protocol and open a bi-stream; report
+    /// [`Input::SyncConnected`] or [`Input::SyncClosed`].
+    SyncConnect {
+        /// New session id.
+        session: SessionId,
+        /// The peer.
+        peer: PeerId,
+    },
+    /// Write these bytes (whole frames) to the session's stream.
+    SyncSend {
+        /// Session.
+        session: SessionId,
+        /// Frames.
+        bytes: Vec<u8>,
+    },
+    /// Finish our sending side, wait until the peer has read it and finished its own, then
+    /// report [`Input::SyncClosed`].
+    SyncFinish {
+        /// Session.
+        session: SessionId,
+    },
+    /// Abort the session's connection now; no further input is expected for it.
+    SyncClose {
+        /// Session.
+        session: SessionId,
+        /// Why.
+        reason: String,
+    },
+    /// Fetch a blob from any of these providers; report [`Input::DownloadFinished`].
+    Download {
+        /// The hash.
+        hash: Hash,
+        /// Peers believed to hold it.
+        providers: Vec<PeerId>,
+    },
+    /// Deliver an event to the document's subscribers.
+    Event {
+        /// Document.
+        namespace: NamespaceId,
+        /// The event.
+        event: LiveEvent,
+    },
+    /// End all subscriptions of a document.
+    CloseSubscribers {
+        /// Document.
+        namespace: NamespaceId,
+    },
+    /// The result of an API command.
+    Reply {
+        /// The command's id.
+        request: ApiRequestId,
+        /// Its result.
+        result: Result<(), LiveError>,
+    },
+}
+
+/// Configuration of [`super::Live`]. Every bound is enforced and documented with its overflow
+/// policy.
+#[derive(Debug, Clone)]
+pub struct LiveConfig {
+    /// Largest sync frame accepted (default 1 GiB, as iroh-docs, whose peers may put a whole
+    /// document in one message). A larger one ends that session.
+    pub max_frame_len: u32,
+    /// Most messages one session may exchange before it is ended with an error (guards against
+    /// peers that never converge).
+    pub max_session_messages: usize,
+    /// Most decoded messages waiting per session while the store works (a peer that floods
+    /// frames without waiting for replies is disconnected).
+    pub max_session_backlog: usize,
+    /// Most sync sessions at once; further dials wait for the next trigger, further accepts
+    /// are refused with `InternalServerError`.
+    pub max_sessions: usize,
+    /// A session with no network progress for this long is aborted.
+    pub session_idle_timeout: Duration,
+    /// Downloads in flight at once (iroh-docs has no limit, which makes iroh-blobs 0.103
+    /// deadlock on bursts of more than 100 requests to one peer).
+    pub max_concurrent_downloads: usize,
+    /// Hashes waiting for a download slot or for a provider; beyond this, new hashes are not
+    /// tracked (counted in [`LiveStats::downloads_dropped`]).
+    pub max_tracked_hashes: usize,
+    /// Providers remembered per hash; further ones are ignored.
+    pub max_providers_per_hash: usize,
+    /// Peers tracked per document; syncs with further peers are refused.
+    pub max_peers_per_namespace: usize,
+    /// Retries of a failed dialed sync (0 disables retries, iroh-docs' behaviour).
+    pub retry_attempts: u32,
+    /// Delay before the first retry; doubles per attempt, with ±50% jitter from the seed.
+    pub retry_base: Duration,
+    /// Longest delay between retries.
+    pub retry_max: Duration,
+    /// Periodic re-sync with every known peer of each document (off by default).
+    pub anti_entropy_interval: Option<Duration>,
+    /// Size limit for the heads in a `SyncReport`.
+    pub heads_size_limit: usize,
+    /// Most peers one `StartSync` may name.
+    pub max_start_sync_peers: usize,
+}
+
+impl Default for LiveConfig {
+    fn default() -> Self {
+        Self {
+            max_frame_len: DEFAULT_MAX_FRAME_LEN,
+            max_session_messages: 10_000,
+            max_session_backlog: 8,
+            max_sessions: 512,
+            session_idle_timeout: Duration::from_secs(60),
+            max_concurrent_downloads: 32,
+            max_tracked_hashes: 1_000_000,
+            max_providers_per_hash: 16,
+            max_peers_per_namespace: 4096,
+            retry_attempts: 5,
+            retry_base: Duration::from_secs(1),
+            retry_max: Duration::from_secs(60),
+            anti_entropy_interval: None,
+            heads_size_limit: DEFAULT_HEADS_SIZE_LIMIT,
+            max_start_sync_peers: 256,
+        }
+    }
+}
+
+/// Counters for metrics.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LiveStats {
+    /// Syncs we dialed that completed.
+    pub sync_connect_ok: u64,
+    /// Syncs we dialed that failed.
+    pub sync_connect_failed: u64,
+    /// Syncs we accepted that completed.
+    pub sync_accept_ok: u64,
+    /// Syncs we accepted that failed.
+    pub sync_accept_failed: u64,
+    /// Entries received through reconciliation (iroh-docs does not count these).
+    pub entries_received_sync: u64,
+    /// Entries sent through reconciliation.
+    pub entries_sent_sync: u64,
+    /// Gossip messages that did not decode (skipped; the topic keeps working).
+    pub gossip_decode_errors: u64,
+    /// Gossip `Put`s the store refused.
+    pub gossip_puts_refused: u64,
+    /// Retries scheduled.
+    pub retries_scheduled: u64,
+    /// Downloads completed.
+    pub downloads_ok: u64,
+    /// Downloads failed.
+    pub downloads_failed: u64,
+    /// Hashes not tracked because of `max_tracked_hashes`.
+    pub downloads_dropped: u64,
+    /// Store commands that failed.
+    pub store_errors: u64,
+}
