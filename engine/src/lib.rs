@@ -1,5 +1,33 @@
-//! `sheaf`: the runtime-generic Sheaf node.
+//! `sheaf`: the Sheaf node — iroh-docs compatible multi-writer documents on iroh.
 //!
-//! This crate will wire `sheaf-core`'s state machines to real iroh connections, iroh-gossip,
-//! iroh-blobs and a redb store, behind an API that mirrors iroh-docs (`Docs`, `Doc`,
-//! `DocTicket`). It holds no functionality yet; see the README's status table.
+//! The engine wires `sheaf-core`'s state machines to the network: the store executor
+//! (`Replicas` over a redb file or redb's in-memory backend) on a thread of its own, and the
+//! `Live` sync brain on a task that carries out its outputs with iroh connections under ALPN
+//! `/iroh-sync/1`, iroh-gossip topics (one per document, topic id = namespace id) and
+//! iroh-blobs downloads. It is generic over a small [`Runtime`]; `sheaf-tokio` and
+//! `sheaf-smol` fix it.
+//!
+//! The API mirrors iroh-docs: [`Docs`] manages authors and documents and is the
+//! `ProtocolHandler` to mount on iroh's `Router`; [`Doc`] is a handle to one document.
+
+mod convert;
+mod doc;
+mod docs;
+mod live_task;
+pub mod runtime;
+mod store_thread;
+
+pub use doc::{AddrInfoOptions, Doc, Events, ShareMode};
+pub use docs::{Builder, Docs, DocsError, Result};
+pub use runtime::{BoxFuture, Runtime};
+pub use sheaf_core::{
+    live::{LiveConfig, LiveEvent, Origin, SyncDetails, SyncEvent, SyncReason},
+    replica::{OpenState, ReplicaConfig},
+    store::{DownloadPolicy, FilterKind, Query, SortBy, SortDirection},
+    wire::{DocTicket, NodeAddr},
+    Author, AuthorId, Capability, CapabilityKind, ContentStatus, Entry, Hash, NamespaceId,
+    NamespaceSecret, PeerId, Record, SignedEntry,
+};
+
+/// The ALPN of the sync protocol, shared with iroh-docs.
+pub const ALPN: &[u8] = b"/iroh-sync/1";

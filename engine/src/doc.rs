@@ -1,0 +1,356 @@
+//! `Doc`: a handle to one open document.
+
+use std::{
+    pin::Pin,
+    sync::{
+        atomic::{AtomicBool, Ordering},
+        Arc,
+    },
+    task::{Context, Poll},
+};
+
+use bytes::Bytes;
+use sheaf_core::{
+    live::{ApiCommand, LiveEvent},
+    replica::{OpenState, ReplicaError, StoreCommand, StoreResponse},
+    store::{DownloadPolicy, Query},
+    wire::{DocTicket, NodeAddr, TransportAddr},
+    AuthorId, Capability, Hash, NamespaceId, PeerId, SignedEntry,
+};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::{
+    convert::hash,
+    docs::{Docs, DocsError, Result},
+    live_task::{LiveMsg, SUBSCRIBER_CAPACITY},
+    runtime::Runtime,
+};
+
+/// Which capability a ticket carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ShareMode {
+    /// Read access: the namespace id.
+    Read,
+    /// Write access: the namespace secret.
+    Write,
+}
+
+/// Which of our addresses a ticket carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum AddrInfoOptions {
+    /// Only the node id.
+    #[default]
+    Id,
+    /// Relay URL and direct addresses.
+    RelayAndAddresses,
+    /// Only the relay URL.
+    Relay,
+    /// Only direct addresses.
+    Addresses,
+}
+
+impl AddrInfoOptions {
+    fn apply(self, mut addr: NodeAddr) -> NodeAddr {
+        addr.addrs.retain(|a| match (self, a) {
+            (AddrInfoOptions::Id, _) => false,
+            (AddrInfoOptions::RelayAndAddresses, _) => true,
+            (AddrInfoOptions::Relay, TransportAddr::Relay(_)) => true,
+            (AddrInfoOptions::Addresses, TransportAddr::Ip(_)) => true,
+            _ => false,
+        });
+        addr
+    }
+}
+
+/// A stream of a document's events. Slow readers lose events and see
+/// [`LiveEvent::Lagged`] instead of slowing the node down.
+#[derive(Debug)]
+pub struct Events {
+    rx: mpsc::Receiver<LiveEvent>,
+}
+
+impl Events {
+    /// The next event; `None` once the subscription ended.
+    pub async fn recv(&mut self) -> Option<LiveEvent> {
+        self.rx.recv().await
+    }
+}
+
+impl futures_lite::Stream for Events {
+    type Item = LiveEvent;
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<LiveEvent>> {
+        self.rx.poll_recv(cx)
+    }
+}
+
+/// A handle to an open document. Cloning shares the handle; [`Doc::close`] releases it.
+pub struct Doc<R: Runtime> {
+    docs: Docs<R>,
+    id: NamespaceId,
+    closed: Arc<AtomicBool>,
+}
+
+impl<R: Runtime> Clone for Doc<R> {
+    fn clone(&self) -> Self {
+        Self {
+            docs: self.docs.clone(),
+            id: self.id,
+            closed: self.closed.clone(),
+        }
+    }
+}
+
+impl<R: Runtime> std::fmt::Debug for Doc<R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Doc").field("id", &self.id).finish()
+    }
+}
+
+impl<R: Runtime> Doc<R> {
+    pub(crate) fn new(docs: Docs<R>, id: NamespaceId) -> Self {
+        Self {
+            docs,
+            id,
+            closed: Arc::new(AtomicBool::new(false)),
+        }
+    }
+
+    fn open(&self) -> Result<()> {
+        if self.closed.load(Ordering::Acquire) {
+            return Err(DocsError::Closed);
+        }
+        Ok(())
+    }
+
+    async fn call(&self, command: StoreCommand) -> Result<StoreResponse> {
+        self.open()?;
+        self.docs.call(command).await
+    }
+
+    /// The document's id.
+    pub fn id(&self) -> NamespaceId {
+        self.id
+    }
+
+    /// Releases this handle; the document closes when its last handle does.
+    pub async fn close(&self) -> Result<()> {
+        self.open()?;
+        self.closed.store(true, Ordering::Release);
+        self.docs.call(StoreCommand::Close(self.id)).await?;
+        Ok(())
+    }
+
+    /// Stores `value` in the blob store and writes `key → value` by `author`.
+    pub async fn set_bytes(
+        &self,
+        author: AuthorId,
+        key: impl Into<Bytes>,
+        value: impl Into<Bytes>,
+    ) -> Result<Hash> {
+        self.open()?;
+        let value: Bytes = value.into();
+        let len = value.len() as u64;
+        let tag = self
+            .docs
+            .blobs()
+            .add_bytes(value)
+            .temp_tag()
+            .await
+            .map_err(|e| DocsError::Blobs(e.to_string()))?;
+        let h = hash(tag.hash());
+        self.set_hash(author, key, h, len).await?;
+        drop(tag);
+        Ok(h)
+    }
+
+    /// Writes `key → (hash, size)` by `author` for content already in the blob store.
+    pub async fn set_hash(
+        &self,
+        author: AuthorId,
+        key: impl Into<Bytes>,
+        hash: Hash,
+        size: u64,
+    ) -> Result<()> {
+        self.call(StoreCommand::InsertLocal {
+            namespace: self.id,
+            author,
+            key: key.into(),
+            hash,
+            len: size,
+        })
+        .await?;
+        Ok(())
+    }
+
+    /// Deletes every entry of `author` under `prefix`; returns how many were removed.
+    pub async fn del(&self, author: AuthorId, prefix: impl Into<Bytes>) -> Result<usize> {
+        match self
+            .call(StoreCommand::DeletePrefix {
+                namespace: self.id,
+                author,
+                prefix: prefix.into(),
+            })
+            .await?
+        {
+            StoreResponse::Removed(n) => Ok(n),
+            _ => Ok(0),
+        }
+    }
+
+    /// The entry of `author` at `key` (tombstones only with `include_empty`).
+    pub async fn get_exact(
+        &self,
+        author: AuthorId,
+        key: impl Into<Bytes>,
+        include_empty: bool,
+    ) -> Result<Option<SignedEntry>> {
+        match self
+            .call(StoreCommand::GetExact {
+                namespace: self.id,
+                author,
+                key: key.into(),
+                include_empty,
+            })
+            .await?
+        {
+            StoreResponse::Entry(e) => Ok(e),
+            _ => Ok(None),
+        }
+    }
+
+    /// All entries matching `query`, fetched page by page.
+    pub async fn get_many(&self, query: impl Into<Query>) -> Result<Vec<SignedEntry>> {
+        let query = query.into();
+        let mut out = Vec::new();
+        let mut cursor = None;
+        loop {
+            match self
+                .call(StoreCommand::GetMany {
+                    namespace: self.id,
+                    query: query.clone(),
+                    cursor,
+                })
+                .await?
+            {
+                StoreResponse::Page(page) => {
+                    out.extend(page.entries);
+                    match page.next {
+                        Some(next) => cursor = Some(next),
+                        None => return Ok(out),
+                    }
+                }
+                _ => return Ok(out),
+            }
+        }
+    }
+
+    /// The first entry matching `query`.
+    pub async fn get_one(&self, query: impl Into<Query>) -> Result<Option<SignedEntry>> {
+        Ok(self
+            .get_many(query.into().limit(1))
+            .await?
+            .into_iter()
+            .next())
+    }
+
+    /// A ticket for this document; also starts accepting syncs for it.
+    pub async fn share(&self, mode: ShareMode, addr: AddrInfoOptions) -> Result<DocTicket> {
+        self.open()?;
+        let capability = match mode {
+            ShareMode::Read => Capability::Read(self.id),
+            ShareMode::Write => match self.call(StoreCommand::ExportSecretKey(self.id)).await? {
+                StoreResponse::Secret(s) => Capability::Write(s),
+                _ => return Err(ReplicaError::ReadOnly.into()),
+            },
+        };
+        self.start_sync_nodes(Vec::new()).await?;
+        Ok(DocTicket::new(
+            capability,
+            vec![addr.apply(self.docs.node_addr())],
+        ))
+    }
+
+    /// Starts syncing with `peers` (and accepting syncs from anyone who knows the document).
+    pub async fn start_sync(&self, peers: Vec<iroh::EndpointAddr>) -> Result<()> {
+        let nodes = peers.iter().map(crate::convert::node_addr).collect();
+        self.start_sync_nodes(nodes).await
+    }
+
+    pub(crate) async fn start_sync_nodes(&self, peers: Vec<NodeAddr>) -> Result<()> {
+        self.open()?;
+        let peers = peers
+            .into_iter()
+            .filter(|p| self.docs.valid_peer(p))
+            .collect();
+        self.docs
+            .live(ApiCommand::StartSync {
+                namespace: self.id,
+                peers,
+            })
+            .await
+    }
+
+    /// Stops syncing (subscriptions stay).
+    pub async fn leave(&self) -> Result<()> {
+        self.open()?;
+        self.docs
+            .live(ApiCommand::Leave {
+                namespace: self.id,
+                kill_subscribers: false,
+            })
+            .await
+    }
+
+    /// Subscribes to the document's events.
+    pub async fn subscribe(&self) -> Result<Events> {
+        self.open()?;
+        let (tx, rx) = mpsc::channel(SUBSCRIBER_CAPACITY);
+        let (reply, done) = oneshot::channel();
+        self.docs
+            .inner
+            .live
+            .send(LiveMsg::Subscribe {
+                namespace: self.id,
+                tx,
+                reply,
+            })
+            .await
+            .map_err(|_| DocsError::Stopped)?;
+        done.await.map_err(|_| DocsError::Stopped)??;
+        Ok(Events { rx })
+    }
+
+    /// Sync flag, subscriber and handle counts.
+    pub async fn status(&self) -> Result<OpenState> {
+        match self.call(StoreCommand::GetState(self.id)).await? {
+            StoreResponse::State(s) => Ok(s),
+            _ => Ok(OpenState::default()),
+        }
+    }
+
+    /// Sets which content is downloaded.
+    pub async fn set_download_policy(&self, policy: DownloadPolicy) -> Result<()> {
+        self.call(StoreCommand::SetDownloadPolicy {
+            namespace: self.id,
+            policy,
+        })
+        .await?;
+        Ok(())
+    }
+
+    /// The download policy.
+    pub async fn get_download_policy(&self) -> Result<DownloadPolicy> {
+        match self.call(StoreCommand::GetDownloadPolicy(self.id)).await? {
+            StoreResponse::Policy(p) => Ok(p),
+            _ => Ok(DownloadPolicy::default()),
+        }
+    }
+
+    /// Up to five peers this document synced with successfully, newest first.
+    pub async fn get_sync_peers(&self) -> Result<Option<Vec<PeerId>>> {
+        match self.call(StoreCommand::GetSyncPeers(self.id)).await? {
+            StoreResponse::Peers(p) => Ok(p),
+            _ => Ok(None),
+        }
+    }
+}

@@ -1,0 +1,447 @@
+//! `Docs`: the node-level API (authors, documents) and the iroh protocol handler.
+
+use std::{
+    path::PathBuf,
+    sync::{Arc, Mutex},
+};
+
+use iroh::{
+    address_lookup::memory::MemoryLookup, endpoint::Connection, protocol::ProtocolHandler, Endpoint,
+};
+use iroh_gossip::net::Gossip;
+use rand::Rng;
+use sheaf_core::{
+    live::{ApiCommand, Live, LiveConfig, LiveError},
+    replica::{
+        ImportNamespaceOutcome, OpenOpts, ReplicaConfig, ReplicaError, StoreCommand, StoreResponse,
+    },
+    store::RedbStore,
+    wire::DocTicket,
+    Author, AuthorId, Capability, CapabilityKind, Hash, NamespaceId, NamespaceSecret,
+};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::{
+    convert::{endpoint_id, node_addr, peer_id},
+    doc::Doc,
+    live_task::{LiveMsg, LiveTask, INBOX},
+    runtime::Runtime,
+    store_thread::{Clock, StoreHandle},
+};
+
+/// Why a docs operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum DocsError {
+    /// The store refused or failed.
+    #[error(transparent)]
+    Store(#[from] ReplicaError),
+    /// The sync engine refused.
+    #[error(transparent)]
+    Live(#[from] LiveError),
+    /// This handle was closed.
+    #[error("document is closed")]
+    Closed,
+    /// The engine has stopped.
+    #[error("engine stopped")]
+    Stopped,
+    /// The blob store failed.
+    #[error("blob store: {0}")]
+    Blobs(String),
+    /// The default author could not be loaded or saved.
+    #[error("default author: {0}")]
+    DefaultAuthor(String),
+    /// Deleting the default author is refused.
+    #[error("the default author cannot be deleted")]
+    DefaultAuthorDelete,
+    /// IO failure.
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+    /// The store could not be opened.
+    #[error("store: {0}")]
+    Open(#[from] sheaf_core::store::StoreError),
+}
+
+/// Result of docs operations.
+pub type Result<T, E = DocsError> = std::result::Result<T, E>;
+
+#[derive(Debug, Clone)]
+enum Storage {
+    Memory,
+    Persistent(PathBuf),
+}
+
+/// Configures and spawns a [`Docs`] engine.
+#[derive(Debug, Clone)]
+pub struct Builder<R> {
+    storage: Storage,
+    live: LiveConfig,
+    replica: ReplicaConfig,
+    _rt: std::marker::PhantomData<fn() -> R>,
+}
+
+impl<R: Runtime> Builder<R> {
+    /// Sets the sync engine's configuration (bounds, retries, anti-entropy).
+    pub fn live_config(mut self, config: LiveConfig) -> Self {
+        self.live = config;
+        self
+    }
+
+    /// Sets the store executor's configuration (entry limits, reconciliation policy).
+    pub fn replica_config(mut self, config: ReplicaConfig) -> Self {
+        self.replica = config;
+        self
+    }
+
+    /// Spawns the engine on `rt`, using `endpoint` for sync connections, `blobs` for content
+    /// and `gossip` for live updates. Serve [`crate::ALPN`] with the returned `Docs` on the
+    /// endpoint's router, next to iroh-blobs and iroh-gossip.
+    pub async fn spawn_on(
+        self,
+        rt: R,
+        endpoint: Endpoint,
+        blobs: iroh_blobs::api::Store,
+        gossip: Gossip,
+    ) -> Result<Docs<R>> {
+        let (store, author_file) = match &self.storage {
+            Storage::Memory => (RedbStore::memory()?, None),
+            Storage::Persistent(dir) => {
+                std::fs::create_dir_all(dir)?;
+                (
+                    RedbStore::persistent(dir.join("docs.redb"))?,
+                    Some(dir.join("default-author")),
+                )
+            }
+        };
+        let clock = Clock::new();
+        let (live_tx, live_rx) = mpsc::channel(INBOX);
+        let store = StoreHandle::spawn(store, blobs.clone(), self.replica, clock, live_tx.clone())?;
+        let lookup = MemoryLookup::new();
+        if let Ok(services) = endpoint.address_lookup() {
+            services.add(lookup.clone());
+        }
+        let mut seed = [0u8; 32];
+        rand::rng().fill_bytes(&mut seed);
+        let live = Live::new(self.live, peer_id(endpoint.id()), seed);
+        let task = LiveTask::new(
+            rt.clone(),
+            live,
+            clock,
+            live_rx,
+            live_tx.clone(),
+            store.clone(),
+            endpoint.clone(),
+            gossip,
+            blobs.clone(),
+            lookup,
+        );
+        rt.spawn(Box::pin(task.run()));
+        let default_author = load_default_author(&store, author_file.as_ref()).await?;
+        Ok(Docs {
+            inner: Arc::new(Inner {
+                rt,
+                store,
+                live: live_tx,
+                endpoint,
+                blobs,
+                default_author: Mutex::new(default_author),
+                author_file,
+            }),
+        })
+    }
+}
+
+impl<R: Runtime + Default> Builder<R> {
+    /// Spawns the engine on the default instance of the runtime (see [`Builder::spawn_on`]).
+    pub async fn spawn(
+        self,
+        endpoint: Endpoint,
+        blobs: iroh_blobs::api::Store,
+        gossip: Gossip,
+    ) -> Result<Docs<R>> {
+        self.spawn_on(R::default(), endpoint, blobs, gossip).await
+    }
+}
+
+async fn load_default_author(store: &StoreHandle, file: Option<&PathBuf>) -> Result<AuthorId> {
+    if let Some(path) = file {
+        if let Ok(text) = std::fs::read_to_string(path) {
+            let id: AuthorId = text
+                .trim()
+                .parse()
+                .map_err(|e| DocsError::DefaultAuthor(format!("{path:?}: {e}")))?;
+            return match store.call(StoreCommand::ExportAuthor(id)).await? {
+                StoreResponse::Author(Some(_)) => Ok(id),
+                _ => Err(DocsError::DefaultAuthor(format!(
+                    "the default author {id} in {path:?} is missing from the store; delete the file to create a new one"
+                ))),
+            };
+        }
+    }
+    let author = Author::new(&mut rand::rng());
+    let id = author.id();
+    store.call(StoreCommand::ImportAuthor(author)).await?;
+    if let Some(path) = file {
+        store.call(StoreCommand::Flush).await?;
+        std::fs::write(path, id.to_string())?;
+    }
+    Ok(id)
+}
+
+pub(crate) struct Inner<R: Runtime> {
+    pub(crate) rt: R,
+    pub(crate) store: StoreHandle,
+    pub(crate) live: mpsc::Sender<LiveMsg>,
+    pub(crate) endpoint: Endpoint,
+    pub(crate) blobs: iroh_blobs::api::Store,
+    default_author: Mutex<AuthorId>,
+    author_file: Option<PathBuf>,
+}
+
+/// The docs engine of a node. Cheap to clone.
+pub struct Docs<R: Runtime> {
+    pub(crate) inner: Arc<Inner<R>>,
+}
+
+impl<R: Runtime> Clone for Docs<R> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: self.inner.clone(),
+        }
+    }
+}
+
+impl<R: Runtime> std::fmt::Debug for Docs<R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Docs")
+            .field("node", &self.inner.endpoint.id())
+            .finish()
+    }
+}
+
+impl<R: Runtime> Docs<R> {
+    /// A builder for documents kept in memory only.
+    pub fn memory() -> Builder<R> {
+        Builder {
+            storage: Storage::Memory,
+            live: LiveConfig::default(),
+            replica: ReplicaConfig::default(),
+            _rt: std::marker::PhantomData,
+        }
+    }
+
+    /// A builder for documents persisted in `dir` (`docs.redb` and `default-author`).
+    pub fn persistent(dir: impl Into<PathBuf>) -> Builder<R> {
+        Builder {
+            storage: Storage::Persistent(dir.into()),
+            live: LiveConfig::default(),
+            replica: ReplicaConfig::default(),
+            _rt: std::marker::PhantomData,
+        }
+    }
+
+    pub(crate) async fn call(&self, command: StoreCommand) -> Result<StoreResponse> {
+        Ok(self.inner.store.call(command).await?)
+    }
+
+    pub(crate) async fn live(&self, command: ApiCommand) -> Result<()> {
+        let (reply, rx) = oneshot::channel();
+        self.inner
+            .live
+            .send(LiveMsg::Api { command, reply })
+            .await
+            .map_err(|_| DocsError::Stopped)?;
+        Ok(rx.await.map_err(|_| DocsError::Stopped)??)
+    }
+
+    /// The endpoint this engine syncs over.
+    pub fn endpoint(&self) -> &Endpoint {
+        &self.inner.endpoint
+    }
+
+    /// The blob store holding entry content.
+    pub fn blobs(&self) -> &iroh_blobs::api::Store {
+        &self.inner.blobs
+    }
+
+    /// The runtime.
+    pub fn runtime(&self) -> &R {
+        &self.inner.rt
+    }
+
+    // ---- authors ---------------------------------------------------------------------
+
+    /// Creates a new author.
+    pub async fn author_create(&self) -> Result<AuthorId> {
+        let author = Author::new(&mut rand::rng());
+        let id = author.id();
+        self.call(StoreCommand::ImportAuthor(author)).await?;
+        Ok(id)
+    }
+
+    /// All authors.
+    pub async fn author_list(&self) -> Result<Vec<AuthorId>> {
+        match self.call(StoreCommand::ListAuthors).await? {
+            StoreResponse::Authors(a) => Ok(a),
+            _ => Ok(Vec::new()),
+        }
+    }
+
+    /// The default author.
+    pub fn author_default(&self) -> AuthorId {
+        *self.inner.default_author.lock().expect("not poisoned")
+    }
+
+    /// Makes `id` the default author (it must exist); persisted for persistent nodes.
+    pub async fn author_set_default(&self, id: AuthorId) -> Result<()> {
+        if self.author_export(id).await?.is_none() {
+            return Err(ReplicaError::AuthorNotFound(id).into());
+        }
+        if let Some(path) = &self.inner.author_file {
+            std::fs::write(path, id.to_string())?;
+        }
+        *self.inner.default_author.lock().expect("not poisoned") = id;
+        Ok(())
+    }
+
+    /// Imports an author's secret key.
+    pub async fn author_import(&self, author: Author) -> Result<()> {
+        self.call(StoreCommand::ImportAuthor(author)).await?;
+        Ok(())
+    }
+
+    /// An author's secret key.
+    pub async fn author_export(&self, id: AuthorId) -> Result<Option<Author>> {
+        match self.call(StoreCommand::ExportAuthor(id)).await? {
+            StoreResponse::Author(a) => Ok(a),
+            _ => Ok(None),
+        }
+    }
+
+    /// Deletes an author (not the default one).
+    pub async fn author_delete(&self, id: AuthorId) -> Result<()> {
+        if id == self.author_default() {
+            return Err(DocsError::DefaultAuthorDelete);
+        }
+        self.call(StoreCommand::DeleteAuthor(id)).await?;
+        Ok(())
+    }
+
+    // ---- documents -------------------------------------------------------------------
+
+    /// Creates a new document with a fresh namespace key and opens it.
+    pub async fn create(&self) -> Result<Doc<R>> {
+        let secret = NamespaceSecret::new(&mut rand::rng());
+        self.import_namespace(Capability::Write(secret)).await
+    }
+
+    /// Imports a capability (a read one is upgraded by a later write one) and opens the
+    /// document, without syncing.
+    pub async fn import_namespace(&self, capability: Capability) -> Result<Doc<R>> {
+        let id = capability.id();
+        let _: ImportNamespaceOutcome =
+            match self.call(StoreCommand::ImportNamespace(capability)).await? {
+                StoreResponse::Imported(o) => o,
+                _ => ImportNamespaceOutcome::NoChange,
+            };
+        self.open(id).await
+    }
+
+    /// Opens an existing document (one more handle).
+    pub async fn open(&self, id: NamespaceId) -> Result<Doc<R>> {
+        self.call(StoreCommand::Open {
+            namespace: id,
+            opts: OpenOpts::default(),
+        })
+        .await?;
+        Ok(Doc::new(self.clone(), id))
+    }
+
+    /// Imports a ticket's capability and starts syncing with its nodes.
+    pub async fn import(&self, ticket: DocTicket) -> Result<Doc<R>> {
+        let doc = self.import_namespace(ticket.capability).await?;
+        doc.start_sync_nodes(ticket.nodes).await?;
+        Ok(doc)
+    }
+
+    /// Like [`Docs::import`], but subscribes before syncing so no event is missed.
+    pub async fn import_and_subscribe(
+        &self,
+        ticket: DocTicket,
+    ) -> Result<(Doc<R>, crate::doc::Events)> {
+        let doc = self.import_namespace(ticket.capability).await?;
+        let events = doc.subscribe().await?;
+        doc.start_sync_nodes(ticket.nodes).await?;
+        Ok((doc, events))
+    }
+
+    /// All documents and their capability kinds.
+    pub async fn list(&self) -> Result<Vec<(NamespaceId, CapabilityKind)>> {
+        match self.call(StoreCommand::ListNamespaces).await? {
+            StoreResponse::Namespaces(n) => Ok(n),
+            _ => Ok(Vec::new()),
+        }
+    }
+
+    /// Stops syncing a document, ends its subscriptions and deletes all its data.
+    pub async fn drop_doc(&self, id: NamespaceId) -> Result<()> {
+        self.live(ApiCommand::Leave {
+            namespace: id,
+            kill_subscribers: true,
+        })
+        .await?;
+        self.call(StoreCommand::DropReplica(id)).await?;
+        Ok(())
+    }
+
+    /// Content hashes of every entry (for blob garbage-collection protection).
+    pub async fn content_hashes(&self) -> Result<Vec<Hash>> {
+        match self.call(StoreCommand::ContentHashes).await? {
+            StoreResponse::Hashes(h) => Ok(h),
+            _ => Ok(Vec::new()),
+        }
+    }
+
+    /// Stops the engine: ends all syncs and flushes the store.
+    pub async fn shutdown(&self) -> Result<()> {
+        self.live(ApiCommand::Shutdown).await
+    }
+
+    /// Handles an incoming `/iroh-sync/1` connection.
+    pub async fn handle_connection(&self, conn: Connection) -> Result<()> {
+        let (send, recv) = conn
+            .accept_bi()
+            .await
+            .map_err(|e| DocsError::Io(std::io::Error::other(e)))?;
+        self.inner
+            .live
+            .send(LiveMsg::Accepted { conn, send, recv })
+            .await
+            .map_err(|_| DocsError::Stopped)
+    }
+
+    /// The endpoint address other nodes should dial, as a core node address.
+    pub fn node_addr(&self) -> sheaf_core::wire::NodeAddr {
+        node_addr(&self.inner.endpoint.addr())
+    }
+
+    pub(crate) fn valid_peer(&self, addr: &sheaf_core::wire::NodeAddr) -> bool {
+        endpoint_id(addr.id).is_some()
+    }
+}
+
+impl<R: Runtime> ProtocolHandler for Docs<R> {
+    async fn accept(
+        &self,
+        connection: Connection,
+    ) -> std::result::Result<(), iroh::protocol::AcceptError> {
+        self.handle_connection(connection).await.map_err(|e| {
+            iroh::protocol::AcceptError::from_err(std::io::Error::other(e.to_string()))
+        })
+    }
+
+    async fn shutdown(&self) {
+        if let Err(e) = Docs::shutdown(self).await {
+            tracing::warn!(%e, "docs shutdown");
+        }
+    }
+}

@@ -1,0 +1,607 @@
+//! The task that drives `Live`: it feeds it inputs from the network, the store thread and the
+//! API, and carries out its outputs with iroh, iroh-gossip and iroh-blobs.
+//!
+//! Each sync session gets a small task owning its QUIC streams (`session_io`); dials, gossip
+//! receivers, broadcasts and downloads run as tasks of their own and report back through the
+//! same inbox. The loop itself never waits on the network.
+
+use std::{
+    collections::BTreeMap,
+    sync::{
+        atomic::{AtomicU64, Ordering},
+        Arc,
+    },
+};
+
+use bytes::Bytes;
+use futures_lite::StreamExt;
+use iroh::{
+    address_lookup::memory::MemoryLookup,
+    endpoint::{Connection, RecvStream, SendStream},
+    Endpoint,
+};
+use iroh_gossip::{api::GossipSender, net::Gossip, proto::TopicId};
+use sheaf_core::{
+    keys::NamespaceId,
+    live::{
+        ApiCommand, ApiRequestId, BroadcastScope, DownloadOutcome, GossipEvent, Input, LagTracker,
+        Live, LiveError, LiveEvent, Output, Role, SessionId,
+    },
+};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::{
+    convert::{blob_hash, endpoint_addr, endpoint_id, peer_id},
+    runtime::Runtime,
+    store_thread::{to_content_status, Clock, StoreHandle},
+    ALPN,
+};
+
+/// Capacity of `Live`'s inbox.
+pub(crate) const INBOX: usize = 1024;
+/// Capacity of each subscriber's channel; a full subscriber loses events (and gets `Lagged`).
+pub(crate) const SUBSCRIBER_CAPACITY: usize = 256;
+/// Broadcasts queued while a topic is being joined.
+const QUEUED_BROADCASTS: usize = 64;
+/// Read buffer of a sync stream.
+const READ_CHUNK: usize = 64 * 1024;
+
+/// Messages to the live task.
+pub(crate) enum LiveMsg {
+    Input(Input),
+    Api {
+        command: ApiCommand,
+        reply: oneshot::Sender<Result<(), LiveError>>,
+    },
+    Subscribe {
+        namespace: NamespaceId,
+        tx: mpsc::Sender<LiveEvent>,
+        reply: oneshot::Sender<Result<(), LiveError>>,
+    },
+    Accepted {
+        conn: Connection,
+        send: SendStream,
+        recv: RecvStream,
+    },
+    Dialed {
+        session: SessionId,
+        conn: Connection,
+        send: SendStream,
+        recv: RecvStream,
+    },
+    TopicJoined {
+        namespace: NamespaceId,
+        sender: GossipSender,
+    },
+}
+
+enum SessionCmd {
+    Send(Vec<u8>),
+    Finish,
+    Close,
+}
+
+struct Topic {
+    sender: Option<GossipSender>,
+    queued: Vec<(BroadcastScope, Vec<u8>)>,
+    _stop: oneshot::Sender<()>,
+}
+
+struct Subscriber {
+    tx: mpsc::Sender<LiveEvent>,
+    lag: LagTracker,
+}
+
+/// Everything the live task owns.
+pub(crate) struct LiveTask<R: Runtime> {
+    pub(crate) rt: R,
+    pub(crate) live: Live,
+    pub(crate) clock: Clock,
+    pub(crate) inbox: mpsc::Receiver<LiveMsg>,
+    pub(crate) tx: mpsc::Sender<LiveMsg>,
+    pub(crate) store: StoreHandle,
+    pub(crate) endpoint: Endpoint,
+    pub(crate) gossip: Gossip,
+    pub(crate) blobs: iroh_blobs::api::Store,
+    pub(crate) downloader: iroh_blobs::api::downloader::Downloader,
+    pub(crate) lookup: MemoryLookup,
+    pub(crate) next_accept: Arc<AtomicU64>,
+    topics: BTreeMap<NamespaceId, Topic>,
+    sessions: BTreeMap<SessionId, mpsc::UnboundedSender<SessionCmd>>,
+    dialing: BTreeMap<SessionId, ()>,
+    api: BTreeMap<ApiRequestId, oneshot::Sender<Result<(), LiveError>>>,
+    next_api: u64,
+    subscribers: BTreeMap<NamespaceId, Vec<Subscriber>>,
+}
+
+impl<R: Runtime> LiveTask<R> {
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn new(
+        rt: R,
+        live: Live,
+        clock: Clock,
+        inbox: mpsc::Receiver<LiveMsg>,
+        tx: mpsc::Sender<LiveMsg>,
+        store: StoreHandle,
+        endpoint: Endpoint,
+        gossip: Gossip,
+        blobs: iroh_blobs::api::Store,
+        lookup: MemoryLookup,
+    ) -> Self {
+        let downloader = blobs.downloader(&endpoint);
+        Self {
+            rt,
+            live,
+            clock,
+            inbox,
+            tx,
+            store,
+            endpoint,
+            gossip,
+            blobs,
+            downloader,
+            lookup,
+            next_accept: Arc::new(AtomicU64::new(0)),
+            topics: BTreeMap::new(),
+            sessions: BTreeMap::new(),
+            dialing: BTreeMap::new(),
+            api: BTreeMap::new(),
+            next_api: 0,
+            subscribers: BTreeMap::new(),
+        }
+    }
+
+    /// Runs until the inbox closes or shutdown completes.
+    pub(crate) async fn run(mut self) {
+        loop {
+            let timeout = self.live.poll_timeout().map(|t| self.clock.instant(t));
+            let msg = match timeout {
+                Some(deadline) => {
+                    let sleep = self.rt.sleep_until(deadline);
+                    let recv = async { Some(self.inbox.recv().await) };
+                    futures_lite::future::or(recv, async {
+                        sleep.await;
+                        None
+                    })
+                    .await
+                }
+                None => Some(self.inbox.recv().await),
+            };
+            match msg {
+                None => self.live.handle_timeout(self.clock.now()),
+                Some(None) => return,
+                Some(Some(msg)) => {
+                    if self.on_msg(msg) {
+                        self.drain().await;
+                        return;
+                    }
+                }
+            }
+            self.drain().await;
+        }
+    }
+
+    /// Handles one message; returns true when shutdown completed.
+    fn on_msg(&mut self, msg: LiveMsg) -> bool {
+        let now = self.clock.now();
+        match msg {
+            LiveMsg::Input(input) => self.live.handle(now, input),
+            LiveMsg::Api { command, reply } => {
+                let request = ApiRequestId(self.next_api);
+                self.next_api += 1;
+                self.api.insert(request, reply);
+                self.live.handle(now, Input::Api { request, command });
+            }
+            LiveMsg::Subscribe {
+                namespace,
+                tx,
+                reply,
+            } => {
+                self.subscribers
+                    .entry(namespace)
+                    .or_default()
+                    .push(Subscriber {
+                        tx,
+                        lag: LagTracker::new(),
+                    });
+                let request = ApiRequestId(self.next_api);
+                self.next_api += 1;
+                self.api.insert(request, reply);
+                self.live.handle(
+                    now,
+                    Input::Api {
+                        request,
+                        command: ApiCommand::Subscribe { namespace },
+                    },
+                );
+            }
+            LiveMsg::Accepted { conn, send, recv } => {
+                let session = SessionId {
+                    role: Role::Accept,
+                    n: self.next_accept.fetch_add(1, Ordering::Relaxed),
+                };
+                let peer = peer_id(conn.remote_id());
+                self.start_io(session, conn, send, recv);
+                self.live.handle(now, Input::SyncAccepted { session, peer });
+            }
+            LiveMsg::Dialed {
+                session,
+                conn,
+                send,
+                recv,
+            } => {
+                if self.dialing.remove(&session).is_some() {
+                    self.start_io(session, conn, send, recv);
+                    self.live.handle(now, Input::SyncConnected { session });
+                } else {
+                    conn.close(0u32.into(), b"abandoned");
+                }
+            }
+            LiveMsg::TopicJoined { namespace, sender } => {
+                if let Some(topic) = self.topics.get_mut(&namespace) {
+                    for (scope, payload) in topic.queued.drain(..) {
+                        broadcast(&self.rt, sender.clone(), scope, payload);
+                    }
+                    topic.sender = Some(sender);
+                }
+            }
+        }
+        false
+    }
+
+    fn start_io(
+        &mut self,
+        session: SessionId,
+        conn: Connection,
+        send: SendStream,
+        recv: RecvStream,
+    ) {
+        let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
+        self.sessions.insert(session, cmd_tx);
+        self.rt.spawn(Box::pin(session_io(
+            session,
+            conn,
+            send,
+            recv,
+            cmd_rx,
+            self.tx.clone(),
+        )));
+    }
+
+    /// Carries out all pending outputs.
+    async fn drain(&mut self) {
+        while let Some(out) = self.live.poll_output() {
+            self.on_output(out).await;
+        }
+    }
+
+    async fn on_output(&mut self, out: Output) {
+        match out {
+            Output::Store { request, command } => {
+                self.store.send_live(request, command);
+            }
+            Output::AddAddr(addr) => {
+                if let Some(addr) = endpoint_addr(&addr) {
+                    self.lookup.add_endpoint_info(addr);
+                }
+            }
+            Output::GossipJoin { namespace, peers } => {
+                let peers: Vec<iroh::EndpointId> =
+                    peers.into_iter().filter_map(endpoint_id).collect();
+                if let Some(topic) = self.topics.get(&namespace) {
+                    if let Some(sender) = topic.sender.clone() {
+                        self.rt.spawn(Box::pin(async move {
+                            let _ = sender.join_peers(peers).await;
+                        }));
+                    }
+                    return;
+                }
+                let (stop_tx, stop_rx) = oneshot::channel();
+                self.topics.insert(
+                    namespace,
+                    Topic {
+                        sender: None,
+                        queued: Vec::new(),
+                        _stop: stop_tx,
+                    },
+                );
+                let gossip = self.gossip.clone();
+                let tx = self.tx.clone();
+                self.rt.spawn(Box::pin(gossip_topic(
+                    gossip, namespace, peers, tx, stop_rx,
+                )));
+            }
+            Output::GossipLeave { namespace } => {
+                self.topics.remove(&namespace);
+            }
+            Output::GossipBroadcast {
+                namespace,
+                scope,
+                payload,
+            } => {
+                if let Some(topic) = self.topics.get_mut(&namespace) {
+                    match &topic.sender {
+                        Some(sender) => broadcast(&self.rt, sender.clone(), scope, payload),
+                        None if topic.queued.len() < QUEUED_BROADCASTS => {
+                            topic.queued.push((scope, payload))
+                        }
+                        None => {}
+                    }
+                }
+            }
+            Output::SyncConnect { session, peer } => {
+                let Some(id) = endpoint_id(peer) else {
+                    self.input(Input::SyncClosed {
+                        session,
+                        error: Some("invalid peer id".into()),
+                    });
+                    return;
+                };
+                self.dialing.insert(session, ());
+                let endpoint = self.endpoint.clone();
+                let tx = self.tx.clone();
+                self.rt.spawn(Box::pin(async move {
+                    let res = async {
+                        let conn = endpoint
+                            .connect(id, ALPN)
+                            .await
+                            .map_err(|e| e.to_string())?;
+                        let (send, recv) = conn.open_bi().await.map_err(|e| e.to_string())?;
+                        Ok::<_, String>((conn, send, recv))
+                    }
+                    .await;
+                    let msg = match res {
+                        Ok((conn, send, recv)) => LiveMsg::Dialed {
+                            session,
+                            conn,
+                            send,
+                            recv,
+                        },
+                        Err(error) => LiveMsg::Input(Input::SyncClosed {
+                            session,
+                            error: Some(error),
+                        }),
+                    };
+                    let _ = tx.send(msg).await;
+                }));
+            }
+            Output::SyncSend { session, bytes } => {
+                self.session_cmd(session, SessionCmd::Send(bytes))
+            }
+            Output::SyncFinish { session } => self.session_cmd(session, SessionCmd::Finish),
+            Output::SyncClose { session, .. } => {
+                self.dialing.remove(&session);
+                self.session_cmd(session, SessionCmd::Close);
+                self.sessions.remove(&session);
+            }
+            Output::Download { hash, providers } => {
+                let blobs = self.blobs.clone();
+                let downloader = self.downloader.clone();
+                let tx = self.tx.clone();
+                let providers: Vec<iroh::EndpointId> =
+                    providers.into_iter().filter_map(endpoint_id).collect();
+                self.rt.spawn(Box::pin(async move {
+                    let h = blob_hash(hash);
+                    let outcome = match blobs.blobs().status(h).await {
+                        Ok(iroh_blobs::api::proto::BlobStatus::Complete { .. }) => {
+                            DownloadOutcome::AlreadyPresent
+                        }
+                        _ if providers.is_empty() => DownloadOutcome::Failed("no providers".into()),
+                        _ => match downloader.download(h, providers).await {
+                            Ok(()) => DownloadOutcome::Downloaded,
+                            Err(e) => DownloadOutcome::Failed(e.to_string()),
+                        },
+                    };
+                    let _ = tx
+                        .send(LiveMsg::Input(Input::DownloadFinished { hash, outcome }))
+                        .await;
+                }));
+            }
+            Output::Event {
+                namespace,
+                mut event,
+            } => {
+                if let LiveEvent::InsertRemote {
+                    entry,
+                    content_status,
+                    ..
+                } = &mut event
+                {
+                    let status = self
+                        .blobs
+                        .blobs()
+                        .status(blob_hash(entry.content_hash()))
+                        .await
+                        .ok();
+                    *content_status = to_content_status(status);
+                }
+                self.fanout(namespace, event);
+            }
+            Output::CloseSubscribers { namespace } => {
+                self.subscribers.remove(&namespace);
+            }
+            Output::Reply { request, result } => {
+                if let Some(reply) = self.api.remove(&request) {
+                    let _ = reply.send(result);
+                }
+            }
+        }
+    }
+
+    fn input(&mut self, input: Input) {
+        let now = self.clock.now();
+        self.live.handle(now, input);
+    }
+
+    fn session_cmd(&mut self, session: SessionId, cmd: SessionCmd) {
+        if let Some(tx) = self.sessions.get(&session) {
+            let _ = tx.send(cmd);
+        }
+    }
+
+    fn fanout(&mut self, namespace: NamespaceId, event: LiveEvent) {
+        let Some(subs) = self.subscribers.get_mut(&namespace) else {
+            return;
+        };
+        let mut gone = 0;
+        subs.retain_mut(|s| {
+            if s.tx.is_closed() {
+                gone += 1;
+                return false;
+            }
+            s.lag.send(event.clone(), |e| {
+                s.tx.try_send(e).err().map(|err| match err {
+                    mpsc::error::TrySendError::Full(e) | mpsc::error::TrySendError::Closed(e) => e,
+                })
+            });
+            true
+        });
+        for _ in 0..gone {
+            let request = ApiRequestId(self.next_api);
+            self.next_api += 1;
+            let now = self.clock.now();
+            self.live.handle(
+                now,
+                Input::Api {
+                    request,
+                    command: ApiCommand::Unsubscribe { namespace },
+                },
+            );
+        }
+    }
+}
+
+fn broadcast<R: Runtime>(rt: &R, sender: GossipSender, scope: BroadcastScope, payload: Vec<u8>) {
+    rt.spawn(Box::pin(async move {
+        let payload = Bytes::from(payload);
+        let _ = match scope {
+            BroadcastScope::Swarm => sender.broadcast(payload).await,
+            BroadcastScope::Neighbors => sender.broadcast_neighbors(payload).await,
+        };
+    }));
+}
+
+/// Joins a topic and forwards its events until told to stop.
+async fn gossip_topic(
+    gossip: Gossip,
+    namespace: NamespaceId,
+    bootstrap: Vec<iroh::EndpointId>,
+    tx: mpsc::Sender<LiveMsg>,
+    stop: oneshot::Receiver<()>,
+) {
+    let topic = TopicId::from_bytes(namespace.to_bytes());
+    let Ok(sub) = gossip.subscribe(topic, bootstrap).await else {
+        return;
+    };
+    let (sender, mut receiver) = sub.split();
+    if tx
+        .send(LiveMsg::TopicJoined { namespace, sender })
+        .await
+        .is_err()
+    {
+        return;
+    }
+    let forward = async {
+        while let Some(event) = receiver.next().await {
+            let event = match event {
+                Ok(iroh_gossip::api::Event::NeighborUp(p)) => GossipEvent::NeighborUp(peer_id(p)),
+                Ok(iroh_gossip::api::Event::NeighborDown(p)) => {
+                    GossipEvent::NeighborDown(peer_id(p))
+                }
+                Ok(iroh_gossip::api::Event::Received(msg)) => GossipEvent::Received {
+                    content: msg.content.to_vec(),
+                    delivered_from: peer_id(msg.delivered_from),
+                    direct: msg.scope.is_direct(),
+                },
+                Ok(iroh_gossip::api::Event::Lagged) => GossipEvent::Lagged,
+                Err(_) => break,
+            };
+            if tx
+                .send(LiveMsg::Input(Input::Gossip { namespace, event }))
+                .await
+                .is_err()
+            {
+                break;
+            }
+        }
+    };
+    futures_lite::future::or(forward, async {
+        let _ = stop.await;
+    })
+    .await;
+}
+
+/// Owns one sync stream: writes what `Live` sends, reads what the peer sends, and performs
+/// the finish / stopped / end-of-stream teardown iroh-docs expects.
+async fn session_io(
+    session: SessionId,
+    conn: Connection,
+    mut send: SendStream,
+    mut recv: RecvStream,
+    mut cmds: mpsc::UnboundedReceiver<SessionCmd>,
+    tx: mpsc::Sender<LiveMsg>,
+) {
+    let report = |input: Input| {
+        let tx = tx.clone();
+        async move { tx.send(LiveMsg::Input(input)).await.is_ok() }
+    };
+    let mut buf = vec![0u8; READ_CHUNK];
+    let mut finished = false;
+    let mut eof = false;
+    let error: Option<String> = loop {
+        if finished && eof {
+            break None;
+        }
+        enum Step {
+            Cmd(Option<SessionCmd>),
+            Read(Result<Option<usize>, iroh::endpoint::ReadError>),
+        }
+        let step = if eof {
+            Step::Cmd(cmds.recv().await)
+        } else {
+            futures_lite::future::or(async { Step::Cmd(cmds.recv().await) }, async {
+                Step::Read(recv.read(&mut buf).await)
+            })
+            .await
+        };
+        match step {
+            Step::Cmd(Some(SessionCmd::Send(bytes))) => {
+                if let Err(e) = send.write_all(&bytes).await {
+                    break Some(e.to_string());
+                }
+            }
+            Step::Cmd(Some(SessionCmd::Finish)) => {
+                if let Err(e) = send.finish() {
+                    break Some(e.to_string());
+                }
+                finished = true;
+            }
+            Step::Cmd(Some(SessionCmd::Close)) | Step::Cmd(None) => {
+                conn.close(1u32.into(), b"sync closed");
+                return;
+            }
+            Step::Read(Ok(Some(n))) => {
+                if !report(Input::SyncData {
+                    session,
+                    bytes: buf[..n].to_vec(),
+                })
+                .await
+                {
+                    return;
+                }
+            }
+            Step::Read(Ok(None)) => {
+                eof = true;
+                if !report(Input::SyncRecvFinished { session }).await {
+                    return;
+                }
+            }
+            Step::Read(Err(e)) => break Some(e.to_string()),
+        }
+    };
+    let error = match error {
+        Some(e) => Some(e),
+        None => send.stopped().await.err().map(|e| e.to_string()),
+    };
+    report(Input::SyncClosed { session, error }).await;
+}

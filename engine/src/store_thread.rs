@@ -1,0 +1,203 @@
+//! The store executor thread: `Replicas<RedbStore>` on an OS thread of its own.
+//!
+//! Every store operation of the node — the API's and `Live`'s — goes through one channel to
+//! this thread and runs in order. After each command the thread drains the executor's replica
+//! events to `Live`, and between commands it commits pending writes when the executor's commit
+//! deadline (at most 500 ms after the first uncommitted write) has passed. Content status of
+//! outgoing entries is read from the iroh-blobs store, blocking this thread only.
+
+use std::{
+    sync::mpsc::{self, RecvTimeoutError},
+    thread,
+    time::{Duration, Instant},
+};
+
+use sheaf_core::{
+    live::{Input, StoreRequestId},
+    ranger::{ContentStatus, ContentStatusSource},
+    replica::{ReplicaConfig, ReplicaError, Replicas, StoreCommand, StoreResponse},
+    store::RedbStore,
+    time::{Mono, Now},
+    Hash,
+};
+use tokio::sync::oneshot;
+
+use crate::convert::blob_hash;
+
+/// Reads content status from the blob store.
+pub(crate) struct BlobContent(pub(crate) iroh_blobs::api::Store);
+
+impl ContentStatusSource for BlobContent {
+    fn content_status(&mut self, hash: &Hash) -> ContentStatus {
+        let status = futures_lite::future::block_on(self.0.blobs().status(blob_hash(*hash)));
+        to_content_status(status.ok())
+    }
+}
+
+/// Maps iroh-blobs' status to the wire's content status.
+pub(crate) fn to_content_status(
+    status: Option<iroh_blobs::api::proto::BlobStatus>,
+) -> ContentStatus {
+    match status {
+        Some(iroh_blobs::api::proto::BlobStatus::Complete { .. }) => ContentStatus::Complete,
+        Some(iroh_blobs::api::proto::BlobStatus::Partial { .. }) => ContentStatus::Incomplete,
+        _ => ContentStatus::Missing,
+    }
+}
+
+pub(crate) type StoreResult = Result<StoreResponse, ReplicaError>;
+
+enum Job {
+    Live {
+        request: StoreRequestId,
+        command: StoreCommand,
+    },
+    Api {
+        command: StoreCommand,
+        reply: oneshot::Sender<StoreResult>,
+    },
+}
+
+/// Handle to the store thread.
+#[derive(Debug, Clone)]
+pub(crate) struct StoreHandle {
+    tx: mpsc::Sender<Job>,
+}
+
+/// The clock the engine hands to the core.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Clock {
+    start: Instant,
+}
+
+impl Clock {
+    pub(crate) fn new() -> Self {
+        Self {
+            start: Instant::now(),
+        }
+    }
+
+    pub(crate) fn now(&self) -> Now {
+        let wall = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_micros() as u64)
+            .unwrap_or(0);
+        Now::new(self.mono(Instant::now()), wall)
+    }
+
+    pub(crate) fn mono(&self, at: Instant) -> Mono {
+        Mono(at.saturating_duration_since(self.start).as_micros() as u64)
+    }
+
+    pub(crate) fn instant(&self, mono: Mono) -> Instant {
+        self.start + Duration::from_micros(mono.0)
+    }
+}
+
+impl StoreHandle {
+    /// Starts the thread. Replies to `Live`'s commands and replica events go to `to_live`.
+    pub(crate) fn spawn(
+        store: RedbStore,
+        blobs: iroh_blobs::api::Store,
+        config: ReplicaConfig,
+        clock: Clock,
+        to_live: tokio::sync::mpsc::Sender<crate::live_task::LiveMsg>,
+    ) -> std::io::Result<Self> {
+        let (tx, rx) = mpsc::channel::<Job>();
+        thread::Builder::new()
+            .name("sheaf-store".into())
+            .spawn(move || {
+                let mut replicas = Replicas::with_content(store, BlobContent(blobs), config);
+                run(&mut replicas, rx, clock, to_live);
+                if let Err(e) = replicas.flush() {
+                    tracing::warn!(%e, "final flush failed");
+                }
+            })?;
+        Ok(Self { tx })
+    }
+
+    /// Runs a command for the API and waits for its result.
+    pub(crate) async fn call(&self, command: StoreCommand) -> StoreResult {
+        let (reply, rx) = oneshot::channel();
+        if self.tx.send(Job::Api { command, reply }).is_err() {
+            return Err(closed());
+        }
+        rx.await.unwrap_or_else(|_| Err(closed()))
+    }
+
+    /// Queues a command from `Live`; the reply arrives in `Live`'s inbox.
+    pub(crate) fn send_live(&self, request: StoreRequestId, command: StoreCommand) -> bool {
+        self.tx.send(Job::Live { request, command }).is_ok()
+    }
+}
+
+fn closed() -> ReplicaError {
+    ReplicaError::Store(sheaf_core::store::StoreError::Backend(
+        "store executor stopped".into(),
+    ))
+}
+
+fn run(
+    replicas: &mut Replicas<RedbStore, BlobContent>,
+    rx: mpsc::Receiver<Job>,
+    clock: Clock,
+    to_live: tokio::sync::mpsc::Sender<crate::live_task::LiveMsg>,
+) {
+    loop {
+        let job = match replicas.poll_timeout() {
+            Some(due) => {
+                let wait = clock.instant(due).saturating_duration_since(Instant::now());
+                match rx.recv_timeout(wait) {
+                    Ok(job) => Some(job),
+                    Err(RecvTimeoutError::Timeout) => None,
+                    Err(RecvTimeoutError::Disconnected) => return,
+                }
+            }
+            None => match rx.recv() {
+                Ok(job) => Some(job),
+                Err(_) => return,
+            },
+        };
+        let now = clock.now();
+        if let Some(job) = job {
+            let shutdown = matches!(
+                &job,
+                Job::Live {
+                    command: StoreCommand::Shutdown,
+                    ..
+                } | Job::Api {
+                    command: StoreCommand::Shutdown,
+                    ..
+                }
+            );
+            let (result, reply) = match job {
+                Job::Live { request, command } => (replicas.apply(now, command), Err(request)),
+                Job::Api { command, reply } => (replicas.apply(now, command), Ok(reply)),
+            };
+            while let Some(event) = replicas.poll_event() {
+                if to_live
+                    .blocking_send(crate::live_task::LiveMsg::Input(Input::Replica(event)))
+                    .is_err()
+                {
+                    break;
+                }
+            }
+            match reply {
+                Ok(reply) => {
+                    let _ = reply.send(result);
+                }
+                Err(request) => {
+                    let _ = to_live.blocking_send(crate::live_task::LiveMsg::Input(
+                        Input::StoreReply { request, result },
+                    ));
+                }
+            }
+            if shutdown {
+                return;
+            }
+        }
+        if let Err(e) = replicas.handle_timeout(clock.now()) {
+            tracing::warn!(%e, "commit failed");
+        }
+    }
+}

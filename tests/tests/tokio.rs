@@ -1,0 +1,66 @@
+//! Sheaf nodes on tokio over real iroh endpoints on loopback.
+
+mod util;
+
+use anyhow::Result;
+use sheaf_tokio::{AddrInfoOptions, LiveEvent, Query, ShareMode};
+use util::{memory_node, wait_for};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sync_simple_and_live_updates() -> Result<()> {
+    let n0 = memory_node().await?;
+    let n1 = memory_node().await?;
+    let a0 = n0.docs.author_default();
+    let doc0 = n0.docs.create().await?;
+    let h1 = doc0.set_bytes(a0, "k1", "v1").await?;
+    let ticket = doc0
+        .share(ShareMode::Write, AddrInfoOptions::RelayAndAddresses)
+        .await?;
+    let mut ev0 = doc0.subscribe().await?;
+
+    let (doc1, mut ev1) = n1.docs.import_and_subscribe(ticket).await?;
+    let seen = wait_for(
+        &mut ev1,
+        |e| matches!(e, LiveEvent::ContentReady { hash } if *hash == h1),
+    )
+    .await?;
+    assert!(
+        seen.iter()
+            .any(|e| matches!(e, LiveEvent::InsertRemote { entry, .. } if entry.key() == b"k1")),
+        "{seen:?}"
+    );
+    wait_for(
+        &mut ev1,
+        |e| matches!(e, LiveEvent::SyncFinished(s) if s.result.is_ok()),
+    )
+    .await
+    .ok();
+    let got = doc1.get_exact(a0, "k1", false).await?.expect("synced");
+    assert_eq!(got.content_hash(), h1);
+    let bytes = n1
+        .blobs
+        .blobs()
+        .get_bytes(iroh_blobs::Hash::from_bytes(h1.to_bytes()))
+        .await?;
+    assert_eq!(&bytes[..], b"v1");
+
+    // Live: a write on node 1 reaches node 0 once they are gossip neighbours.
+    wait_for(&mut ev0, |e| matches!(e, LiveEvent::NeighborUp(_))).await?;
+    let a1 = n1.docs.author_default();
+    let h2 = doc1.set_bytes(a1, "k2", "v2").await?;
+    wait_for(
+        &mut ev0,
+        |e| matches!(e, LiveEvent::InsertRemote { entry, .. } if entry.key() == b"k2"),
+    )
+    .await?;
+    wait_for(
+        &mut ev0,
+        |e| matches!(e, LiveEvent::ContentReady { hash } if *hash == h2),
+    )
+    .await?;
+    assert_eq!(doc0.get_many(Query::all()).await?.len(), 2);
+
+    n1.shutdown().await?;
+    n0.shutdown().await?;
+    Ok(())
+}
