@@ -24,6 +24,7 @@ use tokio::sync::{mpsc, oneshot};
 use crate::{
     convert::{endpoint_id, node_addr, peer_id},
     doc::Doc,
+    gc::ProtectCallbackHandler,
     live_task::{LiveMsg, LiveTask, INBOX},
     runtime::Runtime,
     store_thread::{Clock, StoreHandle},
@@ -76,10 +77,18 @@ pub struct Builder<R> {
     storage: Storage,
     live: LiveConfig,
     replica: ReplicaConfig,
+    protect: Option<Arc<Mutex<Option<ProtectCallbackHandler>>>>,
     _rt: std::marker::PhantomData<fn() -> R>,
 }
 
 impl<R: Runtime> Builder<R> {
+    /// Protects the content of all entries from iroh-blobs' garbage collector (see
+    /// [`ProtectCallbackHandler`]).
+    pub fn protect_handler(mut self, handler: ProtectCallbackHandler) -> Self {
+        self.protect = Some(Arc::new(Mutex::new(Some(handler))));
+        self
+    }
+
     /// Sets the sync engine's configuration (bounds, retries, anti-entropy).
     pub fn live_config(mut self, config: LiveConfig) -> Self {
         self.live = config;
@@ -135,6 +144,20 @@ impl<R: Runtime> Builder<R> {
             lookup,
         );
         rt.spawn(Box::pin(task.run()));
+        if let Some(handler) = self.protect.and_then(|h| h.lock().ok()?.take()) {
+            let store = store.clone();
+            rt.spawn(Box::pin(async move {
+                let mut handler = handler;
+                while let Some(reply) = handler.0.recv().await {
+                    let hashes = match store.call(StoreCommand::ContentHashes).await {
+                        Ok(StoreResponse::Hashes(h)) => Ok(h),
+                        Ok(_) => Err("unexpected reply".to_string()),
+                        Err(e) => Err(e.to_string()),
+                    };
+                    let _ = reply.send(hashes);
+                }
+            }));
+        }
         let default_author = load_default_author(&store, author_file.as_ref()).await?;
         Ok(Docs {
             inner: Arc::new(Inner {
@@ -225,6 +248,7 @@ impl<R: Runtime> Docs<R> {
             storage: Storage::Memory,
             live: LiveConfig::default(),
             replica: ReplicaConfig::default(),
+            protect: None,
             _rt: std::marker::PhantomData,
         }
     }
@@ -235,6 +259,7 @@ impl<R: Runtime> Docs<R> {
             storage: Storage::Persistent(dir.into()),
             live: LiveConfig::default(),
             replica: ReplicaConfig::default(),
+            protect: None,
             _rt: std::marker::PhantomData,
         }
     }

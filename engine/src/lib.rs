@@ -13,12 +13,14 @@
 mod convert;
 mod doc;
 mod docs;
+mod gc;
 mod live_task;
 pub mod runtime;
 mod store_thread;
 
 pub use doc::{AddrInfoOptions, Doc, Events, ShareMode};
 pub use docs::{Builder, Docs, DocsError, Result};
+pub use gc::ProtectCallbackHandler;
 pub use runtime::{BoxFuture, Runtime};
 pub use sheaf_core::{
     live::{LiveConfig, LiveEvent, Origin, SyncDetails, SyncEvent, SyncReason},
