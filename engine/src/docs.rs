@@ -131,6 +131,7 @@ impl<R: Runtime> Builder<R> {
         let mut seed = [0u8; 32];
         rand::rng().fill_bytes(&mut seed);
         let live = Live::new(self.live, peer_id(endpoint.id()), seed);
+        let metrics = Arc::new(crate::metrics::Metrics::default());
         let task = LiveTask::new(
             rt.clone(),
             live,
@@ -142,6 +143,7 @@ impl<R: Runtime> Builder<R> {
             gossip,
             blobs.clone(),
             lookup,
+            metrics.clone(),
         );
         rt.spawn(Box::pin(task.run()));
         if let Some(handler) = self.protect.and_then(|h| h.lock().ok()?.take()) {
@@ -168,6 +170,7 @@ impl<R: Runtime> Builder<R> {
                 blobs,
                 default_author: Mutex::new(default_author),
                 author_file,
+                metrics,
             }),
         })
     }
@@ -218,6 +221,7 @@ pub(crate) struct Inner<R: Runtime> {
     pub(crate) blobs: iroh_blobs::api::Store,
     default_author: Mutex<AuthorId>,
     author_file: Option<PathBuf>,
+    metrics: Arc<crate::metrics::Metrics>,
 }
 
 /// The docs engine of a node. Cheap to clone.
@@ -286,6 +290,11 @@ impl<R: Runtime> Docs<R> {
     /// The blob store holding entry content.
     pub fn blobs(&self) -> &iroh_blobs::api::Store {
         &self.inner.blobs
+    }
+
+    /// The engine's counters.
+    pub fn metrics(&self) -> &Arc<crate::metrics::Metrics> {
+        &self.inner.metrics
     }
 
     /// The runtime.

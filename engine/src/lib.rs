@@ -15,6 +15,7 @@ mod doc;
 mod docs;
 mod gc;
 mod live_task;
+pub mod metrics;
 pub mod runtime;
 mod store_thread;
 

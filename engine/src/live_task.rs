@@ -27,6 +27,7 @@ use sheaf_core::{
         ApiCommand, ApiRequestId, BroadcastScope, DownloadOutcome, GossipEvent, Input, LagTracker,
         Live, LiveError, LiveEvent, Output, Role, SessionId,
     },
+    replica::ReplicaEvent,
 };
 use tokio::sync::{mpsc, oneshot};
 
@@ -112,6 +113,7 @@ pub(crate) struct LiveTask<R: Runtime> {
     api: BTreeMap<ApiRequestId, oneshot::Sender<Result<(), LiveError>>>,
     next_api: u64,
     subscribers: BTreeMap<NamespaceId, Vec<Subscriber>>,
+    pub(crate) metrics: Arc<crate::metrics::Metrics>,
 }
 
 impl<R: Runtime> LiveTask<R> {
@@ -127,6 +129,7 @@ impl<R: Runtime> LiveTask<R> {
         gossip: Gossip,
         blobs: iroh_blobs::api::Store,
         lookup: MemoryLookup,
+        metrics: Arc<crate::metrics::Metrics>,
     ) -> Self {
         let downloader = blobs.downloader(&endpoint);
         Self {
@@ -148,6 +151,7 @@ impl<R: Runtime> LiveTask<R> {
             api: BTreeMap::new(),
             next_api: 0,
             subscribers: BTreeMap::new(),
+            metrics,
         }
     }
 
@@ -184,8 +188,28 @@ impl<R: Runtime> LiveTask<R> {
     /// Handles one message; returns true when shutdown completed.
     fn on_msg(&mut self, msg: LiveMsg) -> bool {
         let now = self.clock.now();
+        let before = self.live.stats();
+        self.metrics.doc_live_tick_main.inc();
         match msg {
-            LiveMsg::Input(input) => self.live.handle(now, input),
+            LiveMsg::Input(input) => {
+                if let Input::Replica(event) = &input {
+                    match event {
+                        ReplicaEvent::LocalInsert { entry, .. } => {
+                            self.metrics.new_entries_local.inc();
+                            self.metrics
+                                .new_entries_local_size
+                                .inc_by(entry.content_len());
+                        }
+                        ReplicaEvent::RemoteInsert { entry, .. } => {
+                            self.metrics.new_entries_remote.inc();
+                            self.metrics
+                                .new_entries_remote_size
+                                .inc_by(entry.content_len());
+                        }
+                    }
+                }
+                self.live.handle(now, input)
+            }
             LiveMsg::Api { command, reply } => {
                 let request = ApiRequestId(self.next_api);
                 self.next_api += 1;
@@ -246,6 +270,7 @@ impl<R: Runtime> LiveTask<R> {
                 }
             }
         }
+        self.metrics.record(&before, &self.live.stats());
         false
     }
 

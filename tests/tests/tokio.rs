@@ -43,6 +43,10 @@ async fn sync_simple_and_live_updates() -> Result<()> {
         .get_bytes(iroh_blobs::Hash::from_bytes(h1.to_bytes()))
         .await?;
     assert_eq!(&bytes[..], b"v1");
+    // Unlike iroh-docs, entries received through reconciliation are counted.
+    let m = n1.docs.metrics();
+    assert!(m.sync_entries_received.get() >= 1);
+    assert!(m.new_entries_remote.get() >= 1);
 
     // Live: a write on node 1 reaches node 0 once they are gossip neighbours.
     wait_for(&mut ev0, |e| matches!(e, LiveEvent::NeighborUp(_))).await?;

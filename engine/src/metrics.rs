@@ -1,0 +1,75 @@
+//! Metrics of a docs engine, as an iroh-metrics group.
+//!
+//! The counters iroh-docs has that mean something here, plus Sheaf's own: entries received and
+//! sent through reconciliation (iroh-docs counts only gossip inserts as remote entries),
+//! gossip messages that failed to decode, downloads and retries.
+
+use iroh_metrics::{Counter, MetricsGroup};
+use sheaf_core::live::LiveStats;
+
+/// Counters of one engine (see [`crate::Docs::metrics`]).
+#[derive(Debug, Default, MetricsGroup)]
+#[metrics(name = "sheaf_docs")]
+pub struct Metrics {
+    /// Local inserts (writes and deletes).
+    pub new_entries_local: Counter,
+    /// Inserted entries from peers, through gossip or reconciliation.
+    pub new_entries_remote: Counter,
+    /// Content bytes of local inserts.
+    pub new_entries_local_size: Counter,
+    /// Content bytes of remote inserts.
+    pub new_entries_remote_size: Counter,
+    /// Accepted syncs that completed.
+    pub sync_via_accept_success: Counter,
+    /// Accepted syncs that failed.
+    pub sync_via_accept_failure: Counter,
+    /// Dialed syncs that completed.
+    pub sync_via_connect_success: Counter,
+    /// Dialed syncs that failed.
+    pub sync_via_connect_failure: Counter,
+    /// Entries received through reconciliation, valid or not.
+    pub sync_entries_received: Counter,
+    /// Entries sent through reconciliation.
+    pub sync_entries_sent: Counter,
+    /// Gossip messages that did not decode.
+    pub gossip_decode_errors: Counter,
+    /// Gossip `Put`s the store refused.
+    pub gossip_puts_refused: Counter,
+    /// Failed syncs scheduled for a retry.
+    pub sync_retries: Counter,
+    /// Blobs downloaded.
+    pub downloads_ok: Counter,
+    /// Blob downloads that failed.
+    pub downloads_failed: Counter,
+    /// Iterations of the live loop.
+    pub doc_live_tick_main: Counter,
+}
+
+impl Metrics {
+    /// Adds what changed between two snapshots of the core's counters.
+    pub(crate) fn record(&self, before: &LiveStats, after: &LiveStats) {
+        let d = |a: u64, b: u64| b.saturating_sub(a);
+        self.sync_via_accept_success
+            .inc_by(d(before.sync_accept_ok, after.sync_accept_ok));
+        self.sync_via_accept_failure
+            .inc_by(d(before.sync_accept_failed, after.sync_accept_failed));
+        self.sync_via_connect_success
+            .inc_by(d(before.sync_connect_ok, after.sync_connect_ok));
+        self.sync_via_connect_failure
+            .inc_by(d(before.sync_connect_failed, after.sync_connect_failed));
+        self.sync_entries_received
+            .inc_by(d(before.entries_received_sync, after.entries_received_sync));
+        self.sync_entries_sent
+            .inc_by(d(before.entries_sent_sync, after.entries_sent_sync));
+        self.gossip_decode_errors
+            .inc_by(d(before.gossip_decode_errors, after.gossip_decode_errors));
+        self.gossip_puts_refused
+            .inc_by(d(before.gossip_puts_refused, after.gossip_puts_refused));
+        self.sync_retries
+            .inc_by(d(before.retries_scheduled, after.retries_scheduled));
+        self.downloads_ok
+            .inc_by(d(before.downloads_ok, after.downloads_ok));
+        self.downloads_failed
+            .inc_by(d(before.downloads_failed, after.downloads_failed));
+    }
+}
