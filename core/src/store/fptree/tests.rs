@@ -409,6 +409,24 @@ fn assert_trees_equal<V: PartialEq + fmt::Debug>(a: &FpTree<V>, b: &FpTree<V>) {
 
 // --- deterministic edge cases and large workloads -------------------------------------------
 
+/// The sampled search agrees with the standard one for every length and every split point.
+#[test]
+fn partition_point_matches_std() {
+    for len in 0..200u16 {
+        let keys: Vec<Bytes> = (0..len)
+            .map(|i| Bytes::from(i.to_be_bytes().to_vec()))
+            .collect();
+        for cut in 0..=len {
+            let cut = cut.to_be_bytes();
+            let pred = |k: &[u8]| k < &cut[..];
+            assert_eq!(
+                partition_point(&keys, pred),
+                keys.partition_point(|k| pred(k))
+            );
+        }
+    }
+}
+
 #[test]
 fn empty_and_out_of_range() {
     let mut t: FpTree<()> = FpTree::default();
