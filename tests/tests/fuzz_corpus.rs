@@ -68,3 +68,8 @@ fn decode_ticket_corpus() {
 fn replica_sync_corpus() {
     replay("replica_sync", fuzz::replica_sync);
 }
+
+#[test]
+fn live_inputs_corpus() {
+    replay("live_inputs", fuzz::live_inputs);
+}

@@ -11,6 +11,7 @@
 //! | [`decode_frame`] | `data` is a `/iroh-sync/1` byte stream. It is fed to a [`FrameDecoder`](crate::wire::FrameDecoder) all at once and in chunks whose sizes come from the data; both give the same messages, the same error and the same end-of-stream verdict. Every decoded message re-encodes ([`encode_frame`](crate::wire::encode_frame)) to exactly the bytes of its frame when the frame is canonical, and otherwise only to a shorter frame of a non-minimal varint input that decodes to the same message. The buffer's capacity stays within twice the bytes fed. |
 //! | [`decode_gossip`] | `data` as an [`Op`](crate::wire::Op) and as [`AuthorHeads`](crate::wire::AuthorHeads): whatever decodes re-encodes to bytes that decode to the same value (an `Op` to the very same bytes when canonical); the heads of a `SyncReport` are checked too, and a size-limited heads encoding keeps exactly the newest authors within the limit. |
 //! | [`decode_ticket`] | `data` as [`DocTicket`](crate::wire::DocTicket) bytes, as a ticket string, and as bytes wrapped into a ticket string: the byte and string paths agree, and a parsed ticket round-trips through both forms to a canonical fixpoint. |
+//! | [`live_inputs`] | a [`Live`](crate::live::Live) fed up to 256 arbitrary inputs with monotone time: API commands, store replies (right or wrong) for its pending requests, replica events, gossip (garbage and real ops), sync connections, frames (garbage, Init, Sync, Abort), closes and download results. Each input produces a bounded number of outputs, `handle_timeout` before the instant `poll_timeout` names does nothing, and sessions and downloads in flight stay within their bounds. |
 //! | [`replica_sync`] | a [`Replicas`](crate::replica::Replicas) over a [`MemStore`](crate::store::MemStore), seeded with signed entries, fed up to 64 reconciliation messages from a hostile peer: raw decoded bytes, and messages built from the data with properly signed entries, arbitrary ranges and fingerprints. After every message: every stored entry verifies and is within the validation limits, no entry is dominated by a prefix entry of its author, range fingerprints and counts match the stored entries, author heads never regress, the reply round-trips through the codec and carries only stored-state entries inside their ranges, and no more events are queued than values were received. |
 //!
 //! The input formats are private to each body and may change; the corpus in `fuzz/corpus/`
@@ -18,11 +19,13 @@
 
 mod frame;
 mod gossip;
+mod live;
 mod replica;
 mod ticket;
 
 pub use frame::decode_frame;
 pub use gossip::decode_gossip;
+pub use live::live_inputs;
 pub use replica::replica_sync;
 pub use ticket::decode_ticket;
 

@@ -1,0 +1,353 @@
+//! `live_inputs`: a [`Live`] fed an arbitrary sequence of inputs with monotone time.
+
+use std::collections::BTreeSet;
+
+use super::Input as Bytes;
+use crate::{
+    entry::{Record, SignedEntry},
+    hash::{Hash, PeerId},
+    keys::{Author, NamespaceSecret},
+    live::{
+        ApiCommand, ApiRequestId, DownloadOutcome, GossipEvent, Input, Live, LiveConfig, Output,
+        Role, SessionId, StoreRequestId,
+    },
+    ranger::{ContentStatus, Message},
+    replica::{ReplicaError, ReplicaEvent, StoreResponse, SyncOutcome},
+    time::{Mono, Now},
+    wire::{encode_frame, AbortReason, Encode, NodeAddr, Op, SyncMessage},
+};
+
+/// Most steps per run.
+const MAX_STEPS: usize = 256;
+/// Most outputs one step may produce.
+const MAX_OUTPUTS_PER_STEP: usize = 4096;
+
+struct State {
+    live: Live,
+    now: Now,
+    pending: Vec<StoreRequestId>,
+    dials: Vec<SessionId>,
+    accepts: Vec<SessionId>,
+    downloads: Vec<Hash>,
+    next_accept: u64,
+    next_api: u64,
+}
+
+fn peer(i: u8) -> PeerId {
+    PeerId::from_bytes([i % 4 + 1; 32])
+}
+
+fn namespace(i: u8) -> NamespaceSecret {
+    NamespaceSecret::from_bytes(&[0x40 + i % 3; 32])
+}
+
+fn entry(i: u8) -> SignedEntry {
+    let ns = namespace(i);
+    let author = Author::from_bytes(&[0x50 + (i >> 2) % 2; 32]);
+    SignedEntry::new(
+        &ns,
+        &author,
+        &[i],
+        Record::new(Hash::new([i]), 1, 1_700_000_000_000_000 + u64::from(i)),
+    )
+}
+
+fn pick<T: Copy>(items: &[T], i: u8) -> Option<T> {
+    (!items.is_empty()).then(|| items[usize::from(i) % items.len()])
+}
+
+impl State {
+    fn drain(&mut self) {
+        let mut n = 0;
+        while let Some(out) = self.live.poll_output() {
+            n += 1;
+            assert!(
+                n <= MAX_OUTPUTS_PER_STEP,
+                "one input produced more than {MAX_OUTPUTS_PER_STEP} outputs"
+            );
+            match out {
+                Output::Store { request, .. } => self.pending.push(request),
+                Output::SyncConnect { session, .. } => self.dials.push(session),
+                Output::Download { hash, .. } => self.downloads.push(hash),
+                Output::SyncSend { bytes, .. } => {
+                    assert!(bytes.len() >= 4, "frames carry a header")
+                }
+                _ => {}
+            }
+        }
+    }
+
+    fn handle(&mut self, input: Input) {
+        self.live.handle(self.now, input);
+        self.drain();
+    }
+
+    fn store_reply(&mut self, data: &mut Bytes<'_>) {
+        if self.pending.is_empty() {
+            return;
+        }
+        let i = usize::from(data.u8()) % self.pending.len();
+        let request = self.pending.swap_remove(i);
+        let result = match data.u8() % 8 {
+            0 => Ok(StoreResponse::Done),
+            1 => Ok(StoreResponse::Message(Message::default())),
+            2 => Ok(StoreResponse::Synced {
+                reply: None,
+                outcome: SyncOutcome {
+                    num_recv: 1,
+                    ..Default::default()
+                },
+            }),
+            3 => Ok(StoreResponse::Synced {
+                reply: Some(Message::default()),
+                outcome: SyncOutcome::default(),
+            }),
+            4 => Ok(StoreResponse::Peers(Some(vec![peer(data.u8())]))),
+            5 => Ok(StoreResponse::News(std::num::NonZeroU64::new(u64::from(
+                data.u8(),
+            )))),
+            6 => Ok(StoreResponse::Bool(true)),
+            _ => Err(ReplicaError::ReadOnly),
+        };
+        self.handle(Input::StoreReply { request, result });
+    }
+}
+
+/// Feeds `data`, interpreted as a script of inputs, to a `Live`. Checks: no panic; every input
+/// produces a bounded number of outputs; time only moves forward; a `handle_timeout` before
+/// the time [`Live::poll_timeout`] names does nothing; replies and sessions stay bounded by what
+/// was asked.
+pub fn live_inputs(data: &[u8]) {
+    let mut data = Bytes::new(data);
+    let config = LiveConfig {
+        max_sessions: 4,
+        max_session_backlog: 2,
+        max_concurrent_downloads: 2,
+        max_tracked_hashes: 16,
+        max_peers_per_namespace: 3,
+        anti_entropy_interval: Some(std::time::Duration::from_secs(5)),
+        ..LiveConfig::default()
+    };
+    let mut s = State {
+        live: Live::new(config, PeerId::from_bytes([9; 32]), [7; 32]),
+        now: Now::new(Mono(1_000_000), 1_700_000_000_000_000),
+        pending: Vec::new(),
+        dials: Vec::new(),
+        accepts: Vec::new(),
+        downloads: Vec::new(),
+        next_accept: 0,
+        next_api: 0,
+    };
+    let mut seen_sessions = BTreeSet::new();
+    for _ in 0..MAX_STEPS {
+        if data.is_empty() {
+            break;
+        }
+        let op = data.u8();
+        let arg = data.u8();
+        let ns = namespace(arg).id();
+        let api = ApiRequestId(s.next_api);
+        match op % 14 {
+            0 => {
+                s.next_api += 1;
+                let peers = (0..arg % 3).map(|i| NodeAddr::new(peer(i))).collect();
+                s.handle(Input::Api {
+                    request: api,
+                    command: ApiCommand::StartSync {
+                        namespace: ns,
+                        peers,
+                    },
+                });
+            }
+            1 => {
+                s.next_api += 1;
+                s.handle(Input::Api {
+                    request: api,
+                    command: ApiCommand::Leave {
+                        namespace: ns,
+                        kill_subscribers: arg.is_multiple_of(2),
+                    },
+                });
+            }
+            2 => {
+                s.next_api += 1;
+                let command = if arg.is_multiple_of(2) {
+                    ApiCommand::Subscribe { namespace: ns }
+                } else {
+                    ApiCommand::Unsubscribe { namespace: ns }
+                };
+                s.handle(Input::Api {
+                    request: api,
+                    command,
+                });
+            }
+            3 | 4 => s.store_reply(&mut data),
+            5 => {
+                let e = entry(data.u8());
+                let event = if arg.is_multiple_of(2) {
+                    ReplicaEvent::LocalInsert {
+                        namespace: e.namespace(),
+                        entry: e,
+                    }
+                } else {
+                    ReplicaEvent::RemoteInsert {
+                        namespace: e.namespace(),
+                        entry: e,
+                        from: peer(arg),
+                        should_download: true,
+                        remote_content_status: if arg % 4 == 1 {
+                            ContentStatus::Complete
+                        } else {
+                            ContentStatus::Missing
+                        },
+                    }
+                };
+                s.handle(Input::Replica(event));
+            }
+            6 => {
+                let event = match arg % 6 {
+                    0 => GossipEvent::Joined(vec![peer(data.u8())]),
+                    1 => GossipEvent::NeighborUp(peer(data.u8())),
+                    2 => GossipEvent::NeighborDown(peer(data.u8())),
+                    3 => GossipEvent::Received {
+                        content: {
+                            let n = usize::from(data.u8() % 64);
+                            data.take(n).to_vec()
+                        },
+                        delivered_from: peer(arg),
+                        direct: true,
+                    },
+                    4 => {
+                        let op = match data.u8() % 3 {
+                            0 => Op::Put(entry(data.u8())),
+                            1 => Op::ContentReady(Hash::new([data.u8()])),
+                            _ => Op::SyncReport(crate::wire::SyncReport {
+                                namespace: ns,
+                                heads: data.take(40).to_vec(),
+                            }),
+                        };
+                        GossipEvent::Received {
+                            content: op.to_wire(),
+                            delivered_from: peer(arg),
+                            direct: arg.is_multiple_of(2),
+                        }
+                    }
+                    _ => GossipEvent::Lagged,
+                };
+                s.handle(Input::Gossip {
+                    namespace: ns,
+                    event,
+                });
+            }
+            7 => {
+                if let Some(session) = pick(&s.dials, arg) {
+                    s.handle(Input::SyncConnected { session });
+                }
+            }
+            8 => {
+                let session = SessionId {
+                    role: Role::Accept,
+                    n: s.next_accept,
+                };
+                s.next_accept += 1;
+                s.accepts.push(session);
+                s.handle(Input::SyncAccepted {
+                    session,
+                    peer: peer(arg),
+                });
+            }
+            9 | 10 => {
+                let all: Vec<SessionId> = s.dials.iter().chain(s.accepts.iter()).copied().collect();
+                if let Some(session) = pick(&all, arg) {
+                    let bytes = match data.u8() % 4 {
+                        0 => {
+                            let n = usize::from(data.u8());
+                            data.take(n).to_vec()
+                        }
+                        1 => {
+                            let mut out = Vec::new();
+                            encode_frame(
+                                &SyncMessage::Init {
+                                    namespace: ns,
+                                    message: Message::default(),
+                                },
+                                u32::MAX,
+                                &mut out,
+                            )
+                            .expect("small");
+                            out
+                        }
+                        2 => {
+                            let mut out = Vec::new();
+                            encode_frame(
+                                &SyncMessage::Sync(Message::default()),
+                                u32::MAX,
+                                &mut out,
+                            )
+                            .expect("small");
+                            out
+                        }
+                        _ => {
+                            let mut out = Vec::new();
+                            let reason = [
+                                AbortReason::NotFound,
+                                AbortReason::AlreadySyncing,
+                                AbortReason::InternalServerError,
+                            ][usize::from(arg) % 3];
+                            encode_frame(&SyncMessage::Abort { reason }, u32::MAX, &mut out)
+                                .expect("small");
+                            out
+                        }
+                    };
+                    seen_sessions.insert(session);
+                    s.handle(Input::SyncData { session, bytes });
+                }
+            }
+            11 => {
+                let all: Vec<SessionId> = s.dials.iter().chain(s.accepts.iter()).copied().collect();
+                if let Some(session) = pick(&all, arg) {
+                    let input = if data.u8().is_multiple_of(2) {
+                        Input::SyncRecvFinished { session }
+                    } else {
+                        Input::SyncClosed {
+                            session,
+                            error: (arg.is_multiple_of(2)).then(|| "boom".into()),
+                        }
+                    };
+                    s.handle(input);
+                }
+            }
+            12 => {
+                let hash = pick(&s.downloads, arg).unwrap_or_else(|| Hash::new([arg]));
+                let outcome = match data.u8() % 3 {
+                    0 => DownloadOutcome::Downloaded,
+                    1 => DownloadOutcome::AlreadyPresent,
+                    _ => DownloadOutcome::Failed("nope".into()),
+                };
+                s.handle(Input::DownloadFinished { hash, outcome });
+            }
+            _ => {
+                // Advance time; a call before the announced timeout must do nothing.
+                let step = u64::from(data.u16()) * 1000 * u64::from(arg % 64 + 1);
+                if let Some(due) = s.live.poll_timeout() {
+                    if due.0 > s.now.mono.0 + 1 {
+                        let before = Now::new(Mono(due.0 - 1), s.now.wall_micros);
+                        s.live.handle_timeout(before);
+                        s.now = before;
+                        assert!(
+                            s.live.poll_output().is_none(),
+                            "handle_timeout acted before poll_timeout"
+                        );
+                        assert_eq!(s.live.poll_timeout(), Some(due));
+                    }
+                }
+                s.now = Now::new(Mono(s.now.mono.0 + step), s.now.wall_micros + step);
+                s.live.handle_timeout(s.now);
+                s.drain();
+            }
+        }
+        assert!(s.live.session_count() <= s.dials.len() + s.accepts.len());
+        let (in_flight, _) = s.live.download_load();
+        assert!(in_flight <= 2, "download bound exceeded");
+    }
+}
