@@ -435,9 +435,18 @@ impl<R: Runtime> Docs<R> {
         }
     }
 
-    /// Stops the engine: ends all syncs and flushes the store.
+    /// Stops the engine: ends all syncs, leaves all topics, flushes and closes the store.
+    /// Returns once the store file is closed, so a persistent node can be reopened at once.
     pub async fn shutdown(&self) -> Result<()> {
-        self.live(ApiCommand::Shutdown).await
+        let result = self.live(ApiCommand::Shutdown).await;
+        let _ = self.inner.live.send(LiveMsg::Stop).await;
+        self.inner.store.shutdown().await;
+        match result {
+            Err(DocsError::Stopped) | Err(DocsError::Live(LiveError::ShuttingDown)) | Ok(()) => {
+                Ok(())
+            }
+            Err(e) => Err(e),
+        }
     }
 
     /// Handles an incoming `/iroh-sync/1` connection.

@@ -74,6 +74,8 @@ pub(crate) enum LiveMsg {
         namespace: NamespaceId,
         sender: GossipSender,
     },
+    /// Ends the task (after `ApiCommand::Shutdown`).
+    Stop,
 }
 
 enum SessionCmd {
@@ -261,6 +263,7 @@ impl<R: Runtime> LiveTask<R> {
                     conn.close(0u32.into(), b"abandoned");
                 }
             }
+            LiveMsg::Stop => return true,
             LiveMsg::TopicJoined { namespace, sender } => {
                 if let Some(topic) = self.topics.get_mut(&namespace) {
                     for (scope, payload) in topic.queued.drain(..) {

@@ -62,6 +62,8 @@ enum Job {
 #[derive(Debug, Clone)]
 pub(crate) struct StoreHandle {
     tx: mpsc::Sender<Job>,
+    /// Resolves once the thread has dropped the store (its file lock is released).
+    closed: std::sync::Arc<std::sync::Mutex<Option<oneshot::Receiver<()>>>>,
 }
 
 /// The clock the engine hands to the core.
@@ -104,6 +106,7 @@ impl StoreHandle {
         to_live: tokio::sync::mpsc::Sender<crate::live_task::LiveMsg>,
     ) -> std::io::Result<Self> {
         let (tx, rx) = mpsc::channel::<Job>();
+        let (done_tx, done_rx) = oneshot::channel();
         thread::Builder::new()
             .name("sheaf-store".into())
             .spawn(move || {
@@ -112,8 +115,13 @@ impl StoreHandle {
                 if let Err(e) = replicas.flush() {
                     tracing::warn!(%e, "final flush failed");
                 }
+                drop(replicas);
+                let _ = done_tx.send(());
             })?;
-        Ok(Self { tx })
+        Ok(Self {
+            tx,
+            closed: std::sync::Arc::new(std::sync::Mutex::new(Some(done_rx))),
+        })
     }
 
     /// Runs a command for the API and waits for its result.
@@ -123,6 +131,15 @@ impl StoreHandle {
             return Err(closed());
         }
         rx.await.unwrap_or_else(|_| Err(closed()))
+    }
+
+    /// Flushes, stops the thread and waits until the store is closed.
+    pub(crate) async fn shutdown(&self) {
+        let _ = self.call(StoreCommand::Shutdown).await;
+        let done = self.closed.lock().ok().and_then(|mut c| c.take());
+        if let Some(done) = done {
+            let _ = done.await;
+        }
     }
 
     /// Queues a command from `Live`; the reply arrives in `Live`'s inbox.
