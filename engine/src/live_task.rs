@@ -194,6 +194,11 @@ impl<R: Runtime> LiveTask<R> {
         self.metrics.doc_live_tick_main.inc();
         match msg {
             LiveMsg::Input(input) => {
+                if let Input::SyncClosed { session, .. } = &input {
+                    // The stream task has ended: forget its command channel.
+                    self.sessions.remove(session);
+                    self.dialing.remove(session);
+                }
                 if let Input::Replica(event) = &input {
                     match event {
                         ReplicaEvent::LocalInsert { entry, .. } => {
