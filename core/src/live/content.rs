@@ -25,6 +25,8 @@ pub(super) struct Downloads {
     waiting: VecDeque<Hash>,
     in_flight: BTreeSet<Hash>,
     providers: BTreeMap<Hash, BTreeSet<PeerId>>,
+    /// Providers already asked for a hash in flight or being retried.
+    tried: BTreeMap<Hash, BTreeSet<PeerId>>,
     max_concurrent: usize,
     max_tracked: usize,
     max_providers: usize,
@@ -61,12 +63,15 @@ impl Downloads {
         self.missing.contains_key(hash)
     }
 
-    /// Up to `limit` hashes that `ns` still misses.
+    /// Up to `limit` hashes that `ns` still misses or is fetching: a peer that just synced may
+    /// hold any of them.
     pub(super) fn missing_for(&self, ns: &NamespaceId, limit: usize) -> Vec<Hash> {
+        let queued = self.by_namespace.get(ns).into_iter().flatten().copied();
         self.missing
             .iter()
             .filter(|(_, n)| *n == ns)
             .map(|(h, _)| *h)
+            .chain(queued)
             .take(limit)
             .collect()
     }
@@ -114,11 +119,15 @@ impl Downloads {
             if !self.queued.contains_key(&hash) || !self.in_flight.insert(hash) {
                 continue;
             }
-            let providers = self
+            let providers: Vec<PeerId> = self
                 .providers
                 .get(&hash)
                 .map(|p| p.iter().copied().collect())
                 .unwrap_or_default();
+            self.tried
+                .entry(hash)
+                .or_default()
+                .extend(providers.iter().copied());
             out.push((hash, providers));
         }
         out
@@ -128,6 +137,20 @@ impl Downloads {
     /// is now empty.
     pub(super) fn finish(&mut self, hash: &Hash, ok: bool) -> (Vec<NamespaceId>, Vec<NamespaceId>) {
         self.in_flight.remove(hash);
+        if !ok {
+            // Peers that offered the content while this attempt ran have not been asked yet:
+            // try again right away with them (each retry needs a provider never tried before).
+            let tried = self.tried.get(hash);
+            let untried = self
+                .providers
+                .get(hash)
+                .is_some_and(|p| p.iter().any(|peer| tried.is_none_or(|t| !t.contains(peer))));
+            if untried && self.queued.contains_key(hash) {
+                self.waiting.push_back(*hash);
+                return (Vec::new(), Vec::new());
+            }
+        }
+        self.tried.remove(hash);
         let wanted: Vec<NamespaceId> = self
             .queued
             .remove(hash)

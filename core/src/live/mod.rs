@@ -117,6 +117,7 @@ enum Cont {
         from: PeerId,
     },
     GossipPut,
+    MissingContent(NamespaceId),
     Shutdown(ApiRequestId),
 }
 
@@ -465,6 +466,14 @@ impl Live {
             Cont::StartSyncOpened { api, ns, peers } => match result {
                 Ok(_) => {
                     self.update_store_subscription(ns);
+                    // Content missing before a restart is not in memory any more: find it.
+                    self.store(
+                        StoreCommand::MissingContent {
+                            namespace: ns,
+                            cursor: None,
+                        },
+                        Cont::MissingContent(ns),
+                    );
                     if let Some(every) = self.config.anti_entropy_interval {
                         self.timers
                             .insert((self.now.mono + every, Timer::AntiEntropy(ns)));
@@ -522,6 +531,22 @@ impl Live {
             Cont::News { ns, from } => {
                 if let Ok(StoreResponse::News(Some(_))) = result {
                     self.sync_with_peer(ns, from, SyncReason::SyncReport);
+                }
+            }
+            Cont::MissingContent(ns) => {
+                if let Ok(StoreResponse::MissingContent { hashes, next }) = result {
+                    for hash in hashes {
+                        self.downloads.mark_missing(ns, hash);
+                    }
+                    if next.is_some() && self.states.is_syncing(&ns) {
+                        self.store(
+                            StoreCommand::MissingContent {
+                                namespace: ns,
+                                cursor: next,
+                            },
+                            Cont::MissingContent(ns),
+                        );
+                    }
                 }
             }
             Cont::Shutdown(api) => {

@@ -152,6 +152,14 @@ pub enum StoreCommand {
     },
     /// Get the download policy.
     GetDownloadPolicy(NamespaceId),
+    /// One page of the content hashes of a document that its download policy wants but the
+    /// blob store does not hold completely.
+    MissingContent {
+        /// Document.
+        namespace: NamespaceId,
+        /// Where to continue.
+        cursor: Option<QueryCursor>,
+    },
     /// Commit and stop accepting work (the caller then drops the executor).
     Shutdown,
 }
@@ -200,6 +208,13 @@ pub enum StoreResponse {
     News(Option<NonZeroU64>),
     /// Download policy.
     Policy(DownloadPolicy),
+    /// Missing content, and where to continue.
+    MissingContent {
+        /// Hashes wanted but not held.
+        hashes: Vec<Hash>,
+        /// Where the next page starts; `None` at the end.
+        next: Option<QueryCursor>,
+    },
 }
 
 impl<S: Store, C: ContentStatusSource> Replicas<S, C> {
@@ -275,6 +290,10 @@ impl<S: Store, C: ContentStatusSource> Replicas<S, C> {
                 .set_download_policy(now, namespace, policy)
                 .map(|_| R::Done)?,
             C::GetDownloadPolicy(ns) => R::Policy(self.get_download_policy(ns)?),
+            C::MissingContent { namespace, cursor } => {
+                let (hashes, next) = self.missing_content(namespace, cursor)?;
+                R::MissingContent { hashes, next }
+            }
         })
     }
 }

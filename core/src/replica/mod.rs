@@ -660,6 +660,28 @@ impl<S: Store, C: ContentStatusSource> Replicas<S, C> {
         Ok(run_query(&mut self.store, ns, query, cursor, budget)?)
     }
 
+    /// One bounded page of the content this document's download policy wants but the blob
+    /// store lacks (so a restarted node can fetch what it was missing before).
+    pub fn missing_content(
+        &mut self,
+        ns: NamespaceId,
+        cursor: Option<QueryCursor>,
+    ) -> Result<(Vec<Hash>, Option<QueryCursor>), ReplicaError> {
+        let policy = self.store.get_download_policy(ns)?.unwrap_or_default();
+        let budget = self.config.query_page_budget;
+        let page = run_query(&mut self.store, ns, &Query::all(), cursor, budget)?;
+        let mut hashes: Vec<Hash> = page
+            .entries
+            .iter()
+            .filter(|e| policy.matches(e.key()))
+            .map(|e| e.content_hash())
+            .filter(|h| self.content.content_status(h) != ContentStatus::Complete)
+            .collect();
+        hashes.sort();
+        hashes.dedup();
+        Ok((hashes, page.next))
+    }
+
     /// Sets the download policy of an existing document.
     pub fn set_download_policy(
         &mut self,

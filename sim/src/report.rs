@@ -1,0 +1,204 @@
+//! Results of runs: per seed ([`SeedReport`]) and the summary table over many.
+
+use std::{fmt, time::Duration};
+
+use crate::config::{SimConfig, SEC};
+
+/// What kind of check failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailureKind {
+    /// The world could not be built.
+    Setup,
+    /// A safety invariant (including a bound) was violated.
+    Safety,
+    /// The members did not converge within the bound.
+    Liveness,
+    /// A state machine (or the simulator) panicked.
+    Panic,
+    /// Two runs of the same seed produced different traces.
+    Determinism,
+}
+
+/// A failed run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    /// Which check.
+    pub kind: FailureKind,
+    /// Virtual time, µs.
+    pub at: u64,
+    /// Why, for humans.
+    pub reason: String,
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let kind = match self.kind {
+            FailureKind::Setup => "setup",
+            FailureKind::Safety => "safety",
+            FailureKind::Liveness => "liveness",
+            FailureKind::Panic => "panic",
+            FailureKind::Determinism => "determinism",
+        };
+        write!(
+            f,
+            "{kind} failure at {:.3}s: {}",
+            self.at as f64 / SEC as f64,
+            self.reason
+        )
+    }
+}
+
+/// The outcome of one seed.
+#[derive(Debug, Clone)]
+pub struct SeedReport {
+    /// What ran.
+    pub config: SimConfig,
+    /// The drawn parameters, printable.
+    pub params: String,
+    /// Events handled.
+    pub events: u64,
+    /// Virtual time at the end, µs.
+    pub virtual_micros: u64,
+    /// Virtual time from heal to convergence, µs.
+    pub converged_after: Option<u64>,
+    /// Wall-clock time of the run.
+    pub wall: Duration,
+    /// Dialed syncs that completed.
+    pub syncs_ok: u64,
+    /// Dialed syncs that failed.
+    pub syncs_failed: u64,
+    /// Bytes of sync frames, gossip messages and blobs moved.
+    pub bytes: u64,
+    /// Largest global event queue.
+    pub largest_queue: usize,
+    /// Largest store backlog of a node.
+    pub largest_store_backlog: usize,
+    /// Entries stored over all nodes at the end.
+    pub entries: usize,
+    /// Workload operations performed and skipped.
+    pub ops: (u64, u64),
+    /// Crashes that happened.
+    pub crashes: u64,
+    /// The trace hash.
+    pub trace_hash: String,
+    /// Trace records.
+    pub trace_records: u64,
+    /// Why it failed, if it did.
+    pub failure: Option<Failure>,
+    /// Problems tolerated by the configuration.
+    pub warnings: Vec<String>,
+    /// Per document at convergence: members, and entries each of them holds.
+    pub converged_docs: Vec<(usize, usize)>,
+}
+
+impl SeedReport {
+    /// Whether every check passed.
+    pub fn ok(&self) -> bool {
+        self.failure.is_none()
+    }
+
+    /// One line about the run.
+    pub fn line(&self) -> String {
+        let status = match &self.failure {
+            None if self.warnings.is_empty() => format!(
+                "ok, converged {} after the heal",
+                fmt_secs(self.converged_after.unwrap_or(0))
+            ),
+            None => format!(
+                "ok with {} warnings, converged {} after the heal",
+                self.warnings.len(),
+                fmt_secs(self.converged_after.unwrap_or(0))
+            ),
+            Some(f) => format!("FAILED: {f}"),
+        };
+        let docs: Vec<String> = self
+            .converged_docs
+            .iter()
+            .map(|(m, n)| format!("{n}×{m}"))
+            .collect();
+        format!(
+            "seed {}: {status} | {} events, {} virtual, {:.2}s wall, syncs {}/{} failed, {}, {} entries stored (converged entries×members per document: {}), {} ops ({} skipped), {} crashes",
+            self.config.seed,
+            self.events,
+            fmt_secs(self.virtual_micros),
+            self.wall.as_secs_f64(),
+            self.syncs_ok,
+            self.syncs_failed,
+            fmt_bytes(self.bytes),
+            self.entries,
+            if docs.is_empty() { "-".to_string() } else { docs.join(" ") },
+            self.ops.0,
+            self.ops.1,
+            self.crashes,
+        )
+    }
+}
+
+/// Seconds with millisecond precision.
+pub fn fmt_secs(us: u64) -> String {
+    format!("{:.3}s", us as f64 / SEC as f64)
+}
+
+/// Bytes in human units.
+pub fn fmt_bytes(b: u64) -> String {
+    match b {
+        0..1_000 => format!("{b} B"),
+        1_000..1_000_000 => format!("{:.1} kB", b as f64 / 1e3),
+        1_000_000..1_000_000_000 => format!("{:.1} MB", b as f64 / 1e6),
+        _ => format!("{:.2} GB", b as f64 / 1e9),
+    }
+}
+
+/// The summary table over `reports`, each seed run `runs` times (2 with
+/// `--check-determinism`).
+pub fn summary(reports: &[SeedReport], wall: Duration, runs: u64) -> String {
+    let failed = reports.iter().filter(|r| !r.ok()).count();
+    let events: u64 = reports.iter().map(|r| r.events).sum();
+    let virt: u64 = reports.iter().map(|r| r.virtual_micros).sum();
+    let ok: u64 = reports.iter().map(|r| r.syncs_ok).sum();
+    let bad: u64 = reports.iter().map(|r| r.syncs_failed).sum();
+    let bytes: u64 = reports.iter().map(|r| r.bytes).sum();
+    let queue = reports.iter().map(|r| r.largest_queue).max().unwrap_or(0);
+    let backlog = reports
+        .iter()
+        .map(|r| r.largest_store_backlog)
+        .max()
+        .unwrap_or(0);
+    let rate = (events * runs) as f64 / wall.as_secs_f64().max(1e-9);
+    let rows = [
+        (
+            "seeds",
+            format!(
+                "{} ({} passed, {failed} failed)",
+                reports.len(),
+                reports.len() - failed
+            ),
+        ),
+        (
+            "events",
+            if runs > 1 {
+                format!("{events} per run ({rate:.0}/s over {runs} runs)")
+            } else {
+                format!("{events} ({rate:.0} per wall-clock second)")
+            },
+        ),
+        ("virtual time", fmt_secs(virt)),
+        ("wall time", format!("{:.2}s", wall.as_secs_f64())),
+        (
+            "syncs",
+            format!("{} ({ok} completed, {bad} failed)", ok + bad),
+        ),
+        ("bytes moved", fmt_bytes(bytes)),
+        (
+            "largest queue",
+            format!("{queue} events (store backlog {backlog})"),
+        ),
+    ];
+    let mut s =
+        String::from("+---------------+------------------------------------------------+\n");
+    for (k, v) in rows {
+        s.push_str(&format!("| {k:<13} | {v:<46} |\n"));
+    }
+    s.push_str("+---------------+------------------------------------------------+\n");
+    s
+}
