@@ -160,7 +160,15 @@ impl<R: Runtime> Builder<R> {
                 }
             }));
         }
-        let default_author = load_default_author(&store, author_file.as_ref()).await?;
+        let default_author = match load_default_author(&store, author_file.as_ref()).await {
+            Ok(author) => author,
+            Err(e) => {
+                // Release the store file before failing, so the caller can fix it and retry.
+                let _ = live_tx.send(LiveMsg::Stop).await;
+                store.shutdown().await;
+                return Err(e);
+            }
+        };
         Ok(Docs {
             inner: Arc::new(Inner {
                 rt,

@@ -635,7 +635,8 @@ impl<S: Store, C: ContentStatusSource> Replicas<S, C> {
 
     // ---- reads -------------------------------------------------------------------------
 
-    /// The entry of `author` at `key`; tombstones only with `include_empty`.
+    /// The entry of `author` at `key`; tombstones only with `include_empty`. The document
+    /// must be open.
     pub fn get_exact(
         &mut self,
         ns: NamespaceId,
@@ -643,19 +644,21 @@ impl<S: Store, C: ContentStatusSource> Replicas<S, C> {
         key: &[u8],
         include_empty: bool,
     ) -> Result<Option<SignedEntry>, ReplicaError> {
+        self.open_replica(ns)?;
         Ok(self
             .store
             .get(ns, author, key)?
             .filter(|e| include_empty || !e.is_empty()))
     }
 
-    /// One bounded page of a query.
+    /// One bounded page of a query. The document must be open.
     pub fn get_many(
         &mut self,
         ns: NamespaceId,
         query: &Query,
         cursor: Option<QueryCursor>,
     ) -> Result<QueryPage, ReplicaError> {
+        self.open_replica(ns)?;
         let budget = self.config.query_page_budget;
         Ok(run_query(&mut self.store, ns, query, cursor, budget)?)
     }

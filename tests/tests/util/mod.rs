@@ -3,13 +3,23 @@
 
 #![allow(dead_code)]
 
-use std::time::Duration;
+use std::{
+    future::Future,
+    path::{Path, PathBuf},
+    time::Duration,
+};
 
-use anyhow::Result;
-use iroh::{endpoint::presets, protocol::Router, Endpoint};
-use iroh_blobs::{store::mem::MemStore, BlobsProtocol};
+use anyhow::{Context, Result};
+use iroh::{
+    address_lookup::memory::MemoryLookup, endpoint::presets, protocol::Router, Endpoint,
+    EndpointAddr, SecretKey,
+};
+use iroh_blobs::{
+    store::{fs::FsStore, mem::MemStore},
+    BlobsProtocol,
+};
 use iroh_gossip::net::Gossip;
-use sheaf_tokio::{Docs, LiveEvent};
+use sheaf_tokio::{Docs, Hash, LiveConfig, LiveEvent, PeerId};
 
 /// How long a test waits for an expected event before failing.
 pub const TIMEOUT: Duration = Duration::from_secs(60);
@@ -18,7 +28,9 @@ pub const TIMEOUT: Duration = Duration::from_secs(60);
 pub struct Node {
     pub router: Router,
     pub docs: Docs,
-    pub blobs: MemStore,
+    /// The blob store: in memory for memory nodes, a file store in `<dir>/blobs` for
+    /// persistent ones.
+    pub blobs: iroh_blobs::api::Store,
     pub gossip: Gossip,
 }
 
@@ -27,38 +39,132 @@ impl Node {
         self.router.endpoint()
     }
 
+    /// The node's id as Sheaf sees peers.
+    pub fn peer(&self) -> PeerId {
+        peer_id(self.endpoint().id())
+    }
+
+    /// The node's address (id and loopback socket address).
+    pub fn addr(&self) -> EndpointAddr {
+        self.endpoint().addr()
+    }
+
+    /// Lets this node dial `addr` by id alone (iroh-docs' tests use a DNS/pkarr server for
+    /// that; offline, a memory address lookup does the same).
+    pub fn learn_addr(&self, addr: EndpointAddr) -> Result<()> {
+        let lookup = MemoryLookup::new();
+        lookup.add_endpoint_info(addr);
+        self.endpoint().address_lookup()?.add(lookup);
+        Ok(())
+    }
+
+    /// Whether the blob store holds `hash` completely.
+    pub async fn has_blob(&self, hash: Hash) -> Result<bool> {
+        let status = self.blobs.blobs().status(blob_hash(hash)).await?;
+        Ok(matches!(
+            status,
+            iroh_blobs::api::proto::BlobStatus::Complete { .. }
+        ))
+    }
+
+    /// The content of `hash` from the blob store.
+    pub async fn blob(&self, hash: Hash) -> Result<bytes::Bytes> {
+        Ok(self.blobs.blobs().get_bytes(blob_hash(hash)).await?)
+    }
+
     pub async fn shutdown(self) -> Result<()> {
         self.router.shutdown().await?;
         Ok(())
     }
 }
 
+/// Sheaf's peer id of an iroh endpoint id.
+pub fn peer_id(id: iroh::EndpointId) -> PeerId {
+    PeerId::from_bytes(*id.as_bytes())
+}
+
+/// iroh-blobs' hash of a Sheaf hash.
+pub fn blob_hash(hash: Hash) -> iroh_blobs::Hash {
+    iroh_blobs::Hash::from_bytes(hash.to_bytes())
+}
+
 /// An endpoint on 127.0.0.1 only, so its address in tickets is dialable offline.
 pub async fn endpoint() -> Result<Endpoint> {
-    Ok(Endpoint::builder(presets::Minimal)
+    endpoint_with(None).await
+}
+
+/// Like [`endpoint`], with a fixed secret key (to restart a node under the same id).
+pub async fn endpoint_with(secret_key: Option<SecretKey>) -> Result<Endpoint> {
+    let mut builder = Endpoint::builder(presets::Minimal)
         .clear_ip_transports()
-        .bind_addr("127.0.0.1:0")?
-        .bind()
-        .await?)
+        .bind_addr("127.0.0.1:0")?;
+    if let Some(key) = secret_key {
+        builder = builder.secret_key(key);
+    }
+    Ok(builder.bind().await?)
+}
+
+/// How to build a test node.
+#[derive(Debug, Clone, Default)]
+pub struct NodeOpts {
+    /// Persist documents (and blobs, in `<dir>/blobs`) here; memory if `None`.
+    pub dir: Option<PathBuf>,
+    /// The endpoint's secret key; random if `None`.
+    pub secret_key: Option<SecretKey>,
+    /// The sync engine's configuration; the default if `None`.
+    pub live: Option<LiveConfig>,
 }
 
 /// A node with documents in memory.
 pub async fn memory_node() -> Result<Node> {
-    spawn(sheaf_tokio::Docs::memory()).await
+    spawn(NodeOpts::default()).await
 }
 
-/// A node with documents in `dir`.
-pub async fn persistent_node(dir: &std::path::Path) -> Result<Node> {
-    spawn(sheaf_tokio::Docs::persistent(dir)).await
+/// A node with documents in `dir` (and blobs in `dir/blobs`).
+pub async fn persistent_node(dir: &Path) -> Result<Node> {
+    spawn(NodeOpts {
+        dir: Some(dir.to_path_buf()),
+        ..Default::default()
+    })
+    .await
 }
 
-async fn spawn(builder: sheaf_tokio::Builder) -> Result<Node> {
-    let endpoint = endpoint().await?;
-    let blobs = MemStore::new();
+/// A memory node, or a persistent one in `dir`.
+pub async fn node(dir: Option<&Path>) -> Result<Node> {
+    match dir {
+        Some(dir) => persistent_node(dir).await,
+        None => memory_node().await,
+    }
+}
+
+/// Spawns a node as `opts` says.
+pub async fn spawn(opts: NodeOpts) -> Result<Node> {
+    let endpoint = endpoint_with(opts.secret_key).await?;
+    let (blobs, mut builder) = match &opts.dir {
+        None => {
+            let store = MemStore::new();
+            ((*store).clone(), sheaf_tokio::Docs::memory())
+        }
+        Some(dir) => {
+            let store = FsStore::load(dir.join("blobs")).await?;
+            ((*store).clone(), sheaf_tokio::Docs::persistent(dir))
+        }
+    };
+    if let Some(live) = opts.live {
+        builder = builder.live_config(live);
+    }
     let gossip = Gossip::builder().spawn(endpoint.clone());
-    let docs = builder
-        .spawn(endpoint.clone(), (*blobs).clone(), gossip.clone())
-        .await?;
+    let docs = match builder
+        .spawn(endpoint.clone(), blobs.clone(), gossip.clone())
+        .await
+    {
+        Ok(docs) => docs,
+        Err(e) => {
+            blobs.shutdown().await.ok();
+            endpoint.close().await;
+            return Err(e.into());
+        }
+    };
     let router = Router::builder(endpoint)
         .accept(sheaf::ALPN, docs.clone())
         .accept(iroh_blobs::ALPN, BlobsProtocol::new(&blobs, None))
@@ -94,5 +200,130 @@ pub async fn wait_for(
         Ok(true) => Ok(seen),
         Ok(false) => anyhow::bail!("event stream ended; saw {seen:?}"),
         Err(_) => anyhow::bail!("timed out; saw {seen:?}"),
+    }
+}
+
+/// Waits (at most [`TIMEOUT`]) until `count` events matched `pred`; returns all events seen.
+pub async fn wait_for_count(
+    events: &mut sheaf_tokio::Events,
+    count: usize,
+    mut pred: impl FnMut(&LiveEvent) -> bool,
+) -> Result<Vec<LiveEvent>> {
+    let mut matched = 0;
+    if count == 0 {
+        return Ok(Vec::new());
+    }
+    wait_for(events, |e| {
+        matched += usize::from(pred(e));
+        matched == count
+    })
+    .await
+    .with_context(|| format!("waiting for {count} events"))
+}
+
+/// A predicate on events.
+pub type Matcher = Box<dyn Fn(&LiveEvent) -> bool + Send>;
+
+/// Boxes a pattern (and guard) as a [`Matcher`].
+#[macro_export]
+macro_rules! ev {
+    ($pattern:pat $(if $guard:expr)? $(,)?) => {
+        Box::new(move |e: &sheaf_tokio::LiveEvent| matches!(e, $pattern $(if $guard)?))
+            as $crate::util::Matcher
+    };
+}
+
+/// Whether `e` is a successful `SyncFinished` with `peer`.
+pub fn sync_ok(e: &LiveEvent, peer: PeerId) -> bool {
+    matches!(e, LiveEvent::SyncFinished(s) if s.peer == peer && s.result.is_ok())
+}
+
+fn take_match(e: &LiveEvent, matchers: &mut Vec<Matcher>) -> bool {
+    match matchers.iter().position(|m| m(e)) {
+        Some(i) => {
+            let _ = matchers.remove(i);
+            true
+        }
+        None => false,
+    }
+}
+
+/// iroh-docs' `assert_next_unordered_with_optionals`: reads events until every `required`
+/// matcher matched one event (in any order). Each event must match a required or an optional
+/// matcher (each matcher matches once); anything else, the stream ending, or [`TIMEOUT`] fails.
+/// Returns the events read.
+pub async fn assert_next_unordered(
+    events: &mut sheaf_tokio::Events,
+    mut required: Vec<Matcher>,
+    mut optional: Vec<Matcher>,
+) -> Result<Vec<LiveEvent>> {
+    let total = required.len();
+    let mut seen = Vec::new();
+    let res = tokio::time::timeout(TIMEOUT, async {
+        while !required.is_empty() {
+            let Some(ev) = events.recv().await else {
+                anyhow::bail!("event stream ended");
+            };
+            seen.push(ev.clone());
+            if !take_match(&ev, &mut required) && !take_match(&ev, &mut optional) {
+                anyhow::bail!("event matches no matcher: {ev:?}");
+            }
+        }
+        Ok(())
+    })
+    .await;
+    match res {
+        Ok(Ok(())) => Ok(seen),
+        Ok(Err(e)) => Err(e.context(format!(
+            "matched {} of {total} required; saw {seen:#?}",
+            total - required.len()
+        ))),
+        Err(_) => anyhow::bail!(
+            "timed out having matched {} of {total} required; saw {seen:#?}",
+            total - required.len()
+        ),
+    }
+}
+
+/// iroh-docs' `assert_next`: the next events match `matchers`, in order.
+pub async fn assert_next(
+    events: &mut sheaf_tokio::Events,
+    matchers: Vec<Matcher>,
+) -> Result<Vec<LiveEvent>> {
+    let mut seen = Vec::new();
+    tokio::time::timeout(TIMEOUT, async {
+        for (i, m) in matchers.iter().enumerate() {
+            let Some(ev) = events.recv().await else {
+                anyhow::bail!("event stream ended; saw {seen:?}");
+            };
+            if !m(&ev) {
+                anyhow::bail!("event {i} did not match: {ev:?}; before it: {seen:?}");
+            }
+            seen.push(ev);
+        }
+        Ok(())
+    })
+    .await
+    .context("timed out")??;
+    Ok(seen)
+}
+
+/// Re-checks `check` until it holds, at most [`TIMEOUT`]. For state the engine updates
+/// asynchronously without an event to wait on; the short pause between checks only bounds
+/// the polling rate, the condition decides.
+pub async fn eventually<F, Fut>(what: &str, mut check: F) -> Result<()>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<bool>>,
+{
+    let deadline = tokio::time::Instant::now() + TIMEOUT;
+    loop {
+        if check().await? {
+            return Ok(());
+        }
+        if tokio::time::Instant::now() >= deadline {
+            anyhow::bail!("timed out waiting for {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
