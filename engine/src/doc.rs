@@ -83,6 +83,17 @@ impl futures_lite::Stream for Events {
     }
 }
 
+/// Progress of [`Doc::import_file`] and [`Doc::export_file`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileProgress {
+    /// The file's size is known.
+    Size(u64),
+    /// Bytes copied so far.
+    Copied(u64),
+    /// Bytes hashed so far (imports only).
+    Hashed(u64),
+}
+
 /// A handle to an open document. Cloning shares the handle; [`Doc::close`] releases it.
 pub struct Doc<R: Runtime> {
     docs: Docs<R>,
@@ -164,6 +175,7 @@ impl<R: Runtime> Doc<R> {
     }
 
     /// Writes `key → (hash, size)` by `author` for content already in the blob store.
+    #[tracing::instrument(skip_all, fields(doc = %self.id.fmt_short()))]
     pub async fn set_hash(
         &self,
         author: AuthorId,
@@ -183,6 +195,7 @@ impl<R: Runtime> Doc<R> {
     }
 
     /// Deletes every entry of `author` under `prefix`; returns how many were removed.
+    #[tracing::instrument(skip_all, fields(doc = %self.id.fmt_short()))]
     pub async fn del(&self, author: AuthorId, prefix: impl Into<Bytes>) -> Result<usize> {
         match self
             .call(StoreCommand::DeletePrefix {
@@ -219,6 +232,7 @@ impl<R: Runtime> Doc<R> {
     }
 
     /// All entries matching `query`, fetched page by page.
+    #[tracing::instrument(skip_all, fields(doc = %self.id.fmt_short()))]
     pub async fn get_many(&self, query: impl Into<Query>) -> Result<Vec<SignedEntry>> {
         let query = query.into();
         let mut out = Vec::new();
@@ -253,7 +267,75 @@ impl<R: Runtime> Doc<R> {
             .next())
     }
 
+    /// Imports the file at `path` into the blob store and writes `key → file` by `author`,
+    /// reporting progress as it goes. Returns the content hash and size.
+    #[tracing::instrument(skip_all, fields(doc = %self.id.fmt_short()))]
+    pub async fn import_file(
+        &self,
+        author: AuthorId,
+        key: impl Into<Bytes>,
+        path: impl AsRef<std::path::Path>,
+        mut progress: impl FnMut(FileProgress),
+    ) -> Result<(Hash, u64)> {
+        use futures_lite::StreamExt;
+        use iroh_blobs::api::proto::AddProgressItem;
+        self.open()?;
+        let path = std::path::absolute(path.as_ref())?;
+        let mut stream = Box::pin(self.docs.blobs().add_path(path).stream().await);
+        let mut size = 0;
+        while let Some(item) = stream.next().await {
+            match item {
+                AddProgressItem::Size(n) => {
+                    size = n;
+                    progress(FileProgress::Size(n));
+                }
+                AddProgressItem::CopyProgress(n) => progress(FileProgress::Copied(n)),
+                AddProgressItem::OutboardProgress(n) => progress(FileProgress::Hashed(n)),
+                AddProgressItem::CopyDone => {}
+                AddProgressItem::Done(tag) => {
+                    let h = hash(tag.hash());
+                    self.set_hash(author, key, h, size).await?;
+                    drop(tag);
+                    return Ok((h, size));
+                }
+                AddProgressItem::Error(e) => return Err(DocsError::Io(e)),
+            }
+        }
+        Err(DocsError::Blobs("import ended without a result".into()))
+    }
+
+    /// Writes the content of `entry` to the file at `path`, reporting progress. Returns the
+    /// number of bytes written.
+    #[tracing::instrument(skip_all, fields(doc = %self.id.fmt_short()))]
+    pub async fn export_file(
+        &self,
+        entry: &SignedEntry,
+        path: impl AsRef<std::path::Path>,
+        mut progress: impl FnMut(FileProgress),
+    ) -> Result<u64> {
+        use futures_lite::StreamExt;
+        use iroh_blobs::api::proto::ExportProgressItem;
+        self.open()?;
+        let path = std::path::absolute(path.as_ref())?;
+        let h = crate::convert::blob_hash(entry.content_hash());
+        let mut stream = Box::pin(self.docs.blobs().export(h, path).stream().await);
+        let mut size = 0;
+        while let Some(item) = stream.next().await {
+            match item {
+                ExportProgressItem::Size(n) => {
+                    size = n;
+                    progress(FileProgress::Size(n));
+                }
+                ExportProgressItem::CopyProgress(n) => progress(FileProgress::Copied(n)),
+                ExportProgressItem::Done => return Ok(size),
+                ExportProgressItem::Error(e) => return Err(DocsError::Blobs(e.to_string())),
+            }
+        }
+        Err(DocsError::Blobs("export ended without a result".into()))
+    }
+
     /// A ticket for this document; also starts accepting syncs for it.
+    #[tracing::instrument(skip_all, fields(doc = %self.id.fmt_short()))]
     pub async fn share(&self, mode: ShareMode, addr: AddrInfoOptions) -> Result<DocTicket> {
         self.open()?;
         let capability = match mode {
@@ -271,6 +353,7 @@ impl<R: Runtime> Doc<R> {
     }
 
     /// Starts syncing with `peers` (and accepting syncs from anyone who knows the document).
+    #[tracing::instrument(skip_all, fields(doc = %self.id.fmt_short()))]
     pub async fn start_sync(&self, peers: Vec<iroh::EndpointAddr>) -> Result<()> {
         let nodes = peers.iter().map(crate::convert::node_addr).collect();
         self.start_sync_nodes(nodes).await
@@ -291,6 +374,7 @@ impl<R: Runtime> Doc<R> {
     }
 
     /// Stops syncing (subscriptions stay).
+    #[tracing::instrument(skip_all, fields(doc = %self.id.fmt_short()))]
     pub async fn leave(&self) -> Result<()> {
         self.open()?;
         self.docs
@@ -302,6 +386,7 @@ impl<R: Runtime> Doc<R> {
     }
 
     /// Subscribes to the document's events.
+    #[tracing::instrument(skip_all, fields(doc = %self.id.fmt_short()))]
     pub async fn subscribe(&self) -> Result<Events> {
         self.open()?;
         let (tx, rx) = mpsc::channel(SUBSCRIBER_CAPACITY);

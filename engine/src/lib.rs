@@ -19,7 +19,7 @@ pub mod metrics;
 pub mod runtime;
 mod store_thread;
 
-pub use doc::{AddrInfoOptions, Doc, Events, ShareMode};
+pub use doc::{AddrInfoOptions, Doc, Events, FileProgress, ShareMode};
 pub use docs::{Builder, Docs, DocsError, Result};
 pub use gc::ProtectCallbackHandler;
 pub use runtime::{BoxFuture, Runtime};

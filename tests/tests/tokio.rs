@@ -66,3 +66,48 @@ async fn sync_simple_and_live_updates() -> Result<()> {
     n0.shutdown().await?;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn import_and_export_files_with_progress() -> Result<()> {
+    let n0 = memory_node().await?;
+    let n1 = memory_node().await?;
+    let dir = tempfile::tempdir()?;
+    let source = dir.path().join("in.bin");
+    let data: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
+    std::fs::write(&source, &data)?;
+    let doc0 = n0.docs.create().await?;
+    let author = n0.docs.author_default();
+    let mut sizes = Vec::new();
+    let (hash, size) = doc0
+        .import_file(author, "files/in.bin", &source, |p| {
+            if let sheaf_tokio::FileProgress::Size(n) = p {
+                sizes.push(n)
+            }
+        })
+        .await?;
+    assert_eq!(size, data.len() as u64);
+    assert_eq!(sizes, vec![data.len() as u64], "the size is reported once");
+    assert_eq!(hash, sheaf_tokio::Hash::new(&data));
+
+    // Another node syncs the entry and its content, then exports it.
+    let ticket = doc0
+        .share(ShareMode::Read, AddrInfoOptions::RelayAndAddresses)
+        .await?;
+    let (doc1, mut ev1) = n1.docs.import_and_subscribe(ticket).await?;
+    wait_for(
+        &mut ev1,
+        |e| matches!(e, LiveEvent::ContentReady { hash: h } if *h == hash),
+    )
+    .await?;
+    let entry = doc1
+        .get_exact(author, "files/in.bin", false)
+        .await?
+        .expect("synced");
+    let target = dir.path().join("out.bin");
+    let written = doc1.export_file(&entry, &target, |_| {}).await?;
+    assert_eq!(written, data.len() as u64);
+    assert_eq!(std::fs::read(&target)?, data);
+    n1.shutdown().await?;
+    n0.shutdown().await?;
+    Ok(())
+}
