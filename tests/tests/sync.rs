@@ -834,6 +834,58 @@ async fn test_download_policies(mut f: Fixture) -> Result<()> {
     a.shutdown().await
 }
 
+// ---- writes while peers join ------------------------------------------------------------
+
+mem_and_fs!(
+    writes_while_joining,
+    writes_while_joining_mem,
+    writes_while_joining_fs
+);
+
+/// Entries written on both sides while the first sync runs and before the two nodes are gossip
+/// neighbours must still reach the other side (the race behind iroh-docs' flaky
+/// `test_download_policies`, iroh #2319: such a write is in neither the running
+/// reconciliation nor any gossip broadcast).
+async fn writes_while_joining(mut f: Fixture) -> Result<()> {
+    const N: usize = 20;
+    let a = f.node().await?;
+    let b = f.node().await?;
+    let doc_a = a.docs.create().await?;
+    let author_a = a.docs.author_default();
+    let author_b = b.docs.author_default();
+    let ticket = doc_a
+        .share(ShareMode::Write, AddrInfoOptions::RelayAndAddresses)
+        .await?;
+    let mut events_a = doc_a.subscribe().await?;
+    let (doc_b, mut events_b) = b.docs.import_and_subscribe(ticket).await?;
+    let write_a = async {
+        for i in 0..N {
+            doc_a.set_bytes(author_a, format!("a/{i}"), "a").await?;
+        }
+        anyhow::Ok(())
+    };
+    let write_b = async {
+        for i in 0..N {
+            doc_b.set_bytes(author_b, format!("b/{i}"), "b").await?;
+        }
+        anyhow::Ok(())
+    };
+    let (ra, rb) = futures_lite::future::zip(write_a, write_b).await;
+    ra?;
+    rb?;
+    let remote = |e: &LiveEvent| matches!(e, LiveEvent::InsertRemote { .. });
+    let (ra, rb) = futures_lite::future::zip(
+        wait_for_count(&mut events_a, N, remote),
+        wait_for_count(&mut events_b, N, remote),
+    )
+    .await;
+    ra.context("node a: entries of b")?;
+    rb.context("node b: entries of a")?;
+    assert_eq!(rows(&doc_a).await?, rows(&doc_b).await?);
+    b.shutdown().await?;
+    a.shutdown().await
+}
+
 // ---- sync_big ------------------------------------------------------------------------------
 
 /// Rounds of [`sync_big`] in one test run (iroh-docs marks its own flaky; ours must pass
@@ -1098,6 +1150,54 @@ async fn default_author_missing_from_store() -> Result<()> {
     assert_ne!(author, default);
     // The earlier default author is still in the store.
     assert!(node.docs.author_export(default).await?.is_some());
+    node.shutdown().await
+}
+
+// ---- files -------------------------------------------------------------------------------
+
+mem_and_fs!(
+    test_doc_import_export,
+    test_doc_import_export_mem,
+    test_doc_import_export_fs
+);
+
+/// A file imported under a key exports to the same bytes (`client.rs::test_doc_import_export`),
+/// with progress reported both ways.
+async fn test_doc_import_export(mut f: Fixture) -> Result<()> {
+    use rand::RngExt;
+    let node = f.node().await?;
+    let files = tempfile::tempdir()?;
+    let input = files.path().join("in").join("test");
+    std::fs::create_dir_all(input.parent().expect("has a parent"))?;
+    let mut data = vec![0u8; 100 * 1024 + 1];
+    rand::rng().fill(&mut data[..]);
+    std::fs::write(&input, &data)?;
+
+    let doc = node.docs.create().await?;
+    let author = node.docs.author_create().await?;
+    let mut import_progress = Vec::new();
+    let (hash, size) = doc
+        .import_file(author, "in/test\0", &input, |p| import_progress.push(p))
+        .await?;
+    assert_eq!(size, data.len() as u64);
+    assert_eq!(hash, Hash::new(&data));
+    assert!(
+        import_progress.contains(&sheaf_tokio::FileProgress::Size(size)),
+        "{import_progress:?}"
+    );
+
+    let entry = doc
+        .get_one(Query::author(author).with_key_exact("in/test\0"))
+        .await?
+        .context("imported entry")?;
+    assert_eq!((entry.content_hash(), entry.content_len()), (hash, size));
+    let output = files.path().join("out").join("test");
+    let mut export_progress = Vec::new();
+    let written = doc
+        .export_file(&entry, &output, |p| export_progress.push(p))
+        .await?;
+    assert_eq!(written, size);
+    assert_eq!(std::fs::read(&output)?, data);
     node.shutdown().await
 }
 

@@ -92,8 +92,11 @@ impl NamespaceStates {
         Some(state.peers.entry(peer).or_default())
     }
 
-    /// Whether a dial may start; marks it running. A report during a running sync queues a
-    /// re-sync instead.
+    /// Whether a dial may start; marks it running. A report, a new neighbour or a direct join
+    /// during a running sync queues one re-sync instead: entries written while that sync runs
+    /// (and before gossip connects the two) may be in neither the reconciliation nor any
+    /// broadcast. iroh-docs re-syncs only for reports, and loses such entries (the race behind
+    /// its flaky `test_download_policies`, iroh #2319).
     pub(super) fn start_connect(
         &mut self,
         ns: &NamespaceId,
@@ -106,7 +109,10 @@ impl NamespaceStates {
         };
         match state.state {
             SyncState::Running { .. } => {
-                if reason == SyncReason::SyncReport {
+                if matches!(
+                    reason,
+                    SyncReason::SyncReport | SyncReason::NewNeighbor | SyncReason::DirectJoin
+                ) {
                     state.resync_requested = true;
                 }
                 false
