@@ -123,11 +123,14 @@ fn main() -> ExitCode {
             );
             print!("{}", sheaf_sim::FaultParams::draw(&cfg));
         }
-        let report = if args.check_determinism {
+        // Wall time only fills the summary column; the simulated world never sees it.
+        let run_started = Instant::now();
+        let mut report = if args.check_determinism {
             check_determinism(&cfg)
         } else {
             run(&cfg, args.trace.as_deref())
         };
+        report.wall = run_started.elapsed();
         if single || args.verbose || !report.ok() {
             if progress {
                 eprint!("\r\x1b[K");
