@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs every cargo-fuzz target of sheaf-core for SECONDS seconds each, one after the other.
+# Runs every cargo-fuzz target of Sheaf (sheaf-core and sheaf-sim) for SECONDS seconds each, one after the other.
 #
 #   fuzz/run-all.sh [SECONDS]      (default 60; run from anywhere)
 #
@@ -33,7 +33,7 @@ fi
 export RUSTC_BOOTSTRAP=1
 export CARGO_TERM_COLOR=never
 
-targets=(decode_frame decode_gossip decode_ticket replica_sync live_inputs)
+targets=(decode_frame decode_gossip decode_ticket replica_sync live_inputs sim_seed)
 
 echo "== building ${targets[*]}"
 cargo fuzz build --fuzz-dir fuzz || exit 1

@@ -240,6 +240,10 @@ pub struct SimConfig {
     /// a failed probe download not retried from a peer that synced meanwhile), so that the
     /// rest of the checks stay useful until they are fixed; off by default.
     pub lenient_blobs: bool,
+    /// Stop after this many events even if the run has not converged yet: the safety checks
+    /// still run, liveness is not judged (the report says `capped`). For the fuzzer, which
+    /// needs every run short; `None` runs to convergence or failure.
+    pub max_events: Option<u64>,
 }
 
 impl SimConfig {
@@ -257,6 +261,7 @@ impl SimConfig {
             planted_bug: None,
             liveness_bound: Duration::from_secs(300),
             lenient_blobs: false,
+            max_events: None,
         }
     }
 
@@ -277,6 +282,9 @@ impl SimConfig {
         }
         if self.lenient_blobs {
             cmd.push_str(" --lenient-blobs");
+        }
+        if let Some(max) = self.max_events {
+            cmd.push_str(&format!(" --max-events {max}"));
         }
         if self.liveness_bound != Duration::from_secs(300) {
             cmd.push_str(&format!(

@@ -57,6 +57,8 @@ pub mod check;
 pub mod config;
 pub mod event;
 pub mod faults;
+#[cfg(feature = "fuzzing")]
+pub mod fuzz;
 pub mod gossip;
 pub mod net;
 pub mod report;
@@ -109,6 +111,7 @@ pub fn run(cfg: &SimConfig, trace_file: Option<&Path>) -> SeedReport {
         failure: None,
         warnings: Vec::new(),
         converged_docs: Vec::new(),
+        capped: false,
     };
     let trace = match trace_file.map(Trace::to_file).transpose() {
         Ok(t) => t.unwrap_or_default(),
@@ -186,6 +189,7 @@ impl Sim {
         report.failure = self.failure.clone();
         report.warnings = std::mem::take(&mut self.warnings);
         report.converged_docs = std::mem::take(&mut self.converged_docs);
+        report.capped = self.capped;
         report
     }
 }

@@ -78,6 +78,9 @@ struct Args {
     /// two known sheaf-core gaps; see the crate docs).
     #[arg(long)]
     lenient_blobs: bool,
+    /// Stop each run after this many events; safety is still checked, liveness is not.
+    #[arg(long)]
+    max_events: Option<u64>,
     /// Print one line per seed even for ranges.
     #[arg(long)]
     verbose: bool,
@@ -115,6 +118,7 @@ fn main() -> ExitCode {
             planted_bug: args.plant_bug,
             liveness_bound: Duration::from_secs(args.liveness_bound),
             lenient_blobs: args.lenient_blobs,
+            max_events: args.max_events,
         };
         if single {
             println!(

@@ -89,6 +89,8 @@ pub struct SeedReport {
     pub warnings: Vec<String>,
     /// Per document at convergence: members, and entries each of them holds.
     pub converged_docs: Vec<(usize, usize)>,
+    /// Whether the run stopped at its event cap before converging (liveness not judged).
+    pub capped: bool,
 }
 
 impl SeedReport {
@@ -100,6 +102,9 @@ impl SeedReport {
     /// One line about the run.
     pub fn line(&self) -> String {
         let status = match &self.failure {
+            None if self.capped => {
+                "ok so far, stopped at the event cap before converging".to_string()
+            }
             None if self.warnings.is_empty() => format!(
                 "ok, converged {} after the heal",
                 fmt_secs(self.converged_after.unwrap_or(0))

@@ -414,6 +414,7 @@ impl Sim {
             counters: Counters::default(),
             healed_at: None,
             converged_at: None,
+            capped: false,
             entries_converged_at: None,
             warnings: Vec::new(),
             converged_docs: Vec::new(),

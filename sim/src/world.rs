@@ -220,6 +220,8 @@ pub struct Sim {
     pub healed_at: Option<u64>,
     /// When liveness was reached.
     pub converged_at: Option<u64>,
+    /// Whether the run stopped at [`SimConfig::max_events`] before converging.
+    pub capped: bool,
     /// Since when the members' entries agree (liveness phase).
     pub entries_converged_at: Option<u64>,
     /// Problems tolerated by the configuration (lenient blobs).
@@ -287,6 +289,14 @@ impl Sim {
     /// Runs until liveness is reached or a check fails.
     pub fn run(&mut self) {
         while self.failure.is_none() && self.converged_at.is_none() {
+            if self
+                .cfg
+                .max_events
+                .is_some_and(|max| self.counters.events >= max)
+            {
+                self.capped = true;
+                break;
+            }
             let Some(((at, _), event)) = self.queue.pop_first() else {
                 self.fail(FailureKind::Liveness, "the event queue ran dry".into());
                 break;

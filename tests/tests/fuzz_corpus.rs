@@ -1,5 +1,5 @@
 //! Regression replay of the committed fuzz corpus (`fuzz/corpus/<target>/`) through the target
-//! bodies in `sheaf_core::fuzz`, so every seed and every input that once crashed a fuzzer is
+//! bodies in `sheaf_core::fuzz` and `sheaf_sim::fuzz`, so every seed and every input that once crashed a fuzzer is
 //! checked by the normal test run. A missing or empty corpus directory fails the test.
 
 use std::{
@@ -72,4 +72,9 @@ fn replica_sync_corpus() {
 #[test]
 fn live_inputs_corpus() {
     replay("live_inputs", fuzz::live_inputs);
+}
+
+#[test]
+fn sim_seed_corpus() {
+    replay("sim_seed", sheaf_sim::fuzz::sim_seed);
 }
