@@ -107,6 +107,11 @@ pub enum Update {
     Progress(Progress),
     /// A live event (`doc watch`).
     Event(EventInfo),
+    /// The subscription is in place: every later event will be shown (`doc watch`).
+    Watching {
+        /// The document.
+        doc: String,
+    },
 }
 
 /// Where a request runs.
@@ -213,6 +218,7 @@ async fn dispatch(dir: &Path, request: Request, printer: Printer) -> Result<Outp
             match update {
                 Update::Progress(p) => bar.update(&p),
                 Update::Event(e) => printer.event(&e),
+                Update::Watching { doc } => printer.watching(&doc),
             }
         }
         bar.finish();
@@ -415,6 +421,12 @@ pub async fn execute(
             let mut events = doc.subscribe().await?;
             if host == Host::ShortLived {
                 node.resume().await?;
+            }
+            let watching = Update::Watching {
+                doc: id.to_string(),
+            };
+            if updates.send(watching).await.is_err() {
+                return Ok(Output::Done);
             }
             while let Some(e) = events.recv().await {
                 if updates.send(Update::Event((&e).into())).await.is_err() {

@@ -117,6 +117,9 @@ pub async fn call(
             Reply::Update {
                 update: Update::Event(e),
             } => printer.event(&e),
+            Reply::Update {
+                update: Update::Watching { doc },
+            } => printer.watching(&doc),
             Reply::Result { output } => {
                 bar.finish();
                 return Ok(output);

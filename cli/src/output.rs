@@ -192,6 +192,7 @@ impl EventInfo {
     pub fn human(&self) -> String {
         let peer = self.peer.as_deref().map(short).unwrap_or("?");
         match (self.event.as_str(), &self.entry) {
+            ("insert_local", Some(e)) if e.len == 0 => format!("delete local   {:?}", e.key),
             ("insert_local", Some(e)) => {
                 format!("insert local   {:?} ({} bytes)", e.key, e.len)
             }
@@ -246,6 +247,15 @@ impl Printer {
             self.json_line(&json!(e));
         } else {
             self.line(&e.human());
+        }
+    }
+
+    /// Announces that `doc watch` is subscribed.
+    pub fn watching(&self, doc: &str) {
+        if self.json {
+            self.json_line(&json!({ "watching": doc }));
+        } else {
+            self.line(&format!("watching {doc}"));
         }
     }
 
