@@ -91,7 +91,8 @@ pub async fn run(args: DemoArgs, printer: Printer) -> Result<()> {
     for name in NAMES {
         let dir = tmp.path().join(name);
         crate::node::ensure_dir(&dir)?;
-        match Node::persistent(&dir, loopback).await {
+        let live = crate::node::live_config(Duration::from_secs(2));
+        match Node::persistent_with(&dir, loopback, live).await {
             Ok(node) => nodes.push(node),
             Err(e) => {
                 for node in &nodes {
@@ -101,10 +102,24 @@ pub async fn run(args: DemoArgs, printer: Printer) -> Result<()> {
             }
         }
     }
-    let result = demo(&nodes, &args, printer).await;
-    for node in &nodes {
-        node.shutdown().await.ok();
-    }
+    // The whole run is bounded, in case a step hangs rather than fails to converge.
+    let bound = Duration::from_secs(args.timeout + 30);
+    let result = match tokio::time::timeout(bound, demo(&nodes, &args, printer)).await {
+        Ok(result) => result,
+        Err(_) => Err(CliError::Timeout(format!(
+            "the demo did not finish within {}s",
+            bound.as_secs()
+        ))),
+    };
+    // Shut down together: a node closing alone waits for peers that are already gone.
+    let _ = tokio::time::timeout(Duration::from_secs(10), async {
+        tokio::join!(
+            nodes[0].shutdown(),
+            nodes[1].shutdown(),
+            nodes[2].shutdown()
+        )
+    })
+    .await;
     drop(tmp);
     result
 }

@@ -12,7 +12,7 @@ use std::{
 use iroh::{endpoint::presets, protocol::Router, Endpoint, SecretKey};
 use iroh_blobs::{store::fs::FsStore, BlobsProtocol};
 use iroh_gossip::net::Gossip;
-use sheaf_tokio::{Capability, Doc, DocTicket, Docs, NamespaceId};
+use sheaf_tokio::{Capability, Doc, DocTicket, Docs, LiveConfig, NamespaceId};
 
 use crate::{CliError, Result};
 
@@ -110,6 +110,19 @@ pub fn secret_key(dir: &Path) -> Result<SecretKey> {
     }
 }
 
+/// How often a node re-syncs every document with every peer it knows. Besides catching up
+/// with peers after missed gossip, each sync asks the peer again for content still missing
+/// here, so a failed download does not stay missing until the next write.
+pub const ANTI_ENTROPY: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// The engine's default sync configuration with periodic anti-entropy every `interval`.
+pub fn live_config(interval: std::time::Duration) -> LiveConfig {
+    LiveConfig {
+        anti_entropy_interval: Some(interval),
+        ..LiveConfig::default()
+    }
+}
+
 /// A running node: endpoint, blob store, gossip, Sheaf docs, router.
 #[derive(Debug)]
 pub struct Node {
@@ -124,10 +137,16 @@ pub struct Node {
 }
 
 impl Node {
-    /// Spawns a node persisted in `dir` (which the caller has locked), bound to `bind`.
+    /// Spawns a node persisted in `dir` (which the caller has locked), bound to `bind`, with
+    /// [`live_config`]`(`[`ANTI_ENTROPY`]`)`.
     pub async fn persistent(dir: &Path, bind: SocketAddr) -> Result<Node> {
+        Self::persistent_with(dir, bind, live_config(ANTI_ENTROPY)).await
+    }
+
+    /// Like [`Node::persistent`], with a sync configuration of the caller's.
+    pub async fn persistent_with(dir: &Path, bind: SocketAddr, live: LiveConfig) -> Result<Node> {
         let key = secret_key(dir)?;
-        Self::spawn(Some(dir), Some(key), bind).await
+        Self::spawn(Some(dir), Some(key), bind, live).await
     }
 
     /// Spawns a node; persistent when `dir` is given.
@@ -135,6 +154,7 @@ impl Node {
         dir: Option<&Path>,
         key: Option<SecretKey>,
         bind: SocketAddr,
+        live: LiveConfig,
     ) -> Result<Node> {
         // Offline-first: no relay, no DNS, no port mapper; direct addresses only.
         let mut builder = Endpoint::builder(presets::Minimal)
@@ -166,6 +186,7 @@ impl Node {
         };
         let gossip = Gossip::builder().spawn(endpoint.clone());
         let docs = match builder
+            .live_config(live)
             .spawn(endpoint.clone(), blobs.clone(), gossip.clone())
             .await
         {

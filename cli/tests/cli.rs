@@ -5,7 +5,13 @@
 
 mod common;
 
+use std::time::Duration;
+
 use common::{eventually, ok, run, sheaf, Proc, Serve};
+
+/// The demo gives up by itself after `--timeout 60`; the test waits longer than that, so a
+/// failure shows the demo's own reason.
+const DEMO_LIMIT: Duration = Duration::from_secs(150);
 
 #[test]
 fn demo_converges() {
@@ -52,8 +58,8 @@ fn demo_converges() {
 #[test]
 fn demo_json_summary() {
     let mut cmd = sheaf();
-    cmd.args(["demo", "--json", "--entries", "6"]);
-    let out = common::run_cmd(cmd);
+    cmd.args(["demo", "--json", "--entries", "6", "--timeout", "60"]);
+    let out = common::run_cmd_within(cmd, DEMO_LIMIT);
     assert!(
         out.status.success(),
         "{}",

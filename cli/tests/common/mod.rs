@@ -31,7 +31,12 @@ pub fn run(dir: &Path, args: &[&str]) -> Output {
 }
 
 /// Runs `cmd` to completion (at most [`TIMEOUT`]), capturing its output.
-pub fn run_cmd(mut cmd: Command) -> Output {
+pub fn run_cmd(cmd: Command) -> Output {
+    run_cmd_within(cmd, TIMEOUT)
+}
+
+/// Runs `cmd` to completion (at most `limit`), capturing its output.
+pub fn run_cmd_within(mut cmd: Command, limit: Duration) -> Output {
     cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
     let child = cmd.spawn().expect("spawn sheaf");
     let id = child.id();
@@ -39,11 +44,11 @@ pub fn run_cmd(mut cmd: Command) -> Output {
     std::thread::spawn(move || {
         let _ = tx.send(child.wait_with_output());
     });
-    match rx.recv_timeout(TIMEOUT) {
+    match rx.recv_timeout(limit) {
         Ok(out) => out.expect("wait for sheaf"),
         Err(_) => {
             let _ = Command::new("kill").arg("-9").arg(id.to_string()).status();
-            panic!("sheaf {cmd:?} did not finish within {TIMEOUT:?}");
+            panic!("sheaf {cmd:?} did not finish within {limit:?}");
         }
     }
 }
