@@ -195,12 +195,17 @@ async fn dispatch(dir: &Path, request: Request, printer: Printer) -> Result<Outp
         if let Some(stream) = control::connect(dir).await {
             return control::call(stream, &request, printer, &mut bar).await;
         }
-        match DirLock::try_lock(dir)? {
+        match DirLock::try_lock(dir, false)? {
             LockOutcome::Locked(lock) => break lock,
-            LockOutcome::Busy(pid) => {
+            LockOutcome::Busy(holder) => {
                 if tokio::time::Instant::now() >= deadline {
-                    let pid = pid.map(|p| format!(" (pid {p})")).unwrap_or_default();
-                    return Err(CliError::Busy(dir.display().to_string(), pid));
+                    let who = match (holder.serving, holder.pid) {
+                        (true, Some(p)) => format!("a sheaf node (pid {p})"),
+                        (true, None) => "a sheaf node".to_string(),
+                        (false, Some(p)) => format!("another sheaf command (pid {p})"),
+                        (false, None) => "another sheaf process".to_string(),
+                    };
+                    return Err(CliError::Busy(dir.display().to_string(), who));
                 }
                 // Another command holds the store briefly, or a node is starting up.
                 tokio::time::sleep(Duration::from_millis(100)).await;
@@ -225,7 +230,8 @@ async fn dispatch(dir: &Path, request: Request, printer: Printer) -> Result<Outp
     });
     let result = tokio::select! {
         r = execute(&node, Host::ShortLived, request, &tx) => r,
-        _ = tokio::signal::ctrl_c() => Ok(Output::Done),
+        // Interrupted (Ctrl-C, SIGTERM): stop the node cleanly all the same.
+        _ = shutdown_signal() => Ok(Output::Done),
     };
     drop(tx);
     let _ = render.await;
@@ -316,13 +322,16 @@ pub async fn execute(
                 }
                 (None, None) => return Err(CliError::Other("give a VALUE or --file".into())),
             };
-            Ok(Output::Written(EntryInfo {
-                key,
-                author: author.to_string(),
-                hash: hash.to_string(),
-                len,
-                timestamp: 0,
-            }))
+            match doc.get_exact(author, key.clone(), false).await? {
+                Some(entry) => Ok(Output::Written((&entry).into())),
+                None => Ok(Output::Written(EntryInfo {
+                    key,
+                    author: author.to_string(),
+                    hash: hash.to_string(),
+                    len,
+                    timestamp: 0,
+                })),
+            }
         }
         Request::DocGet { doc, key, out } => {
             let doc = node.open_doc(parse_doc(&doc)?).await?;
@@ -514,9 +523,18 @@ async fn join_wait(
 /// `sheaf serve`: runs the node until Ctrl-C or SIGTERM.
 async fn serve(dir: PathBuf, args: ServeArgs, printer: Printer) -> Result<()> {
     ensure_dir(&dir)?;
-    let lock = match DirLock::try_lock(&dir)? {
+    let lock = match DirLock::try_lock(&dir, true)? {
         LockOutcome::Locked(lock) => lock,
-        LockOutcome::Busy(_) => return Err(CliError::AlreadyServing(dir.display().to_string())),
+        LockOutcome::Busy(holder) if holder.serving => {
+            return Err(CliError::AlreadyServing(dir.display().to_string()))
+        }
+        LockOutcome::Busy(holder) => {
+            let pid = holder
+                .pid
+                .map(|p| format!(" (pid {p})"))
+                .unwrap_or_default();
+            return Err(CliError::InUse(dir.display().to_string(), pid));
+        }
     };
     let node = Arc::new(Node::persistent(&dir, args.bind).await?);
     let result = serve_node(&dir, node.clone(), printer).await;

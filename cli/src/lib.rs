@@ -68,8 +68,11 @@ pub enum CliError {
     #[error("another sheaf node is already serving {0}")]
     AlreadyServing(String),
     /// Another process holds the store but does not answer on the control socket.
-    #[error("the store in {0} is in use by another sheaf process{1} that does not answer on its control socket")]
+    #[error("the store in {0} is in use by {1}, which does not answer on its control socket")]
     Busy(String, String),
+    /// `serve` found the store held by a short-lived command.
+    #[error("the store in {0} is in use by a sheaf command{1}; try again when it has finished")]
+    InUse(String, String),
     /// A ticket did not parse.
     #[error("invalid ticket: {0}")]
     Ticket(String),

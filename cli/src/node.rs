@@ -48,13 +48,23 @@ pub struct DirLock {
 pub enum LockOutcome {
     /// It is ours.
     Locked(DirLock),
-    /// Another process holds it; its pid, if it wrote one.
-    Busy(Option<u32>),
+    /// Another process holds it.
+    Busy(Holder),
+}
+
+/// Who holds a data directory's lock, as far as its lock file tells.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Holder {
+    /// Its process id.
+    pub pid: Option<u32>,
+    /// Whether it is a `sheaf serve` (else a short-lived command).
+    pub serving: bool,
 }
 
 impl DirLock {
-    /// Tries to take `DIR/sheaf.lock` without waiting, and writes our pid into it.
-    pub fn try_lock(dir: &Path) -> Result<LockOutcome> {
+    /// Tries to take `DIR/sheaf.lock` without waiting, and writes our pid into it, and
+    /// `serve` if `serving`.
+    pub fn try_lock(dir: &Path, serving: bool) -> Result<LockOutcome> {
         let path = dir.join("sheaf.lock");
         let data_err = |source| CliError::DataDir {
             path: dir.to_path_buf(),
@@ -70,14 +80,17 @@ impl DirLock {
         match file.try_lock() {
             Ok(()) => {
                 file.set_len(0).map_err(data_err)?;
-                writeln!(file, "{}", std::process::id()).map_err(data_err)?;
+                let role = if serving { "serve" } else { "command" };
+                writeln!(file, "{} {role}", std::process::id()).map_err(data_err)?;
                 Ok(LockOutcome::Locked(DirLock { _file: file }))
             }
             Err(std::fs::TryLockError::WouldBlock) => {
-                let pid = std::fs::read_to_string(&path)
-                    .ok()
-                    .and_then(|s| s.trim().parse().ok());
-                Ok(LockOutcome::Busy(pid))
+                let text = std::fs::read_to_string(&path).unwrap_or_default();
+                let mut words = text.split_whitespace();
+                Ok(LockOutcome::Busy(Holder {
+                    pid: words.next().and_then(|p| p.parse().ok()),
+                    serving: words.next() == Some("serve"),
+                }))
             }
             Err(std::fs::TryLockError::Error(e)) => Err(data_err(e)),
         }

@@ -91,3 +91,32 @@ fn a_second_serve_on_the_same_data_directory() {
     // The first one still answers.
     ok(dir.path(), &["doc", "new"]);
 }
+
+#[test]
+fn a_ticket_whose_node_is_gone() {
+    let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let serve = Serve::start(a.path());
+    let doc = ok(a.path(), &["doc", "new"]);
+    let ticket = ok(a.path(), &["doc", "share", &doc, "read"]);
+    assert!(serve.proc.terminate().success());
+    let out = run(b.path(), &["doc", "join", &ticket, "--timeout", "3"]);
+    assert_error(&out, "no sync with the ticket's nodes finished within 3s");
+}
+
+#[test]
+fn serve_while_a_command_holds_the_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let doc = ok(dir.path(), &["doc", "new"]);
+    // Without a node, `doc watch` runs its own short-lived node for as long as it watches.
+    let mut cmd = common::sheaf();
+    cmd.arg("--data")
+        .arg(dir.path())
+        .args(["doc", "watch", &doc]);
+    let mut watch = common::Proc::spawn(cmd);
+    watch.wait_line(|l| l.starts_with("watching "));
+    let out = run(dir.path(), &["serve", "--bind", "127.0.0.1:0"]);
+    assert_error(&out, "is in use by a sheaf command");
+    assert!(watch.terminate().success());
+    // Released: now a node can serve it.
+    let _serve = Serve::start(dir.path());
+}
