@@ -1,16 +1,14 @@
-//! The commands: parsing their arguments into [`Request`]s, running `serve`, and executing
-//! requests on a node — the serving one (through the control channel) or a short-lived one.
+//! The commands: parsing their arguments into [`Request`]s and executing requests on a node
+//! — the serving one (through the control channel) or a short-lived one.
 
 use std::{
     net::SocketAddr,
     path::{Path, PathBuf},
     str::FromStr,
-    sync::Arc,
     time::Duration,
 };
 
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use sheaf_tokio::{
     AddrInfoOptions, AuthorId, CapabilityKind, Doc, DocTicket, FileProgress, LiveEvent,
     NamespaceId, Query, ShareMode,
@@ -18,7 +16,7 @@ use sheaf_tokio::{
 use tokio::sync::mpsc;
 
 use crate::{
-    args::{AuthorCommand, Cli, Command, DocCommand, Mode, ServeArgs},
+    args::{AuthorCommand, Cli, Command, DocCommand, Mode},
     control,
     node::{data_dir, ensure_dir, DirLock, LockOutcome, Node},
     output::{Bar, EntryInfo, EventInfo, Output, Printer, Progress},
@@ -128,7 +126,7 @@ pub async fn run(cli: Cli) -> Result<()> {
     let printer = Printer { json: cli.json };
     let request = match cli.command {
         Command::Demo(args) => return crate::demo::run(args, printer).await,
-        Command::Serve(args) => return serve(data_dir(cli.data)?, args, printer).await,
+        Command::Serve(args) => return crate::serve::run(data_dir(cli.data)?, args, printer).await,
         Command::Doc(cmd) => doc_request(cmd)?,
         Command::Author(cmd) => match cmd {
             AuthorCommand::New => Request::AuthorNew,
@@ -231,7 +229,7 @@ async fn dispatch(dir: &Path, request: Request, printer: Printer) -> Result<Outp
     let result = tokio::select! {
         r = execute(&node, Host::ShortLived, request, &tx) => r,
         // Interrupted (Ctrl-C, SIGTERM): stop the node cleanly all the same.
-        _ = shutdown_signal() => Ok(Output::Done),
+        _ = crate::serve::shutdown_signal() => Ok(Output::Done),
     };
     drop(tx);
     let _ = render.await;
@@ -517,75 +515,5 @@ async fn join_wait(
                 _ => {}
             },
         }
-    }
-}
-
-/// `sheaf serve`: runs the node until Ctrl-C or SIGTERM.
-async fn serve(dir: PathBuf, args: ServeArgs, printer: Printer) -> Result<()> {
-    ensure_dir(&dir)?;
-    let lock = match DirLock::try_lock(&dir, true)? {
-        LockOutcome::Locked(lock) => lock,
-        LockOutcome::Busy(holder) if holder.serving => {
-            return Err(CliError::AlreadyServing(dir.display().to_string()))
-        }
-        LockOutcome::Busy(holder) => {
-            let pid = holder
-                .pid
-                .map(|p| format!(" (pid {p})"))
-                .unwrap_or_default();
-            return Err(CliError::InUse(dir.display().to_string(), pid));
-        }
-    };
-    let node = Arc::new(Node::persistent(&dir, args.bind).await?);
-    let result = serve_node(&dir, node.clone(), printer).await;
-    node.shutdown().await.ok();
-    drop(lock);
-    result
-}
-
-async fn serve_node(dir: &Path, node: Arc<Node>, printer: Printer) -> Result<()> {
-    let resumed = node.resume().await?;
-    let control = control::listen(dir, node.clone())?;
-    let addrs = node.addrs();
-    if printer.json {
-        printer.json_line(&json!({
-            "node_id": node.id().to_string(),
-            "addrs": addrs.iter().map(|a| a.to_string()).collect::<Vec<_>>(),
-            "data": dir.display().to_string(),
-            "resumed": resumed,
-        }));
-    } else {
-        printer.line(&format!("node {}", node.id()));
-        for a in &addrs {
-            printer.line(&format!("addr {a}"));
-        }
-        printer.line(&format!("data {}", dir.display()));
-        printer.line(&format!("syncing {resumed} documents"));
-        printer.line("ready");
-    }
-    shutdown_signal().await;
-    control.stop();
-    Ok(())
-}
-
-async fn shutdown_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
-                }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
     }
 }

@@ -47,6 +47,7 @@ pub mod control;
 pub mod demo;
 pub mod node;
 pub mod output;
+pub mod serve;
 
 use std::path::PathBuf;
 
