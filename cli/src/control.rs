@@ -160,14 +160,12 @@ pub fn listen(dir: &Path, node: Arc<Node>) -> Result<Control> {
         let mut connections = tokio::task::JoinSet::new();
         loop {
             tokio::select! {
-                accepted = listener.accept() => match accepted {
-                    Ok((stream, _)) => {
+                accepted = listener.accept() => {
+                    // Accept errors (e.g. out of file descriptors) are transient: keep serving.
+                    if let Ok((stream, _)) = accepted {
                         connections.spawn(handle(stream, node.clone()));
                     }
-                    Err(e) => {
-                        tracing_warn(&e);
-                    }
-                },
+                }
                 Some(_) = connections.join_next(), if !connections.is_empty() => {}
             }
         }
@@ -182,12 +180,6 @@ pub fn listen(dir: &Path, node: std::sync::Arc<Node>) -> Result<Control> {
     Ok(Control {
         path: socket_path(dir),
     })
-}
-
-#[cfg(unix)]
-fn tracing_warn(e: &std::io::Error) {
-    // Accept errors (e.g. out of file descriptors) are transient; keep serving.
-    let _ = e;
 }
 
 #[cfg(unix)]
