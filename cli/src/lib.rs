@@ -29,6 +29,9 @@
 //! the lock is held but nobody answers on the socket (another command is running, or a node
 //! is starting), the command retries for a few seconds and then fails with one line.
 //!
+//! A node (served or short-lived) re-syncs every document with every peer it knows every
+//! [`node::ANTI_ENTROPY`]; the demo's nodes do so every 2 seconds.
+//!
 //! On platforms without Unix domain sockets there is no control channel: commands always
 //! open the store themselves, and therefore fail while `sheaf serve` runs.
 //!
