@@ -6,7 +6,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 /// `sheaf`: multi-writer signed key-value documents, synced peer to peer over iroh.
 #[derive(Debug, Parser)]
-#[command(name = "sheaf", version, about, long_about = None)]
+#[command(name = "sheaf", version)]
 pub struct Cli {
     /// The data directory (default: `$SHEAF_DATA`, else the platform's data directory).
     #[arg(long, global = true, value_name = "DIR")]

@@ -255,3 +255,76 @@ async fn write_reply(
     line.push('\n');
     write.write_all(line.as_bytes()).await
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{
+        args::Mode,
+        output::{EntryInfo, Progress},
+    };
+
+    fn round_trip<T: Serialize + serde::de::DeserializeOwned>(value: &T) -> T {
+        let line = serde_json::to_string(value).unwrap();
+        assert!(!line.contains('\n'), "one line: {line}");
+        serde_json::from_str(&line).unwrap()
+    }
+
+    #[test]
+    fn requests_and_replies_are_single_json_lines() {
+        let requests = [
+            Request::DocNew,
+            Request::DocShare {
+                doc: "ab".into(),
+                mode: Mode::Write,
+            },
+            Request::DocSet {
+                doc: "ab".into(),
+                key: "k\nwith newline".into(),
+                value: Some("v".into()),
+                file: None,
+            },
+        ];
+        for r in &requests {
+            let back = round_trip(r);
+            assert_eq!(format!("{back:?}"), format!("{r:?}"));
+        }
+        let entry = EntryInfo {
+            key: "k".into(),
+            author: "a".into(),
+            hash: "h".into(),
+            len: 3,
+            timestamp: 1,
+        };
+        let replies = [
+            Reply::Update {
+                update: Update::Progress(Progress {
+                    what: "import".into(),
+                    pos: 1,
+                    len: Some(2),
+                }),
+            },
+            Reply::Result {
+                output: Output::Value {
+                    entry,
+                    content_hex: Some(hex::encode([0u8, 255, 10])),
+                    out: None,
+                },
+            },
+            Reply::Error {
+                message: "unknown document x".into(),
+            },
+        ];
+        for r in &replies {
+            let back = round_trip(r);
+            assert_eq!(format!("{back:?}"), format!("{r:?}"));
+        }
+    }
+
+    #[test]
+    fn garbage_is_an_error_not_a_panic() {
+        for line in ["", "{}", "{\"op\":\"nope\"}", "[1,2]", "\u{0}"] {
+            assert!(serde_json::from_str::<Request>(line).is_err());
+        }
+    }
+}
