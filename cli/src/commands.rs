@@ -1,0 +1,519 @@
+//! The commands: parsing their arguments into [`Request`]s and executing requests on a node
+//! — the serving one (through the control channel) or a short-lived one.
+
+use std::{
+    net::SocketAddr,
+    path::{Path, PathBuf},
+    str::FromStr,
+    time::Duration,
+};
+
+use serde::{Deserialize, Serialize};
+use sheaf_tokio::{
+    AddrInfoOptions, AuthorId, CapabilityKind, Doc, DocTicket, FileProgress, LiveEvent,
+    NamespaceId, Query, ShareMode,
+};
+use tokio::sync::mpsc;
+
+use crate::{
+    args::{AuthorCommand, Cli, Command, DocCommand, Mode},
+    control,
+    node::{data_dir, ensure_dir, DirLock, LockOutcome, Node},
+    output::{Bar, EntryInfo, EventInfo, Output, Printer, Progress},
+    CliError, Result,
+};
+
+/// A document or author operation, as sent over the control channel.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum Request {
+    /// `doc new`.
+    DocNew,
+    /// `doc list`.
+    DocList,
+    /// `doc set`.
+    DocSet {
+        /// Document id.
+        doc: String,
+        /// Key.
+        key: String,
+        /// Value, or
+        value: Option<String>,
+        /// a file to import (absolute path).
+        file: Option<PathBuf>,
+    },
+    /// `doc get`.
+    DocGet {
+        /// Document id.
+        doc: String,
+        /// Key.
+        key: String,
+        /// File to export to (absolute path).
+        out: Option<PathBuf>,
+    },
+    /// `doc ls`.
+    DocLs {
+        /// Document id.
+        doc: String,
+        /// Key prefix.
+        prefix: Option<String>,
+    },
+    /// `doc del`.
+    DocDel {
+        /// Document id.
+        doc: String,
+        /// Key prefix.
+        prefix: String,
+    },
+    /// `doc share`.
+    DocShare {
+        /// Document id.
+        doc: String,
+        /// Capability.
+        mode: Mode,
+    },
+    /// `doc join`.
+    DocJoin {
+        /// The ticket.
+        ticket: String,
+        /// Wait for the first sync (and content).
+        wait: bool,
+        /// For at most this many seconds.
+        timeout_secs: u64,
+    },
+    /// `doc watch`.
+    DocWatch {
+        /// Document id.
+        doc: String,
+    },
+    /// `author new`.
+    AuthorNew,
+    /// `author list`.
+    AuthorList,
+    /// `author default [ID]`.
+    AuthorDefault {
+        /// Author to make the default.
+        id: Option<String>,
+    },
+}
+
+/// What a running request reports before its result.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Update {
+    /// Progress of a long operation.
+    Progress(Progress),
+    /// A live event (`doc watch`).
+    Event(EventInfo),
+    /// The subscription is in place: every later event will be shown (`doc watch`).
+    Watching {
+        /// The document.
+        doc: String,
+    },
+}
+
+/// Where a request runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Host {
+    /// In `sheaf serve`, which keeps running afterwards.
+    Served,
+    /// In a node that exists only for this command.
+    ShortLived,
+}
+
+/// Runs the parsed command line.
+pub async fn run(cli: Cli) -> Result<()> {
+    let printer = Printer { json: cli.json };
+    let request = match cli.command {
+        Command::Demo(args) => return crate::demo::run(args, printer).await,
+        Command::Serve(args) => return crate::serve::run(data_dir(cli.data)?, args, printer).await,
+        Command::Doc(cmd) => doc_request(cmd)?,
+        Command::Author(cmd) => match cmd {
+            AuthorCommand::New => Request::AuthorNew,
+            AuthorCommand::List => Request::AuthorList,
+            AuthorCommand::Default { id } => Request::AuthorDefault { id },
+        },
+    };
+    let dir = data_dir(cli.data)?;
+    let output = dispatch(&dir, request, printer).await?;
+    printer.output(&output);
+    Ok(())
+}
+
+fn doc_request(cmd: DocCommand) -> Result<Request> {
+    let absolute = |p: PathBuf| std::path::absolute(&p).map_err(CliError::from);
+    Ok(match cmd {
+        DocCommand::New => Request::DocNew,
+        DocCommand::List => Request::DocList,
+        DocCommand::Set {
+            doc,
+            key,
+            value,
+            file,
+        } => Request::DocSet {
+            doc,
+            key,
+            value,
+            file: file.map(absolute).transpose()?,
+        },
+        DocCommand::Get { doc, key, out } => Request::DocGet {
+            doc,
+            key,
+            out: out.map(absolute).transpose()?,
+        },
+        DocCommand::Ls { doc, prefix } => Request::DocLs { doc, prefix },
+        DocCommand::Del { doc, prefix } => Request::DocDel { doc, prefix },
+        DocCommand::Share { doc, mode } => Request::DocShare { doc, mode },
+        DocCommand::Join {
+            ticket,
+            no_wait,
+            timeout,
+        } => {
+            // Fail fast on a malformed ticket, before touching the store.
+            parse_ticket(&ticket)?;
+            Request::DocJoin {
+                ticket,
+                wait: !no_wait,
+                timeout_secs: timeout,
+            }
+        }
+        DocCommand::Watch { doc } => {
+            parse_doc(&doc)?;
+            Request::DocWatch { doc }
+        }
+    })
+}
+
+/// Sends `request` to the node serving `dir`, or runs it on a short-lived node.
+async fn dispatch(dir: &Path, request: Request, printer: Printer) -> Result<Output> {
+    ensure_dir(dir)?;
+    let mut bar = Bar::new(printer.json);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let lock = loop {
+        if let Some(stream) = control::connect(dir).await {
+            return control::call(stream, &request, printer, &mut bar).await;
+        }
+        match DirLock::try_lock(dir, false)? {
+            LockOutcome::Locked(lock) => break lock,
+            LockOutcome::Busy(holder) => {
+                if tokio::time::Instant::now() >= deadline {
+                    let who = match (holder.serving, holder.pid) {
+                        (true, Some(p)) => format!("a sheaf node (pid {p})"),
+                        (true, None) => "a sheaf node".to_string(),
+                        (false, Some(p)) => format!("another sheaf command (pid {p})"),
+                        (false, None) => "another sheaf process".to_string(),
+                    };
+                    return Err(CliError::Busy(dir.display().to_string(), who));
+                }
+                // Another command holds the store briefly, or a node is starting up.
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    };
+    let bind: SocketAddr = match request {
+        Request::DocJoin { .. } => SocketAddr::from(([0, 0, 0, 0], 0)),
+        _ => SocketAddr::from(([127, 0, 0, 1], 0)),
+    };
+    let node = Node::persistent(dir, bind).await?;
+    let (tx, mut rx) = mpsc::channel(256);
+    let render = tokio::spawn(async move {
+        while let Some(update) = rx.recv().await {
+            match update {
+                Update::Progress(p) => bar.update(&p),
+                Update::Event(e) => printer.event(&e),
+                Update::Watching { doc } => printer.watching(&doc),
+            }
+        }
+        bar.finish();
+    });
+    let result = tokio::select! {
+        r = execute(&node, Host::ShortLived, request, &tx) => r,
+        // Interrupted (Ctrl-C, SIGTERM): stop the node cleanly all the same.
+        _ = crate::serve::shutdown_signal() => Ok(Output::Done),
+    };
+    drop(tx);
+    let _ = render.await;
+    let shutdown = node.shutdown().await;
+    drop(lock);
+    let output = result?;
+    shutdown?;
+    Ok(output)
+}
+
+/// Parses a document id.
+pub fn parse_doc(s: &str) -> Result<NamespaceId> {
+    NamespaceId::from_str(s.trim()).map_err(|e| CliError::DocId(s.to_string(), e.to_string()))
+}
+
+/// Parses a ticket.
+pub fn parse_ticket(s: &str) -> Result<DocTicket> {
+    DocTicket::from_str(s.trim()).map_err(|e| CliError::Ticket(e.to_string()))
+}
+
+fn progress(tx: &mpsc::Sender<Update>, what: &str, pos: u64, len: Option<u64>) {
+    // Progress is advisory: drop reports the renderer has no room for.
+    let _ = tx.try_send(Update::Progress(Progress {
+        what: what.to_string(),
+        pos,
+        len,
+    }));
+}
+
+fn file_progress<'a>(tx: &'a mpsc::Sender<Update>, what: &str) -> impl FnMut(FileProgress) + 'a {
+    let what = what.to_string();
+    let mut len = None;
+    move |p| match p {
+        FileProgress::Size(n) => {
+            len = Some(n);
+            progress(tx, &what, 0, len);
+        }
+        FileProgress::Copied(n) => progress(tx, &format!("{what} (copying)"), n, len),
+        FileProgress::Hashed(n) => progress(tx, &format!("{what} (hashing)"), n, len),
+    }
+}
+
+/// Runs one request on `node`, sending progress and events to `updates`.
+pub async fn execute(
+    node: &Node,
+    host: Host,
+    request: Request,
+    updates: &mpsc::Sender<Update>,
+) -> Result<Output> {
+    let docs = &node.docs;
+    match request {
+        Request::DocNew => {
+            let doc = docs.create().await?;
+            Ok(Output::Doc {
+                doc: doc.id().to_string(),
+            })
+        }
+        Request::DocList => Ok(Output::Docs {
+            docs: docs
+                .list()
+                .await?
+                .into_iter()
+                .map(|(id, kind)| {
+                    let kind = match kind {
+                        CapabilityKind::Write => "write",
+                        CapabilityKind::Read => "read",
+                    };
+                    (id.to_string(), kind.to_string())
+                })
+                .collect(),
+        }),
+        Request::DocSet {
+            doc,
+            key,
+            value,
+            file,
+        } => {
+            let doc = node.open_doc(parse_doc(&doc)?).await?;
+            let author = docs.author_default();
+            let (hash, len) = match (value, file) {
+                (_, Some(path)) => {
+                    doc.import_file(author, key.clone(), &path, file_progress(updates, "import"))
+                        .await?
+                }
+                (Some(value), None) => {
+                    let len = value.len() as u64;
+                    (doc.set_bytes(author, key.clone(), value).await?, len)
+                }
+                (None, None) => return Err(CliError::Other("give a VALUE or --file".into())),
+            };
+            match doc.get_exact(author, key.clone(), false).await? {
+                Some(entry) => Ok(Output::Written((&entry).into())),
+                None => Ok(Output::Written(EntryInfo {
+                    key,
+                    author: author.to_string(),
+                    hash: hash.to_string(),
+                    len,
+                    timestamp: 0,
+                })),
+            }
+        }
+        Request::DocGet { doc, key, out } => {
+            let doc = node.open_doc(parse_doc(&doc)?).await?;
+            let entry = doc
+                .get_one(Query::single_latest_per_key().with_key_exact(key.clone()))
+                .await?
+                .ok_or_else(|| CliError::NoEntry(key.clone()))?;
+            if !node.has_content(entry.content_hash()).await {
+                return Err(CliError::NoContent(key));
+            }
+            if let Some(path) = out {
+                doc.export_file(&entry, &path, file_progress(updates, "export"))
+                    .await?;
+                return Ok(Output::Value {
+                    entry: (&entry).into(),
+                    content_hex: None,
+                    out: Some(path.display().to_string()),
+                });
+            }
+            let bytes = node
+                .blobs
+                .blobs()
+                .get_bytes(iroh_blobs::Hash::from_bytes(
+                    entry.content_hash().to_bytes(),
+                ))
+                .await
+                .map_err(|e| CliError::Other(format!("reading content of {key:?}: {e}")))?;
+            Ok(Output::Value {
+                entry: (&entry).into(),
+                content_hex: Some(hex::encode(&bytes)),
+                out: None,
+            })
+        }
+        Request::DocLs { doc, prefix } => {
+            let doc = node.open_doc(parse_doc(&doc)?).await?;
+            let mut query = Query::single_latest_per_key();
+            if let Some(p) = prefix {
+                query = query.with_key_prefix(p);
+            }
+            let entries = doc.get_many(query).await?;
+            Ok(Output::Entries {
+                entries: entries.iter().map(EntryInfo::from).collect(),
+            })
+        }
+        Request::DocDel { doc, prefix } => {
+            let doc = node.open_doc(parse_doc(&doc)?).await?;
+            let removed = doc.del(docs.author_default(), prefix).await?;
+            Ok(Output::Removed { removed })
+        }
+        Request::DocShare { doc, mode } => {
+            let id = parse_doc(&doc)?;
+            let doc = node.open_doc(id).await?;
+            if host == Host::ShortLived {
+                return Err(CliError::NeedsServe("doc share", node.dir_display()));
+            }
+            let mode = match mode {
+                Mode::Read => ShareMode::Read,
+                Mode::Write => ShareMode::Write,
+            };
+            let ticket = doc.share(mode, AddrInfoOptions::Addresses).await?;
+            node.record_sync(id, None)?;
+            Ok(Output::Ticket {
+                ticket: ticket.to_string(),
+            })
+        }
+        Request::DocJoin {
+            ticket,
+            wait,
+            timeout_secs,
+        } => {
+            let ticket = parse_ticket(&ticket)?;
+            let (doc, events) = docs.import_and_subscribe(ticket.clone()).await?;
+            node.record_sync(doc.id(), Some(&ticket))?;
+            let synced = if wait {
+                join_wait(
+                    node,
+                    &doc,
+                    events,
+                    updates,
+                    Duration::from_secs(timeout_secs),
+                )
+                .await?;
+                true
+            } else {
+                false
+            };
+            Ok(Output::Joined {
+                doc: doc.id().to_string(),
+                entries: doc.get_many(Query::all()).await?.len(),
+                synced,
+            })
+        }
+        Request::DocWatch { doc } => {
+            let id = parse_doc(&doc)?;
+            let doc = node.open_doc(id).await?;
+            let mut events = doc.subscribe().await?;
+            if host == Host::ShortLived {
+                node.resume().await?;
+            }
+            let watching = Update::Watching {
+                doc: id.to_string(),
+            };
+            if updates.send(watching).await.is_err() {
+                return Ok(Output::Done);
+            }
+            while let Some(e) = events.recv().await {
+                if updates.send(Update::Event((&e).into())).await.is_err() {
+                    break;
+                }
+            }
+            Ok(Output::Done)
+        }
+        Request::AuthorNew => Ok(Output::Author {
+            author: docs.author_create().await?.to_string(),
+        }),
+        Request::AuthorList => {
+            let default = docs.author_default();
+            Ok(Output::Authors {
+                authors: docs
+                    .author_list()
+                    .await?
+                    .into_iter()
+                    .map(|a| (a.to_string(), a == default))
+                    .collect(),
+            })
+        }
+        Request::AuthorDefault { id } => {
+            if let Some(id) = id {
+                let author = AuthorId::from_str(id.trim())
+                    .map_err(|e| CliError::AuthorId(id.clone(), e.to_string()))?;
+                docs.author_set_default(author).await?;
+            }
+            Ok(Output::Author {
+                author: docs.author_default().to_string(),
+            })
+        }
+    }
+}
+
+/// Waits until a first sync finished and the content it announced arrived (or `timeout`).
+async fn join_wait(
+    node: &Node,
+    doc: &Doc,
+    mut events: sheaf_tokio::Events,
+    updates: &mpsc::Sender<Update>,
+    timeout: Duration,
+) -> Result<()> {
+    let deadline = tokio::time::Instant::now() + timeout;
+    let mut received = 0u64;
+    let mut last_error = None;
+    let mut synced = false;
+    loop {
+        if synced && node.missing_content(doc).await? == 0 {
+            return Ok(());
+        }
+        let next = tokio::time::timeout_at(deadline, async {
+            // Re-check content now and then even without events.
+            tokio::time::timeout(Duration::from_millis(500), events.recv()).await
+        })
+        .await;
+        match next {
+            Err(_) if synced => return Ok(()), // content keeps arriving in the background
+            Err(_) => {
+                let why = last_error
+                    .map(|e| format!(" (last attempt: {e})"))
+                    .unwrap_or_default();
+                return Err(CliError::Timeout(format!(
+                    "no sync with the ticket's nodes finished within {}s{why}",
+                    timeout.as_secs()
+                )));
+            }
+            Ok(Err(_)) => {} // tick
+            Ok(Ok(None)) => return Err(CliError::Other("the document was closed".into())),
+            Ok(Ok(Some(event))) => match event {
+                LiveEvent::InsertRemote { .. } => {
+                    received += 1;
+                    progress(updates, "entries received", received, None);
+                }
+                LiveEvent::SyncFinished(s) => match s.result {
+                    Ok(_) => synced = true,
+                    Err(e) => last_error = Some(e),
+                },
+                _ => {}
+            },
+        }
+    }
+}

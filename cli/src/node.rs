@@ -1,0 +1,354 @@
+//! A persistent node on a data directory: the lock, the secret key, the stores, the router.
+
+use std::{
+    collections::BTreeMap,
+    fs::{File, OpenOptions},
+    io::Write,
+    net::SocketAddr,
+    path::{Path, PathBuf},
+    str::FromStr,
+};
+
+use iroh::{endpoint::presets, protocol::Router, Endpoint, SecretKey};
+use iroh_blobs::{store::fs::FsStore, BlobsProtocol};
+use iroh_gossip::net::Gossip;
+use sheaf_tokio::{Capability, Doc, DocTicket, Docs, LiveConfig, NamespaceId};
+
+use crate::{CliError, Result};
+
+/// The data directory to use: `--data`, else `$SHEAF_DATA`, else the platform's one.
+pub fn data_dir(flag: Option<PathBuf>) -> Result<PathBuf> {
+    if let Some(dir) = flag {
+        return Ok(dir);
+    }
+    if let Some(dir) = std::env::var_os("SHEAF_DATA").filter(|d| !d.is_empty()) {
+        return Ok(PathBuf::from(dir));
+    }
+    dirs::data_dir()
+        .map(|d| d.join("sheaf"))
+        .ok_or(CliError::NoDataDir)
+}
+
+/// Creates the data directory if needed.
+pub fn ensure_dir(dir: &Path) -> Result<()> {
+    std::fs::create_dir_all(dir).map_err(|source| CliError::DataDir {
+        path: dir.to_path_buf(),
+        source,
+    })
+}
+
+/// The exclusive lock on a data directory; released when dropped (or the process ends).
+#[derive(Debug)]
+pub struct DirLock {
+    _file: File,
+}
+
+/// Whether the lock was taken.
+#[derive(Debug)]
+pub enum LockOutcome {
+    /// It is ours.
+    Locked(DirLock),
+    /// Another process holds it.
+    Busy(Holder),
+}
+
+/// Who holds a data directory's lock, as far as its lock file tells.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Holder {
+    /// Its process id.
+    pub pid: Option<u32>,
+    /// Whether it is a `sheaf serve` (else a short-lived command).
+    pub serving: bool,
+}
+
+impl DirLock {
+    /// Tries to take `DIR/sheaf.lock` without waiting, and writes our pid into it, and
+    /// `serve` if `serving`.
+    pub fn try_lock(dir: &Path, serving: bool) -> Result<LockOutcome> {
+        let path = dir.join("sheaf.lock");
+        let data_err = |source| CliError::DataDir {
+            path: dir.to_path_buf(),
+            source,
+        };
+        let mut file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(data_err)?;
+        match file.try_lock() {
+            Ok(()) => {
+                file.set_len(0).map_err(data_err)?;
+                let role = if serving { "serve" } else { "command" };
+                writeln!(file, "{} {role}", std::process::id()).map_err(data_err)?;
+                Ok(LockOutcome::Locked(DirLock { _file: file }))
+            }
+            Err(std::fs::TryLockError::WouldBlock) => {
+                let text = std::fs::read_to_string(&path).unwrap_or_default();
+                let mut words = text.split_whitespace();
+                Ok(LockOutcome::Busy(Holder {
+                    pid: words.next().and_then(|p| p.parse().ok()),
+                    serving: words.next() == Some("serve"),
+                }))
+            }
+            Err(std::fs::TryLockError::Error(e)) => Err(data_err(e)),
+        }
+    }
+}
+
+/// The node's secret key from `DIR/node.key` (hex), created on first use.
+pub fn secret_key(dir: &Path) -> Result<SecretKey> {
+    let path = dir.join("node.key");
+    match std::fs::read_to_string(&path) {
+        Ok(text) => {
+            let bytes: [u8; 32] = hex::decode(text.trim())
+                .ok()
+                .and_then(|b| b.try_into().ok())
+                .ok_or_else(|| CliError::Other(format!("{} is not a node key", path.display())))?;
+            Ok(SecretKey::from_bytes(&bytes))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let key = SecretKey::generate();
+            let mut opts = OpenOptions::new();
+            opts.write(true).create_new(true);
+            #[cfg(unix)]
+            std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+            let mut file = opts.open(&path)?;
+            writeln!(file, "{}", hex::encode(key.to_bytes()))?;
+            file.sync_all()?;
+            Ok(key)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// How often a node re-syncs every document with every peer it knows. Besides catching up
+/// with peers after missed gossip, each sync asks the peer again for content still missing
+/// here, so a failed download does not stay missing until the next write.
+pub const ANTI_ENTROPY: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// The engine's default sync configuration with periodic anti-entropy every `interval`.
+pub fn live_config(interval: std::time::Duration) -> LiveConfig {
+    LiveConfig {
+        anti_entropy_interval: Some(interval),
+        ..LiveConfig::default()
+    }
+}
+
+/// A running node: endpoint, blob store, gossip, Sheaf docs, router.
+#[derive(Debug)]
+pub struct Node {
+    /// The router serving docs, blobs and gossip.
+    pub router: Router,
+    /// The documents engine.
+    pub docs: Docs,
+    /// The blob store.
+    pub blobs: iroh_blobs::api::Store,
+    /// The data directory, if persistent.
+    pub dir: Option<PathBuf>,
+}
+
+impl Node {
+    /// Spawns a node persisted in `dir` (which the caller has locked), bound to `bind`, with
+    /// [`live_config`]`(`[`ANTI_ENTROPY`]`)`.
+    pub async fn persistent(dir: &Path, bind: SocketAddr) -> Result<Node> {
+        Self::persistent_with(dir, bind, live_config(ANTI_ENTROPY)).await
+    }
+
+    /// Like [`Node::persistent`], with a sync configuration of the caller's.
+    pub async fn persistent_with(dir: &Path, bind: SocketAddr, live: LiveConfig) -> Result<Node> {
+        let key = secret_key(dir)?;
+        Self::spawn(Some(dir), Some(key), bind, live).await
+    }
+
+    /// Spawns a node; persistent when `dir` is given.
+    pub async fn spawn(
+        dir: Option<&Path>,
+        key: Option<SecretKey>,
+        bind: SocketAddr,
+        live: LiveConfig,
+    ) -> Result<Node> {
+        // Offline-first: no relay, no DNS, no port mapper; direct addresses only.
+        let mut builder = Endpoint::builder(presets::Minimal)
+            .clear_ip_transports()
+            .bind_addr(bind)
+            .map_err(|e| CliError::Other(format!("cannot bind {bind}: {e}")))?;
+        if let Some(key) = key {
+            builder = builder.secret_key(key);
+        }
+        let endpoint = builder
+            .bind()
+            .await
+            .map_err(|e| CliError::Other(format!("cannot bind {bind}: {e}")))?;
+        let (blobs, builder) = match dir {
+            Some(dir) => {
+                let store = match FsStore::load(dir.join("blobs")).await {
+                    Ok(store) => store,
+                    Err(e) => {
+                        endpoint.close().await;
+                        return Err(CliError::Other(format!("blob store: {e}")));
+                    }
+                };
+                ((*store).clone(), Docs::persistent(dir.join("docs")))
+            }
+            None => {
+                let store = iroh_blobs::store::mem::MemStore::new();
+                ((*store).clone(), Docs::memory())
+            }
+        };
+        let gossip = Gossip::builder().spawn(endpoint.clone());
+        let docs = match builder
+            .live_config(live)
+            .spawn(endpoint.clone(), blobs.clone(), gossip.clone())
+            .await
+        {
+            Ok(docs) => docs,
+            Err(e) => {
+                blobs.shutdown().await.ok();
+                endpoint.close().await;
+                return Err(e.into());
+            }
+        };
+        let router = Router::builder(endpoint)
+            .accept(sheaf_tokio::ALPN, docs.clone())
+            .accept(iroh_blobs::ALPN, BlobsProtocol::new(&blobs, None))
+            .accept(iroh_gossip::ALPN, gossip)
+            .spawn();
+        Ok(Node {
+            router,
+            docs,
+            blobs,
+            dir: dir.map(Path::to_path_buf),
+        })
+    }
+
+    /// The node's id.
+    pub fn id(&self) -> iroh::EndpointId {
+        self.router.endpoint().id()
+    }
+
+    /// The node's direct addresses (the bound sockets if none are known yet).
+    pub fn addrs(&self) -> Vec<SocketAddr> {
+        let addrs: Vec<SocketAddr> = self.router.endpoint().addr().ip_addrs().copied().collect();
+        if addrs.is_empty() {
+            self.router.endpoint().bound_sockets()
+        } else {
+            addrs
+        }
+    }
+
+    /// Stops syncing, flushes and closes the stores, closes the endpoint.
+    pub async fn shutdown(&self) -> Result<()> {
+        let result = self.router.shutdown().await;
+        self.docs.shutdown().await.ok();
+        self.blobs.shutdown().await.ok();
+        result.map_err(CliError::other)
+    }
+
+    /// The data directory, for messages.
+    pub fn dir_display(&self) -> String {
+        self.dir
+            .as_deref()
+            .map(|d| d.display().to_string())
+            .unwrap_or_else(|| "memory".into())
+    }
+
+    /// Whether the blob store holds the complete content of `hash`.
+    pub async fn has_content(&self, hash: sheaf_tokio::Hash) -> bool {
+        let hash = iroh_blobs::Hash::from_bytes(hash.to_bytes());
+        matches!(
+            self.blobs.blobs().status(hash).await,
+            Ok(iroh_blobs::api::proto::BlobStatus::Complete { .. })
+        )
+    }
+
+    /// How many non-empty entries of `doc` lack their content.
+    pub async fn missing_content(&self, doc: &Doc) -> Result<usize> {
+        let mut missing = 0;
+        for e in doc.get_many(sheaf_tokio::Query::all()).await? {
+            if e.content_len() > 0 && !self.has_content(e.content_hash()).await {
+                missing += 1;
+            }
+        }
+        Ok(missing)
+    }
+
+    /// Opens a document of the store, failing with "unknown document" for others.
+    pub async fn open_doc(&self, id: NamespaceId) -> Result<Doc> {
+        if !self.docs.list().await?.iter().any(|(d, _)| *d == id) {
+            return Err(CliError::UnknownDoc(id.to_string()));
+        }
+        Ok(self.docs.open(id).await?)
+    }
+
+    /// Starts syncing the documents recorded in `sync.json` (joined or shared ones) and
+    /// those with stored sync peers. Returns how many.
+    pub async fn resume(&self) -> Result<usize> {
+        let Some(dir) = &self.dir else { return Ok(0) };
+        let recorded = SyncList::load(dir);
+        let mut n = 0;
+        for (id, _) in self.docs.list().await? {
+            let key = id.to_string();
+            let ticket = recorded
+                .docs
+                .get(&key)
+                .and_then(|t| t.as_deref())
+                .and_then(|t| DocTicket::from_str(t).ok());
+            if let Some(ticket) = ticket {
+                self.docs.import(ticket).await?;
+            } else if recorded.docs.contains_key(&key)
+                || self
+                    .docs
+                    .open(id)
+                    .await?
+                    .get_sync_peers()
+                    .await?
+                    .is_some_and(|p| !p.is_empty())
+            {
+                self.docs.open(id).await?.start_sync(Vec::new()).await?;
+            } else {
+                continue;
+            }
+            n += 1;
+        }
+        Ok(n)
+    }
+
+    /// Records that `doc` is to be synced again after a restart, with the peers of
+    /// `ticket` (kept as a read-only ticket, so no secret is written here).
+    pub fn record_sync(&self, doc: NamespaceId, ticket: Option<&DocTicket>) -> Result<()> {
+        let Some(dir) = &self.dir else { return Ok(()) };
+        let mut list = SyncList::load(dir);
+        let entry = list.docs.entry(doc.to_string()).or_default();
+        if let Some(t) = ticket {
+            *entry = Some(DocTicket::new(Capability::Read(doc), t.nodes.clone()).to_string());
+        }
+        list.save(dir)
+    }
+}
+
+/// `sync.json`: documents to resume syncing, with a read ticket naming their peers.
+#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
+struct SyncList {
+    docs: BTreeMap<String, Option<String>>,
+}
+
+impl SyncList {
+    fn load(dir: &Path) -> Self {
+        std::fs::read(dir.join("sync.json"))
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or_default()
+    }
+
+    fn save(&self, dir: &Path) -> Result<()> {
+        let tmp = dir.join("sync.json.tmp");
+        std::fs::write(
+            &tmp,
+            serde_json::to_vec_pretty(self).map_err(CliError::other)?,
+        )?;
+        std::fs::rename(tmp, dir.join("sync.json"))?;
+        Ok(())
+    }
+}

@@ -1,0 +1,191 @@
+//! Running the `sheaf` binary in tests: one-shot commands and `serve` processes, with
+//! deadlines on everything.
+
+#![allow(dead_code)]
+
+use std::{
+    io::{BufRead, BufReader},
+    path::{Path, PathBuf},
+    process::{Child, Command, Output, Stdio},
+    sync::mpsc,
+    time::{Duration, Instant},
+};
+
+/// How long a test waits for a process or a condition.
+pub const TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The `sheaf` command, with backtraces enabled (none may ever show).
+pub fn sheaf() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_sheaf"));
+    cmd.env_remove("SHEAF_DATA")
+        .env("RUST_BACKTRACE", "1")
+        .stdin(Stdio::null());
+    cmd
+}
+
+/// Runs `sheaf --data DIR ARGS...` to completion (at most [`TIMEOUT`]).
+pub fn run(dir: &Path, args: &[&str]) -> Output {
+    let mut cmd = sheaf();
+    cmd.arg("--data").arg(dir).args(args);
+    run_cmd(cmd)
+}
+
+/// Runs `cmd` to completion (at most [`TIMEOUT`]), capturing its output.
+pub fn run_cmd(cmd: Command) -> Output {
+    run_cmd_within(cmd, TIMEOUT)
+}
+
+/// Runs `cmd` to completion (at most `limit`), capturing its output.
+pub fn run_cmd_within(mut cmd: Command, limit: Duration) -> Output {
+    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+    let child = cmd.spawn().expect("spawn sheaf");
+    let id = child.id();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    match rx.recv_timeout(limit) {
+        Ok(out) => out.expect("wait for sheaf"),
+        Err(_) => {
+            let _ = Command::new("kill").arg("-9").arg(id.to_string()).status();
+            panic!("sheaf {cmd:?} did not finish within {limit:?}");
+        }
+    }
+}
+
+/// Runs a command that must succeed; returns its stdout, trimmed.
+pub fn ok(dir: &Path, args: &[&str]) -> String {
+    let out = run(dir, args);
+    assert!(
+        out.status.success(),
+        "sheaf {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// Asserts a failure with exit code 1 and exactly one non-empty stderr line, an `error: `
+/// line containing `needle`, and no trace of a panic.
+pub fn assert_error(out: &Output, needle: &str) {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "stderr: {stderr}");
+    let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(lines.len(), 1, "stderr is not one line: {stderr:?}");
+    assert!(lines[0].starts_with("error: "), "{stderr:?}");
+    assert!(lines[0].contains(needle), "{stderr:?} lacks {needle:?}");
+    let lower = stderr.to_lowercase();
+    assert!(!lower.contains("panicked"), "{stderr:?}");
+    assert!(!lower.contains("backtrace"), "{stderr:?}");
+}
+
+/// Re-checks `check` until it returns `Some`, at most [`TIMEOUT`]; the pause between checks
+/// only bounds the polling rate, the condition decides.
+pub fn eventually<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + TIMEOUT;
+    loop {
+        if let Some(v) = check() {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A running process whose stdout lines arrive on a channel; killed when dropped.
+pub struct Proc {
+    child: Child,
+    lines: mpsc::Receiver<String>,
+    /// Every stdout line seen so far.
+    pub seen: Vec<String>,
+}
+
+impl Proc {
+    /// Spawns `cmd` with stdout piped (stderr inherited, so failures show in test logs).
+    pub fn spawn(mut cmd: Command) -> Proc {
+        cmd.stdout(Stdio::piped()).stderr(Stdio::inherit());
+        let mut child = cmd.spawn().expect("spawn sheaf");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Proc {
+            child,
+            lines,
+            seen: Vec::new(),
+        }
+    }
+
+    /// Waits (at most [`TIMEOUT`]) for a stdout line matching `pred`.
+    pub fn wait_line(&mut self, mut pred: impl FnMut(&str) -> bool) -> String {
+        let deadline = Instant::now() + TIMEOUT;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) => {
+                    self.seen.push(line.clone());
+                    if pred(&line) {
+                        return line;
+                    }
+                }
+                Err(e) => panic!("no matching line ({e}); saw {:?}", self.seen),
+            }
+        }
+    }
+
+    /// Sends SIGTERM and waits for a clean exit.
+    pub fn terminate(mut self) -> std::process::ExitStatus {
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status();
+        let deadline = Instant::now() + TIMEOUT;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "sheaf did not stop on SIGTERM");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A `sheaf serve` on loopback.
+pub struct Serve {
+    /// The process.
+    pub proc: Proc,
+    /// Its data directory.
+    pub dir: PathBuf,
+    /// Its node id.
+    pub node_id: String,
+}
+
+impl Serve {
+    /// Starts `sheaf --data DIR serve --bind 127.0.0.1:0` and waits until it is ready.
+    pub fn start(dir: &Path) -> Serve {
+        let mut cmd = sheaf();
+        cmd.arg("--data")
+            .arg(dir)
+            .args(["serve", "--bind", "127.0.0.1:0"]);
+        let mut proc = Proc::spawn(cmd);
+        let node = proc.wait_line(|l| l.starts_with("node "));
+        proc.wait_line(|l| l == "ready");
+        Serve {
+            proc,
+            dir: dir.to_path_buf(),
+            node_id: node["node ".len()..].to_string(),
+        }
+    }
+}
