@@ -41,6 +41,8 @@ pub struct Metrics {
     pub downloads_ok: Counter,
     /// Blob downloads that failed.
     pub downloads_failed: Counter,
+    /// Download retry rounds from the same providers after every provider failed.
+    pub download_retries: Counter,
     /// Iterations of the live loop.
     pub doc_live_tick_main: Counter,
 }
@@ -71,5 +73,7 @@ impl Metrics {
             .inc_by(d(before.downloads_ok, after.downloads_ok));
         self.downloads_failed
             .inc_by(d(before.downloads_failed, after.downloads_failed));
+        self.download_retries
+            .inc_by(d(before.download_retries, after.download_retries));
     }
 }

@@ -4,7 +4,11 @@
 //! Beyond iroh-docs: downloads run at most `max_concurrent_downloads` at a time (the rest
 //! wait in FIFO order), and a hash that is still missing is requested again whenever any peer
 //! later shows it holds it — through a sync, a direct `Put` or a `ContentReady` — which
-//! iroh-docs never does (its issue #82).
+//! iroh-docs never does (its issue #82). A download that failed with every known provider
+//! is also retried from the same providers after a growing delay, a bounded number of rounds
+//! (`LiveConfig::download_retry_attempts`): a provider's transient failure — a connection
+//! reset, a dial racing the peer's own dial — must not leave content missing until some peer
+//! happens to sync again.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
@@ -27,6 +31,8 @@ pub(super) struct Downloads {
     providers: BTreeMap<Hash, BTreeSet<PeerId>>,
     /// Providers already asked for a hash in flight or being retried.
     tried: BTreeMap<Hash, BTreeSet<PeerId>>,
+    /// Retry rounds used per missing hash (cleared on success).
+    rounds: BTreeMap<Hash, u32>,
     max_concurrent: usize,
     max_tracked: usize,
     max_providers: usize,
@@ -169,11 +175,41 @@ impl Downloads {
         }
         if ok {
             self.providers.remove(hash);
+            self.rounds.remove(hash);
         } else if let Some(ns) = wanted.first() {
-            // Failed: wait for a peer to show it holds the content.
+            // Failed: wait for a peer to show it holds the content, or for a retry round.
             self.missing.insert(*hash, *ns);
         }
         (wanted, drained)
+    }
+
+    /// After a failed download of `hash`: the number of the next retry round from the same
+    /// providers, if one is due within `max_rounds` (the caller schedules it).
+    pub(super) fn next_round(&mut self, hash: &Hash, max_rounds: u32) -> Option<u32> {
+        if !self.missing.contains_key(hash) || !self.providers.contains_key(hash) {
+            return None;
+        }
+        let rounds = self.rounds.entry(*hash).or_insert(0);
+        if *rounds >= max_rounds {
+            return None;
+        }
+        *rounds += 1;
+        Some(*rounds)
+    }
+
+    /// A retry round of `hash` is due: queue it again with its known providers, unless it is
+    /// no longer missing (downloaded or queued meanwhile). Returns whether it was queued.
+    pub(super) fn retry(&mut self, hash: &Hash) -> bool {
+        if !self.providers.contains_key(hash) {
+            return false;
+        }
+        let Some(ns) = self.missing.remove(hash) else {
+            return false;
+        };
+        self.queued.entry(*hash).or_default().insert(ns);
+        self.by_namespace.entry(ns).or_default().insert(*hash);
+        self.waiting.push_back(*hash);
+        true
     }
 
     pub(super) fn has_queued(&self, ns: &NamespaceId) -> bool {

@@ -90,6 +90,7 @@ enum Timer {
     SessionIdle(SessionId),
     Retry(NamespaceId, PeerId),
     AntiEntropy(NamespaceId),
+    DownloadRetry(Hash),
 }
 
 /// What to do with a store reply.
@@ -299,6 +300,11 @@ impl Live {
                             self.timers
                                 .insert((now.mono + every, Timer::AntiEntropy(ns)));
                         }
+                    }
+                }
+                Timer::DownloadRetry(hash) => {
+                    if self.downloads.retry(&hash) {
+                        self.stats.download_retries += 1;
                     }
                 }
             }
@@ -1121,7 +1127,18 @@ impl Live {
                 }
             }
             DownloadOutcome::AlreadyPresent => {}
-            DownloadOutcome::Failed(_) => self.stats.downloads_failed += 1,
+            DownloadOutcome::Failed(_) => {
+                self.stats.downloads_failed += 1;
+                let max = self.config.download_retry_attempts;
+                if let Some(round) = self.downloads.next_round(&hash, max) {
+                    let base = self.config.download_retry_base;
+                    let delay = base
+                        .saturating_mul(1 << (round - 1).min(16))
+                        .min(self.config.retry_max);
+                    let at = self.now.mono + delay;
+                    self.timers.insert((at, Timer::DownloadRetry(hash)));
+                }
+            }
         }
         for ns in drained {
             let ready = self

@@ -65,6 +65,8 @@ struct Net {
     delivered: usize,
     /// Gossip topics report no neighbours and carry no broadcasts (only direct dials happen).
     no_neighbors: bool,
+    /// The next this many downloads fail whatever the providers hold (transient failures).
+    failing_downloads: u32,
 }
 
 fn peer_id(i: usize) -> PeerId {
@@ -108,6 +110,7 @@ impl Net {
             next_api: 0,
             delivered: 0,
             no_neighbors: false,
+            failing_downloads: 0,
         }
     }
 
@@ -396,6 +399,9 @@ impl Net {
                 Output::Download { hash, providers } => {
                     let outcome = if self.nodes[node].blobs.0.borrow().contains(&hash) {
                         DownloadOutcome::AlreadyPresent
+                    } else if self.failing_downloads > 0 {
+                        self.failing_downloads -= 1;
+                        DownloadOutcome::Failed("connection lost".into())
                     } else if providers.iter().filter_map(|p| self.index_of(*p)).any(|j| {
                         self.nodes[j].online && self.nodes[j].blobs.0.borrow().contains(&hash)
                     }) {
@@ -859,6 +865,70 @@ fn missing_content_is_fetched_from_a_later_provider() {
             Ev::Pending,
         ]
     );
+}
+
+#[test]
+fn a_failed_download_is_retried_from_the_same_provider() {
+    // 0 writes an entry whose content it cannot serve at first (the transient failure of a
+    // real provider); 1 syncs, its download fails, and a later retry round from the same
+    // provider succeeds without any new sync. iroh-docs never retries.
+    let (secret, a) = doc();
+    let id = secret.id();
+    let mut net = Net::new(2);
+    net.no_neighbors = true;
+    net.create(0, &secret, &[&a]);
+    net.import(1, Capability::Write(secret.clone()), &[]);
+    net.set(0, id, &a, "doc", "content");
+    let content = Hash::new("content");
+    net.failing_downloads = u32::MAX;
+    net.start_sync(0, id, &[]);
+    net.subscribe(1, id);
+    net.start_sync(1, id, &[0]);
+    net.run();
+    assert_eq!(net.entries(1, id).len(), 1);
+    assert!(!net.nodes[1].blobs.0.borrow().contains(&content));
+    let stats = net.nodes[1].live.stats();
+    assert!(stats.downloads_failed >= 1);
+    assert_eq!(stats.download_retries, 0);
+    net.failing_downloads = 0;
+    let deadline = net.now.mono + Duration::from_secs(120);
+    net.run_timers_until(deadline);
+    assert!(net.nodes[1].blobs.0.borrow().contains(&content));
+    let stats = net.nodes[1].live.stats();
+    assert_eq!((stats.download_retries, stats.downloads_ok), (1, 1));
+    assert!(compact(net.take_events(1)).contains(&Ev::Ready(content)));
+}
+
+#[test]
+fn download_retries_stop_after_the_configured_rounds() {
+    let (secret, a) = doc();
+    let id = secret.id();
+    let mut net = Net::with_config(
+        2,
+        LiveConfig {
+            download_retry_attempts: 3,
+            ..LiveConfig::default()
+        },
+    );
+    net.no_neighbors = true;
+    net.create(0, &secret, &[&a]);
+    net.import(1, Capability::Write(secret.clone()), &[]);
+    net.set(0, id, &a, "doc", "content");
+    net.failing_downloads = u32::MAX;
+    net.start_sync(0, id, &[]);
+    net.start_sync(1, id, &[0]);
+    net.run();
+    let failed_before = net.nodes[1].live.stats().downloads_failed;
+    let deadline = net.now.mono + Duration::from_secs(600);
+    net.run_timers_until(deadline);
+    let stats = net.nodes[1].live.stats();
+    assert_eq!(stats.download_retries, 3);
+    assert_eq!(stats.downloads_failed, failed_before + 3);
+    assert!(!net.nodes[1]
+        .blobs
+        .0
+        .borrow()
+        .contains(&Hash::new("content")));
 }
 
 #[test]

@@ -405,8 +405,14 @@ pub struct LiveConfig {
     pub retry_attempts: u32,
     /// Delay before the first retry; doubles per attempt, with ±50% jitter from the seed.
     pub retry_base: Duration,
-    /// Longest delay between retries.
+    /// Longest delay between retries (of syncs and of downloads).
     pub retry_max: Duration,
+    /// Rounds of retrying a download that failed with every known provider, from the same
+    /// providers, before the hash waits for a new provider (0: only new providers, as
+    /// iroh-docs).
+    pub download_retry_attempts: u32,
+    /// Delay before the first download retry round; doubles per round.
+    pub download_retry_base: Duration,
     /// Periodic re-sync with every known peer of each document (off by default).
     pub anti_entropy_interval: Option<Duration>,
     /// Size limit for the heads in a `SyncReport`.
@@ -430,6 +436,8 @@ impl Default for LiveConfig {
             retry_attempts: 5,
             retry_base: Duration::from_secs(1),
             retry_max: Duration::from_secs(60),
+            download_retry_attempts: 5,
+            download_retry_base: Duration::from_secs(1),
             anti_entropy_interval: None,
             heads_size_limit: DEFAULT_HEADS_SIZE_LIMIT,
             max_start_sync_peers: 256,
@@ -440,6 +448,8 @@ impl Default for LiveConfig {
 /// Counters for metrics.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct LiveStats {
+    /// Download retry rounds started from the same providers after every provider failed.
+    pub download_retries: u64,
     /// Syncs we dialed that completed.
     pub sync_connect_ok: u64,
     /// Syncs we dialed that failed.
