@@ -123,9 +123,9 @@ pub fn secret_key(dir: &Path) -> Result<SecretKey> {
     }
 }
 
-/// How often a node re-syncs every document with every peer it knows. Besides catching up
-/// with peers after missed gossip, each sync asks the peer again for content still missing
-/// here, so a failed download does not stay missing until the next write.
+/// How often a node re-syncs every document with every peer it knows: it catches up with
+/// peers after missed gossip or time offline, and each sync asks the peer again for content
+/// still missing here (the engine itself retries a failed download a few times with backoff).
 pub const ANTI_ENTROPY: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// The engine's default sync configuration with periodic anti-entropy every `interval`.
