@@ -188,8 +188,19 @@ fn iroh_run(rt: &tokio::runtime::Runtime, a: &mut IrohSide, b: &mut IrohSide) ->
     }
 }
 
-/// Runs the workload `reps` times per implementation.
+/// Runs the workload `reps` times per implementation: Sheaf on redb with its default and with
+/// iroh-docs' split policy (and any in `SHEAF_BENCH_POLICIES`), Sheaf on its memory store,
+/// and iroh-docs unless `with_iroh` is false.
 pub fn run(n: usize, diff: usize, reps: usize, with_iroh: bool) -> Vec<Row> {
+    run_with(n, diff, reps, with_iroh, true)
+}
+
+/// W8: only Sheaf on redb with its default policy, and iroh-docs.
+pub fn run_compared(n: usize, diff: usize, reps: usize) -> Vec<Row> {
+    run_with(n, diff, reps, true, false)
+}
+
+fn run_with(n: usize, diff: usize, reps: usize, with_iroh: bool, variants: bool) -> Vec<Row> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .build()
         .expect("runtime");
@@ -208,11 +219,11 @@ pub fn run(n: usize, diff: usize, reps: usize, with_iroh: bool) -> Vec<Row> {
             store_calls: calls,
             entries_read: entries,
         };
-        let mut configs = vec![
-            ("sheaf-redb", SyncConfig::default()),
-            ("sheaf-redb-iroh-policy", SyncConfig::IROH_DOCS),
-        ];
-        if let Ok(spec) = std::env::var("SHEAF_BENCH_POLICIES") {
+        let mut configs = vec![("sheaf-redb", SyncConfig::default())];
+        if variants {
+            configs.push(("sheaf-redb-iroh-policy", SyncConfig::IROH_DOCS));
+        }
+        if let (true, Ok(spec)) = (variants, std::env::var("SHEAF_BENCH_POLICIES")) {
             // e.g. "4x1,8x1,16x2": split factor x leaf size, for choosing the defaults.
             for p in spec.split(',') {
                 let (k, m) = p.split_once('x').expect("KxM");
@@ -235,14 +246,16 @@ pub fn run(n: usize, diff: usize, reps: usize, with_iroh: bool) -> Vec<Row> {
             );
             rows.push(row(name, s, Some(calls), Some(entries)));
         }
-        let mut a = sheaf_side(MemStore::new(), &data, &data.a, SyncConfig::default());
-        let mut b = sheaf_side(MemStore::new(), &data, &data.b, SyncConfig::default());
-        let s = sheaf_run(&mut a, &mut b, &data);
-        let (calls, entries) = (
-            a.store_mut().calls + b.store_mut().calls,
-            a.store_mut().entries + b.store_mut().entries,
-        );
-        rows.push(row("sheaf-mem", s, Some(calls), Some(entries)));
+        if variants {
+            let mut a = sheaf_side(MemStore::new(), &data, &data.a, SyncConfig::default());
+            let mut b = sheaf_side(MemStore::new(), &data, &data.b, SyncConfig::default());
+            let s = sheaf_run(&mut a, &mut b, &data);
+            let (calls, entries) = (
+                a.store_mut().calls + b.store_mut().calls,
+                a.store_mut().entries + b.store_mut().entries,
+            );
+            rows.push(row("sheaf-mem", s, Some(calls), Some(entries)));
+        }
         if with_iroh {
             let mut a = iroh_side(&rt, &data, &data.a);
             let mut b = iroh_side(&rt, &data, &data.b);

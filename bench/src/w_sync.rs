@@ -1,0 +1,300 @@
+//! Sync between two nodes over loopback.
+//!
+//! The documents are generated once and written into each implementation's store file (see
+//! [`crate::data`]), so both implementations sync the very same signed entries; each
+//! repetition starts from fresh copies of those files.
+//!
+//! - **W3** initial sync: the source node opens the `N`-entry document (its blob store holds
+//!   all `N` values) and joins the swarm; an empty memory node imports the namespace,
+//!   subscribes, and calls `start_sync` with the source's address. `entries_ms` is when the
+//!   `N`-th `InsertRemote` arrived, `content_ms` when the `N`-th `ContentReady` did. A run
+//!   that stops making progress for [`IDLE`] or passes its deadline is recorded as `timeout`
+//!   with the counts it reached (iroh-docs' content download is known to stall).
+//! - **W7** is W3 with the empty node's download policy set to nothing: the UDP bytes its
+//!   endpoint sent and received from `start_sync` until it held all entries and its sync
+//!   finished, over the floor (the encoded size of the entries it lacked).
+//! - **W4** diff sync: two nodes open copies of the same `N`-entry document, each writes
+//!   `N/100` new entries while they are apart, then one calls `start_sync` with the other's
+//!   address; `ms` until both received the other's new entries.
+//! - **W5** no-op sync: two copies of the same document; `ms` from `start_sync` to the first
+//!   `SyncFinished` on the dialing node.
+//!
+//! Sheaf drops events for subscribers that fall behind (`Lagged`); the bench reads events on
+//! their own task to keep up, counts dropped events as possible inserts, and then confirms
+//! the count with a query, so a lag can delay a measurement but never shorten it.
+
+use std::time::Duration;
+
+use anyhow::Result;
+use bytes::Bytes;
+use tokio::{sync::mpsc, time::Instant};
+
+use crate::{
+    data::{generate, Dataset, Keys, Stores},
+    nodes::{forward, Ev, Impl, Node},
+    report::Record,
+    Out,
+};
+
+/// A run that sees no event for this long has stalled.
+pub const IDLE: Duration = Duration::from_secs(30);
+
+fn deadline_for(n: usize) -> Duration {
+    Duration::from_secs(60 + (n / 1000) as u64)
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+/// Builds (once) the `n`-entry document with unique keys in both stores; returns it.
+async fn base(stores: &Stores, n: usize) -> Result<(Dataset, String)> {
+    let name = format!("sync-{n}");
+    crate::progress(&format!("generating {n} entries"));
+    let data = generate(n, Keys::Unique, 3);
+    for imp in Impl::BOTH {
+        crate::progress(&format!("writing the {} store of {n} entries", imp.name()));
+        stores.ensure(imp, &name, &data).await?;
+    }
+    Ok((data, name))
+}
+
+/// W3 (content) or W7 (no content) for each `n`.
+pub async fn initial(
+    out: &mut Out,
+    ns: &[usize],
+    reps: usize,
+    stores: &Stores,
+    content: bool,
+) -> Result<()> {
+    for &n in ns {
+        let (data, name) = base(stores, n).await?;
+        let floor = data.encoded_size();
+        for rep in 0..reps {
+            for imp in Impl::BOTH {
+                let rec = initial_once(imp, &data, &name, stores, rep, content, floor).await?;
+                out.push(rec);
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn initial_once(
+    imp: Impl,
+    data: &Dataset,
+    name: &str,
+    stores: &Stores,
+    rep: usize,
+    content: bool,
+    floor: u64,
+) -> Result<Record> {
+    let n = data.entries.len();
+    let workload = if content { "W3" } else { "W7" };
+    let mut rec = Record::new(imp.name(), workload, rep).param("n", n);
+    let src_dir = stores.node_dir(imp, Some(name), "src")?;
+    let src = Node::spawn(imp, Some(&src_dir)).await?;
+    if content {
+        for i in 0..n {
+            src.add_blob(data.value(i)).await?;
+        }
+    }
+    let src_doc = src.open_doc(data.id()).await?;
+    src_doc.start_sync(vec![]).await?;
+    let sink = Node::spawn(imp, None).await?;
+    let doc = sink.import_secret(data.secret_bytes()).await?;
+    if !content {
+        doc.download_nothing().await?;
+    }
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let task = forward(doc.subscribe().await?, 0, tx);
+    let bytes0 = sink.udp_bytes();
+    let t0 = Instant::now();
+    doc.start_sync(vec![src.addr()]).await?;
+    let deadline = t0 + deadline_for(n);
+    let (mut inserts, mut ready, mut lagged) = (0usize, 0usize, 0usize);
+    let (mut entries_at, mut content_at, mut synced_at) = (None, None, None);
+    let mut wire = None;
+    let mut status = "ok";
+    loop {
+        let done = entries_at.is_some()
+            && if content {
+                content_at.is_some()
+            } else {
+                synced_at.is_some()
+            };
+        if done {
+            break;
+        }
+        let wait = deadline.min(Instant::now() + IDLE);
+        let Ok(Some((_, ev, at))) = tokio::time::timeout_at(wait, rx.recv()).await else {
+            status = "timeout";
+            break;
+        };
+        match ev {
+            Ev::InsertRemote { .. } => inserts += 1,
+            Ev::ContentReady => ready += 1,
+            Ev::Lagged(m) => lagged += m as usize,
+            Ev::SyncFinished { .. } if entries_at.is_some() && synced_at.is_none() => {
+                synced_at = Some(at);
+                wire = Some(sink.udp_bytes() - bytes0);
+            }
+            _ => {}
+        }
+        if entries_at.is_none()
+            && inserts + lagged >= n
+            && (lagged == 0 || doc.count(false).await? >= n)
+        {
+            entries_at = Some(at);
+            if !content {
+                wire = Some(sink.udp_bytes() - bytes0);
+            }
+        }
+        if content_at.is_none() && ready + lagged >= n {
+            content_at = Some(at);
+        }
+    }
+    task.abort();
+    rec.set("entries", inserts as f64);
+    if content {
+        rec.set("content", ready as f64);
+    }
+    if lagged > 0 {
+        rec.set("lagged_events", lagged as f64);
+    }
+    if let Some(at) = entries_at {
+        rec.set("entries_ms", ms(at - t0));
+    }
+    if let Some(at) = content_at {
+        rec.set("content_ms", ms(at - t0));
+    }
+    if let Some(at) = synced_at {
+        rec.set("sync_finished_ms", ms(at - t0));
+    }
+    if !content {
+        if let (Some(wire), Some(_)) = (wire, entries_at) {
+            rec.set("wire_bytes", wire as f64);
+            rec.set("floor_bytes", floor as f64);
+            rec.set("wire_per_floor", wire as f64 / floor as f64);
+            rec.set("wire_bytes_per_entry", wire as f64 / n as f64);
+        }
+    }
+    rec.status = status;
+    src.shutdown().await;
+    sink.shutdown().await;
+    stores.remove(&src_dir);
+    Ok(rec)
+}
+
+/// W4 (`diff`) or W5 (no-op) for each `n`.
+pub async fn pair(
+    out: &mut Out,
+    ns: &[usize],
+    reps: usize,
+    stores: &Stores,
+    diff: bool,
+) -> Result<()> {
+    for &n in ns {
+        let (data, name) = base(stores, n).await?;
+        let id = data.id();
+        drop(data);
+        for rep in 0..reps {
+            for imp in Impl::BOTH {
+                let rec = pair_once(imp, id, n, &name, stores, rep, diff).await?;
+                out.push(rec);
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn pair_once(
+    imp: Impl,
+    id: [u8; 32],
+    n: usize,
+    name: &str,
+    stores: &Stores,
+    rep: usize,
+    diff: bool,
+) -> Result<Record> {
+    let workload = if diff { "W4" } else { "W5" };
+    let new = if diff { n / 100 } else { 0 };
+    let mut rec = Record::new(imp.name(), workload, rep).param("n", n);
+    if diff {
+        rec = rec.param("new_per_side", new);
+    }
+    let (a_dir, b_dir) = (
+        stores.node_dir(imp, Some(name), "a")?,
+        stores.node_dir(imp, Some(name), "b")?,
+    );
+    let a = Node::spawn(imp, Some(&a_dir)).await?;
+    let b = Node::spawn(imp, Some(&b_dir)).await?;
+    let (da, db) = (a.open_doc(id).await?, b.open_doc(id).await?);
+    for i in 0..new {
+        let v = Bytes::from(format!("{rep}/{i}"));
+        da.set(Bytes::from(format!("new/a/{i:08}")), v.clone())
+            .await?;
+        db.set(Bytes::from(format!("new/b/{i:08}")), v).await?;
+    }
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let ta = forward(da.subscribe().await?, 0, tx.clone());
+    let tb = forward(db.subscribe().await?, 1, tx);
+    da.start_sync(vec![]).await?;
+    let t0 = Instant::now();
+    db.start_sync(vec![a.addr()]).await?;
+    let deadline = t0 + deadline_for(n);
+    let mut got = [0usize; 2];
+    let mut lagged = 0usize;
+    let (mut synced_at, mut both_at) = (None, None);
+    let mut status = "ok";
+    loop {
+        if synced_at.is_some() && (!diff || both_at.is_some()) {
+            break;
+        }
+        let wait = deadline.min(Instant::now() + IDLE);
+        let Ok(Some((idx, ev, at))) = tokio::time::timeout_at(wait, rx.recv()).await else {
+            status = "timeout";
+            break;
+        };
+        match ev {
+            Ev::InsertRemote { .. } => got[idx] += 1,
+            Ev::Lagged(m) => lagged += m as usize,
+            Ev::SyncFinished { ok } if idx == 1 && synced_at.is_none() => {
+                synced_at = Some(at);
+                rec.set("sync_ok", f64::from(u8::from(ok)));
+            }
+            _ => {}
+        }
+        if diff
+            && both_at.is_none()
+            && got[0] + lagged >= new
+            && got[1] + lagged >= new
+            && (lagged == 0
+                || (da.count(false).await? >= n + 2 * new && db.count(false).await? >= n + 2 * new))
+        {
+            both_at = Some(at);
+        }
+    }
+    ta.abort();
+    tb.abort();
+    let at = if diff { both_at } else { synced_at };
+    if let Some(at) = at {
+        rec.set("ms", ms(at - t0));
+    }
+    if let Some(at) = synced_at {
+        rec.set("sync_finished_ms", ms(at - t0));
+    }
+    if diff {
+        rec.set("received_a", got[0] as f64);
+        rec.set("received_b", got[1] as f64);
+    }
+    if lagged > 0 {
+        rec.set("lagged_events", lagged as f64);
+    }
+    rec.status = status;
+    a.shutdown().await;
+    b.shutdown().await;
+    stores.remove(&a_dir);
+    stores.remove(&b_dir);
+    Ok(rec)
+}
