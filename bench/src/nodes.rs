@@ -243,7 +243,7 @@ pub enum Doc {
 }
 
 /// An event of either implementation, reduced to what the workloads wait for.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Ev {
     /// An entry arrived from a peer (sync or gossip).
     InsertRemote {
@@ -256,10 +256,12 @@ pub enum Ev {
     PendingContentReady,
     /// A gossip neighbour joined.
     NeighborUp,
-    /// A sync finished; `ok` tells whether it reported success.
+    /// A sync finished.
     SyncFinished {
-        /// Whether the sync reported success.
-        ok: bool,
+        /// The error it reported, if any.
+        error: Option<String>,
+        /// Sheaf's own timing of the sync: connect and process phases, in ms.
+        phases: Option<(f64, f64)>,
     },
     /// The subscriber fell behind and this many events were dropped (Sheaf only).
     Lagged(u64),
@@ -358,6 +360,15 @@ impl Doc {
         Ok(())
     }
 
+    /// Leaves the document's swarm (subscriptions stay).
+    pub async fn leave(&self) -> Result<()> {
+        match self {
+            Doc::Sheaf(doc, _) => doc.leave().await?,
+            Doc::Iroh(doc, _) => doc.leave().await?,
+        }
+        Ok(())
+    }
+
     /// Downloads no content for this document.
     pub async fn download_nothing(&self) -> Result<()> {
         match self {
@@ -386,7 +397,11 @@ impl Doc {
                     E::PendingContentReady => Ev::PendingContentReady,
                     E::NeighborUp(_) => Ev::NeighborUp,
                     E::SyncFinished(s) => Ev::SyncFinished {
-                        ok: s.result.is_ok(),
+                        phases: Some((
+                            s.connect.as_secs_f64() * 1000.0,
+                            s.process.as_secs_f64() * 1000.0,
+                        )),
+                        error: s.result.err(),
                     },
                     E::Lagged { missed } => Ev::Lagged(missed),
                     _ => Ev::Other,
@@ -402,7 +417,8 @@ impl Doc {
                     Ok(E::PendingContentReady) => Ev::PendingContentReady,
                     Ok(E::NeighborUp(_)) => Ev::NeighborUp,
                     Ok(E::SyncFinished(s)) => Ev::SyncFinished {
-                        ok: s.result.is_ok(),
+                        error: s.result.err(),
+                        phases: None,
                     },
                     _ => Ev::Other,
                 }

@@ -13,11 +13,14 @@
 //! - **W7** is W3 with the empty node's download policy set to nothing: the UDP bytes its
 //!   endpoint sent and received from `start_sync` until it held all entries and its sync
 //!   finished, over the floor (the encoded size of the entries it lacked).
-//! - **W4** diff sync: two nodes open copies of the same `N`-entry document, each writes
-//!   `N/100` new entries while they are apart, then one calls `start_sync` with the other's
-//!   address; `ms` until both received the other's new entries.
-//! - **W5** no-op sync: two copies of the same document; `ms` from `start_sync` to the first
-//!   `SyncFinished` on the dialing node.
+//! - **W5** no-op sync: two nodes open copies of the same `N`-entry document; one calls
+//!   `start_sync` with the other's address. `first_ms` is the time to the dialing node's
+//!   `SyncFinished` for that first sync after opening (Sheaf builds its in-memory fingerprint
+//!   index then, once per document and process); `ms` is a second `start_sync` on the same
+//!   running nodes, which is what a no-op sync costs a running node.
+//! - **W4** diff sync: after that first sync, both leave the swarm and each writes `N/100`
+//!   new entries; then one calls `start_sync` again. `ms` until both received the other's
+//!   new entries.
 //!
 //! Sheaf drops events for subscribers that fall behind (`Lagged`); the bench reads events on
 //! their own task to keep up, counts dropped events as possible inserts, and then confirms
@@ -31,7 +34,7 @@ use tokio::{sync::mpsc, time::Instant};
 
 use crate::{
     data::{generate, Dataset, Keys, Stores},
-    nodes::{forward, Ev, Impl, Node},
+    nodes::{forward, Ev, Impl, Node, Stamped},
     report::Record,
     Out,
 };
@@ -208,6 +211,46 @@ pub async fn pair(
     Ok(())
 }
 
+/// Waits for the first `SyncFinished` on node 1 (the dialing node) after `t0`.
+async fn first_sync(
+    rx: &mut mpsc::UnboundedReceiver<Stamped>,
+    t0: Instant,
+    deadline: Instant,
+    rec: &mut Record,
+    prefix: &'static str,
+) -> Option<Instant> {
+    loop {
+        let wait = deadline.min(Instant::now() + IDLE);
+        match tokio::time::timeout_at(wait, rx.recv()).await {
+            Ok(Some((1, Ev::SyncFinished { error, phases }, at))) => {
+                if let Some((connect, process)) = phases {
+                    rec.set(concat_metric(prefix, "connect_ms"), connect);
+                    rec.set(concat_metric(prefix, "process_ms"), process);
+                }
+                rec.set(
+                    concat_metric(prefix, "ok"),
+                    f64::from(u8::from(error.is_none())),
+                );
+                let _ = t0;
+                return Some(at);
+            }
+            Ok(Some(_)) => {}
+            _ => return None,
+        }
+    }
+}
+
+fn concat_metric(prefix: &'static str, name: &'static str) -> &'static str {
+    match (prefix, name) {
+        ("first", "connect_ms") => "first_connect_ms",
+        ("first", "process_ms") => "first_process_ms",
+        ("first", _) => "first_sync_ok",
+        (_, "connect_ms") => "sync_connect_ms",
+        (_, "process_ms") => "sync_process_ms",
+        _ => "sync_ok",
+    }
+}
+
 async fn pair_once(
     imp: Impl,
     id: [u8; 32],
@@ -229,7 +272,67 @@ async fn pair_once(
     );
     let a = Node::spawn(imp, Some(&a_dir)).await?;
     let b = Node::spawn(imp, Some(&b_dir)).await?;
+    let result = pair_run(&a, &b, id, n, new, rep, &mut rec).await;
+    rec.status = match result {
+        Ok(status) => status,
+        Err(e) => {
+            crate::progress(&format!("{workload} {}: {e:#}", imp.name()));
+            "error"
+        }
+    };
+    a.shutdown().await;
+    b.shutdown().await;
+    stores.remove(&a_dir);
+    stores.remove(&b_dir);
+    Ok(rec)
+}
+
+/// The phases of W4/W5 on two started nodes: a first sync right after the nodes opened the
+/// document (`first_ms`), then for W5 a second one (`ms`), for W4 — after both left the
+/// swarm and wrote `new` entries each — the diff sync (`ms`, until both hold all entries).
+async fn pair_run(
+    a: &Node,
+    b: &Node,
+    id: [u8; 32],
+    n: usize,
+    new: usize,
+    rep: usize,
+    rec: &mut Record,
+) -> Result<&'static str> {
     let (da, db) = (a.open_doc(id).await?, b.open_doc(id).await?);
+    let deadline = Instant::now() + deadline_for(n);
+    // First sync, on freshly opened documents.
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let tasks = [
+        forward(da.subscribe().await?, 0, tx.clone()),
+        forward(db.subscribe().await?, 1, tx),
+    ];
+    da.start_sync(vec![]).await?;
+    let t0 = Instant::now();
+    db.start_sync(vec![a.addr()]).await?;
+    let first = first_sync(&mut rx, t0, deadline, rec, "first").await;
+    let Some(first) = first else {
+        return Ok("timeout");
+    };
+    rec.set("first_ms", ms(first - t0));
+    if new == 0 {
+        // W5: sync again, now that both nodes are running.
+        let t1 = Instant::now();
+        db.start_sync(vec![a.addr()]).await?;
+        let second = first_sync(&mut rx, t1, deadline, rec, "second").await;
+        tasks.iter().for_each(|t| t.abort());
+        return Ok(match second {
+            Some(at) => {
+                rec.set("ms", ms(at - t1));
+                "ok"
+            }
+            None => "timeout",
+        });
+    }
+    tasks.iter().for_each(|t| t.abort());
+    // W4: apart, each writes `new` entries; then they sync.
+    da.leave().await?;
+    db.leave().await?;
     for i in 0..new {
         let v = Bytes::from(format!("{rep}/{i}"));
         da.set(Bytes::from(format!("new/a/{i:08}")), v.clone())
@@ -237,64 +340,41 @@ async fn pair_once(
         db.set(Bytes::from(format!("new/b/{i:08}")), v).await?;
     }
     let (tx, mut rx) = mpsc::unbounded_channel();
-    let ta = forward(da.subscribe().await?, 0, tx.clone());
-    let tb = forward(db.subscribe().await?, 1, tx);
+    let tasks = [
+        forward(da.subscribe().await?, 0, tx.clone()),
+        forward(db.subscribe().await?, 1, tx),
+    ];
     da.start_sync(vec![]).await?;
-    let t0 = Instant::now();
+    let t1 = Instant::now();
     db.start_sync(vec![a.addr()]).await?;
-    let deadline = t0 + deadline_for(n);
     let mut got = [0usize; 2];
     let mut lagged = 0usize;
-    let (mut synced_at, mut both_at) = (None, None);
-    let mut status = "ok";
+    let mut status = "timeout";
     loop {
-        if synced_at.is_some() && (!diff || both_at.is_some()) {
-            break;
-        }
         let wait = deadline.min(Instant::now() + IDLE);
         let Ok(Some((idx, ev, at))) = tokio::time::timeout_at(wait, rx.recv()).await else {
-            status = "timeout";
             break;
         };
         match ev {
             Ev::InsertRemote { .. } => got[idx] += 1,
             Ev::Lagged(m) => lagged += m as usize,
-            Ev::SyncFinished { ok } if idx == 1 && synced_at.is_none() => {
-                synced_at = Some(at);
-                rec.set("sync_ok", f64::from(u8::from(ok)));
-            }
             _ => {}
         }
-        if diff
-            && both_at.is_none()
-            && got[0] + lagged >= new
+        if got[0] + lagged >= new
             && got[1] + lagged >= new
             && (lagged == 0
                 || (da.count(false).await? >= n + 2 * new && db.count(false).await? >= n + 2 * new))
         {
-            both_at = Some(at);
+            rec.set("ms", ms(at - t1));
+            status = "ok";
+            break;
         }
     }
-    ta.abort();
-    tb.abort();
-    let at = if diff { both_at } else { synced_at };
-    if let Some(at) = at {
-        rec.set("ms", ms(at - t0));
-    }
-    if let Some(at) = synced_at {
-        rec.set("sync_finished_ms", ms(at - t0));
-    }
-    if diff {
-        rec.set("received_a", got[0] as f64);
-        rec.set("received_b", got[1] as f64);
-    }
+    tasks.iter().for_each(|t| t.abort());
+    rec.set("received_a", got[0] as f64);
+    rec.set("received_b", got[1] as f64);
     if lagged > 0 {
         rec.set("lagged_events", lagged as f64);
     }
-    rec.status = status;
-    a.shutdown().await;
-    b.shutdown().await;
-    stores.remove(&a_dir);
-    stores.remove(&b_dir);
-    Ok(rec)
+    Ok(status)
 }
