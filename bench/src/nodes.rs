@@ -209,6 +209,26 @@ impl Node {
         Ok(())
     }
 
+    /// How many of `hashes` (BLAKE3 hashes of content) the blob store lacks completely.
+    pub async fn missing_blobs(&self, hashes: &[[u8; 32]]) -> Result<usize> {
+        let mut missing = 0;
+        for h in hashes {
+            let has = match &self.inner {
+                Inner::Sheaf { blobs, .. } => {
+                    blobs.blobs().has(iroh_blobs::Hash::from_bytes(*h)).await?
+                }
+                Inner::Iroh { blobs, .. } => {
+                    blobs
+                        .blobs()
+                        .has(iroh_blobs_0103::Hash::from_bytes(*h))
+                        .await?
+                }
+            };
+            missing += usize::from(!has);
+        }
+        Ok(missing)
+    }
+
     /// Shuts the node down (router, docs engine, blob store).
     pub async fn shutdown(self) {
         let _ = tokio::time::timeout(Duration::from_secs(20), self.router.shutdown()).await;

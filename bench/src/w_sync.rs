@@ -23,8 +23,9 @@
 //!   new entries.
 //!
 //! Sheaf drops events for subscribers that fall behind (`Lagged`); the bench reads events on
-//! their own task to keep up, counts dropped events as possible inserts, and then confirms
-//! the count with a query, so a lag can delay a measurement but never shorten it.
+//! their own task to keep up, counts dropped events as possible inserts or downloads, and
+//! confirms by query (entry count, blob store) when the count says done and then every
+//! [`POLL`], so a lag can delay a measurement (by at most about a poll) but never shorten it.
 
 use std::time::Duration;
 
@@ -41,6 +42,8 @@ use crate::{
 
 /// A run that sees no event for this long has stalled.
 pub const IDLE: Duration = Duration::from_secs(30);
+/// How often a run whose subscriber lost events re-checks by query.
+pub const POLL: Duration = Duration::from_secs(1);
 
 fn deadline_for(n: usize) -> Duration {
     Duration::from_secs(60 + (n / 1000) as u64)
@@ -119,6 +122,15 @@ async fn initial_once(
     let (mut entries_at, mut content_at, mut synced_at) = (None, None, None);
     let mut wire = None;
     let mut status = "ok";
+    let mut last_event = Instant::now();
+    let hashes: Vec<[u8; 32]> = if content {
+        data.values
+            .iter()
+            .map(|v| *blake3::hash(v).as_bytes())
+            .collect()
+    } else {
+        Vec::new()
+    };
     loop {
         let done = entries_at.is_some()
             && if content {
@@ -129,10 +141,23 @@ async fn initial_once(
         if done {
             break;
         }
-        let wait = deadline.min(Instant::now() + IDLE);
-        let Ok(Some((_, ev, at))) = tokio::time::timeout_at(wait, rx.recv()).await else {
+        let now = Instant::now();
+        if now >= deadline || now >= last_event + IDLE {
             status = "timeout";
             break;
+        }
+        // With dropped events, re-check by query at least every POLL.
+        let wait = deadline.min(last_event + IDLE).min(now + POLL);
+        let (ev, at) = match tokio::time::timeout_at(wait, rx.recv()).await {
+            Ok(Some((_, ev, at))) => {
+                last_event = at;
+                (ev, at)
+            }
+            Ok(None) => {
+                status = "timeout";
+                break;
+            }
+            Err(_) => (Ev::Other, Instant::now()),
         };
         match ev {
             Ev::InsertRemote { .. } => inserts += 1,
@@ -148,14 +173,22 @@ async fn initial_once(
             && inserts + lagged >= n
             && (lagged == 0 || doc.count(false).await? >= n)
         {
-            entries_at = Some(at);
+            entries_at = Some(if lagged == 0 { at } else { Instant::now() });
             if !content {
                 wire = Some(sink.udp_bytes() - bytes0);
             }
         }
-        if content_at.is_none() && ready + lagged >= n {
-            content_at = Some(at);
+        if content
+            && content_at.is_none()
+            && ready + lagged >= n
+            && (lagged == 0 || sink.missing_blobs(&hashes).await? == 0)
+        {
+            content_at = Some(if lagged == 0 { at } else { Instant::now() });
         }
+    }
+    if content && content_at.is_none() {
+        // How far the download got, whatever events were dropped.
+        ready = n - sink.missing_blobs(&hashes).await?;
     }
     task.abort();
     rec.set("entries", inserts as f64);
