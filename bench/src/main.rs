@@ -206,8 +206,8 @@ fn main() -> Result<()> {
     let elapsed = started.elapsed().as_secs_f64();
     if !cli.json_only {
         println!(
-            "\n{}",
-            "Medians; ratio = iroh-docs / Sheaf of a lower-is-better metric (above 1: Sheaf is faster or smaller)."
+            "\nMedians; ratio = iroh-docs / Sheaf of a lower-is-better metric \
+             (above 1: Sheaf is faster or smaller)."
         );
         println!("{}", report::table(&out.records));
         println!("total {elapsed:.0} s");
