@@ -5,8 +5,10 @@
 //! and take far longer than the workload itself. Instead the entries are signed once (on all
 //! cores) and written into a `docs.redb` — with Sheaf's `RedbStore` for Sheaf and iroh-docs'
 //! own `Store` (which verifies every entry) for iroh-docs — that a node then opens with
-//! `Docs::persistent(dir)`. Both implementations thus hold the very same signed entries. A
-//! store is built once per run and copied for each node and repetition.
+//! `Docs::persistent(dir)`. Both implementations thus hold the very same signed entries. For
+//! the sync workloads the node's blob store holds all their content too: a replica without
+//! its content is not the common case, and Sheaf looks for missing content when a document
+//! starts syncing. A store is built once per run and copied for each node and repetition.
 
 use std::{
     path::{Path, PathBuf},
@@ -148,6 +150,45 @@ impl Dataset {
     }
 }
 
+/// Copies the folder `from` into `to`, recursively.
+fn copy_dir(from: &Path, to: &Path) -> Result<()> {
+    std::fs::create_dir_all(to)?;
+    for entry in std::fs::read_dir(from)? {
+        let entry = entry?;
+        let target = to.join(entry.file_name());
+        if entry.file_type()?.is_dir() {
+            copy_dir(&entry.path(), &target)?;
+        } else {
+            std::fs::copy(entry.path(), &target)?;
+        }
+    }
+    Ok(())
+}
+
+impl Dataset {
+    /// Adds every entry's content to an iroh-blobs file store in `dir` (the version `imp`
+    /// runs on).
+    pub async fn write_blobs(&self, imp: Impl, dir: &Path) -> Result<()> {
+        match imp {
+            Impl::Sheaf => {
+                let store = iroh_blobs::store::fs::FsStore::load(dir).await?;
+                for v in &self.values {
+                    store.add_slice(v).await?;
+                }
+                store.shutdown().await?;
+            }
+            Impl::Iroh => {
+                let store = iroh_blobs_0103::store::fs::FsStore::load(dir).await?;
+                for v in &self.values {
+                    store.add_slice(v).await?;
+                }
+                store.shutdown().await?;
+            }
+        }
+        Ok(())
+    }
+}
+
 /// Store files built once per run: one per (implementation, dataset name).
 pub struct Stores {
     root: tempfile::TempDir,
@@ -161,7 +202,8 @@ impl Stores {
         })
     }
 
-    /// A fresh folder for a node, holding a copy of the store `name` of `imp` if given.
+    /// A fresh folder for a node, holding a copy of the store `name` of `imp` (documents,
+    /// and blobs if it has them) if given.
     pub fn node_dir(&self, imp: Impl, base: Option<&str>, node: &str) -> Result<PathBuf> {
         let dir = self.root.path().join(format!("node-{node}"));
         if dir.exists() {
@@ -169,8 +211,8 @@ impl Stores {
         }
         std::fs::create_dir_all(&dir)?;
         if let Some(name) = base {
-            let src = self.base_dir(imp, name).join("docs.redb");
-            std::fs::copy(&src, dir.join("docs.redb")).with_context(|| format!("{src:?}"))?;
+            let src = self.base_dir(imp, name);
+            copy_dir(&src, &dir).with_context(|| format!("{src:?}"))?;
         }
         Ok(dir)
     }
@@ -180,11 +222,15 @@ impl Stores {
         self.root.path().join(format!("base-{}-{name}", imp.name()))
     }
 
-    /// Builds the store `name` of `imp` from `data` unless it exists.
-    pub async fn ensure(&self, imp: Impl, name: &str, data: &Dataset) -> Result<()> {
+    /// Builds the store `name` of `imp` from `data` unless it exists; with `blobs`, its blob
+    /// store (`blobs/`) holds every entry's content, as a real replica's would.
+    pub async fn ensure(&self, imp: Impl, name: &str, data: &Dataset, blobs: bool) -> Result<()> {
         let dir = self.base_dir(imp, name);
         if !dir.join("docs.redb").exists() {
             data.write_store(imp, &dir).await?;
+            if blobs {
+                data.write_blobs(imp, &dir.join("blobs")).await?;
+            }
         }
         Ok(())
     }

@@ -196,19 +196,6 @@ impl Node {
         })
     }
 
-    /// Adds `data` to the node's blob store.
-    pub async fn add_blob(&self, data: Bytes) -> Result<()> {
-        match &self.inner {
-            Inner::Sheaf { blobs, .. } => {
-                blobs.add_bytes(data).await?;
-            }
-            Inner::Iroh { blobs, .. } => {
-                blobs.add_bytes(data).await?;
-            }
-        }
-        Ok(())
-    }
-
     /// How many of `hashes` (BLAKE3 hashes of content) the blob store lacks completely.
     pub async fn missing_blobs(&self, hashes: &[[u8; 32]]) -> Result<usize> {
         let mut missing = 0;

@@ -69,7 +69,7 @@ pub async fn w2(out: &mut Out, ns: &[usize], reps: usize, stores: &Stores) -> Re
         let data = crate::data::generate(n, Keys::Pairs, 2);
         for imp in Impl::BOTH {
             crate::progress(&format!("W2: writing the {} store", imp.name()));
-            stores.ensure(imp, &name, &data).await?;
+            stores.ensure(imp, &name, &data, false).await?;
         }
         let id = data.id();
         drop(data);

@@ -4,8 +4,8 @@
 //! [`crate::data`]), so both implementations sync the very same signed entries; each
 //! repetition starts from fresh copies of those files.
 //!
-//! - **W3** initial sync: the source node opens the `N`-entry document (its blob store holds
-//!   all `N` values) and joins the swarm; an empty memory node imports the namespace,
+//! - **W3** initial sync: the source node opens the `N`-entry document (its blob store on disk
+//!   holds all `N` values, as for W4/W5) and joins the swarm; an empty memory node imports the namespace,
 //!   subscribes, and calls `start_sync` with the source's address. `entries_ms` is when the
 //!   `N`-th `InsertRemote` arrived, `content_ms` when the `N`-th `ContentReady` did. A run
 //!   that stops making progress for [`IDLE`] or passes its deadline is recorded as `timeout`
@@ -60,7 +60,7 @@ async fn base(stores: &Stores, n: usize) -> Result<(Dataset, String)> {
     let data = generate(n, Keys::Unique, 3);
     for imp in Impl::BOTH {
         crate::progress(&format!("writing the {} store of {n} entries", imp.name()));
-        stores.ensure(imp, &name, &data).await?;
+        stores.ensure(imp, &name, &data, true).await?;
     }
     Ok((data, name))
 }
@@ -100,11 +100,6 @@ async fn initial_once(
     let mut rec = Record::new(imp.name(), workload, rep).param("n", n);
     let src_dir = stores.node_dir(imp, Some(name), "src")?;
     let src = Node::spawn(imp, Some(&src_dir)).await?;
-    if content {
-        for i in 0..n {
-            src.add_blob(data.value(i)).await?;
-        }
-    }
     let src_doc = src.open_doc(data.id()).await?;
     src_doc.start_sync(vec![]).await?;
     let sink = Node::spawn(imp, None).await?;
