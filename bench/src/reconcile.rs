@@ -33,27 +33,53 @@ pub struct Data {
     b: Vec<SignedEntry>,
 }
 
-/// Generates `n` entries per side, `diff / 2` of them unique to each side.
+/// Generates `n` entries per side, `diff / 2` of them unique to each side. The random parts
+/// are drawn in order from `seed`; signing runs on every core.
 pub fn data(n: usize, diff: usize, seed: u64) -> Data {
     let mut rng = ChaCha12Rng::seed_from_u64(seed);
     let secret = NamespaceSecret::new(&mut rng);
     let authors: Vec<Author> = (0..4).map(|_| Author::new(&mut rng)).collect();
-    let make = |rng: &mut ChaCha12Rng| {
-        let author = &authors[rng.random_range(0..authors.len())];
-        let key = format!("doc/{:016x}", rng.random::<u64>());
-        let value: [u8; 32] = rng.random();
-        let record = Record::new(
-            Hash::new(value),
-            32,
-            T0 + rng.random_range(0..1_000_000_000u64),
-        );
-        SignedEntry::new(&secret, author, key.as_bytes(), record)
-    };
-    let shared: Vec<SignedEntry> = (0..n - diff / 2).map(|_| make(&mut rng)).collect();
-    let mut a = shared.clone();
-    let mut b = shared;
-    a.extend((0..diff / 2).map(|_| make(&mut rng)));
-    b.extend((0..diff - diff / 2).map(|_| make(&mut rng)));
+    let total = n - diff / 2 + diff;
+    let parts: Vec<(usize, String, [u8; 32], u64)> = (0..total)
+        .map(|_| {
+            let author = rng.random_range(0..authors.len());
+            let key = format!("doc/{:016x}", rng.random::<u64>());
+            let value: [u8; 32] = rng.random();
+            (
+                author,
+                key,
+                value,
+                T0 + rng.random_range(0..1_000_000_000u64),
+            )
+        })
+        .collect();
+    let threads = std::thread::available_parallelism().map_or(1, |t| t.get());
+    let chunk = total.div_ceil(threads).max(1);
+    let mut signed: Vec<SignedEntry> = std::thread::scope(|s| {
+        let handles: Vec<_> = parts
+            .chunks(chunk)
+            .map(|part| {
+                let (secret, authors) = (&secret, &authors);
+                s.spawn(move || {
+                    part.iter()
+                        .map(|(author, key, value, ts)| {
+                            let record = Record::new(Hash::new(value), 32, *ts);
+                            SignedEntry::new(secret, &authors[*author], key.as_bytes(), record)
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().expect("signing thread"))
+            .collect()
+    });
+    let only_b = signed.split_off(n);
+    let shared_len = n - diff / 2;
+    let a = signed;
+    let mut b = a[..shared_len].to_vec();
+    b.extend(only_b);
     Data { secret, a, b }
 }
 
