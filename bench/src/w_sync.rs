@@ -181,8 +181,15 @@ async fn initial_once(
             content_at = Some(if lagged == 0 { at } else { Instant::now() });
         }
     }
-    if content && content_at.is_none() {
-        // How far the download got, whatever events were dropped.
+    // With dropped events the event counts fall short: report what the node holds.
+    if entries_at.is_some() {
+        inserts = n;
+    } else if lagged > 0 {
+        inserts = doc.count(false).await?;
+    }
+    if content_at.is_some() {
+        ready = n;
+    } else if content {
         ready = n - sink.missing_blobs(&hashes).await?;
     }
     task.abort();
