@@ -24,8 +24,9 @@
 //!
 //! Sheaf drops events for subscribers that fall behind (`Lagged`); the bench reads events on
 //! their own task to keep up, counts dropped events as possible inserts or downloads, and
-//! confirms by query (entry count, blob store) when the count says done and then every
-//! [`POLL`], so a lag can delay a measurement (by at most about a poll) but never shorten it.
+//! confirms by query (entry count, blob store) when the count says done, and also after any
+//! [`POLL`] without events (a `Lagged` notice only comes with the next delivered event), so a
+//! lag can delay a measurement (by at most about a poll) but never shorten it.
 
 use std::time::Duration;
 
@@ -143,16 +144,18 @@ async fn initial_once(
         }
         // With dropped events, re-check by query at least every POLL.
         let wait = deadline.min(last_event + IDLE).min(now + POLL);
-        let (ev, at) = match tokio::time::timeout_at(wait, rx.recv()).await {
+        // A quiet interval: events may have been dropped without a `Lagged` to say so (it
+        // comes with the next delivered event), so ask the node.
+        let (ev, at, quiet) = match tokio::time::timeout_at(wait, rx.recv()).await {
             Ok(Some((_, ev, at))) => {
                 last_event = at;
-                (ev, at)
+                (ev, at, false)
             }
             Ok(None) => {
                 status = "timeout";
                 break;
             }
-            Err(_) => (Ev::Other, Instant::now()),
+            Err(_) => (Ev::Other, Instant::now(), true),
         };
         match ev {
             Ev::InsertRemote { .. } => inserts += 1,
@@ -165,20 +168,28 @@ async fn initial_once(
             _ => {}
         }
         if entries_at.is_none()
-            && inserts + lagged >= n
-            && (lagged == 0 || doc.count(false).await? >= n)
+            && (inserts + lagged >= n || quiet)
+            && ((lagged == 0 && !quiet) || doc.count(false).await? >= n)
         {
-            entries_at = Some(if lagged == 0 { at } else { Instant::now() });
+            entries_at = Some(if lagged == 0 && !quiet {
+                at
+            } else {
+                Instant::now()
+            });
             if !content {
                 wire = Some(sink.udp_bytes() - bytes0);
             }
         }
         if content
             && content_at.is_none()
-            && ready + lagged >= n
-            && (lagged == 0 || sink.missing_blobs(&hashes).await? == 0)
+            && (ready + lagged >= n || (quiet && entries_at.is_some()))
+            && ((lagged == 0 && !quiet) || sink.missing_blobs(&hashes).await? == 0)
         {
-            content_at = Some(if lagged == 0 { at } else { Instant::now() });
+            content_at = Some(if lagged == 0 && !quiet {
+                at
+            } else {
+                Instant::now()
+            });
         }
     }
     // With dropped events the event counts fall short: report what the node holds.
