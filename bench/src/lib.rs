@@ -1,15 +1,50 @@
 //! `sheaf-bench`: side-by-side benchmarks of Sheaf and iroh-docs 0.101.
 //!
-//! Each workload runs on both implementations in the same process, on the same data, and
-//! prints one JSON line per (implementation, workload, parameters, repetition) followed by a
-//! table. Speed is reported here, never asserted in tests.
+//! Each workload runs on both implementations in the same process, one after the other, with
+//! the same parameters and, where a workload starts from existing data, the very same signed
+//! entries. Nodes are real iroh endpoints on loopback ([`nodes`]). Every measurement becomes
+//! one JSON line ([`report::Record`]) as soon as it is taken; at the end a table compares the
+//! medians and `RESULTS.md` records the run and the machine. Speed is reported, never
+//! asserted: a stalled implementation is recorded as `timeout`, not a failure.
 //!
-//! Workloads so far: in-process reconciliation (`reconcile`), no network.
+//! Workloads: W1/W2 local insert and query ([`w_local`]); W3 initial sync, W4 diff sync, W5
+//! no-op sync, W7 bytes on the wire ([`w_sync`]); W6 live latency ([`w_live`]); W8
+//! in-process reconciliation without network ([`reconcile`]).
 
 pub mod counting;
+pub mod data;
+pub mod nodes;
 pub mod reconcile;
+pub mod report;
+pub mod w_live;
+pub mod w_local;
+pub mod w_sync;
 
-/// One measurement, printed as a JSON line.
+use std::io::Write as _;
+
+/// Collects records, printing each as a JSON line the moment it is pushed.
+#[derive(Debug, Default)]
+pub struct Out {
+    /// Everything measured so far.
+    pub records: Vec<report::Record>,
+}
+
+impl Out {
+    /// Prints `rec` as a JSON line on stdout and keeps it.
+    pub fn push(&mut self, rec: report::Record) {
+        let mut stdout = std::io::stdout().lock();
+        let _ = writeln!(stdout, "{}", rec.json());
+        let _ = stdout.flush();
+        self.records.push(rec);
+    }
+}
+
+/// A progress note on stderr.
+pub fn progress(msg: &str) {
+    eprintln!("[sheaf-bench] {msg}");
+}
+
+/// One measurement of the `reconcile` subcommand, printed as a JSON line.
 #[derive(Debug, Clone)]
 pub struct Row {
     /// `sheaf-mem`, `sheaf-redb` or `iroh-docs`.
@@ -51,5 +86,22 @@ impl Row {
             opt(self.store_calls),
             opt(self.entries_read)
         )
+    }
+
+    /// The row as a W8 record, if it is one of the two compared configurations (Sheaf on redb
+    /// with its default split policy, or iroh-docs).
+    pub fn w8(&self) -> Option<report::Record> {
+        let imp = match self.implementation {
+            "sheaf-redb" => "sheaf",
+            "iroh-docs" => "iroh-docs",
+            _ => return None,
+        };
+        let mut rec = report::Record::new(imp, "W8", self.rep)
+            .param("n", self.n)
+            .param("diff", self.diff);
+        rec.set("ms", self.millis);
+        rec.set("messages", self.messages as f64);
+        rec.set("bytes", self.bytes as f64);
+        Some(rec)
     }
 }

@@ -1,25 +1,114 @@
-//! `sheaf-bench`: runs workloads on Sheaf and iroh-docs and prints JSON lines and a table.
+//! `sheaf-bench`: runs workloads W1–W8 on Sheaf and iroh-docs 0.101, prints one JSON line per
+//! measurement and a table of medians with the iroh-docs / Sheaf ratio, and writes
+//! `RESULTS.md`.
 //!
 //! ```text
+//! sheaf-bench [--quick] [--only W1,W3] [--reps R] [--out bench/RESULTS.md] [--json-only]
 //! sheaf-bench reconcile [--n N] [--diff D] [--reps R] [--no-iroh]
 //! ```
 
-use anyhow::{bail, Context, Result};
-use sheaf_bench::{reconcile, Row};
+use std::{path::PathBuf, time::Instant};
 
-fn arg(args: &[String], name: &str, default: usize) -> Result<usize> {
-    match args.iter().position(|a| a == name) {
-        None => Ok(default),
-        Some(i) => args
-            .get(i + 1)
-            .context("missing value")?
-            .replace('_', "")
-            .parse()
-            .with_context(|| format!("bad value for {name}")),
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+use sheaf_bench::{data::Stores, progress, reconcile, report, w_live, w_local, w_sync, Out};
+
+/// Side-by-side benchmarks of Sheaf and iroh-docs 0.101 over loopback.
+#[derive(Debug, Parser)]
+#[command(name = "sheaf-bench")]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    /// A small subset (small N, one repetition) that runs in about two minutes.
+    #[arg(long)]
+    quick: bool,
+    /// Only these workloads, e.g. `W1,W3`.
+    #[arg(long, value_delimiter = ',')]
+    only: Vec<String>,
+    /// Repetitions per measurement (default 3, 1 with `--quick`; W8 defaults to 1).
+    #[arg(long)]
+    reps: Option<usize>,
+    /// Where to write the results (default `bench/RESULTS.md` for a full run; a quick run
+    /// writes only when asked).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Print only the JSON lines, no table.
+    #[arg(long)]
+    json_only: bool,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// In-process reconciliation with every Sheaf configuration (no network).
+    Reconcile {
+        /// Entries per side.
+        #[arg(long, default_value = "100000", value_parser = count)]
+        n: usize,
+        /// Differences between the sides.
+        #[arg(long, default_value = "100", value_parser = count)]
+        diff: usize,
+        /// Repetitions.
+        #[arg(long, default_value = "3", value_parser = count)]
+        reps: usize,
+        /// Sheaf only.
+        #[arg(long)]
+        no_iroh: bool,
+    },
+}
+
+fn count(s: &str) -> Result<usize, String> {
+    s.replace('_', "").parse().map_err(|e| format!("{e}"))
+}
+
+/// Sizes per workload.
+struct Plan {
+    w1: Vec<usize>,
+    w2: Vec<usize>,
+    w3: Vec<usize>,
+    w4: Vec<usize>,
+    w5: Vec<usize>,
+    w6: Vec<usize>,
+    w6_writes: usize,
+    w7: Vec<usize>,
+    w8: (usize, usize),
+    /// W8 repetitions unless `--reps` is given: at 1,000,000 entries one repetition takes
+    /// minutes (building the four stores, iroh-docs verifying every entry).
+    w8_reps: usize,
+}
+
+impl Plan {
+    fn full() -> Self {
+        Plan {
+            w1: vec![10_000, 100_000],
+            w2: vec![100_000, 1_000_000],
+            w3: vec![10_000, 100_000],
+            w4: vec![100_000],
+            w5: vec![100_000],
+            w6: vec![2, 10],
+            w6_writes: 100,
+            w7: vec![10_000, 100_000],
+            w8: (1_000_000, 100),
+            w8_reps: 1,
+        }
+    }
+
+    fn quick() -> Self {
+        Plan {
+            w1: vec![10_000],
+            w2: vec![100_000],
+            w3: vec![10_000],
+            w4: vec![10_000],
+            w5: vec![10_000],
+            w6: vec![2],
+            w6_writes: 30,
+            w7: vec![10_000],
+            w8: (100_000, 100),
+            w8_reps: 1,
+        }
     }
 }
 
-fn table(rows: &[Row]) {
+fn reconcile_table(rows: &[sheaf_bench::Row]) {
     println!(
         "\n{:<24} {:>9} {:>7} {:>11} {:>9} {:>11} {:>12} {:>12}",
         "impl", "n", "diff", "ms (mean)", "messages", "bytes", "store calls", "entries read"
@@ -28,11 +117,10 @@ fn table(rows: &[Row]) {
         .iter()
         .map(|r| (r.implementation, r.n, r.diff))
         .collect();
-    keys.dedup();
     keys.sort();
     keys.dedup();
     for (implementation, n, diff) in keys {
-        let group: Vec<&Row> = rows
+        let group: Vec<_> = rows
             .iter()
             .filter(|r| r.implementation == implementation && r.n == n && r.diff == diff)
             .collect();
@@ -53,23 +141,97 @@ fn table(rows: &[Row]) {
     }
 }
 
-fn main() -> Result<()> {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let Some(workload) = args.first() else {
-        bail!("usage: sheaf-bench reconcile [--n N] [--diff D] [--reps R] [--no-iroh]");
-    };
-    let rows = match workload.as_str() {
-        "reconcile" => {
-            let n = arg(&args, "--n", 100_000)?;
-            let diff = arg(&args, "--diff", 100)?;
-            let reps = arg(&args, "--reps", 3)?;
-            reconcile::run(n, diff, reps, !args.iter().any(|a| a == "--no-iroh"))
+async fn run_async(out: &mut Out, plan: &Plan, wanted: &dyn Fn(&str) -> bool, reps: usize) {
+    let stores = match Stores::new() {
+        Ok(s) => s,
+        Err(e) => {
+            progress(&format!("cannot create a temporary folder: {e:#}"));
+            return;
         }
-        other => bail!("unknown workload {other}"),
     };
-    for r in &rows {
-        println!("{}", r.json());
+    macro_rules! step {
+        ($name:literal, $call:expr) => {
+            if wanted($name) {
+                progress(concat!("running ", $name));
+                if let Err(e) = $call.await {
+                    progress(&format!("{} failed: {e:#}", $name));
+                }
+            }
+        };
     }
-    table(&rows);
+    step!("W1", w_local::w1(out, &plan.w1, reps, &stores));
+    step!("W2", w_local::w2(out, &plan.w2, reps, &stores));
+    step!("W3", w_sync::initial(out, &plan.w3, reps, &stores, true));
+    step!("W4", w_sync::pair(out, &plan.w4, reps, &stores, true));
+    step!("W5", w_sync::pair(out, &plan.w5, reps, &stores, false));
+    step!("W6", w_live::w6(out, &plan.w6, plan.w6_writes, reps));
+    step!("W7", w_sync::initial(out, &plan.w7, reps, &stores, false));
+}
+
+fn main() -> Result<()> {
+    let cli = Cli::parse();
+    if let Some(Command::Reconcile {
+        n,
+        diff,
+        reps,
+        no_iroh,
+    }) = cli.command
+    {
+        let rows = reconcile::run(n, diff, reps, !no_iroh);
+        for r in &rows {
+            println!("{}", r.json());
+        }
+        reconcile_table(&rows);
+        return Ok(());
+    }
+    let started = Instant::now();
+    let plan = if cli.quick {
+        Plan::quick()
+    } else {
+        Plan::full()
+    };
+    let reps = cli.reps.unwrap_or(if cli.quick { 1 } else { 3 });
+    let only: Vec<String> = cli.only.iter().map(|w| w.trim().to_uppercase()).collect();
+    let wanted = |w: &str| only.is_empty() || only.iter().any(|o| o == w);
+    let mut out = Out::default();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(run_async(&mut out, &plan, &wanted, reps));
+    drop(rt);
+    if wanted("W8") {
+        progress("running W8");
+        let (n, diff) = plan.w8;
+        for row in reconcile::run_compared(n, diff, cli.reps.unwrap_or(plan.w8_reps)) {
+            if let Some(rec) = row.w8() {
+                out.push(rec);
+            }
+        }
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    if !cli.json_only {
+        println!(
+            "\nMedians; ratio = iroh-docs / Sheaf of a lower-is-better metric \
+             (above 1: Sheaf is faster or smaller)."
+        );
+        println!("{}", report::table(&out.records));
+        println!("total {elapsed:.0} s");
+    }
+    let path = match (&cli.out, cli.quick) {
+        (Some(p), _) => Some(p.clone()),
+        (None, false) => Some(PathBuf::from(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/RESULTS.md"
+        ))),
+        (None, true) => None,
+    };
+    if let Some(path) = path {
+        let command = std::iter::once("sheaf-bench".to_string())
+            .chain(std::env::args().skip(1))
+            .collect::<Vec<_>>()
+            .join(" ");
+        std::fs::write(&path, report::results_md(&command, &out.records, elapsed))?;
+        progress(&format!("wrote {}", path.display()));
+    }
     Ok(())
 }

@@ -33,27 +33,53 @@ pub struct Data {
     b: Vec<SignedEntry>,
 }
 
-/// Generates `n` entries per side, `diff / 2` of them unique to each side.
+/// Generates `n` entries per side, `diff / 2` of them unique to each side. The random parts
+/// are drawn in order from `seed`; signing runs on every core.
 pub fn data(n: usize, diff: usize, seed: u64) -> Data {
     let mut rng = ChaCha12Rng::seed_from_u64(seed);
     let secret = NamespaceSecret::new(&mut rng);
     let authors: Vec<Author> = (0..4).map(|_| Author::new(&mut rng)).collect();
-    let make = |rng: &mut ChaCha12Rng| {
-        let author = &authors[rng.random_range(0..authors.len())];
-        let key = format!("doc/{:016x}", rng.random::<u64>());
-        let value: [u8; 32] = rng.random();
-        let record = Record::new(
-            Hash::new(value),
-            32,
-            T0 + rng.random_range(0..1_000_000_000u64),
-        );
-        SignedEntry::new(&secret, author, key.as_bytes(), record)
-    };
-    let shared: Vec<SignedEntry> = (0..n - diff / 2).map(|_| make(&mut rng)).collect();
-    let mut a = shared.clone();
-    let mut b = shared;
-    a.extend((0..diff / 2).map(|_| make(&mut rng)));
-    b.extend((0..diff - diff / 2).map(|_| make(&mut rng)));
+    let total = n - diff / 2 + diff;
+    let parts: Vec<(usize, String, [u8; 32], u64)> = (0..total)
+        .map(|_| {
+            let author = rng.random_range(0..authors.len());
+            let key = format!("doc/{:016x}", rng.random::<u64>());
+            let value: [u8; 32] = rng.random();
+            (
+                author,
+                key,
+                value,
+                T0 + rng.random_range(0..1_000_000_000u64),
+            )
+        })
+        .collect();
+    let threads = std::thread::available_parallelism().map_or(1, |t| t.get());
+    let chunk = total.div_ceil(threads).max(1);
+    let mut signed: Vec<SignedEntry> = std::thread::scope(|s| {
+        let handles: Vec<_> = parts
+            .chunks(chunk)
+            .map(|part| {
+                let (secret, authors) = (&secret, &authors);
+                s.spawn(move || {
+                    part.iter()
+                        .map(|(author, key, value, ts)| {
+                            let record = Record::new(Hash::new(value), 32, *ts);
+                            SignedEntry::new(secret, &authors[*author], key.as_bytes(), record)
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().expect("signing thread"))
+            .collect()
+    });
+    let only_b = signed.split_off(n);
+    let shared_len = n - diff / 2;
+    let a = signed;
+    let mut b = a[..shared_len].to_vec();
+    b.extend(only_b);
     Data { secret, a, b }
 }
 
@@ -188,8 +214,19 @@ fn iroh_run(rt: &tokio::runtime::Runtime, a: &mut IrohSide, b: &mut IrohSide) ->
     }
 }
 
-/// Runs the workload `reps` times per implementation.
+/// Runs the workload `reps` times per implementation: Sheaf on redb with its default and with
+/// iroh-docs' split policy (and any in `SHEAF_BENCH_POLICIES`), Sheaf on its memory store,
+/// and iroh-docs unless `with_iroh` is false.
 pub fn run(n: usize, diff: usize, reps: usize, with_iroh: bool) -> Vec<Row> {
+    run_with(n, diff, reps, with_iroh, true)
+}
+
+/// W8: only Sheaf on redb with its default policy, and iroh-docs.
+pub fn run_compared(n: usize, diff: usize, reps: usize) -> Vec<Row> {
+    run_with(n, diff, reps, true, false)
+}
+
+fn run_with(n: usize, diff: usize, reps: usize, with_iroh: bool, variants: bool) -> Vec<Row> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .build()
         .expect("runtime");
@@ -208,11 +245,11 @@ pub fn run(n: usize, diff: usize, reps: usize, with_iroh: bool) -> Vec<Row> {
             store_calls: calls,
             entries_read: entries,
         };
-        let mut configs = vec![
-            ("sheaf-redb", SyncConfig::default()),
-            ("sheaf-redb-iroh-policy", SyncConfig::IROH_DOCS),
-        ];
-        if let Ok(spec) = std::env::var("SHEAF_BENCH_POLICIES") {
+        let mut configs = vec![("sheaf-redb", SyncConfig::default())];
+        if variants {
+            configs.push(("sheaf-redb-iroh-policy", SyncConfig::IROH_DOCS));
+        }
+        if let (true, Ok(spec)) = (variants, std::env::var("SHEAF_BENCH_POLICIES")) {
             // e.g. "4x1,8x1,16x2": split factor x leaf size, for choosing the defaults.
             for p in spec.split(',') {
                 let (k, m) = p.split_once('x').expect("KxM");
@@ -235,14 +272,16 @@ pub fn run(n: usize, diff: usize, reps: usize, with_iroh: bool) -> Vec<Row> {
             );
             rows.push(row(name, s, Some(calls), Some(entries)));
         }
-        let mut a = sheaf_side(MemStore::new(), &data, &data.a, SyncConfig::default());
-        let mut b = sheaf_side(MemStore::new(), &data, &data.b, SyncConfig::default());
-        let s = sheaf_run(&mut a, &mut b, &data);
-        let (calls, entries) = (
-            a.store_mut().calls + b.store_mut().calls,
-            a.store_mut().entries + b.store_mut().entries,
-        );
-        rows.push(row("sheaf-mem", s, Some(calls), Some(entries)));
+        if variants {
+            let mut a = sheaf_side(MemStore::new(), &data, &data.a, SyncConfig::default());
+            let mut b = sheaf_side(MemStore::new(), &data, &data.b, SyncConfig::default());
+            let s = sheaf_run(&mut a, &mut b, &data);
+            let (calls, entries) = (
+                a.store_mut().calls + b.store_mut().calls,
+                a.store_mut().entries + b.store_mut().entries,
+            );
+            rows.push(row("sheaf-mem", s, Some(calls), Some(entries)));
+        }
         if with_iroh {
             let mut a = iroh_side(&rt, &data, &data.a);
             let mut b = iroh_side(&rt, &data, &data.b);

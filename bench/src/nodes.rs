@@ -1,0 +1,462 @@
+//! Real nodes of both implementations on loopback, behind one small interface.
+//!
+//! A [`Node`] is an iroh endpoint bound to `127.0.0.1:0` (`presets::Minimal`: no relay, no
+//! DNS, no port mapper) with a Router serving docs, blobs and gossip — Sheaf with iroh-blobs
+//! 0.104, iroh-docs 0.101 with the iroh-blobs 0.103 it is built on. A [`Doc`] carries the
+//! node's default author so workloads write with one call. Events of both implementations
+//! are mapped to [`Ev`], which keeps only what the workloads wait for.
+
+use std::{path::Path, pin::Pin, time::Duration};
+
+use anyhow::{bail, Context, Result};
+use bytes::Bytes;
+use futures_lite::{Stream, StreamExt};
+use iroh::{endpoint::presets, protocol::Router, Endpoint, EndpointAddr};
+use iroh_gossip::net::Gossip;
+use tokio::time::Instant;
+
+/// Which implementation a node runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Impl {
+    /// Sheaf (this workspace).
+    Sheaf,
+    /// iroh-docs 0.101.
+    Iroh,
+}
+
+impl Impl {
+    /// Both implementations, Sheaf first.
+    pub const BOTH: [Impl; 2] = [Impl::Sheaf, Impl::Iroh];
+
+    /// The name used in results: `sheaf` or `iroh-docs`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Impl::Sheaf => "sheaf",
+            Impl::Iroh => "iroh-docs",
+        }
+    }
+}
+
+/// An endpoint on 127.0.0.1 only, so the addresses it hands out are dialable offline.
+pub async fn endpoint() -> Result<Endpoint> {
+    Ok(Endpoint::builder(presets::Minimal)
+        .clear_ip_transports()
+        .bind_addr("127.0.0.1:0")?
+        .bind()
+        .await?)
+}
+
+enum Inner {
+    Sheaf {
+        docs: sheaf_tokio::Docs,
+        blobs: iroh_blobs::api::Store,
+    },
+    Iroh {
+        docs: iroh_docs::protocol::Docs,
+        blobs: iroh_blobs_0103::api::Store,
+    },
+}
+
+/// A running node of either implementation.
+pub struct Node {
+    router: Router,
+    inner: Inner,
+}
+
+impl Node {
+    /// Spawns a node: documents and blobs in memory, or persisted in `dir` (documents in
+    /// `dir/docs.redb`, blobs in `dir/blobs`) for both implementations alike.
+    pub async fn spawn(imp: Impl, dir: Option<&Path>) -> Result<Node> {
+        let endpoint = endpoint().await?;
+        let gossip = Gossip::builder().spawn(endpoint.clone());
+        match imp {
+            Impl::Sheaf => {
+                let (blobs, builder) = match dir {
+                    None => (
+                        (*iroh_blobs::store::mem::MemStore::new()).clone(),
+                        sheaf_tokio::Docs::memory(),
+                    ),
+                    Some(dir) => (
+                        (*iroh_blobs::store::fs::FsStore::load(dir.join("blobs")).await?).clone(),
+                        sheaf_tokio::Docs::persistent(dir),
+                    ),
+                };
+                let docs = builder
+                    .spawn(endpoint.clone(), blobs.clone(), gossip.clone())
+                    .await?;
+                let router = Router::builder(endpoint)
+                    .accept(sheaf::ALPN, docs.clone())
+                    .accept(
+                        iroh_blobs::ALPN,
+                        iroh_blobs::BlobsProtocol::new(&blobs, None),
+                    )
+                    .accept(iroh_gossip::ALPN, gossip)
+                    .spawn();
+                Ok(Node {
+                    router,
+                    inner: Inner::Sheaf { docs, blobs },
+                })
+            }
+            Impl::Iroh => {
+                let (blobs, builder) = match dir {
+                    None => (
+                        (*iroh_blobs_0103::store::mem::MemStore::new()).clone(),
+                        iroh_docs::protocol::Docs::memory(),
+                    ),
+                    Some(dir) => (
+                        (*iroh_blobs_0103::store::fs::FsStore::load(dir.join("blobs")).await?)
+                            .clone(),
+                        iroh_docs::protocol::Docs::persistent(dir.to_path_buf()),
+                    ),
+                };
+                let docs = builder
+                    .spawn(endpoint.clone(), blobs.clone(), gossip.clone())
+                    .await?;
+                let router = Router::builder(endpoint)
+                    .accept(iroh_docs::ALPN, docs.clone())
+                    .accept(
+                        iroh_blobs_0103::ALPN,
+                        iroh_blobs_0103::BlobsProtocol::new(&blobs, None),
+                    )
+                    .accept(iroh_gossip::ALPN, gossip)
+                    .spawn();
+                Ok(Node {
+                    router,
+                    inner: Inner::Iroh { docs, blobs },
+                })
+            }
+        }
+    }
+
+    /// The node's endpoint.
+    pub fn endpoint(&self) -> &Endpoint {
+        self.router.endpoint()
+    }
+
+    /// The node's address: id and loopback socket address.
+    pub fn addr(&self) -> EndpointAddr {
+        self.endpoint().addr()
+    }
+
+    /// UDP bytes this endpoint sent and received so far (payload of the UDP datagrams: QUIC
+    /// packets with their headers, acks and handshakes).
+    pub fn udp_bytes(&self) -> u64 {
+        let m = &self.endpoint().metrics().socket;
+        m.send_ipv4.get() + m.send_ipv6.get() + m.recv_data_ipv4.get() + m.recv_data_ipv6.get()
+    }
+
+    async fn author(&self) -> Result<Author> {
+        Ok(match &self.inner {
+            Inner::Sheaf { docs, .. } => Author::Sheaf(docs.author_default()),
+            Inner::Iroh { docs, .. } => Author::Iroh(docs.author_default().await?),
+        })
+    }
+
+    /// Creates a new document.
+    pub async fn create_doc(&self) -> Result<Doc> {
+        let author = self.author().await?;
+        Ok(match &self.inner {
+            Inner::Sheaf { docs, .. } => Doc::Sheaf(docs.create().await?, author),
+            Inner::Iroh { docs, .. } => Doc::Iroh(docs.create().await?, author),
+        })
+    }
+
+    /// Opens a document the store already holds.
+    pub async fn open_doc(&self, id: [u8; 32]) -> Result<Doc> {
+        let author = self.author().await?;
+        Ok(match &self.inner {
+            Inner::Sheaf { docs, .. } => Doc::Sheaf(
+                docs.open(sheaf_tokio::NamespaceId::from_bytes(id)).await?,
+                author,
+            ),
+            Inner::Iroh { docs, .. } => Doc::Iroh(
+                docs.open(iroh_docs::NamespaceId::from(&id))
+                    .await?
+                    .context("no such document")?,
+                author,
+            ),
+        })
+    }
+
+    /// Imports a document by its namespace secret, without syncing yet.
+    pub async fn import_secret(&self, secret: [u8; 32]) -> Result<Doc> {
+        let author = self.author().await?;
+        Ok(match &self.inner {
+            Inner::Sheaf { docs, .. } => {
+                let cap = sheaf_tokio::Capability::Write(sheaf_tokio::NamespaceSecret::from_bytes(
+                    &secret,
+                ));
+                Doc::Sheaf(docs.import_namespace(cap).await?, author)
+            }
+            Inner::Iroh { docs, .. } => {
+                let cap =
+                    iroh_docs::Capability::Write(iroh_docs::NamespaceSecret::from_bytes(&secret));
+                Doc::Iroh(docs.import_namespace(cap).await?, author)
+            }
+        })
+    }
+
+    /// How many of `hashes` (BLAKE3 hashes of content) the blob store lacks completely.
+    pub async fn missing_blobs(&self, hashes: &[[u8; 32]]) -> Result<usize> {
+        let mut missing = 0;
+        for h in hashes {
+            let has = match &self.inner {
+                Inner::Sheaf { blobs, .. } => {
+                    blobs.blobs().has(iroh_blobs::Hash::from_bytes(*h)).await?
+                }
+                Inner::Iroh { blobs, .. } => {
+                    blobs
+                        .blobs()
+                        .has(iroh_blobs_0103::Hash::from_bytes(*h))
+                        .await?
+                }
+            };
+            missing += usize::from(!has);
+        }
+        Ok(missing)
+    }
+
+    /// Shuts the node down (router, docs engine, blob store).
+    pub async fn shutdown(self) {
+        let _ = tokio::time::timeout(Duration::from_secs(20), self.router.shutdown()).await;
+        match self.inner {
+            Inner::Sheaf { docs, blobs } => {
+                let _ = docs.shutdown().await;
+                let _ = blobs.shutdown().await;
+            }
+            Inner::Iroh { blobs, .. } => {
+                let _ = blobs.shutdown().await;
+            }
+        }
+    }
+}
+
+/// A node's default author.
+#[derive(Debug, Clone, Copy)]
+pub enum Author {
+    /// Sheaf's.
+    Sheaf(sheaf_tokio::AuthorId),
+    /// iroh-docs'.
+    Iroh(iroh_docs::AuthorId),
+}
+
+/// An open document with the author its node writes with.
+#[derive(Clone)]
+pub enum Doc {
+    /// Sheaf's.
+    Sheaf(sheaf_tokio::Doc, Author),
+    /// iroh-docs'.
+    Iroh(iroh_docs::api::Doc, Author),
+}
+
+/// An event of either implementation, reduced to what the workloads wait for.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Ev {
+    /// An entry arrived from a peer (sync or gossip).
+    InsertRemote {
+        /// Its key.
+        key: Bytes,
+    },
+    /// Content finished downloading.
+    ContentReady,
+    /// No downloads pending after a sync.
+    PendingContentReady,
+    /// A gossip neighbour joined.
+    NeighborUp,
+    /// A sync finished.
+    SyncFinished {
+        /// The error it reported, if any.
+        error: Option<String>,
+        /// Sheaf's own timing of the sync: connect and process phases, in ms.
+        phases: Option<(f64, f64)>,
+    },
+    /// The subscriber fell behind and this many events were dropped (Sheaf only).
+    Lagged(u64),
+    /// Anything else.
+    Other,
+}
+
+/// A document's event stream.
+pub type Events = Pin<Box<dyn Stream<Item = Ev> + Send>>;
+
+impl Doc {
+    /// Writes `key → value` as the node's default author.
+    pub async fn set(&self, key: Bytes, value: Bytes) -> Result<()> {
+        match (self, self.author()) {
+            (Doc::Sheaf(doc, _), Author::Sheaf(a)) => {
+                doc.set_bytes(a, key, value).await?;
+            }
+            (Doc::Iroh(doc, _), Author::Iroh(a)) => {
+                doc.set_bytes(a, key, value).await?;
+            }
+            _ => bail!("author of the wrong implementation"),
+        }
+        Ok(())
+    }
+
+    fn author(&self) -> Author {
+        match self {
+            Doc::Sheaf(_, a) | Doc::Iroh(_, a) => *a,
+        }
+    }
+
+    /// The namespace secret (from a write ticket).
+    pub async fn secret(&self) -> Result<[u8; 32]> {
+        match self {
+            Doc::Sheaf(doc, _) => {
+                let t = doc
+                    .share(
+                        sheaf_tokio::ShareMode::Write,
+                        sheaf_tokio::AddrInfoOptions::Id,
+                    )
+                    .await?;
+                match t.capability {
+                    sheaf_tokio::Capability::Write(s) => Ok(s.to_bytes()),
+                    sheaf_tokio::Capability::Read(_) => bail!("read-only ticket"),
+                }
+            }
+            Doc::Iroh(doc, _) => {
+                let t = doc
+                    .share(
+                        iroh_docs::api::protocol::ShareMode::Write,
+                        iroh_docs::api::protocol::AddrInfoOptions::Id,
+                    )
+                    .await?;
+                match t.capability {
+                    iroh_docs::Capability::Write(s) => Ok(s.to_bytes()),
+                    iroh_docs::Capability::Read(_) => bail!("read-only ticket"),
+                }
+            }
+        }
+    }
+
+    /// Entries a query returns: all entries, or the latest entry per key.
+    pub async fn count(&self, latest_per_key: bool) -> Result<usize> {
+        match self {
+            Doc::Sheaf(doc, _) => {
+                let q = if latest_per_key {
+                    sheaf_tokio::Query::single_latest_per_key()
+                } else {
+                    sheaf_tokio::Query::all()
+                };
+                Ok(doc.get_many(q).await?.len())
+            }
+            Doc::Iroh(doc, _) => {
+                let q = if latest_per_key {
+                    iroh_docs::store::Query::single_latest_per_key().build()
+                } else {
+                    iroh_docs::store::Query::all().build()
+                };
+                let mut stream = Box::pin(doc.get_many(q).await?);
+                let mut n = 0;
+                while let Some(e) = stream.next().await {
+                    e?;
+                    n += 1;
+                }
+                Ok(n)
+            }
+        }
+    }
+
+    /// Joins the document's swarm and syncs with `peers`.
+    pub async fn start_sync(&self, peers: Vec<EndpointAddr>) -> Result<()> {
+        match self {
+            Doc::Sheaf(doc, _) => doc.start_sync(peers).await?,
+            Doc::Iroh(doc, _) => doc.start_sync(peers).await?,
+        }
+        Ok(())
+    }
+
+    /// Leaves the document's swarm (subscriptions stay).
+    pub async fn leave(&self) -> Result<()> {
+        match self {
+            Doc::Sheaf(doc, _) => doc.leave().await?,
+            Doc::Iroh(doc, _) => doc.leave().await?,
+        }
+        Ok(())
+    }
+
+    /// Downloads no content for this document.
+    pub async fn download_nothing(&self) -> Result<()> {
+        match self {
+            Doc::Sheaf(doc, _) => {
+                doc.set_download_policy(sheaf_tokio::DownloadPolicy::NothingExcept(vec![]))
+                    .await?
+            }
+            Doc::Iroh(doc, _) => {
+                doc.set_download_policy(iroh_docs::store::DownloadPolicy::NothingExcept(vec![]))
+                    .await?
+            }
+        }
+        Ok(())
+    }
+
+    /// Subscribes to the document's events.
+    pub async fn subscribe(&self) -> Result<Events> {
+        Ok(match self {
+            Doc::Sheaf(doc, _) => Box::pin(doc.subscribe().await?.map(|e| {
+                use sheaf_tokio::LiveEvent as E;
+                match e {
+                    E::InsertRemote { entry, .. } => Ev::InsertRemote {
+                        key: Bytes::copy_from_slice(entry.key()),
+                    },
+                    E::ContentReady { .. } => Ev::ContentReady,
+                    E::PendingContentReady => Ev::PendingContentReady,
+                    E::NeighborUp(_) => Ev::NeighborUp,
+                    E::SyncFinished(s) => Ev::SyncFinished {
+                        phases: Some((
+                            s.connect.as_secs_f64() * 1000.0,
+                            s.process.as_secs_f64() * 1000.0,
+                        )),
+                        error: s.result.err(),
+                    },
+                    E::Lagged { missed } => Ev::Lagged(missed),
+                    _ => Ev::Other,
+                }
+            })),
+            Doc::Iroh(doc, _) => Box::pin(doc.subscribe().await?.map(|e| {
+                use iroh_docs::engine::LiveEvent as E;
+                match e {
+                    Ok(E::InsertRemote { entry, .. }) => Ev::InsertRemote {
+                        key: Bytes::copy_from_slice(entry.key()),
+                    },
+                    Ok(E::ContentReady { .. }) => Ev::ContentReady,
+                    Ok(E::PendingContentReady) => Ev::PendingContentReady,
+                    Ok(E::NeighborUp(_)) => Ev::NeighborUp,
+                    Ok(E::SyncFinished(s)) => Ev::SyncFinished {
+                        error: s.result.err(),
+                        phases: None,
+                    },
+                    _ => Ev::Other,
+                }
+            })),
+        })
+    }
+}
+
+/// The next event before `deadline`; `None` when the deadline passed or the stream ended.
+pub async fn next_before(events: &mut Events, deadline: Instant) -> Option<Ev> {
+    tokio::time::timeout_at(deadline, events.next())
+        .await
+        .ok()
+        .flatten()
+}
+
+/// An event of node `.0`, received at `.2`.
+pub type Stamped = (usize, Ev, Instant);
+
+/// Forwards `events` of node `idx` into `tx`, stamped with their arrival time, until the
+/// stream ends or the receiver goes away. Abort the returned task to stop early.
+pub fn forward(
+    mut events: Events,
+    idx: usize,
+    tx: tokio::sync::mpsc::UnboundedSender<Stamped>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        while let Some(ev) = events.next().await {
+            if tx.send((idx, ev, Instant::now())).is_err() {
+                break;
+            }
+        }
+    })
+}
