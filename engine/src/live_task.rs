@@ -565,7 +565,8 @@ async fn gossip_topic(
 }
 
 /// Owns one sync stream: writes what `Live` sends, reads what the peer sends, and performs
-/// the finish / stopped / end-of-stream teardown iroh-docs expects.
+/// the finish / end-of-stream / stopped teardown iroh-docs expects (the outcome is reported
+/// before `stopped`, which only keeps the stream alive until the peer acknowledged it).
 async fn session_io(
     session: SessionId,
     conn: Connection,
@@ -632,9 +633,13 @@ async fn session_io(
             Step::Read(Err(e)) => break Some(e.to_string()),
         }
     };
-    let error = match error {
-        Some(e) => Some(e),
-        None => send.stopped().await.err().map(|e| e.to_string()),
-    };
+    let clean = error.is_none();
     report(Input::SyncClosed { session, error }).await;
+    if clean {
+        // Both sides finished and the peer's end of stream arrived: the reconciliation is
+        // complete, so the outcome is reported at once. The stream (and with it the
+        // connection) stays open until the peer has acknowledged our last bytes; waiting for
+        // that first would add the peer's delayed-ACK time (up to 25 ms) to every sync.
+        let _ = send.stopped().await;
+    }
 }
