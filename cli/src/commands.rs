@@ -214,6 +214,7 @@ async fn dispatch(dir: &Path, request: Request, printer: Printer) -> Result<Outp
         Request::DocJoin { .. } => SocketAddr::from(([0, 0, 0, 0], 0)),
         _ => SocketAddr::from(([127, 0, 0, 1], 0)),
     };
+    let interrupted = crate::serve::ShutdownSignal::listen();
     let node = Node::persistent(dir, bind).await?;
     let (tx, mut rx) = mpsc::channel(256);
     let render = tokio::spawn(async move {
@@ -229,7 +230,7 @@ async fn dispatch(dir: &Path, request: Request, printer: Printer) -> Result<Outp
     let result = tokio::select! {
         r = execute(&node, Host::ShortLived, request, &tx) => r,
         // Interrupted (Ctrl-C, SIGTERM): stop the node cleanly all the same.
-        _ = crate::serve::shutdown_signal() => Ok(Output::Done),
+        _ = interrupted.recv() => Ok(Output::Done),
     };
     drop(tx);
     let _ = render.await;

@@ -34,14 +34,22 @@ pub async fn run(dir: PathBuf, args: ServeArgs, printer: Printer) -> Result<()> 
             return Err(CliError::InUse(dir.display().to_string(), pid));
         }
     };
+    // Listen before the node starts: a SIGTERM right after `ready` (or during start-up) must
+    // shut down cleanly, not hit the default action and kill the process.
+    let shutdown = ShutdownSignal::listen();
     let node = Arc::new(Node::persistent(&dir, args.bind).await?);
-    let result = serve_node(&dir, node.clone(), printer).await;
+    let result = serve_node(&dir, node.clone(), printer, shutdown).await;
     node.shutdown().await.ok();
     drop(lock);
     result
 }
 
-async fn serve_node(dir: &Path, node: Arc<Node>, printer: Printer) -> Result<()> {
+async fn serve_node(
+    dir: &Path,
+    node: Arc<Node>,
+    printer: Printer,
+    shutdown: ShutdownSignal,
+) -> Result<()> {
     let resumed = node.resume().await?;
     let control = control::listen(dir, node.clone())?;
     let addrs = node.addrs();
@@ -61,30 +69,61 @@ async fn serve_node(dir: &Path, node: Arc<Node>, printer: Printer) -> Result<()>
         printer.line(&format!("syncing {resumed} documents"));
         printer.line("ready");
     }
-    shutdown_signal().await;
+    shutdown.recv().await;
     control.stop();
     Ok(())
 }
 
-/// Resolves on Ctrl-C, or SIGTERM on unix.
-pub async fn shutdown_signal() {
+/// Ctrl-C, or SIGTERM on unix, listened for from the moment it is created.
+pub struct ShutdownSignal {
     #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
-                }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
+    term: Option<tokio::signal::unix::Signal>,
+    #[cfg(unix)]
+    int: Option<tokio::signal::unix::Signal>,
+}
+
+impl ShutdownSignal {
+    /// Installs the handlers now; signals that arrive before [`ShutdownSignal::recv`] is
+    /// awaited are not lost.
+    pub fn listen() -> Self {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            ShutdownSignal {
+                term: signal(SignalKind::terminate()).ok(),
+                int: signal(SignalKind::interrupt()).ok(),
             }
         }
+        #[cfg(not(unix))]
+        {
+            ShutdownSignal {}
+        }
     }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
+
+    /// Resolves once a shutdown signal has arrived.
+    pub async fn recv(mut self) {
+        #[cfg(unix)]
+        {
+            async fn next(s: &mut Option<tokio::signal::unix::Signal>) {
+                match s {
+                    Some(s) => {
+                        s.recv().await;
+                    }
+                    None => std::future::pending().await,
+                }
+            }
+            if self.term.is_none() && self.int.is_none() {
+                let _ = tokio::signal::ctrl_c().await;
+                return;
+            }
+            tokio::select! {
+                _ = next(&mut self.term) => {}
+                _ = next(&mut self.int) => {}
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+        }
     }
 }

@@ -138,7 +138,8 @@ fn two_serves_sync_through_share_and_join() {
         (keys(a.path()) == want && keys(b.path()) == want).then_some(())
     });
 
-    assert!(serve_b.proc.terminate().success());
+    let status = serve_b.proc.terminate();
+    assert!(status.success(), "{status:?}");
     assert!(serve_a.proc.terminate().success());
 }
 
@@ -218,8 +219,21 @@ fn serve_restarts_with_the_same_id_and_resumes_joined_documents() {
     let serve_b = Serve::start(b.path());
     let id = serve_b.node_id.clone();
     assert!(serve_b.proc.seen.iter().any(|l| l == "syncing 1 documents"));
-    assert!(serve_b.proc.terminate().success());
+    let status = serve_b.proc.terminate();
+    assert!(status.success(), "{status:?}");
     let serve_b = Serve::start(b.path());
     assert_eq!(serve_b.node_id, id);
     drop(serve_a);
+}
+
+/// A SIGTERM right after `ready` is a clean shutdown (exit 0, lock released), not a kill by
+/// the signal's default action; repeated because the window it guards is short.
+#[test]
+fn sigterm_right_after_ready_stops_serve_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    for round in 0..5 {
+        let serve = Serve::start(dir.path());
+        let status = serve.proc.terminate();
+        assert!(status.success(), "round {round}: {status:?}");
+    }
 }

@@ -47,9 +47,32 @@ pub fn run_cmd_within(mut cmd: Command, limit: Duration) -> Output {
     match rx.recv_timeout(limit) {
         Ok(out) => out.expect("wait for sheaf"),
         Err(_) => {
+            dump_stacks(id);
             let _ = Command::new("kill").arg("-9").arg(id.to_string()).status();
             panic!("sheaf {cmd:?} did not finish within {limit:?}");
         }
+    }
+}
+
+/// Prints the thread stacks of a hung process to stderr, when `gdb` is installed, so that a
+/// timeout in CI shows where the process was stuck.
+pub fn dump_stacks(pid: u32) {
+    let out = Command::new("gdb")
+        .args([
+            "-p",
+            &pid.to_string(),
+            "-batch",
+            "-ex",
+            "thread apply all bt",
+        ])
+        .stdin(Stdio::null())
+        .output();
+    match out {
+        Ok(out) => eprintln!(
+            "stacks of pid {pid}:\n{}",
+            String::from_utf8_lossy(&out.stdout)
+        ),
+        Err(e) => eprintln!("no stacks of pid {pid} (gdb: {e})"),
     }
 }
 
@@ -147,6 +170,9 @@ impl Proc {
         std::thread::spawn(move || {
             if watchdog.recv_timeout(TIMEOUT).is_err() {
                 eprintln!("sheaf did not stop on SIGTERM within {TIMEOUT:?}; killing it");
+                if let Ok(id) = pid.parse() {
+                    dump_stacks(id);
+                }
                 let _ = Command::new("kill").arg("-KILL").arg(&pid).status();
             }
         });
