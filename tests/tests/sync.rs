@@ -83,14 +83,15 @@ fn sync_with(peer: sheaf_tokio::PeerId) -> Matcher {
 
 /// Optional events of a join: the ticket's sync may finish before the peers become gossip
 /// neighbours, and then each side's `NewNeighbor` dial can run one more sync (iroh-docs
-/// allows the same in `sync_full_basic`), each followed by `PendingContentReady`.
+/// allows the same in `sync_full_basic`); a dial requested while a sync with the same peer
+/// runs becomes a `Resync` after it. Each sync may be followed by `PendingContentReady`.
 fn extra_syncs(peer: sheaf_tokio::PeerId) -> Vec<Matcher> {
-    vec![
-        sync_with(peer),
-        sync_with(peer),
-        ev!(LiveEvent::PendingContentReady),
-        ev!(LiveEvent::PendingContentReady),
-    ]
+    let mut optional = Vec::new();
+    for _ in 0..3 {
+        optional.push(sync_with(peer));
+        optional.push(ev!(LiveEvent::PendingContentReady));
+    }
+    optional
 }
 
 /// iroh-docs' `assert_latest`: the newest entry at `key` points to `value` in the node's blobs.
@@ -385,13 +386,7 @@ async fn sync_full_basic(mut f: Fixture) -> Result<()> {
             ev!(LiveEvent::ContentReady { hash } if *hash == hash1),
             ev!(LiveEvent::PendingContentReady),
         ],
-        vec![
-            sync_with(p0),
-            sync_with(p1),
-            ev!(LiveEvent::PendingContentReady),
-            ev!(LiveEvent::PendingContentReady),
-            ev!(LiveEvent::PendingContentReady),
-        ],
+        [p0, p1].into_iter().flat_map(extra_syncs).collect(),
     )
     .await
     .context("peer2's events")?;
@@ -406,14 +401,8 @@ async fn sync_full_basic(mut f: Fixture) -> Result<()> {
                 sync_with(p2),
                 ev!(LiveEvent::PendingContentReady),
             ],
-            vec![
-                sync_with(p2),
-                ev!(LiveEvent::PendingContentReady),
-                // Leftovers of the earlier phases.
-                sync_with(p0),
-                sync_with(p1),
-                ev!(LiveEvent::PendingContentReady),
-            ],
+            // Leftovers of the earlier phases, too.
+            [p2, p0, p1].into_iter().flat_map(extra_syncs).collect(),
         )
         .await
         .with_context(|| format!("{name} sees peer2"))?;
@@ -613,11 +602,7 @@ async fn sync_restart_node() -> Result<()> {
             ev!(LiveEvent::ContentReady { hash } if *hash == hash_a),
             ev!(LiveEvent::PendingContentReady),
         ],
-        vec![
-            sync_with(p2),
-            ev!(LiveEvent::PendingContentReady),
-            ev!(LiveEvent::PendingContentReady),
-        ],
+        extra_syncs(p2),
     )
     .await
     .context("node1 before the restart")?;
@@ -661,13 +646,11 @@ async fn sync_restart_node() -> Result<()> {
                 if *from == p2 && entry.content_hash() == hash_b),
             ev!(LiveEvent::ContentReady { hash } if *hash == hash_b),
         ],
-        vec![
-            sync_with(p2),
-            sync_with(p2),
-            ev!(LiveEvent::PendingContentReady),
-            ev!(LiveEvent::PendingContentReady),
-            ev!(LiveEvent::PendingContentReady),
-        ],
+        {
+            let mut optional = extra_syncs(p2);
+            optional.push(ev!(LiveEvent::PendingContentReady));
+            optional
+        },
     )
     .await
     .context("node1 re-syncs after the restart")?;
@@ -682,12 +665,7 @@ async fn sync_restart_node() -> Result<()> {
                 if *from == p2 && entry.content_hash() == hash_c),
             ev!(LiveEvent::ContentReady { hash } if *hash == hash_c),
         ],
-        vec![
-            sync_with(p2),
-            sync_with(p2),
-            ev!(LiveEvent::PendingContentReady),
-            ev!(LiveEvent::PendingContentReady),
-        ],
+        extra_syncs(p2),
     )
     .await
     .context("live update after the restart")?;
