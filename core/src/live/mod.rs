@@ -48,6 +48,7 @@
 mod content;
 mod fanout;
 mod peers;
+mod scan;
 mod session;
 #[cfg(test)]
 mod tests;
@@ -64,6 +65,7 @@ pub use types::*;
 use self::{
     content::Downloads,
     peers::{AcceptOutcome, NamespaceStates},
+    scan::ContentScans,
     session::{Phase, Session},
 };
 use crate::{
@@ -134,6 +136,7 @@ pub struct Live {
     next_request: u64,
     pending: BTreeMap<StoreRequestId, Cont>,
     downloads: Downloads,
+    scans: ContentScans,
     /// Subscribers per document, as counted by Subscribe / Unsubscribe.
     subscribers: BTreeMap<NamespaceId, usize>,
     /// Documents whose store events we receive.
@@ -163,6 +166,7 @@ impl Live {
             next_request: 0,
             pending: BTreeMap::new(),
             downloads,
+            scans: ContentScans::default(),
             subscribers: BTreeMap::new(),
             store_subscribed: BTreeSet::new(),
             timers: BTreeSet::new(),
@@ -472,14 +476,17 @@ impl Live {
             Cont::StartSyncOpened { api, ns, peers } => match result {
                 Ok(_) => {
                     self.update_store_subscription(ns);
-                    // Content missing before a restart is not in memory any more: find it.
-                    self.store(
-                        StoreCommand::MissingContent {
-                            namespace: ns,
-                            cursor: None,
-                        },
-                        Cont::MissingContent(ns),
-                    );
+                    // Content missing before a restart is not in memory any more: find it
+                    // (once per document, see `scan`).
+                    if let Some(cursor) = self.scans.start(ns, self.downloads.dropped) {
+                        self.store(
+                            StoreCommand::MissingContent {
+                                namespace: ns,
+                                cursor,
+                            },
+                            Cont::MissingContent(ns),
+                        );
+                    }
                     if let Some(every) = self.config.anti_entropy_interval {
                         self.timers
                             .insert((self.now.mono + every, Timer::AntiEntropy(ns)));
@@ -539,22 +546,25 @@ impl Live {
                     self.sync_with_peer(ns, from, SyncReason::SyncReport);
                 }
             }
-            Cont::MissingContent(ns) => {
-                if let Ok(StoreResponse::MissingContent { hashes, next }) = result {
+            Cont::MissingContent(ns) => match result {
+                Ok(StoreResponse::MissingContent { hashes, next }) => {
                     for hash in hashes {
                         self.downloads.mark_missing(ns, hash);
                     }
-                    if next.is_some() && self.states.is_syncing(&ns) {
+                    let syncing = self.states.is_syncing(&ns);
+                    let dropped = self.downloads.dropped;
+                    if let Some(cursor) = self.scans.page(ns, next, syncing, dropped) {
                         self.store(
                             StoreCommand::MissingContent {
                                 namespace: ns,
-                                cursor: next,
+                                cursor: Some(cursor),
                             },
                             Cont::MissingContent(ns),
                         );
                     }
                 }
-            }
+                _ => self.scans.failed(ns),
+            },
             Cont::Shutdown(api) => {
                 let r = result
                     .map(|_| ())

@@ -48,6 +48,8 @@ struct Node {
     replies: BTreeMap<ApiRequestId, Result<(), LiveError>>,
     topics: BTreeSet<NamespaceId>,
     online: bool,
+    /// Pages of the missing-content scan read from the store.
+    scan_pages: usize,
 }
 
 struct Conn {
@@ -98,6 +100,7 @@ impl Net {
                     replies: BTreeMap::new(),
                     topics: BTreeSet::new(),
                     online: true,
+                    scan_pages: 0,
                 }
             })
             .collect();
@@ -238,6 +241,9 @@ impl Net {
         while let Some(out) = self.nodes[node].live.poll_output() {
             match out {
                 Output::Store { request, command } => {
+                    if matches!(command, StoreCommand::MissingContent { .. }) {
+                        self.nodes[node].scan_pages += 1;
+                    }
                     let now = self.now;
                     let result = self.nodes[node].replicas.apply(now, command);
                     self.drain_replica_events(node);
@@ -770,6 +776,35 @@ fn leave_and_rejoin() {
             Ev::Pending,
         ]
     );
+}
+
+#[test]
+fn the_missing_content_scan_runs_once_per_document() {
+    let (secret, a) = doc();
+    let id = secret.id();
+    let mut net = Net::new(2);
+    net.create(0, &secret, &[&a]);
+    net.import(1, Capability::Write(secret.clone()), &[]);
+    net.set(0, id, &a, "k", "v");
+    net.start_sync(0, id, &[]);
+    net.run();
+    assert_eq!(net.nodes[0].scan_pages, 1);
+    // Each later StartSync, even after leaving, finds the scan done.
+    net.start_sync(1, id, &[0]);
+    net.start_sync(0, id, &[1]);
+    net.run();
+    net.api(
+        0,
+        ApiCommand::Leave {
+            namespace: id,
+            kill_subscribers: false,
+        },
+    );
+    net.start_sync(0, id, &[1]);
+    net.run();
+    assert_eq!(net.nodes[0].scan_pages, 1);
+    assert_eq!(net.nodes[1].scan_pages, 1);
+    assert_eq!(net.entries(1, id), net.entries(0, id));
 }
 
 #[test]

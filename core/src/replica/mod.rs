@@ -60,6 +60,10 @@ pub struct ReplicaConfig {
     pub commit_interval: Duration,
     /// Stored rows scanned per query page.
     pub query_page_budget: usize,
+    /// Entries checked per page of the missing-content scan. Each check asks the blob store,
+    /// and a page holds up the store queue — and with it any running sync — while it runs,
+    /// so pages are small.
+    pub content_scan_page: usize,
 }
 
 impl Default for ReplicaConfig {
@@ -69,6 +73,7 @@ impl Default for ReplicaConfig {
             sync: SyncConfig::default(),
             commit_interval: DEFAULT_COMMIT_INTERVAL,
             query_page_budget: 1024,
+            content_scan_page: 128,
         }
     }
 }
@@ -671,7 +676,7 @@ impl<S: Store, C: ContentStatusSource> Replicas<S, C> {
         cursor: Option<QueryCursor>,
     ) -> Result<(Vec<Hash>, Option<QueryCursor>), ReplicaError> {
         let policy = self.store.get_download_policy(ns)?.unwrap_or_default();
-        let budget = self.config.query_page_budget;
+        let budget = self.config.content_scan_page;
         let page = run_query(&mut self.store, ns, &Query::all(), cursor, budget)?;
         let mut hashes: Vec<Hash> = page
             .entries

@@ -1,0 +1,126 @@
+//! The scan of a document for content missing from the blob store.
+//!
+//! Content that went missing before a restart is only on disk, not in [`super::Downloads`]'
+//! memory, so the first sync of a document in a process pages through its entries to find
+//! it. The scan runs once per document and process: a later `StartSync` of the same document
+//! neither restarts it nor adds its pages to the store queue, where every page delays the
+//! sync's own store work. A scan interrupted by leaving the document resumes at its cursor on
+//! the next `StartSync`; a scan that found more missing hashes than the download tracker
+//! keeps, or whose page failed, runs again on the next `StartSync`.
+
+use std::collections::BTreeMap;
+
+use crate::{keys::NamespaceId, store::query::QueryCursor};
+
+#[derive(Debug)]
+enum Scan {
+    /// A page is being read. `dropped` is the tracker's drop count when the scan started.
+    Running { dropped: u64 },
+    /// Stopped while the document was not synced.
+    Paused { cursor: QueryCursor, dropped: u64 },
+    /// Every entry was checked.
+    Done,
+}
+
+/// Missing-content scans per document.
+#[derive(Debug, Default)]
+pub(super) struct ContentScans {
+    scans: BTreeMap<NamespaceId, Scan>,
+}
+
+impl ContentScans {
+    /// At a `StartSync`: `Some(cursor)` when a page must be read (from the start when the
+    /// cursor is `None`), `None` when the scan runs or is done.
+    pub(super) fn start(
+        &mut self,
+        ns: NamespaceId,
+        dropped_now: u64,
+    ) -> Option<Option<QueryCursor>> {
+        match self.scans.remove(&ns) {
+            None => {
+                self.scans.insert(
+                    ns,
+                    Scan::Running {
+                        dropped: dropped_now,
+                    },
+                );
+                Some(None)
+            }
+            Some(Scan::Paused { cursor, dropped }) => {
+                self.scans.insert(ns, Scan::Running { dropped });
+                Some(Some(cursor))
+            }
+            Some(scan) => {
+                self.scans.insert(ns, scan);
+                None
+            }
+        }
+    }
+
+    /// A page was read. Returns the cursor of the next page to read, if the scan goes on
+    /// now (only while the document is synced).
+    pub(super) fn page(
+        &mut self,
+        ns: NamespaceId,
+        next: Option<QueryCursor>,
+        syncing: bool,
+        dropped_now: u64,
+    ) -> Option<QueryCursor> {
+        let dropped = match self.scans.get(&ns) {
+            Some(Scan::Running { dropped }) => *dropped,
+            _ => dropped_now,
+        };
+        match next {
+            Some(cursor) if syncing => {
+                self.scans.insert(ns, Scan::Running { dropped });
+                Some(cursor)
+            }
+            Some(cursor) => {
+                self.scans.insert(ns, Scan::Paused { cursor, dropped });
+                None
+            }
+            // Some missing hashes were not kept: look for them again next time.
+            None if dropped_now > dropped => {
+                self.scans.remove(&ns);
+                None
+            }
+            None => {
+                self.scans.insert(ns, Scan::Done);
+                None
+            }
+        }
+    }
+
+    /// A page failed: the next `StartSync` scans again from the start.
+    pub(super) fn failed(&mut self, ns: NamespaceId) {
+        self.scans.remove(&ns);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ns() -> NamespaceId {
+        NamespaceId::from_bytes([7; 32])
+    }
+
+    #[test]
+    fn a_scan_runs_once() {
+        let mut s = ContentScans::default();
+        assert_eq!(s.start(ns(), 0), Some(None));
+        assert_eq!(s.start(ns(), 0), None, "already running");
+        assert_eq!(s.page(ns(), None, true, 0), None);
+        assert_eq!(s.start(ns(), 0), None, "done");
+    }
+
+    #[test]
+    fn a_failed_or_lossy_scan_runs_again() {
+        let mut s = ContentScans::default();
+        s.start(ns(), 0);
+        s.failed(ns());
+        assert_eq!(s.start(ns(), 0), Some(None));
+        assert_eq!(s.page(ns(), None, true, 3), None);
+        assert_eq!(s.start(ns(), 3), Some(None), "3 hashes were dropped");
+    }
+}
