@@ -7,7 +7,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{eventually, ok, run, sheaf, Proc, Serve};
+use common::{ok, run, sheaf, Proc, Serve, Watch};
 
 /// The demo gives up by itself after `--timeout 60`; the test waits longer than that, so a
 /// failure shows the demo's own reason.
@@ -104,22 +104,24 @@ fn two_serves_sync_through_share_and_join() {
     let joined: serde_json::Value = serde_json::from_str(&joined).unwrap();
     assert_eq!(joined["doc"], doc.as_str());
     assert_eq!(joined["synced"], true);
-    let value = eventually("b reads a's entry", || get(b.path(), &doc, "greeting"));
+    let mut watch_a = Watch::start(a.path(), &doc);
+    let mut watch_b = Watch::start(b.path(), &doc);
+    let value = watch_b.until("b reads a's entry", || get(b.path(), &doc, "greeting"));
     assert_eq!(value, "hello from a");
 
     // A live write on b reaches a.
     ok(b.path(), &["doc", "set", &doc, "reply", "hi from b"]);
-    let value = eventually("a reads b's entry", || get(a.path(), &doc, "reply"));
+    let value = watch_a.until("a reads b's entry", || get(a.path(), &doc, "reply"));
     assert_eq!(value, "hi from b");
 
     // A prefix delete on a reaches b.
     ok(a.path(), &["doc", "set", &doc, "tmp/1", "x"]);
-    eventually("b has tmp/1", || get(b.path(), &doc, "tmp/1"));
+    watch_b.until("b has tmp/1", || get(b.path(), &doc, "tmp/1"));
     assert_eq!(
         ok(a.path(), &["doc", "del", &doc, "tmp/"]),
         "removed 1 entries"
     );
-    eventually("the delete reaches b", || {
+    watch_b.until("the delete reaches b", || {
         get(b.path(), &doc, "tmp/1").is_none().then_some(())
     });
 
@@ -134,10 +136,12 @@ fn two_serves_sync_through_share_and_join() {
             .collect()
     };
     let want = vec!["greeting".to_string(), "reply".to_string()];
-    eventually("equal listings", || {
+    // a made the last change itself; b's events tell when it has it too.
+    watch_b.until("equal listings", || {
         (keys(a.path()) == want && keys(b.path()) == want).then_some(())
     });
 
+    drop((watch_a, watch_b));
     let status = serve_b.proc.terminate();
     assert!(status.success(), "{status:?}");
     assert!(serve_a.proc.terminate().success());

@@ -51,19 +51,25 @@ async fn wait_for(
     events: &mut sheaf::Events,
     mut pred: impl FnMut(&LiveEvent) -> bool,
 ) -> Result<()> {
-    let found = async {
+    within(async {
         while let Some(ev) = events.recv().await {
             if pred(&ev) {
                 return Ok(());
             }
         }
         anyhow::bail!("event stream ended")
-    };
-    let timeout = async {
+    })
+    .await
+}
+
+/// `fut`, failed if it has not finished within [`TIMEOUT`] (the timer is only the deadline;
+/// `fut` waits on events).
+async fn within<T>(fut: impl std::future::Future<Output = Result<T>>) -> Result<T> {
+    future::or(fut, async {
         smol::Timer::after(TIMEOUT).await;
-        anyhow::bail!("timed out")
-    };
-    future::or(found, timeout).await
+        anyhow::bail!("timed out after {TIMEOUT:?}")
+    })
+    .await
 }
 
 #[test]
@@ -203,19 +209,15 @@ fn a_smol_node_syncs_with_an_iroh_docs_node() -> Result<()> {
             .await?;
         let mut ievents = Box::pin(idoc.subscribe().await?);
         let author = iroh_docs::AuthorId::from(s.docs.author_default().as_bytes());
-        let found = async {
+        within(async {
             loop {
                 if idoc.get_exact(author, "from-smol", false).await?.is_some() {
                     return Ok(());
                 }
                 ievents.next().await.context("iroh-docs events ended")??;
             }
-        };
-        let timeout = async {
-            smol::Timer::after(TIMEOUT).await;
-            anyhow::bail!("timed out")
-        };
-        future::or(found, timeout).await?;
+        })
+        .await?;
         s.router.shutdown().await?;
         router.shutdown().await?;
         Ok(())

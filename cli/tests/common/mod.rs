@@ -101,19 +101,6 @@ pub fn assert_error(out: &Output, needle: &str) {
     assert!(!lower.contains("backtrace"), "{stderr:?}");
 }
 
-/// Re-checks `check` until it returns `Some`, at most [`TIMEOUT`]; the pause between checks
-/// only bounds the polling rate, the condition decides.
-pub fn eventually<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + TIMEOUT;
-    loop {
-        if let Some(v) = check() {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
 /// A running process whose stdout lines arrive on a channel; killed when dropped.
 pub struct Proc {
     child: Child,
@@ -148,17 +135,20 @@ impl Proc {
     pub fn wait_line(&mut self, mut pred: impl FnMut(&str) -> bool) -> String {
         let deadline = Instant::now() + TIMEOUT;
         loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.lines.recv_timeout(left) {
-                Ok(line) => {
-                    self.seen.push(line.clone());
-                    if pred(&line) {
-                        return line;
-                    }
-                }
+            match self.next_line(deadline) {
+                Ok(line) if pred(&line) => return line,
+                Ok(_) => {}
                 Err(e) => panic!("no matching line ({e}); saw {:?}", self.seen),
             }
         }
+    }
+
+    /// The next stdout line, waiting until `deadline` at most.
+    fn next_line(&mut self, deadline: Instant) -> Result<String, mpsc::RecvTimeoutError> {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let line = self.lines.recv_timeout(left)?;
+        self.seen.push(line.clone());
+        Ok(line)
     }
 
     /// Sends SIGTERM and waits for the exit; a process still running after [`TIMEOUT`] is
@@ -186,6 +176,43 @@ impl Drop for Proc {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// `sheaf doc watch DOC` on a serving node: the document's live events, which tests wait on
+/// before re-checking a condition on the store.
+pub struct Watch {
+    proc: Proc,
+}
+
+impl Watch {
+    /// Starts watching `doc` on the `serve` of `dir` and waits until the subscription holds.
+    pub fn start(dir: &Path, doc: &str) -> Watch {
+        let mut cmd = sheaf();
+        cmd.arg("--data")
+            .arg(dir)
+            .args(["--json", "doc", "watch", doc]);
+        let mut proc = Proc::spawn(cmd);
+        proc.wait_line(|l| l.contains("\"watching\""));
+        Watch { proc }
+    }
+
+    /// Checks `check` now and again after each event of the document, until it returns
+    /// `Some`; fails if that takes longer than [`TIMEOUT`]. Every change to the document's
+    /// entries or content is an event, so none is missed.
+    pub fn until<T>(&mut self, what: &str, mut check: impl FnMut() -> Option<T>) -> T {
+        let deadline = Instant::now() + TIMEOUT;
+        loop {
+            if let Some(v) = check() {
+                return v;
+            }
+            if let Err(e) = self.proc.next_line(deadline) {
+                panic!(
+                    "timed out waiting for {what} ({e}); events: {:?}",
+                    self.proc.seen
+                );
+            }
+        }
     }
 }
 

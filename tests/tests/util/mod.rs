@@ -4,7 +4,6 @@
 #![allow(dead_code)]
 
 use std::{
-    future::Future,
     path::{Path, PathBuf},
     time::Duration,
 };
@@ -306,24 +305,4 @@ pub async fn assert_next(
     .await
     .context("timed out")??;
     Ok(seen)
-}
-
-/// Re-checks `check` until it holds, at most [`TIMEOUT`]. For state the engine updates
-/// asynchronously without an event to wait on; the short pause between checks only bounds
-/// the polling rate, the condition decides.
-pub async fn eventually<F, Fut>(what: &str, mut check: F) -> Result<()>
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Result<bool>>,
-{
-    let deadline = tokio::time::Instant::now() + TIMEOUT;
-    loop {
-        if check().await? {
-            return Ok(());
-        }
-        if tokio::time::Instant::now() >= deadline {
-            anyhow::bail!("timed out waiting for {what}");
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
 }
