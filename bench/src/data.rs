@@ -63,37 +63,37 @@ pub fn generate(n: usize, keys: Keys, seed: u64) -> Dataset {
     let times: Vec<u64> = (0..n)
         .map(|_| now - rng.random_range(60_000_000..900_000_000u64))
         .collect();
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let chunk = n.div_ceil(threads).max(1);
-    let entries = std::thread::scope(|s| {
-        let handles: Vec<_> = (0..n)
-            .step_by(chunk)
-            .map(|start| {
-                let (secret, authors, values, times) = (&secret, &authors, &values, &times);
-                s.spawn(move || {
-                    (start..(start + chunk).min(n))
-                        .map(|i| {
-                            let (author, key) = match keys {
-                                Keys::Unique => (&authors[i % 4], format!("doc/{i:08}")),
-                                Keys::Pairs => (&authors[i % 4], format!("doc/{:08}", i / 2)),
-                            };
-                            let record = Record::new(Hash::new(values[i]), 32, times[i]);
-                            SignedEntry::new(secret, author, key.as_bytes(), record)
-                        })
-                        .collect::<Vec<_>>()
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| h.join().expect("signing thread"))
-            .collect()
+    let indices: Vec<usize> = (0..n).collect();
+    let entries = par_map(&indices, |&i| {
+        let (author, key) = match keys {
+            Keys::Unique => (&authors[i % 4], format!("doc/{i:08}")),
+            Keys::Pairs => (&authors[i % 4], format!("doc/{:08}", i / 2)),
+        };
+        let record = Record::new(Hash::new(values[i]), 32, times[i]);
+        SignedEntry::new(&secret, author, key.as_bytes(), record)
     });
     Dataset {
         secret,
         entries,
         values,
     }
+}
+
+/// `f` over `items` on every core (signing is the slow part of generating data), in order.
+pub fn par_map<T: Sync, U: Send>(items: &[T], f: impl Fn(&T) -> U + Sync) -> Vec<U> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let chunk = items.len().div_ceil(threads).max(1);
+    let f = &f;
+    std::thread::scope(|s| {
+        let handles: Vec<_> = items
+            .chunks(chunk)
+            .map(|part| s.spawn(move || part.iter().map(f).collect::<Vec<_>>()))
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().expect("worker thread"))
+            .collect()
+    })
 }
 
 impl Dataset {

@@ -84,14 +84,7 @@ impl Node {
                 let docs = builder
                     .spawn(endpoint.clone(), blobs.clone(), gossip.clone())
                     .await?;
-                let router = Router::builder(endpoint)
-                    .accept(sheaf::ALPN, docs.clone())
-                    .accept(
-                        iroh_blobs::ALPN,
-                        iroh_blobs::BlobsProtocol::new(&blobs, None),
-                    )
-                    .accept(iroh_gossip::ALPN, gossip)
-                    .spawn();
+                let router = docs.router(gossip);
                 Ok(Node {
                     router,
                     inner: Inner::Sheaf { docs, blobs },

@@ -53,27 +53,9 @@ pub fn data(n: usize, diff: usize, seed: u64) -> Data {
             )
         })
         .collect();
-    let threads = std::thread::available_parallelism().map_or(1, |t| t.get());
-    let chunk = total.div_ceil(threads).max(1);
-    let mut signed: Vec<SignedEntry> = std::thread::scope(|s| {
-        let handles: Vec<_> = parts
-            .chunks(chunk)
-            .map(|part| {
-                let (secret, authors) = (&secret, &authors);
-                s.spawn(move || {
-                    part.iter()
-                        .map(|(author, key, value, ts)| {
-                            let record = Record::new(Hash::new(value), 32, *ts);
-                            SignedEntry::new(secret, &authors[*author], key.as_bytes(), record)
-                        })
-                        .collect::<Vec<_>>()
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| h.join().expect("signing thread"))
-            .collect()
+    let mut signed = crate::data::par_map(&parts, |(author, key, value, ts)| {
+        let record = Record::new(Hash::new(value), 32, *ts);
+        SignedEntry::new(&secret, &authors[*author], key.as_bytes(), record)
     });
     let only_b = signed.split_off(n);
     let shared_len = n - diff / 2;

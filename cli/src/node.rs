@@ -10,7 +10,7 @@ use std::{
 };
 
 use iroh::{endpoint::presets, protocol::Router, Endpoint, SecretKey};
-use iroh_blobs::{store::fs::FsStore, BlobsProtocol};
+use iroh_blobs::store::fs::FsStore;
 use iroh_gossip::net::Gossip;
 use sheaf_tokio::{Capability, Doc, DocTicket, Docs, LiveConfig, NamespaceId};
 
@@ -210,11 +210,7 @@ impl Node {
                 return Err(e.into());
             }
         };
-        let router = Router::builder(endpoint)
-            .accept(sheaf_tokio::ALPN, docs.clone())
-            .accept(iroh_blobs::ALPN, BlobsProtocol::new(&blobs, None))
-            .accept(iroh_gossip::ALPN, gossip)
-            .spawn();
+        let router = docs.router(gossip);
         Ok(Node {
             router,
             docs,
@@ -240,8 +236,8 @@ impl Node {
 
     /// Stops syncing, flushes and closes the stores, closes the endpoint.
     pub async fn shutdown(&self) -> Result<()> {
+        // The router shuts down its protocols, the docs engine (flushing its store) among them.
         let result = self.router.shutdown().await;
-        self.docs.shutdown().await.ok();
         self.blobs.shutdown().await.ok();
         result.map_err(CliError::other)
     }

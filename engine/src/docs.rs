@@ -103,7 +103,8 @@ impl<R: Runtime> Builder<R> {
 
     /// Spawns the engine on `rt`, using `endpoint` for sync connections, `blobs` for content
     /// and `gossip` for live updates. Serve [`crate::ALPN`] with the returned `Docs` on the
-    /// endpoint's router, next to iroh-blobs and iroh-gossip.
+    /// endpoint's router, next to iroh-blobs and iroh-gossip ([`Docs::router`] builds that
+    /// router).
     pub async fn spawn_on(
         self,
         rt: R,
@@ -473,6 +474,20 @@ impl<R: Runtime> Docs<R> {
     /// The endpoint address other nodes should dial, as a core node address.
     pub fn node_addr(&self) -> sheaf_core::wire::NodeAddr {
         node_addr(&self.inner.endpoint.addr())
+    }
+
+    /// A router on this engine's endpoint serving everything a node needs: this engine on
+    /// [`crate::ALPN`], its blob store on iroh-blobs' ALPN and `gossip` on iroh-gossip's.
+    /// Build the router yourself to serve more protocols.
+    pub fn router(&self, gossip: Gossip) -> iroh::protocol::Router {
+        iroh::protocol::Router::builder(self.inner.endpoint.clone())
+            .accept(crate::ALPN, self.clone())
+            .accept(
+                iroh_blobs::ALPN,
+                iroh_blobs::BlobsProtocol::new(&self.inner.blobs, None),
+            )
+            .accept(iroh_gossip::ALPN, gossip)
+            .spawn()
     }
 
     pub(crate) fn valid_peer(&self, addr: &sheaf_core::wire::NodeAddr) -> bool {

@@ -6,11 +6,9 @@ mod util;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use iroh::protocol::Router;
 use iroh_blobs::{
     api::proto::BlobStatus,
     store::{fs::options::Options, GcConfig},
-    BlobsProtocol,
 };
 use iroh_gossip::net::Gossip;
 use util::{endpoint, TIMEOUT};
@@ -33,11 +31,7 @@ async fn gc_keeps_referenced_content_and_collects_deleted_content() -> Result<()
         .protect_handler(handler)
         .spawn(endpoint.clone(), (*blobs).clone(), gossip.clone())
         .await?;
-    let router = Router::builder(endpoint)
-        .accept(sheaf_tokio::ALPN, docs.clone())
-        .accept(iroh_blobs::ALPN, BlobsProtocol::new(&blobs, None))
-        .accept(iroh_gossip::ALPN, gossip)
-        .spawn();
+    let router = docs.router(gossip);
 
     let doc = docs.create().await?;
     let author = docs.author_default();

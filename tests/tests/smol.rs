@@ -6,7 +6,7 @@ use std::{str::FromStr, time::Duration};
 use anyhow::{Context, Result};
 use futures_lite::{future, StreamExt};
 use iroh::{endpoint::presets, protocol::Router, Endpoint};
-use iroh_blobs::{store::mem::MemStore, BlobsProtocol};
+use iroh_blobs::store::mem::MemStore;
 use iroh_gossip::net::Gossip;
 use sheaf_smol::{AddrInfoOptions, LiveEvent, ShareMode, SmolRuntime};
 
@@ -34,11 +34,7 @@ async fn node<R: sheaf::Runtime>(rt: R, builder: sheaf::Builder<R>) -> Result<No
     let docs = builder
         .spawn_on(rt, endpoint.clone(), (*blobs).clone(), gossip.clone())
         .await?;
-    let router = Router::builder(endpoint)
-        .accept(sheaf::ALPN, docs.clone())
-        .accept(iroh_blobs::ALPN, BlobsProtocol::new(&blobs, None))
-        .accept(iroh_gossip::ALPN, gossip)
-        .spawn();
+    let router = docs.router(gossip);
     Ok(Node {
         router,
         docs,

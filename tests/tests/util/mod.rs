@@ -13,10 +13,7 @@ use iroh::{
     address_lookup::memory::MemoryLookup, endpoint::presets, protocol::Router, Endpoint,
     EndpointAddr, SecretKey,
 };
-use iroh_blobs::{
-    store::{fs::FsStore, mem::MemStore},
-    BlobsProtocol,
-};
+use iroh_blobs::store::{fs::FsStore, mem::MemStore};
 use iroh_gossip::net::Gossip;
 use sheaf_tokio::{Docs, Hash, LiveConfig, LiveEvent, PeerId};
 
@@ -164,11 +161,7 @@ pub async fn spawn(opts: NodeOpts) -> Result<Node> {
             return Err(e.into());
         }
     };
-    let router = Router::builder(endpoint)
-        .accept(sheaf::ALPN, docs.clone())
-        .accept(iroh_blobs::ALPN, BlobsProtocol::new(&blobs, None))
-        .accept(iroh_gossip::ALPN, gossip.clone())
-        .spawn();
+    let router = docs.router(gossip.clone());
     Ok(Node {
         router,
         docs,
