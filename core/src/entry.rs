@@ -14,6 +14,9 @@ use std::{cmp::Ordering, fmt};
 use bytes::Bytes;
 use ed25519_dalek::{Signature, VerifyingKey};
 
+mod key_cache;
+pub use key_cache::KeyCache;
+
 use crate::{
     hash::Hash,
     keys::{Author, AuthorId, NamespaceId, NamespaceSecret},
@@ -457,6 +460,16 @@ impl EntryLimits {
         namespace: NamespaceId,
         now: Now,
     ) -> Result<(), ValidationFailure> {
+        self.check_cheap(entry, namespace, now)?;
+        entry.verify().map_err(ValidationFailure::BadSignature)
+    }
+
+    fn check_cheap(
+        &self,
+        entry: &SignedEntry,
+        namespace: NamespaceId,
+        now: Now,
+    ) -> Result<(), ValidationFailure> {
         if entry.namespace() != namespace {
             return Err(ValidationFailure::InvalidNamespace);
         }
@@ -466,7 +479,21 @@ impl EntryLimits {
         if entry.timestamp() > limit {
             return Err(ValidationFailure::TooFarInTheFuture);
         }
-        entry.verify().map_err(ValidationFailure::BadSignature)
+        Ok(())
+    }
+
+    /// [`EntryLimits::check_remote`] with the namespace and author keys taken from `keys`.
+    pub fn check_remote_cached(
+        &self,
+        entry: &SignedEntry,
+        namespace: NamespaceId,
+        now: Now,
+        keys: &mut KeyCache,
+    ) -> Result<(), ValidationFailure> {
+        self.check_cheap(entry, namespace, now)?;
+        entry
+            .verify_cached(keys)
+            .map_err(ValidationFailure::BadSignature)
     }
 }
 
@@ -502,6 +529,17 @@ impl SignedEntry {
             .author()
             .verifying_key()
             .map_err(|_| VerifyError::InvalidAuthorKey)?;
+        self.verify_with(&ns, &author)
+    }
+
+    /// [`SignedEntry::verify`] with the keys decompressed once and kept in `keys`.
+    pub fn verify_cached(&self, keys: &mut KeyCache) -> Result<(), VerifyError> {
+        let ns = keys
+            .get(self.namespace().as_bytes())
+            .ok_or(VerifyError::InvalidNamespaceKey)?;
+        let author = keys
+            .get(self.author().as_bytes())
+            .ok_or(VerifyError::InvalidAuthorKey)?;
         self.verify_with(&ns, &author)
     }
 

@@ -123,6 +123,19 @@ fn tampered_entries_fail_verification() {
         ),
     );
     assert_eq!(bad.verify(), Err(VerifyError::InvalidAuthorKey));
+    // Verifying with kept keys gives the same answers, warm or cold.
+    let mut cache = KeyCache::default();
+    for _ in 0..2 {
+        for e in [&good, &forged, &mixed, &bad] {
+            assert_eq!(e.verify_cached(&mut cache), e.verify());
+            let limits = EntryLimits::default();
+            assert_eq!(
+                limits.check_remote_cached(e, ns.id(), now(), &mut cache),
+                limits.check_remote(e, ns.id(), now())
+            );
+        }
+    }
+    assert_eq!(cache.len(), 2, "the namespace and the valid author");
     let _ = author;
 }
 

@@ -31,7 +31,7 @@ use std::{
 pub use commands::{StoreCommand, StoreResponse};
 
 use crate::{
-    entry::{EntryLimits, Record, SignedEntry, ValidationFailure},
+    entry::{EntryLimits, KeyCache, Record, SignedEntry, ValidationFailure},
     hash::{Hash, PeerId},
     keys::{
         Author, AuthorId, Capability, CapabilityError, CapabilityKind, NamespaceId, NamespaceSecret,
@@ -194,6 +194,8 @@ pub struct Replicas<S, C = NoContent> {
     open: BTreeMap<NamespaceId, OpenReplica>,
     events: VecDeque<ReplicaEvent>,
     dirty_since: Option<Mono>,
+    /// Namespace and author keys of received entries, decompressed once.
+    keys: KeyCache,
 }
 
 impl<S: Store> Replicas<S, NoContent> {
@@ -213,6 +215,7 @@ impl<S: Store, C: ContentStatusSource> Replicas<S, C> {
             open: BTreeMap::new(),
             events: VecDeque::new(),
             dirty_since: None,
+            keys: KeyCache::default(),
         }
     }
 
@@ -534,7 +537,9 @@ impl<S: Store, C: ContentStatusSource> Replicas<S, C> {
         remote_content_status: ContentStatus,
     ) -> Result<usize, ReplicaError> {
         self.syncing(ns)?;
-        self.config.limits.check_remote(&entry, ns, now)?;
+        self.config
+            .limits
+            .check_remote_cached(&entry, ns, now, &mut self.keys)?;
         match put_prefix_aware(&mut self.store, entry.clone())? {
             PutOutcome::NotInserted => Err(ReplicaError::NewerEntryExists),
             PutOutcome::Inserted { removed } => {
@@ -580,12 +585,13 @@ impl<S: Store, C: ContentStatusSource> Replicas<S, C> {
         let subscribed = self.open.get(&ns).is_some_and(|r| r.subscribers > 0);
         let mut inserted = false;
         let events = &mut self.events;
+        let keys = &mut self.keys;
         let reply = ranger::process_message(
             &mut self.store,
             ns,
             &sync,
             message,
-            |e| limits.check_remote(e, ns, now).is_ok(),
+            |e| limits.check_remote_cached(e, ns, now, keys).is_ok(),
             |e, status, received| {
                 if let Received::Inserted { .. } = received {
                     inserted = true;
