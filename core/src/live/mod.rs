@@ -552,8 +552,9 @@ impl Live {
                         self.downloads.mark_missing(ns, hash);
                     }
                     let syncing = self.states.is_syncing(&ns);
+                    let hold = !self.sessions.is_empty();
                     let dropped = self.downloads.dropped;
-                    if let Some(cursor) = self.scans.page(ns, next, syncing, dropped) {
+                    if let Some(cursor) = self.scans.page(ns, next, syncing, hold, dropped) {
                         self.store(
                             StoreCommand::MissingContent {
                                 namespace: ns,
@@ -871,6 +872,7 @@ impl Live {
                         session: id,
                         reason: "peer syncs with us already".into(),
                     });
+                    self.release_scans();
                     if let Some(ns) = s.namespace {
                         self.states.cancel_connect(&ns, s.peer);
                     }
@@ -1009,7 +1011,25 @@ impl Live {
         self.conclude(s, Err(reason));
     }
 
+    /// A session ended: held missing-content scans read their next page.
+    fn release_scans(&mut self) {
+        if self.shutting_down {
+            return;
+        }
+        let states = &self.states;
+        for (ns, cursor) in self.scans.release(|ns| states.is_syncing(ns)) {
+            self.store(
+                StoreCommand::MissingContent {
+                    namespace: ns,
+                    cursor: Some(cursor),
+                },
+                Cont::MissingContent(ns),
+            );
+        }
+    }
+
     fn conclude(&mut self, s: Session, result: Result<(), String>) {
+        self.release_scans();
         let dial = s.id.role == Role::Dial;
         match (&result, dial) {
             (Ok(()), true) => self.stats.sync_connect_ok += 1,

@@ -7,6 +7,11 @@
 //! sync's own store work. A scan interrupted by leaving the document resumes at its cursor on
 //! the next `StartSync`; a scan that found more missing hashes than the download tracker
 //! keeps, or whose page failed, runs again on the next `StartSync`.
+//!
+//! While a sync session runs, the scan holds its next page until a session ends: the store
+//! runs commands in order, so a page read between two messages of a sync delays that sync by
+//! a page's worth of store reads. Each session that ends releases one page of every held
+//! scan, so a node that is always syncing something still finishes its scans.
 
 use std::collections::BTreeMap;
 
@@ -18,6 +23,8 @@ enum Scan {
     Running { dropped: u64 },
     /// Stopped while the document was not synced.
     Paused { cursor: QueryCursor, dropped: u64 },
+    /// Waiting for a sync session to end before reading the page at `cursor`.
+    Held { cursor: QueryCursor, dropped: u64 },
     /// Every entry was checked.
     Done,
 }
@@ -58,12 +65,13 @@ impl ContentScans {
     }
 
     /// A page was read. Returns the cursor of the next page to read, if the scan goes on
-    /// now (only while the document is synced).
+    /// now: only while the document is synced, and no sync session runs (`hold`).
     pub(super) fn page(
         &mut self,
         ns: NamespaceId,
         next: Option<QueryCursor>,
         syncing: bool,
+        hold: bool,
         dropped_now: u64,
     ) -> Option<QueryCursor> {
         let dropped = match self.scans.get(&ns) {
@@ -71,6 +79,10 @@ impl ContentScans {
             _ => dropped_now,
         };
         match next {
+            Some(cursor) if syncing && hold => {
+                self.scans.insert(ns, Scan::Held { cursor, dropped });
+                None
+            }
             Some(cursor) if syncing => {
                 self.scans.insert(ns, Scan::Running { dropped });
                 Some(cursor)
@@ -89,6 +101,27 @@ impl ContentScans {
                 None
             }
         }
+    }
+
+    /// A sync session ended: every held scan reads its next page, or pauses when its
+    /// document is no longer synced. Returns the pages to read, in document order.
+    pub(super) fn release(
+        &mut self,
+        syncing: impl Fn(&NamespaceId) -> bool,
+    ) -> Vec<(NamespaceId, QueryCursor)> {
+        let mut pages = Vec::new();
+        for (ns, scan) in self.scans.iter_mut() {
+            if let Scan::Held { cursor, dropped } = scan {
+                let (cursor, dropped) = (cursor.clone(), *dropped);
+                if syncing(ns) {
+                    *scan = Scan::Running { dropped };
+                    pages.push((*ns, cursor));
+                } else {
+                    *scan = Scan::Paused { cursor, dropped };
+                }
+            }
+        }
+        pages
     }
 
     /// A page failed: the next `StartSync` scans again from the start.
@@ -110,7 +143,7 @@ mod tests {
         let mut s = ContentScans::default();
         assert_eq!(s.start(ns(), 0), Some(None));
         assert_eq!(s.start(ns(), 0), None, "already running");
-        assert_eq!(s.page(ns(), None, true, 0), None);
+        assert_eq!(s.page(ns(), None, true, false, 0), None);
         assert_eq!(s.start(ns(), 0), None, "done");
     }
 
@@ -120,7 +153,27 @@ mod tests {
         s.start(ns(), 0);
         s.failed(ns());
         assert_eq!(s.start(ns(), 0), Some(None));
-        assert_eq!(s.page(ns(), None, true, 3), None);
+        assert_eq!(s.page(ns(), None, true, false, 3), None);
         assert_eq!(s.start(ns(), 3), Some(None), "3 hashes were dropped");
+    }
+
+    #[test]
+    fn a_scan_waits_for_sync_sessions_to_end() {
+        let mut s = ContentScans::default();
+        let cursor = QueryCursor::at_start();
+        s.start(ns(), 0);
+        assert_eq!(s.page(ns(), Some(cursor.clone()), true, true, 0), None);
+        assert_eq!(s.start(ns(), 0), None, "held, not restarted");
+        assert_eq!(s.release(|_| true), vec![(ns(), cursor.clone())]);
+        assert_eq!(s.release(|_| true), vec![], "released once");
+        assert_eq!(
+            s.page(ns(), Some(cursor.clone()), true, false, 0),
+            Some(cursor.clone()),
+            "no session: the next page at once"
+        );
+        // Held, then the document is left before a session ends: paused, resumed by a sync.
+        s.page(ns(), Some(cursor.clone()), true, true, 0);
+        assert_eq!(s.release(|_| false), vec![]);
+        assert_eq!(s.start(ns(), 0), Some(Some(cursor)));
     }
 }

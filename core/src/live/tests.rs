@@ -50,6 +50,8 @@ struct Node {
     online: bool,
     /// Pages of the missing-content scan read from the store.
     scan_pages: usize,
+    /// Of those, pages read while the node had a sync connection open.
+    scan_pages_in_sync: usize,
 }
 
 struct Conn {
@@ -101,6 +103,7 @@ impl Net {
                     topics: BTreeSet::new(),
                     online: true,
                     scan_pages: 0,
+                    scan_pages_in_sync: 0,
                 }
             })
             .collect();
@@ -243,6 +246,9 @@ impl Net {
                 Output::Store { request, command } => {
                     if matches!(command, StoreCommand::MissingContent { .. }) {
                         self.nodes[node].scan_pages += 1;
+                        if self.conns.keys().any(|(n, _)| *n == node) {
+                            self.nodes[node].scan_pages_in_sync += 1;
+                        }
                     }
                     let now = self.now;
                     let result = self.nodes[node].replicas.apply(now, command);
@@ -805,6 +811,43 @@ fn the_missing_content_scan_runs_once_per_document() {
     assert_eq!(net.nodes[0].scan_pages, 1);
     assert_eq!(net.nodes[1].scan_pages, 1);
     assert_eq!(net.entries(1, id), net.entries(0, id));
+}
+
+#[test]
+fn the_missing_content_scan_waits_while_a_sync_runs() {
+    let (secret, a) = doc();
+    let id = secret.id();
+    let mut net = Net::new(2);
+    let config = ReplicaConfig {
+        content_scan_page: 1,
+        ..Default::default()
+    };
+    for node in &mut net.nodes {
+        node.replicas = Replicas::with_content(MemStore::new(), node.blobs.clone(), config.clone());
+    }
+    net.create(0, &secret, &[&a]);
+    net.import(1, Capability::Write(secret.clone()), &[]);
+    for i in 0..20 {
+        net.set(0, id, &a, &format!("k{i}"), &format!("v{i}"));
+    }
+    net.start_sync(1, id, &[]);
+    net.run();
+    // Node 0 starts its scan (a page per entry) and a sync with node 1 together.
+    net.start_sync(0, id, &[1]);
+    net.run();
+    assert_eq!(net.entries(1, id), net.entries(0, id));
+    // The first page goes out before any session; later ones wait for the sessions to end.
+    assert!(
+        net.nodes[0].scan_pages_in_sync <= 1,
+        "{} pages read during a sync",
+        net.nodes[0].scan_pages_in_sync
+    );
+    // The scan still reads every page once the sessions are over, and only once.
+    let pages = net.nodes[0].scan_pages;
+    assert!(pages >= 20, "{pages} pages");
+    net.start_sync(0, id, &[1]);
+    net.run();
+    assert_eq!(net.nodes[0].scan_pages, pages);
 }
 
 #[test]

@@ -188,6 +188,18 @@ pub struct QueryCursor {
     emitted: u64,
 }
 
+#[cfg(test)]
+impl QueryCursor {
+    /// A cursor at the start of a query (tests of cursor bookkeeping).
+    pub(crate) fn at_start() -> Self {
+        Self {
+            after: Position::Start,
+            skipped: 0,
+            emitted: 0,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Position {
     Start,
