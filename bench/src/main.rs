@@ -28,8 +28,8 @@ struct Cli {
     /// Repetitions per measurement (default 3, 1 with `--quick`; W8 defaults to 1).
     #[arg(long)]
     reps: Option<usize>,
-    /// Where to write the results (default `bench/RESULTS.md` for a full run; a quick run
-    /// writes only when asked).
+    /// Where to write the results (default `bench/RESULTS.md` for a full run; a quick run or
+    /// one limited by `--only` writes only when asked).
     #[arg(long)]
     out: Option<PathBuf>,
     /// Print only the JSON lines, no table.
@@ -217,13 +217,15 @@ fn main() -> Result<()> {
         println!("{}", report::table(&out.records));
         println!("total {elapsed:.0} s");
     }
-    let path = match (&cli.out, cli.quick) {
+    // Only a full run replaces the committed results unasked.
+    let full = !cli.quick && cli.only.is_empty();
+    let path = match (&cli.out, full) {
         (Some(p), _) => Some(p.clone()),
-        (None, false) => Some(PathBuf::from(concat!(
+        (None, true) => Some(PathBuf::from(concat!(
             env!("CARGO_MANIFEST_DIR"),
             "/RESULTS.md"
         ))),
-        (None, true) => None,
+        (None, false) => None,
     };
     if let Some(path) = path {
         let command = std::iter::once("sheaf-bench".to_string())

@@ -209,17 +209,26 @@ impl Node {
         Ok(missing)
     }
 
-    /// Shuts the node down (router, docs engine, blob store).
+    /// Shuts the node down (router, docs engine, blob store), giving up after 30 s: a node
+    /// that does not stop is left behind rather than holding up the run.
     pub async fn shutdown(self) {
-        let _ = tokio::time::timeout(Duration::from_secs(20), self.router.shutdown()).await;
-        match self.inner {
-            Inner::Sheaf { docs, blobs } => {
-                let _ = docs.shutdown().await;
-                let _ = blobs.shutdown().await;
+        let stop = async {
+            let _ = self.router.shutdown().await;
+            match self.inner {
+                Inner::Sheaf { docs, blobs } => {
+                    let _ = docs.shutdown().await;
+                    let _ = blobs.shutdown().await;
+                }
+                Inner::Iroh { blobs, .. } => {
+                    let _ = blobs.shutdown().await;
+                }
             }
-            Inner::Iroh { blobs, .. } => {
-                let _ = blobs.shutdown().await;
-            }
+        };
+        if tokio::time::timeout(Duration::from_secs(30), stop)
+            .await
+            .is_err()
+        {
+            crate::progress("a node did not shut down within 30 s; left behind");
         }
     }
 }

@@ -99,6 +99,44 @@ async fn initial_once(
     let n = data.entries.len();
     let workload = if content { "W3" } else { "W7" };
     let mut rec = Record::new(imp.name(), workload, rep).param("n", n);
+    let run = initial_run(imp, data, name, stores, content, floor, &mut rec);
+    if bounded(workload, imp, n, run).await.is_none() {
+        rec.status = "timeout";
+    }
+    Ok(rec)
+}
+
+/// Runs one repetition within its deadline plus twice [`IDLE`], so that a call into an
+/// implementation that never returns (not only a stalled sync) ends the repetition as a
+/// timeout instead of the whole run. The nodes of a cut-off repetition are left behind.
+async fn bounded<T>(
+    workload: &str,
+    imp: Impl,
+    n: usize,
+    run: impl std::future::Future<Output = Result<T>>,
+) -> Option<Result<T>> {
+    let limit = deadline_for(n) + 2 * IDLE;
+    let result = tokio::time::timeout(limit, run).await.ok();
+    if result.is_none() {
+        crate::progress(&format!(
+            "{workload} {}: a call did not return within {} s; repetition cut off",
+            imp.name(),
+            limit.as_secs()
+        ));
+    }
+    result
+}
+
+async fn initial_run(
+    imp: Impl,
+    data: &Dataset,
+    name: &str,
+    stores: &Stores,
+    content: bool,
+    floor: u64,
+    rec: &mut Record,
+) -> Result<()> {
+    let n = data.entries.len();
     let src_dir = stores.node_dir(imp, Some(name), "src")?;
     let src = Node::spawn(imp, Some(&src_dir)).await?;
     let src_doc = src.open_doc(data.id()).await?;
@@ -232,7 +270,7 @@ async fn initial_once(
     src.shutdown().await;
     sink.shutdown().await;
     stores.remove(&src_dir);
-    Ok(rec)
+    Ok(())
 }
 
 /// W4 (`diff`) or W5 (no-op) for each `n`.
@@ -318,13 +356,20 @@ async fn pair_once(
     );
     let a = Node::spawn(imp, Some(&a_dir)).await?;
     let b = Node::spawn(imp, Some(&b_dir)).await?;
-    let result = pair_run(&a, &b, id, n, new, rep, &mut rec).await;
+    let result = bounded(
+        workload,
+        imp,
+        n,
+        pair_run(&a, &b, id, n, new, rep, &mut rec),
+    )
+    .await;
     rec.status = match result {
-        Ok(status) => status,
-        Err(e) => {
+        Some(Ok(status)) => status,
+        Some(Err(e)) => {
             crate::progress(&format!("{workload} {}: {e:#}", imp.name()));
             "error"
         }
+        None => "timeout",
     };
     a.shutdown().await;
     b.shutdown().await;

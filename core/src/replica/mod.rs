@@ -73,7 +73,7 @@ impl Default for ReplicaConfig {
             sync: SyncConfig::default(),
             commit_interval: DEFAULT_COMMIT_INTERVAL,
             query_page_budget: 1024,
-            content_scan_page: 128,
+            content_scan_page: 16,
         }
     }
 }
