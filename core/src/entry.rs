@@ -14,7 +14,9 @@ use std::{cmp::Ordering, fmt};
 use bytes::Bytes;
 use ed25519_dalek::{Signature, VerifyingKey};
 
+mod checked;
 mod key_cache;
+pub use checked::CheckedSignatures;
 pub use key_cache::KeyCache;
 
 use crate::{
@@ -490,7 +492,23 @@ impl EntryLimits {
         now: Now,
         keys: &mut KeyCache,
     ) -> Result<(), ValidationFailure> {
+        self.check_remote_checked(entry, namespace, now, keys, &CheckedSignatures::default())
+    }
+
+    /// [`EntryLimits::check_remote_cached`] that takes the signatures of entries in `checked`
+    /// as verified (every other check still runs).
+    pub fn check_remote_checked(
+        &self,
+        entry: &SignedEntry,
+        namespace: NamespaceId,
+        now: Now,
+        keys: &mut KeyCache,
+        checked: &CheckedSignatures,
+    ) -> Result<(), ValidationFailure> {
         self.check_cheap(entry, namespace, now)?;
+        if checked.contains(entry) {
+            return Ok(());
+        }
         entry
             .verify_cached(keys)
             .map_err(ValidationFailure::BadSignature)

@@ -25,8 +25,8 @@ pub mod wire;
 mod testutil;
 
 pub use entry::{
-    Entry, EntryLimits, EntrySignature, KeyCache, Record, RecordIdentifier, SignedEntry,
-    ValidationFailure, VerifyError, DEFAULT_MAX_KEY_LEN, MAX_TIMESTAMP_FUTURE_SHIFT,
+    CheckedSignatures, Entry, EntryLimits, EntrySignature, KeyCache, Record, RecordIdentifier,
+    SignedEntry, ValidationFailure, VerifyError, DEFAULT_MAX_KEY_LEN, MAX_TIMESTAMP_FUTURE_SHIFT,
 };
 pub use hash::{Hash, PeerId};
 pub use keys::{

@@ -124,7 +124,15 @@ impl<R: Runtime> Builder<R> {
         };
         let clock = Clock::new();
         let (live_tx, live_rx) = mpsc::channel(INBOX);
-        let store = StoreHandle::spawn(store, blobs.clone(), self.replica, clock, live_tx.clone())?;
+        let metrics = Arc::new(crate::metrics::Metrics::default());
+        let store = StoreHandle::spawn(
+            store,
+            blobs.clone(),
+            self.replica,
+            clock,
+            live_tx.clone(),
+            metrics.clone(),
+        )?;
         let lookup = MemoryLookup::new();
         if let Ok(services) = endpoint.address_lookup() {
             services.add(lookup.clone());
@@ -132,7 +140,6 @@ impl<R: Runtime> Builder<R> {
         let mut seed = [0u8; 32];
         rand::rng().fill_bytes(&mut seed);
         let live = Live::new(self.live, peer_id(endpoint.id()), seed);
-        let metrics = Arc::new(crate::metrics::Metrics::default());
         let task = LiveTask::new(
             rt.clone(),
             live,

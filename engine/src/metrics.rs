@@ -43,6 +43,9 @@ pub struct Metrics {
     pub downloads_failed: Counter,
     /// Download retry rounds from the same providers after every provider failed.
     pub download_retries: Counter,
+    /// Synced entries whose signatures were checked on several threads before the store
+    /// processed their message.
+    pub signatures_checked_ahead: Counter,
     /// Iterations of the live loop.
     pub doc_live_tick_main: Counter,
 }

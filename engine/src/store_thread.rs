@@ -5,6 +5,11 @@
 //! events to `Live`, and between commands it commits pending writes when the executor's commit
 //! deadline (at most 500 ms after the first uncommitted write) has passed. Content status of
 //! outgoing entries is read from the iroh-blobs store, blocking this thread only.
+//!
+//! The executor is one thread, and checking signatures is most of what ingesting a synced
+//! entry costs. Before a sync message with many new entries is processed, their signatures are
+//! checked on all cores at once (scoped threads, [`CheckedSignatures`]); the executor then
+//! skips that work for exactly those entries. Results are the same as checking them one by one.
 
 use std::{
     sync::mpsc::{self, RecvTimeoutError},
@@ -13,6 +18,7 @@ use std::{
 };
 
 use sheaf_core::{
+    entry::CheckedSignatures,
     live::{Input, StoreRequestId},
     ranger::{ContentStatus, ContentStatusSource},
     replica::{ReplicaConfig, ReplicaError, Replicas, StoreCommand, StoreResponse},
@@ -104,6 +110,7 @@ impl StoreHandle {
         config: ReplicaConfig,
         clock: Clock,
         to_live: tokio::sync::mpsc::Sender<crate::live_task::LiveMsg>,
+        metrics: std::sync::Arc<crate::metrics::Metrics>,
     ) -> std::io::Result<Self> {
         let (tx, rx) = mpsc::channel::<Job>();
         let (done_tx, done_rx) = oneshot::channel();
@@ -111,7 +118,9 @@ impl StoreHandle {
             .name("sheaf-store".into())
             .spawn(move || {
                 let mut replicas = Replicas::with_content(store, BlobContent(blobs), config);
-                run(&mut replicas, rx, clock, to_live);
+                let threads = thread::available_parallelism().map_or(1, |n| n.get().min(8));
+                let ahead = Ahead { threads, metrics };
+                run(&mut replicas, rx, clock, to_live, &ahead);
                 if let Err(e) = replicas.flush() {
                     tracing::warn!(%e, "final flush failed");
                 }
@@ -154,11 +163,68 @@ fn closed() -> ReplicaError {
     ))
 }
 
+/// New entries in a sync message from which checking their signatures on several threads
+/// pays for starting the threads.
+const PARALLEL_CHECK_MIN: usize = 64;
+
+/// How signatures are checked ahead: on how many threads, counted where.
+struct Ahead {
+    threads: usize,
+    metrics: std::sync::Arc<crate::metrics::Metrics>,
+}
+
+/// Checks the signatures of a large sync message's new entries on several threads and hands
+/// the result to the executor (see the module docs).
+fn check_ahead(
+    replicas: &mut Replicas<RedbStore, BlobContent>,
+    command: &StoreCommand,
+    ahead: &Ahead,
+) {
+    let threads = ahead.threads;
+    let StoreCommand::SyncProcessMessage {
+        namespace, message, ..
+    } = command
+    else {
+        return;
+    };
+    if threads < 2 || message.value_count() < PARALLEL_CHECK_MIN {
+        return;
+    }
+    // A store error here shows again, and is reported, when the message is processed.
+    let Ok(entries) = replicas.unchecked_entries(*namespace, message) else {
+        return;
+    };
+    if entries.len() < PARALLEL_CHECK_MIN {
+        return;
+    }
+    let share = entries.len().div_ceil(threads);
+    let checked = thread::scope(|scope| {
+        let others: Vec<_> = entries[share..]
+            .chunks(share)
+            .map(|part| scope.spawn(move || CheckedSignatures::check(part.iter().copied())))
+            .collect();
+        let mut all = CheckedSignatures::check(entries[..share].iter().copied());
+        for other in others {
+            // A thread that panicked checked nothing: its entries are verified as usual.
+            if let Ok(part) = other.join() {
+                all.extend(part);
+            }
+        }
+        all
+    });
+    ahead
+        .metrics
+        .signatures_checked_ahead
+        .inc_by(entries.len() as u64);
+    replicas.add_checked_signatures(checked);
+}
+
 fn run(
     replicas: &mut Replicas<RedbStore, BlobContent>,
     rx: mpsc::Receiver<Job>,
     clock: Clock,
     to_live: tokio::sync::mpsc::Sender<crate::live_task::LiveMsg>,
+    ahead: &Ahead,
 ) {
     loop {
         let job = match replicas.poll_timeout() {
@@ -188,7 +254,10 @@ fn run(
                 }
             );
             let (result, reply) = match job {
-                Job::Live { request, command } => (replicas.apply(now, command), Err(request)),
+                Job::Live { request, command } => {
+                    check_ahead(replicas, &command, ahead);
+                    (replicas.apply(clock.now(), command), Err(request))
+                }
                 Job::Api { command, reply } => (replicas.apply(now, command), Ok(reply)),
             };
             while let Some(event) = replicas.poll_event() {

@@ -67,6 +67,43 @@ async fn sync_simple_and_live_updates() -> Result<()> {
     Ok(())
 }
 
+/// A sync of many entries to an empty node: their signatures are checked on every core
+/// before the store takes them, and the result is exactly the sender's document.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_large_sync_checks_signatures_ahead_on_all_cores() -> Result<()> {
+    const N: usize = 300;
+    let n0 = memory_node().await?;
+    let n1 = memory_node().await?;
+    let a0 = n0.docs.author_default();
+    let doc0 = n0.docs.create().await?;
+    for i in 0..N {
+        doc0.set_bytes(a0, format!("k/{i:04}"), format!("v{i}"))
+            .await?;
+    }
+    let ticket = doc0
+        .share(ShareMode::Write, AddrInfoOptions::RelayAndAddresses)
+        .await?;
+    let (doc1, mut ev1) = n1.docs.import_and_subscribe(ticket).await?;
+    let from = n0.peer();
+    wait_for(&mut ev1, |e| util::sync_ok(e, from)).await?;
+    let ours = doc0.get_many(Query::all()).await?;
+    let theirs = doc1.get_many(Query::all()).await?;
+    assert_eq!(ours.len(), N);
+    assert_eq!(theirs, ours);
+    let ahead = n1.docs.metrics().signatures_checked_ahead.get();
+    if std::thread::available_parallelism().map_or(1, |n| n.get()) > 1 {
+        assert!(
+            ahead > 0 && ahead <= N as u64,
+            "{ahead} entries checked ahead"
+        );
+    } else {
+        assert_eq!(ahead, 0, "one core: checked in the store as they come");
+    }
+    n1.shutdown().await?;
+    n0.shutdown().await?;
+    Ok(())
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn import_and_export_files_with_progress() -> Result<()> {
     let n0 = memory_node().await?;

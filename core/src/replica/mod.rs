@@ -31,7 +31,7 @@ use std::{
 pub use commands::{StoreCommand, StoreResponse};
 
 use crate::{
-    entry::{EntryLimits, KeyCache, Record, SignedEntry, ValidationFailure},
+    entry::{CheckedSignatures, EntryLimits, KeyCache, Record, SignedEntry, ValidationFailure},
     hash::{Hash, PeerId},
     keys::{
         Author, AuthorId, Capability, CapabilityError, CapabilityKind, NamespaceId, NamespaceSecret,
@@ -196,6 +196,8 @@ pub struct Replicas<S, C = NoContent> {
     dirty_since: Option<Mono>,
     /// Namespace and author keys of received entries, decompressed once.
     keys: KeyCache,
+    /// Signatures checked ahead for the next sync message.
+    checked: CheckedSignatures,
 }
 
 impl<S: Store> Replicas<S, NoContent> {
@@ -216,6 +218,7 @@ impl<S: Store, C: ContentStatusSource> Replicas<S, C> {
             events: VecDeque::new(),
             dirty_since: None,
             keys: KeyCache::default(),
+            checked: CheckedSignatures::default(),
         }
     }
 
@@ -559,6 +562,34 @@ impl<S: Store, C: ContentStatusSource> Replicas<S, C> {
 
     // ---- sync --------------------------------------------------------------------------
 
+    /// The entries of an incoming sync `message` for `ns` whose signatures processing it
+    /// would check: those not already held in the same or a newer version. A runtime may
+    /// check them on other threads ([`CheckedSignatures::check`]) and pass the result to
+    /// [`Replicas::add_checked_signatures`] before the message is processed.
+    pub fn unchecked_entries<'a>(
+        &mut self,
+        ns: NamespaceId,
+        message: &'a Message,
+    ) -> Result<Vec<&'a SignedEntry>, ReplicaError> {
+        let mut out = Vec::new();
+        for (entry, _) in message.values() {
+            if entry.namespace() != ns {
+                continue;
+            }
+            let held = self.store.get(ns, entry.author(), entry.key())?;
+            if held.is_none_or(|h| h.record() < entry.record()) {
+                out.push(entry);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Signatures checked ahead for the next sync message processed (see
+    /// [`CheckedSignatures`]); they are dropped once that message has been processed.
+    pub fn add_checked_signatures(&mut self, checked: CheckedSignatures) {
+        self.checked.extend(checked);
+    }
+
     /// The first reconciliation message for a sync of `ns`.
     pub fn sync_initial_message(&mut self, ns: NamespaceId) -> Result<Message, ReplicaError> {
         self.syncing(ns)?;
@@ -586,12 +617,17 @@ impl<S: Store, C: ContentStatusSource> Replicas<S, C> {
         let mut inserted = false;
         let events = &mut self.events;
         let keys = &mut self.keys;
+        let checked = std::mem::take(&mut self.checked);
         let reply = ranger::process_message(
             &mut self.store,
             ns,
             &sync,
             message,
-            |e| limits.check_remote_cached(e, ns, now, keys).is_ok(),
+            |e| {
+                limits
+                    .check_remote_checked(e, ns, now, keys, &checked)
+                    .is_ok()
+            },
             |e, status, received| {
                 if let Received::Inserted { .. } = received {
                     inserted = true;

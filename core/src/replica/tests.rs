@@ -704,6 +704,58 @@ fn remote_entries_need_sync_enabled_and_a_valid_shape<S: Store>(store: S) {
     assert!(r.get_exact(id, a.id(), b"bad", true).unwrap().is_none());
 }
 
+fn signatures_checked_ahead_change_no_result<S: Store>(store: S) {
+    let secret = ns(1);
+    let a = author(1);
+    let id = secret.id();
+    let mut r = replicas(store, &secret, &[&a]);
+    r.set_sync(id, true).unwrap();
+    set(&mut r, id, &a, b"held", b"newer", T0 + 5);
+    let entry =
+        |key: &[u8], wall| SignedEntry::new(&secret, &a, key, Record::new(Hash::new(key), 1, wall));
+    let new = entry(b"new", T0);
+    let good = entry(b"forged", T0);
+    // The signatures of `good` over another record.
+    let forged = SignedEntry::from_parts(
+        *good.signature(),
+        Entry::new(good.id().clone(), Record::new(Hash::new(b"other"), 1, T0)),
+    );
+    let held_older = entry(b"held", T0);
+    let msg = |values: Vec<SignedEntry>| {
+        Message::new(vec![MessagePart::RangeItem(RangeItem {
+            range: ranger::Range::new(RecordIdentifier::zero(), RecordIdentifier::zero()),
+            values: values
+                .into_iter()
+                .map(|e| (e, ContentStatus::Missing))
+                .collect(),
+            have_local: true,
+        })])
+    };
+    let message = msg(vec![new.clone(), forged.clone(), held_older]);
+    let unchecked = r.unchecked_entries(id, &message).unwrap();
+    assert_eq!(
+        unchecked,
+        vec![&new, &forged],
+        "the held entry needs no check"
+    );
+    let checked = CheckedSignatures::check(unchecked);
+    assert!(checked.contains(&new) && !checked.contains(&forged));
+    // Vouching for `good` does not let the forgery with its signatures in.
+    let mut vouched = checked.clone();
+    vouched.extend(CheckedSignatures::check([&good]));
+    r.add_checked_signatures(vouched);
+    let mut outcome = SyncOutcome::default();
+    r.sync_process_message(now(T0), id, message, peer(2), &mut outcome)
+        .unwrap();
+    assert!(r.get_exact(id, a.id(), b"new", false).unwrap().is_some());
+    assert!(r.get_exact(id, a.id(), b"forged", false).unwrap().is_none());
+    // Without checks ahead, entries are verified as before.
+    let later = entry(b"later", T0);
+    r.sync_process_message(now(T0), id, msg(vec![later]), peer(2), &mut outcome)
+        .unwrap();
+    assert!(r.get_exact(id, a.id(), b"later", false).unwrap().is_some());
+}
+
 fn replica_sync<S: Store>(store: S) {
     let secret = ns(1);
     let a = author(1);
@@ -944,6 +996,7 @@ for_each_store!(
     queries_page_across_budgets,
     download_policies,
     remote_entries_need_sync_enabled_and_a_valid_shape,
+    signatures_checked_ahead_change_no_result,
     replica_sync,
     sync_after_prefix_delete_converges,
     no_remote_insert_event_for_obsolete_entries,
