@@ -484,20 +484,10 @@ impl EntryLimits {
         Ok(())
     }
 
-    /// [`EntryLimits::check_remote`] with the namespace and author keys taken from `keys`.
-    pub fn check_remote_cached(
-        &self,
-        entry: &SignedEntry,
-        namespace: NamespaceId,
-        now: Now,
-        keys: &mut KeyCache,
-    ) -> Result<(), ValidationFailure> {
-        self.check_remote_checked(entry, namespace, now, keys, &CheckedSignatures::default())
-    }
-
-    /// [`EntryLimits::check_remote_cached`] that takes the signatures of entries in `checked`
-    /// as verified (every other check still runs).
-    pub fn check_remote_checked(
+    /// [`EntryLimits::check_remote`] with the namespace and author keys taken from `keys`,
+    /// taking the signatures of entries in `checked` as verified (every other check still
+    /// runs; pass an empty set to verify every entry).
+    pub fn check_remote_with(
         &self,
         entry: &SignedEntry,
         namespace: NamespaceId,

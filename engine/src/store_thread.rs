@@ -180,14 +180,13 @@ fn check_ahead(
     command: &StoreCommand,
     ahead: &Ahead,
 ) {
-    let threads = ahead.threads;
     let StoreCommand::SyncProcessMessage {
         namespace, message, ..
     } = command
     else {
         return;
     };
-    if threads < 2 || message.value_count() < PARALLEL_CHECK_MIN {
+    if ahead.threads < 2 || message.value_count() < PARALLEL_CHECK_MIN {
         return;
     }
     // A store error here shows again, and is reported, when the message is processed.
@@ -197,7 +196,7 @@ fn check_ahead(
     if entries.len() < PARALLEL_CHECK_MIN {
         return;
     }
-    let share = entries.len().div_ceil(threads);
+    let share = entries.len().div_ceil(ahead.threads);
     let checked = thread::scope(|scope| {
         let others: Vec<_> = entries[share..]
             .chunks(share)
@@ -241,7 +240,6 @@ fn run(
                 Err(_) => return,
             },
         };
-        let now = clock.now();
         if let Some(job) = job {
             let shutdown = matches!(
                 &job,
@@ -255,10 +253,11 @@ fn run(
             );
             let (result, reply) = match job {
                 Job::Live { request, command } => {
+                    // Checks first: the clock is read when the command itself runs.
                     check_ahead(replicas, &command, ahead);
                     (replicas.apply(clock.now(), command), Err(request))
                 }
-                Job::Api { command, reply } => (replicas.apply(now, command), Ok(reply)),
+                Job::Api { command, reply } => (replicas.apply(clock.now(), command), Ok(reply)),
             };
             while let Some(event) = replicas.poll_event() {
                 if to_live

@@ -58,12 +58,13 @@ async fn wait_for(
     .await
 }
 
-/// `fut`, failed if it has not finished within [`TIMEOUT`] (the timer is only the deadline;
-/// `fut` waits on events).
+/// `fut` (which waits on events), failed if it has not finished by a deadline [`TIMEOUT`]
+/// from now. The timer only fires at that deadline; it orders nothing.
 async fn within<T>(fut: impl std::future::Future<Output = Result<T>>) -> Result<T> {
-    future::or(fut, async {
-        smol::Timer::after(TIMEOUT).await;
-        anyhow::bail!("timed out after {TIMEOUT:?}")
+    let deadline = std::time::Instant::now() + TIMEOUT;
+    future::or(fut, async move {
+        smol::Timer::at(deadline).await;
+        anyhow::bail!("no result within {TIMEOUT:?}")
     })
     .await
 }

@@ -130,7 +130,13 @@ fn tampered_entries_fail_verification() {
             assert_eq!(e.verify_cached(&mut cache), e.verify());
             let limits = EntryLimits::default();
             assert_eq!(
-                limits.check_remote_cached(e, ns.id(), now(), &mut cache),
+                limits.check_remote_with(
+                    e,
+                    ns.id(),
+                    now(),
+                    &mut cache,
+                    &CheckedSignatures::default()
+                ),
                 limits.check_remote(e, ns.id(), now())
             );
         }

@@ -73,6 +73,7 @@ use crate::{
     keys::NamespaceId,
     ranger::{self, ContentStatus},
     replica::{OpenOpts, ReplicaEvent, StoreCommand, StoreResponse},
+    store::query::QueryCursor,
     time::{Mono, Now},
     wire::{
         encode_frame, AbortReason, AuthorHeads, Decode, Encode, NodeAddr, Op, SyncMessage,
@@ -479,13 +480,7 @@ impl Live {
                     // Content missing before a restart is not in memory any more: find it
                     // (once per document, see `scan`).
                     if let Some(cursor) = self.scans.start(ns, self.downloads.dropped) {
-                        self.store(
-                            StoreCommand::MissingContent {
-                                namespace: ns,
-                                cursor,
-                            },
-                            Cont::MissingContent(ns),
-                        );
+                        self.read_scan_page(ns, cursor);
                     }
                     if let Some(every) = self.config.anti_entropy_interval {
                         self.timers
@@ -555,13 +550,7 @@ impl Live {
                     let hold = !self.sessions.is_empty();
                     let dropped = self.downloads.dropped;
                     if let Some(cursor) = self.scans.page(ns, next, syncing, hold, dropped) {
-                        self.store(
-                            StoreCommand::MissingContent {
-                                namespace: ns,
-                                cursor: Some(cursor),
-                            },
-                            Cont::MissingContent(ns),
-                        );
+                        self.read_scan_page(ns, Some(cursor));
                     }
                 }
                 _ => self.scans.failed(ns),
@@ -1018,14 +1007,16 @@ impl Live {
         }
         let states = &self.states;
         for (ns, cursor) in self.scans.release(|ns| states.is_syncing(ns)) {
-            self.store(
-                StoreCommand::MissingContent {
-                    namespace: ns,
-                    cursor: Some(cursor),
-                },
-                Cont::MissingContent(ns),
-            );
+            self.read_scan_page(ns, Some(cursor));
         }
+    }
+
+    /// Asks the store for the page of `ns`'s missing-content scan at `cursor`.
+    fn read_scan_page(&mut self, namespace: NamespaceId, cursor: Option<QueryCursor>) {
+        self.store(
+            StoreCommand::MissingContent { namespace, cursor },
+            Cont::MissingContent(namespace),
+        );
     }
 
     fn conclude(&mut self, s: Session, result: Result<(), String>) {

@@ -540,9 +540,10 @@ impl<S: Store, C: ContentStatusSource> Replicas<S, C> {
         remote_content_status: ContentStatus,
     ) -> Result<usize, ReplicaError> {
         self.syncing(ns)?;
+        let none_checked = CheckedSignatures::default();
         self.config
             .limits
-            .check_remote_cached(&entry, ns, now, &mut self.keys)?;
+            .check_remote_with(&entry, ns, now, &mut self.keys, &none_checked)?;
         match put_prefix_aware(&mut self.store, entry.clone())? {
             PutOutcome::NotInserted => Err(ReplicaError::NewerEntryExists),
             PutOutcome::Inserted { removed } => {
@@ -623,11 +624,7 @@ impl<S: Store, C: ContentStatusSource> Replicas<S, C> {
             ns,
             &sync,
             message,
-            |e| {
-                limits
-                    .check_remote_checked(e, ns, now, keys, &checked)
-                    .is_ok()
-            },
+            |e| limits.check_remote_with(e, ns, now, keys, &checked).is_ok(),
             |e, status, received| {
                 if let Received::Inserted { .. } = received {
                     inserted = true;
