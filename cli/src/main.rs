@@ -22,6 +22,13 @@ fn main() -> ExitCode {
         eprintln!("error: internal error{at}: {}", one_line(&msg));
     }));
     let cli = Cli::parse();
+    // Logs go to stderr, and only when asked for (`RUST_LOG=info sheaf serve`).
+    if std::env::var_os("RUST_LOG").is_some() {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_writer(std::io::stderr)
+            .try_init();
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -123,6 +123,9 @@ pub fn secret_key(dir: &Path) -> Result<SecretKey> {
     }
 }
 
+/// How long each part of a node's shutdown (router and endpoint, blob store) may take.
+pub const SHUTDOWN_BOUND: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// How often a node re-syncs every document with every peer it knows: it catches up with
 /// peers after missed gossip or time offline, and each sync asks the peer again for content
 /// still missing here (the engine itself retries a failed download a few times with backoff).
@@ -235,11 +238,26 @@ impl Node {
     }
 
     /// Stops syncing, flushes and closes the stores, closes the endpoint.
+    ///
+    /// Bounded in time whatever the number of documents and peers: the docs engine flushes
+    /// every write first (its own waits are bounded, see `sheaf::BoundedShutdown`), then the
+    /// router and the blob store get [`SHUTDOWN_BOUND`] each; a bound that expires is logged
+    /// and the shutdown goes on (the process exit ends what is left).
     pub async fn shutdown(&self) -> Result<()> {
-        // The router shuts down its protocols, the docs engine (flushing its store) among them.
-        let result = self.router.shutdown().await;
-        self.blobs.shutdown().await.ok();
-        result.map_err(CliError::other)
+        tracing::info!("node: shutting down");
+        let docs = self.docs.shutdown().await;
+        match tokio::time::timeout(SHUTDOWN_BOUND, self.router.shutdown()).await {
+            Ok(Ok(())) => tracing::info!("node: router and endpoint closed"),
+            Ok(Err(e)) => tracing::warn!(%e, "node: router shutdown failed"),
+            Err(_) => tracing::warn!(bound = ?SHUTDOWN_BOUND, "node: router did not close in time"),
+        }
+        match tokio::time::timeout(SHUTDOWN_BOUND, self.blobs.shutdown()).await {
+            Ok(_) => tracing::info!("node: blob store closed"),
+            Err(_) => {
+                tracing::warn!(bound = ?SHUTDOWN_BOUND, "node: blob store did not close in time")
+            }
+        }
+        docs.map_err(CliError::other)
     }
 
     /// The data directory, for messages.

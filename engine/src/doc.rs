@@ -12,7 +12,7 @@ use std::{
 use bytes::Bytes;
 use sheaf_core::{
     live::{ApiCommand, LiveEvent},
-    replica::{OpenState, ReplicaError, StoreCommand, StoreResponse},
+    replica::{OpenState, StoreCommand, StoreResponse},
     store::{DownloadPolicy, Query},
     wire::{DocTicket, NodeAddr, TransportAddr},
     AuthorId, Capability, Hash, NamespaceId, PeerId, SignedEntry,
@@ -23,6 +23,7 @@ use crate::{
     convert::hash,
     docs::{Docs, DocsError, Result},
     live_task::{LiveMsg, SUBSCRIBER_CAPACITY},
+    reply::expect_reply,
     runtime::Runtime,
 };
 
@@ -197,17 +198,14 @@ impl<R: Runtime> Doc<R> {
     /// Deletes every entry of `author` under `prefix`; returns how many were removed.
     #[tracing::instrument(skip_all, fields(doc = %self.id.fmt_short()))]
     pub async fn del(&self, author: AuthorId, prefix: impl Into<Bytes>) -> Result<usize> {
-        match self
+        let reply = self
             .call(StoreCommand::DeletePrefix {
                 namespace: self.id,
                 author,
                 prefix: prefix.into(),
             })
-            .await?
-        {
-            StoreResponse::Removed(n) => Ok(n),
-            _ => Ok(0),
-        }
+            .await?;
+        expect_reply!(reply, Removed)
     }
 
     /// The entry of `author` at `key` (tombstones only with `include_empty`).
@@ -217,18 +215,15 @@ impl<R: Runtime> Doc<R> {
         key: impl Into<Bytes>,
         include_empty: bool,
     ) -> Result<Option<SignedEntry>> {
-        match self
+        let reply = self
             .call(StoreCommand::GetExact {
                 namespace: self.id,
                 author,
                 key: key.into(),
                 include_empty,
             })
-            .await?
-        {
-            StoreResponse::Entry(e) => Ok(e),
-            _ => Ok(None),
-        }
+            .await?;
+        expect_reply!(reply, Entry)
     }
 
     /// All entries matching `query`, fetched page by page.
@@ -238,22 +233,18 @@ impl<R: Runtime> Doc<R> {
         let mut out = Vec::new();
         let mut cursor = None;
         loop {
-            match self
+            let reply = self
                 .call(StoreCommand::GetMany {
                     namespace: self.id,
                     query: query.clone(),
                     cursor,
                 })
-                .await?
-            {
-                StoreResponse::Page(page) => {
-                    out.extend(page.entries);
-                    match page.next {
-                        Some(next) => cursor = Some(next),
-                        None => return Ok(out),
-                    }
-                }
-                _ => return Ok(out),
+                .await?;
+            let page = expect_reply!(reply, Page)?;
+            out.extend(page.entries);
+            match page.next {
+                Some(next) => cursor = Some(next),
+                None => return Ok(out),
             }
         }
     }
@@ -340,10 +331,10 @@ impl<R: Runtime> Doc<R> {
         self.open()?;
         let capability = match mode {
             ShareMode::Read => Capability::Read(self.id),
-            ShareMode::Write => match self.call(StoreCommand::ExportSecretKey(self.id)).await? {
-                StoreResponse::Secret(s) => Capability::Write(s),
-                _ => return Err(ReplicaError::ReadOnly.into()),
-            },
+            ShareMode::Write => Capability::Write(expect_reply!(
+                self.call(StoreCommand::ExportSecretKey(self.id)).await?,
+                Secret
+            )?),
         };
         self.start_sync_nodes(Vec::new()).await?;
         Ok(DocTicket::new(
@@ -407,10 +398,7 @@ impl<R: Runtime> Doc<R> {
 
     /// Sync flag, subscriber and handle counts.
     pub async fn status(&self) -> Result<OpenState> {
-        match self.call(StoreCommand::GetState(self.id)).await? {
-            StoreResponse::State(s) => Ok(s),
-            _ => Ok(OpenState::default()),
-        }
+        expect_reply!(self.call(StoreCommand::GetState(self.id)).await?, State)
     }
 
     /// Sets which content is downloaded.
@@ -425,17 +413,14 @@ impl<R: Runtime> Doc<R> {
 
     /// The download policy.
     pub async fn get_download_policy(&self) -> Result<DownloadPolicy> {
-        match self.call(StoreCommand::GetDownloadPolicy(self.id)).await? {
-            StoreResponse::Policy(p) => Ok(p),
-            _ => Ok(DownloadPolicy::default()),
-        }
+        expect_reply!(
+            self.call(StoreCommand::GetDownloadPolicy(self.id)).await?,
+            Policy
+        )
     }
 
     /// Up to five peers this document synced with successfully, newest first.
     pub async fn get_sync_peers(&self) -> Result<Option<Vec<PeerId>>> {
-        match self.call(StoreCommand::GetSyncPeers(self.id)).await? {
-            StoreResponse::Peers(p) => Ok(p),
-            _ => Ok(None),
-        }
+        expect_reply!(self.call(StoreCommand::GetSyncPeers(self.id)).await?, Peers)
     }
 }

@@ -26,7 +26,9 @@ use crate::{
     doc::Doc,
     gc::ProtectCallbackHandler,
     live_task::{LiveMsg, LiveTask, INBOX},
+    reply::expect_reply,
     runtime::Runtime,
+    shutdown::{within, BoundedShutdown, GOSSIP_SHUTDOWN_BOUND, LIVE_SHUTDOWN_BOUND},
     store_thread::{Clock, StoreHandle},
 };
 
@@ -60,6 +62,14 @@ pub enum DocsError {
     /// The store could not be opened.
     #[error("store: {0}")]
     Open(#[from] sheaf_core::store::StoreError),
+    /// The store answered a command with a reply of another kind (a bug, never a default).
+    #[error("the store answered with a {got} reply where {expected} was expected")]
+    UnexpectedReply {
+        /// The kind of reply the command has.
+        expected: &'static str,
+        /// The kind that arrived.
+        got: &'static str,
+    },
 }
 
 /// Result of docs operations.
@@ -160,8 +170,7 @@ impl<R: Runtime> Builder<R> {
                 let mut handler = handler;
                 while let Some(reply) = handler.0.recv().await {
                     let hashes = match store.call(StoreCommand::ContentHashes).await {
-                        Ok(StoreResponse::Hashes(h)) => Ok(h),
-                        Ok(_) => Err("unexpected reply".to_string()),
+                        Ok(reply) => expect_reply!(reply, Hashes).map_err(|e| e.to_string()),
                         Err(e) => Err(e.to_string()),
                     };
                     let _ = reply.send(hashes);
@@ -211,9 +220,9 @@ async fn load_default_author(store: &StoreHandle, file: Option<&PathBuf>) -> Res
                 .trim()
                 .parse()
                 .map_err(|e| DocsError::DefaultAuthor(format!("{path:?}: {e}")))?;
-            return match store.call(StoreCommand::ExportAuthor(id)).await? {
-                StoreResponse::Author(Some(_)) => Ok(id),
-                _ => Err(DocsError::DefaultAuthor(format!(
+            return match expect_reply!(store.call(StoreCommand::ExportAuthor(id)).await?, Author)? {
+                Some(_) => Ok(id),
+                None => Err(DocsError::DefaultAuthor(format!(
                     "the default author {id} in {path:?} is missing from the store; delete the file to create a new one"
                 ))),
             };
@@ -330,10 +339,7 @@ impl<R: Runtime> Docs<R> {
 
     /// All authors.
     pub async fn author_list(&self) -> Result<Vec<AuthorId>> {
-        match self.call(StoreCommand::ListAuthors).await? {
-            StoreResponse::Authors(a) => Ok(a),
-            _ => Ok(Vec::new()),
-        }
+        expect_reply!(self.call(StoreCommand::ListAuthors).await?, Authors)
     }
 
     /// The default author.
@@ -361,10 +367,7 @@ impl<R: Runtime> Docs<R> {
 
     /// An author's secret key.
     pub async fn author_export(&self, id: AuthorId) -> Result<Option<Author>> {
-        match self.call(StoreCommand::ExportAuthor(id)).await? {
-            StoreResponse::Author(a) => Ok(a),
-            _ => Ok(None),
-        }
+        expect_reply!(self.call(StoreCommand::ExportAuthor(id)).await?, Author)
     }
 
     /// Deletes an author (not the default one).
@@ -388,11 +391,10 @@ impl<R: Runtime> Docs<R> {
     /// document, without syncing.
     pub async fn import_namespace(&self, capability: Capability) -> Result<Doc<R>> {
         let id = capability.id();
-        let _: ImportNamespaceOutcome =
-            match self.call(StoreCommand::ImportNamespace(capability)).await? {
-                StoreResponse::Imported(o) => o,
-                _ => ImportNamespaceOutcome::NoChange,
-            };
+        let _: ImportNamespaceOutcome = expect_reply!(
+            self.call(StoreCommand::ImportNamespace(capability)).await?,
+            Imported
+        )?;
         self.open(id).await
     }
 
@@ -426,10 +428,7 @@ impl<R: Runtime> Docs<R> {
 
     /// All documents and their capability kinds.
     pub async fn list(&self) -> Result<Vec<(NamespaceId, CapabilityKind)>> {
-        match self.call(StoreCommand::ListNamespaces).await? {
-            StoreResponse::Namespaces(n) => Ok(n),
-            _ => Ok(Vec::new()),
-        }
+        expect_reply!(self.call(StoreCommand::ListNamespaces).await?, Namespaces)
     }
 
     /// Stops syncing a document, ends its subscriptions and deletes all its data.
@@ -445,18 +444,34 @@ impl<R: Runtime> Docs<R> {
 
     /// Content hashes of every entry (for blob garbage-collection protection).
     pub async fn content_hashes(&self) -> Result<Vec<Hash>> {
-        match self.call(StoreCommand::ContentHashes).await? {
-            StoreResponse::Hashes(h) => Ok(h),
-            _ => Ok(Vec::new()),
-        }
+        expect_reply!(self.call(StoreCommand::ContentHashes).await?, Hashes)
     }
 
     /// Stops the engine: ends all syncs, leaves all topics, flushes and closes the store.
     /// Returns once the store file is closed, so a persistent node can be reopened at once.
+    ///
+    /// Bounded in time whatever the number of documents and peers (see [`crate::BoundedShutdown`]'s
+    /// module): each wait on the live task takes at most [`crate::LIVE_SHUTDOWN_BOUND`], and
+    /// the store's final flush runs after at most the command it is working on.
     pub async fn shutdown(&self) -> Result<()> {
-        let result = self.live(ApiCommand::Shutdown).await;
-        let _ = self.inner.live.send(LiveMsg::Stop).await;
+        let rt = &self.inner.rt;
+        tracing::info!("docs: shutting down");
+        let result = match within(rt, LIVE_SHUTDOWN_BOUND, self.live(ApiCommand::Shutdown)).await {
+            Some(result) => result,
+            None => {
+                tracing::warn!(bound = ?LIVE_SHUTDOWN_BOUND, "docs: live task did not confirm the shutdown in time");
+                Ok(())
+            }
+        };
+        if within(rt, LIVE_SHUTDOWN_BOUND, self.inner.live.send(LiveMsg::Stop))
+            .await
+            .is_none()
+        {
+            tracing::warn!(bound = ?LIVE_SHUTDOWN_BOUND, "docs: live task did not take the stop in time");
+        }
+        tracing::debug!("docs: live task stopped; flushing and closing the store");
         self.inner.store.shutdown().await;
+        tracing::info!("docs: store flushed and closed");
         match result {
             Err(DocsError::Stopped) | Err(DocsError::Live(LiveError::ShuttingDown)) | Ok(()) => {
                 Ok(())
@@ -485,7 +500,9 @@ impl<R: Runtime> Docs<R> {
 
     /// A router on this engine's endpoint serving everything a node needs: this engine on
     /// [`crate::ALPN`], its blob store on iroh-blobs' ALPN and `gossip` on iroh-gossip's.
-    /// Build the router yourself to serve more protocols.
+    /// Build the router yourself to serve more protocols; wrap gossip in a
+    /// [`crate::BoundedShutdown`] as this one does, or the router's shutdown can hang with
+    /// many documents (see that type's module).
     pub fn router(&self, gossip: Gossip) -> iroh::protocol::Router {
         iroh::protocol::Router::builder(self.inner.endpoint.clone())
             .accept(crate::ALPN, self.clone())
@@ -493,7 +510,10 @@ impl<R: Runtime> Docs<R> {
                 iroh_blobs::ALPN,
                 iroh_blobs::BlobsProtocol::new(&self.inner.blobs, None),
             )
-            .accept(iroh_gossip::ALPN, gossip)
+            .accept(
+                iroh_gossip::ALPN,
+                BoundedShutdown::new(gossip, "gossip", GOSSIP_SHUTDOWN_BOUND),
+            )
             .spawn()
     }
 

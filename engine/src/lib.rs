@@ -16,8 +16,12 @@ mod docs;
 mod gc;
 mod live_task;
 pub mod metrics;
+mod reply;
 pub mod runtime;
+mod shutdown;
 mod store_thread;
+#[cfg(test)]
+mod tests;
 
 pub use doc::{AddrInfoOptions, Doc, Events, FileProgress, ShareMode};
 pub use docs::{Builder, Docs, DocsError, Result};
@@ -31,6 +35,7 @@ pub use sheaf_core::{
     Author, AuthorId, Capability, CapabilityKind, ContentStatus, Entry, Hash, NamespaceId,
     NamespaceSecret, PeerId, Record, SignedEntry,
 };
+pub use shutdown::{BoundedShutdown, GOSSIP_SHUTDOWN_BOUND, LIVE_SHUTDOWN_BOUND};
 
 /// The ALPN of the sync protocol, shared with iroh-docs.
 pub const ALPN: &[u8] = b"/iroh-sync/1";

@@ -181,9 +181,20 @@ impl<R: Runtime> LiveTask<R> {
                         self.drain().await;
                         return;
                     }
+                    // The race above prefers the inbox: while messages keep arriving the
+                    // sleep never wins, so due timers also run after every message.
+                    self.run_due_timers();
                 }
             }
             self.drain().await;
+        }
+    }
+
+    /// Runs `Live`'s timers if one is due.
+    fn run_due_timers(&mut self) {
+        let now = self.clock.now();
+        if self.live.poll_timeout().is_some_and(|due| due <= now.mono) {
+            self.live.handle_timeout(now);
         }
     }
 

@@ -68,6 +68,9 @@ enum Job {
 #[derive(Debug, Clone)]
 pub(crate) struct StoreHandle {
     tx: mpsc::Sender<Job>,
+    /// Set when shutdown begins: `Live`'s queued commands are then dropped, not run, so the
+    /// final flush waits behind at most the command in progress.
+    stopping: std::sync::Arc<std::sync::atomic::AtomicBool>,
     /// Resolves once the thread has dropped the store (its file lock is released).
     closed: std::sync::Arc<std::sync::Mutex<Option<oneshot::Receiver<()>>>>,
 }
@@ -114,13 +117,15 @@ impl StoreHandle {
     ) -> std::io::Result<Self> {
         let (tx, rx) = mpsc::channel::<Job>();
         let (done_tx, done_rx) = oneshot::channel();
+        let stopping = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let stop_flag = stopping.clone();
         thread::Builder::new()
             .name("sheaf-store".into())
             .spawn(move || {
                 let mut replicas = Replicas::with_content(store, BlobContent(blobs), config);
                 let threads = thread::available_parallelism().map_or(1, |n| n.get().min(8));
                 let ahead = Ahead { threads, metrics };
-                run(&mut replicas, rx, clock, to_live, &ahead);
+                run(&mut replicas, rx, clock, to_live, &ahead, &stop_flag);
                 if let Err(e) = replicas.flush() {
                     tracing::warn!(%e, "final flush failed");
                 }
@@ -129,6 +134,7 @@ impl StoreHandle {
             })?;
         Ok(Self {
             tx,
+            stopping,
             closed: std::sync::Arc::new(std::sync::Mutex::new(Some(done_rx))),
         })
     }
@@ -144,6 +150,8 @@ impl StoreHandle {
 
     /// Flushes, stops the thread and waits until the store is closed.
     pub(crate) async fn shutdown(&self) {
+        self.stopping
+            .store(true, std::sync::atomic::Ordering::Relaxed);
         let _ = self.call(StoreCommand::Shutdown).await;
         let done = self.closed.lock().ok().and_then(|mut c| c.take());
         if let Some(done) = done {
@@ -224,6 +232,7 @@ fn run(
     clock: Clock,
     to_live: tokio::sync::mpsc::Sender<crate::live_task::LiveMsg>,
     ahead: &Ahead,
+    stopping: &std::sync::atomic::AtomicBool,
 ) {
     loop {
         let job = match replicas.poll_timeout() {
@@ -240,6 +249,11 @@ fn run(
                 Err(_) => return,
             },
         };
+        let job = job.filter(|job| {
+            // `Live` has stopped: nobody waits for the answers to its queued commands.
+            !(matches!(job, Job::Live { .. })
+                && stopping.load(std::sync::atomic::Ordering::Relaxed))
+        });
         if let Some(job) = job {
             let shutdown = matches!(
                 &job,

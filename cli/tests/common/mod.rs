@@ -243,3 +243,27 @@ impl Serve {
         }
     }
 }
+
+impl Serve {
+    /// Starts `sheaf --data DIR serve --bind BIND` and waits until it is ready.
+    pub fn start_on(dir: &Path, bind: &str) -> Serve {
+        let mut cmd = sheaf();
+        cmd.arg("--data").arg(dir).args(["serve", "--bind", bind]);
+        let mut proc = Proc::spawn(cmd);
+        let node = proc.wait_line(|l| l.starts_with("node "));
+        proc.wait_line(|l| l == "ready");
+        Serve {
+            proc,
+            dir: dir.to_path_buf(),
+            node_id: node["node ".len()..].to_string(),
+        }
+    }
+}
+
+/// A loopback UDP port that was free a moment ago.
+pub fn free_port() -> u16 {
+    std::net::UdpSocket::bind("127.0.0.1:0")
+        .and_then(|s| s.local_addr())
+        .expect("a free port")
+        .port()
+}
