@@ -12,9 +12,11 @@
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
+use super::{types::*, Live, Timer};
 use crate::{
     hash::{Hash, PeerId},
     keys::NamespaceId,
+    wire::Op,
 };
 
 #[derive(Debug, Default)]
@@ -49,7 +51,7 @@ impl Downloads {
         }
     }
 
-    fn tracked(&self) -> usize {
+    pub(super) fn tracked(&self) -> usize {
         self.missing.len() + self.queued.len()
     }
 
@@ -222,5 +224,50 @@ impl Downloads {
 
     pub(super) fn queued_len(&self) -> usize {
         self.queued.len()
+    }
+}
+
+impl Live {
+    pub(super) fn dispatch_downloads(&mut self) {
+        for (hash, providers) in self.downloads.dispatch() {
+            self.push(Output::Download { hash, providers });
+        }
+    }
+
+    pub(super) fn on_download_finished(&mut self, hash: Hash, outcome: DownloadOutcome) {
+        let ok = !matches!(outcome, DownloadOutcome::Failed(_));
+        let (wanted, drained) = self.downloads.finish(&hash, ok);
+        match outcome {
+            DownloadOutcome::Downloaded => {
+                self.stats.downloads_ok += 1;
+                for ns in wanted {
+                    self.emit(ns, LiveEvent::ContentReady { hash });
+                    self.broadcast_neighbors(ns, Op::ContentReady(hash));
+                }
+            }
+            DownloadOutcome::AlreadyPresent => {}
+            DownloadOutcome::Failed(_) => {
+                self.stats.downloads_failed += 1;
+                let max = self.config.download_retry_attempts;
+                if let Some(round) = self.downloads.next_round(&hash, max) {
+                    let base = self.config.download_retry_base;
+                    let delay = base
+                        .saturating_mul(1 << (round - 1).min(16))
+                        .min(self.config.retry_max);
+                    let at = self.now.mono + delay;
+                    self.timers.insert((at, Timer::DownloadRetry(hash)));
+                }
+            }
+        }
+        for ns in drained {
+            let ready = self
+                .states
+                .get_mut(&ns)
+                .map(|s| std::mem::take(&mut s.may_emit_ready))
+                .unwrap_or(false);
+            if ready {
+                self.emit(ns, LiveEvent::PendingContentReady);
+            }
+        }
     }
 }

@@ -3,7 +3,12 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::types::{Origin, SyncReason};
+use rand_core::Rng;
+
+use super::{
+    types::{Origin, SyncReason},
+    Live, Timer,
+};
 use crate::{
     hash::PeerId,
     keys::NamespaceId,
@@ -202,5 +207,41 @@ impl NamespaceStates {
                 state.state = SyncState::Idle;
             }
         }
+    }
+}
+
+impl Live {
+    pub(super) fn schedule_retry(&mut self, ns: NamespaceId, peer: PeerId, ok: bool) {
+        let (attempts, base, max) = (
+            self.config.retry_attempts,
+            self.config.retry_base,
+            self.config.retry_max,
+        );
+        let now = self.now.mono;
+        let jitter = self.rng.next_u64();
+        let Some(p) = self
+            .states
+            .get_mut(&ns)
+            .and_then(|s| s.peers.get_mut(&peer))
+        else {
+            return;
+        };
+        if ok {
+            p.failures = 0;
+            return;
+        }
+        p.failures += 1;
+        if p.failures > attempts {
+            return;
+        }
+        let exp = base
+            .saturating_mul(1u32 << (p.failures - 1).min(20))
+            .min(max);
+        let micros = u64::try_from(exp.as_micros()).unwrap_or(u64::MAX);
+        let delay = micros / 2 + jitter % (micros.max(1));
+        let at = now + std::time::Duration::from_micros(delay);
+        p.retry_at = Some(at);
+        self.timers.insert((at, Timer::Retry(ns, peer)));
+        self.stats.retries_scheduled += 1;
     }
 }
