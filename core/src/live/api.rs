@@ -6,7 +6,7 @@
 //! leaves the sync set, its timers stop, its store subscription and gossip topic close.
 
 use super::types::*;
-use super::{Cont, Live};
+use super::{timer::Timer, Cont, Live};
 use crate::{
     keys::NamespaceId,
     replica::{OpenOpts, StoreCommand},
@@ -53,6 +53,10 @@ impl Live {
                 kill_subscribers,
             } => {
                 if self.states.remove(&namespace) {
+                    self.timers.retain(|t| match t {
+                        Timer::AntiEntropy(ns) | Timer::Retry(ns, _) => *ns != namespace,
+                        Timer::SessionIdle(_) | Timer::DownloadRetry(_) => true,
+                    });
                     self.store(
                         StoreCommand::SetSync {
                             namespace,
@@ -102,7 +106,7 @@ impl Live {
                 self.shutting_down = true;
                 let ids: Vec<SessionId> = self.sessions.keys().copied().collect();
                 for id in ids {
-                    self.sessions.remove(&id);
+                    self.remove_session(id);
                     self.push(Output::SyncClose {
                         session: id,
                         reason: "shutting down".into(),

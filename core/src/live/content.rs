@@ -12,7 +12,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
-use super::{types::*, Live, Timer};
+use super::{timer::Timer, types::*, Live};
 use crate::{
     hash::{Hash, PeerId},
     keys::NamespaceId,
@@ -199,6 +199,14 @@ impl Downloads {
         Some(*rounds)
     }
 
+    /// The retry round last granted by [`Downloads::next_round`] was not run (the hash was
+    /// queued again before it was due).
+    pub(super) fn unused_round(&mut self, hash: &Hash) {
+        if let Some(rounds) = self.rounds.get_mut(hash) {
+            *rounds = rounds.saturating_sub(1);
+        }
+    }
+
     /// A retry round of `hash` is due: queue it again with its known providers, unless it is
     /// no longer missing (downloaded or queued meanwhile). Returns whether it was queued.
     pub(super) fn retry(&mut self, hash: &Hash) -> bool {
@@ -255,7 +263,7 @@ impl Live {
                         .saturating_mul(1 << (round - 1).min(16))
                         .min(self.config.retry_max);
                     let at = self.now.mono + delay;
-                    self.timers.insert((at, Timer::DownloadRetry(hash)));
+                    self.timers.set(Timer::DownloadRetry(hash), at);
                 }
             }
         }
@@ -268,6 +276,32 @@ impl Live {
             if ready {
                 self.emit(ns, LiveEvent::PendingContentReady);
             }
+        }
+    }
+
+    /// `provider` has `hash`, wanted by `ns` (see [`Downloads::offer`]). A hash queued again
+    /// is no longer waiting for a retry round: its retry timer stops, and the round it stood
+    /// for is given back.
+    pub(super) fn offer_content(
+        &mut self,
+        ns: NamespaceId,
+        hash: Hash,
+        provider: PeerId,
+        only_if_missing: bool,
+    ) {
+        self.downloads.offer(ns, hash, provider, only_if_missing);
+        if !self.downloads.is_missing(&hash)
+            && self.timers.stop(Timer::DownloadRetry(hash)).is_some()
+        {
+            // The round that timer stood for never ran: it stays available.
+            self.downloads.unused_round(&hash);
+        }
+    }
+
+    /// A retry round of a failed download is due.
+    pub(super) fn on_download_retry(&mut self, hash: Hash) {
+        if self.downloads.retry(&hash) {
+            self.stats.download_retries += 1;
         }
     }
 }

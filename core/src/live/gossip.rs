@@ -43,8 +43,7 @@ impl Live {
                         ContentStatus::Missing
                     };
                     if direct && self.downloads.is_missing(&entry.content_hash()) {
-                        self.downloads
-                            .offer(ns, entry.content_hash(), delivered_from, true);
+                        self.offer_content(ns, entry.content_hash(), delivered_from, true);
                     }
                     self.store(
                         StoreCommand::InsertRemote {
@@ -57,7 +56,7 @@ impl Live {
                     );
                 }
                 Ok(Op::ContentReady(hash)) => {
-                    self.downloads.offer(ns, hash, delivered_from, true);
+                    self.offer_content(ns, hash, delivered_from, true);
                 }
                 Ok(Op::SyncReport(SyncReport { namespace, heads })) => {
                     if namespace != ns {

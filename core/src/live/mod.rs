@@ -65,6 +65,7 @@ mod scan;
 mod session;
 #[cfg(test)]
 mod tests;
+mod timer;
 mod types;
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
@@ -74,9 +75,15 @@ use rand_chacha::{rand_core::SeedableRng, ChaCha12Rng};
 pub use fanout::LagTracker;
 pub use types::*;
 
-use self::{content::Downloads, peers::NamespaceStates, scan::ContentScans, session::Session};
+use self::{
+    content::Downloads,
+    peers::NamespaceStates,
+    scan::ContentScans,
+    session::Session,
+    timer::{Timer, TimerTable},
+};
 use crate::{
-    hash::{Hash, PeerId},
+    hash::PeerId,
     keys::NamespaceId,
     replica::StoreCommand,
     time::{Mono, Now},
@@ -89,14 +96,6 @@ const MAX_OUTPUTS: usize = 1 << 20;
 
 /// Missing blobs asked of a peer after each successful sync with it.
 const MISSING_PROBES_PER_SYNC: usize = 256;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub(super) enum Timer {
-    SessionIdle(SessionId),
-    Retry(NamespaceId, PeerId),
-    AntiEntropy(NamespaceId),
-    DownloadRetry(Hash),
-}
 
 /// What to do with a store reply.
 #[derive(Debug)]
@@ -144,7 +143,7 @@ pub struct Live {
     subscribers: BTreeMap<NamespaceId, usize>,
     /// Documents whose store events we receive.
     store_subscribed: BTreeSet<NamespaceId>,
-    timers: BTreeSet<(Mono, Timer)>,
+    timers: TimerTable,
     outputs: VecDeque<Output>,
     stats: LiveStats,
     shutting_down: bool,
@@ -172,7 +171,7 @@ impl Live {
             scans: ContentScans::default(),
             subscribers: BTreeMap::new(),
             store_subscribed: BTreeSet::new(),
-            timers: BTreeSet::new(),
+            timers: TimerTable::default(),
             outputs: VecDeque::new(),
             stats: LiveStats::default(),
             shutting_down: false,
@@ -219,7 +218,7 @@ impl Live {
 
     /// When [`Live::handle_timeout`] next has work to do.
     pub fn poll_timeout(&self) -> Option<Mono> {
-        self.timers.first().map(|(t, _)| *t)
+        self.timers.next_timeout()
     }
 
     pub(super) fn push(&mut self, out: Output) {
@@ -270,53 +269,51 @@ impl Live {
     pub fn handle_timeout(&mut self, now: Now) {
         debug_assert!(now.mono >= self.now.mono, "time went backwards");
         self.now = now;
-        while let Some(&(at, timer)) = self.timers.first() {
-            if at > now.mono {
-                break;
-            }
-            self.timers.remove(&(at, timer));
+        // Bounded: each round disarms one timer, and a timer re-armed while firing is armed
+        // strictly after `now` (anti-entropy), so each fires at most once per call.
+        while let Some((_, timer)) = self.timers.pop_due(now.mono) {
             match timer {
-                Timer::SessionIdle(id) => {
-                    if let Some(s) = self.sessions.get(&id) {
-                        if s.deadline <= now.mono {
-                            self.fail_session(id, "timed out".into());
-                        } else {
-                            let deadline = s.deadline;
-                            self.timers.insert((deadline, Timer::SessionIdle(id)));
-                        }
-                    }
-                }
-                Timer::Retry(ns, peer) => {
-                    let due = self
-                        .states
-                        .get_mut(&ns)
-                        .and_then(|s| s.peers.get_mut(&peer))
-                        .filter(|p| p.retry_at == Some(at));
-                    if let Some(p) = due {
-                        p.retry_at = None;
-                        self.sync_with_peer(ns, peer, SyncReason::Retry);
-                    }
-                }
-                Timer::AntiEntropy(ns) => {
-                    if let Some(state) = self.states.get_mut(&ns) {
-                        let peers: Vec<PeerId> = state.peers.keys().copied().collect();
-                        for peer in peers {
-                            self.sync_with_peer(ns, peer, SyncReason::AntiEntropy);
-                        }
-                        if let Some(every) = self.config.anti_entropy_interval {
-                            self.timers
-                                .insert((now.mono + every, Timer::AntiEntropy(ns)));
-                        }
-                    }
-                }
-                Timer::DownloadRetry(hash) => {
-                    if self.downloads.retry(&hash) {
-                        self.stats.download_retries += 1;
-                    }
-                }
+                Timer::SessionIdle(id) => self.on_idle_timeout(id),
+                Timer::Retry(ns, peer) => self.on_retry_timer(ns, peer),
+                Timer::AntiEntropy(ns) => self.on_anti_entropy(ns),
+                Timer::DownloadRetry(hash) => self.on_download_retry(hash),
             }
         }
         self.dispatch_downloads();
+    }
+
+    /// How many timers of each kind are armed.
+    #[cfg(any(test, feature = "fuzzing", feature = "invariants"))]
+    pub fn timer_counts(&self) -> TimerCounts {
+        let mut counts = TimerCounts::default();
+        for (timer, _) in self.timers.iter() {
+            match timer {
+                Timer::SessionIdle(_) => counts.session_idle += 1,
+                Timer::Retry(..) => counts.retry += 1,
+                Timer::AntiEntropy(_) => counts.anti_entropy += 1,
+                Timer::DownloadRetry(_) => counts.download_retry += 1,
+            }
+        }
+        counts
+    }
+
+    /// A digest of everything `Live` decides with, except its timers and its clock: if
+    /// [`Live::handle_timeout`] leaves it unchanged, the call did nothing.
+    #[cfg(any(test, feature = "fuzzing", feature = "invariants"))]
+    pub fn activity_digest(&self) -> String {
+        format!(
+            "{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{}",
+            self.sessions,
+            self.states,
+            self.downloads,
+            self.scans,
+            self.pending,
+            self.subscribers,
+            self.store_subscribed,
+            self.outputs,
+            self.stats,
+            self.shutting_down,
+        )
     }
 
     /// Ids of the documents in the sync set.

@@ -6,8 +6,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use rand_core::Rng;
 
 use super::{
+    timer::Timer,
     types::{Origin, SyncReason},
-    Live, Timer,
+    Live,
 };
 use crate::{
     hash::PeerId,
@@ -241,7 +242,37 @@ impl Live {
         let delay = micros / 2 + jitter % (micros.max(1));
         let at = now + std::time::Duration::from_micros(delay);
         p.retry_at = Some(at);
-        self.timers.insert((at, Timer::Retry(ns, peer)));
+        self.timers.set(Timer::Retry(ns, peer), at);
         self.stats.retries_scheduled += 1;
+    }
+
+    /// A scheduled retry of a failed dial is due.
+    pub(super) fn on_retry_timer(&mut self, ns: NamespaceId, peer: PeerId) {
+        if let Some(p) = self
+            .states
+            .get_mut(&ns)
+            .and_then(|s| s.peers.get_mut(&peer))
+        {
+            p.retry_at = None;
+            self.sync_with_peer(ns, peer, SyncReason::Retry);
+        }
+    }
+
+    /// The document's anti-entropy round: re-sync with every known peer, then re-arm.
+    pub(super) fn on_anti_entropy(&mut self, ns: NamespaceId) {
+        let Some(state) = self.states.get_mut(&ns) else {
+            return;
+        };
+        let peers: Vec<PeerId> = state.peers.keys().copied().collect();
+        self.stats.anti_entropy_rounds += 1;
+        for peer in peers {
+            self.sync_with_peer(ns, peer, SyncReason::AntiEntropy);
+        }
+        if let Some(every) = self.config.anti_entropy_interval {
+            // Strictly later, so one `handle_timeout` call runs one round.
+            let every = every.max(std::time::Duration::from_micros(1));
+            self.timers
+                .set(Timer::AntiEntropy(ns), self.now.mono + every);
+        }
     }
 }

@@ -6,7 +6,7 @@
 //! continuation is an error, never ignored silently.
 
 use super::types::*;
-use super::{Cont, Live, Timer};
+use super::{timer::Timer, Cont, Live};
 use crate::{
     ranger::ContentStatus,
     replica::{ReplicaEvent, StoreCommand, StoreResponse},
@@ -40,8 +40,9 @@ impl Live {
                         self.read_scan_page(ns, cursor);
                     }
                     if let Some(every) = self.config.anti_entropy_interval {
+                        // One slot per document: a re-join replaces, never stacks, the chain.
                         self.timers
-                            .insert((self.now.mono + every, Timer::AntiEntropy(ns)));
+                            .set(Timer::AntiEntropy(ns), self.now.mono + every);
                     }
                     self.store(
                         StoreCommand::GetSyncPeers(ns),
@@ -147,7 +148,7 @@ impl Live {
                 if should_download {
                     let hash = entry.content_hash();
                     if remote_content_status == ContentStatus::Complete {
-                        self.downloads.offer(namespace, hash, from, false);
+                        self.offer_content(namespace, hash, from, false);
                     } else {
                         self.downloads.mark_missing(namespace, hash);
                     }

@@ -18,7 +18,7 @@
 
 use std::collections::VecDeque;
 
-use super::{peers::AcceptOutcome, types::*, Cont, Live, Timer, MISSING_PROBES_PER_SYNC};
+use super::{peers::AcceptOutcome, timer::Timer, types::*, Cont, Live, MISSING_PROBES_PER_SYNC};
 use crate::{
     hash::PeerId,
     keys::NamespaceId,
@@ -112,6 +112,8 @@ impl Live {
         if !self.states.start_connect(&ns, peer, reason, self.now) {
             return;
         }
+        // A dial for any reason replaces a scheduled retry.
+        self.timers.stop(Timer::Retry(ns, peer));
         let id = SessionId {
             role: Role::Dial,
             n: self.next_session,
@@ -128,14 +130,28 @@ impl Live {
             self.config.max_frame_len,
         );
         self.sessions.insert(id, session);
-        self.timers.insert((deadline, Timer::SessionIdle(id)));
+        self.timers.set(Timer::SessionIdle(id), deadline);
         self.push(Output::SyncConnect { session: id, peer });
+    }
+
+    /// Removes a session and stops its idle timer: every session ends through here.
+    pub(super) fn remove_session(&mut self, id: SessionId) -> Option<Session> {
+        let s = self.sessions.remove(&id)?;
+        self.timers.stop(Timer::SessionIdle(id));
+        Some(s)
+    }
+
+    /// The session's idle deadline passed (the timer is kept equal to it by `touch`).
+    pub(super) fn on_idle_timeout(&mut self, id: SessionId) {
+        self.fail_session(id, "timed out".into());
     }
 
     pub(super) fn touch(&mut self, id: SessionId) {
         let deadline = self.now.mono + self.config.session_idle_timeout;
         if let Some(s) = self.sessions.get_mut(&id) {
             s.deadline = deadline;
+            // Kept equal to the deadline, so `poll_timeout` names it exactly.
+            self.timers.set(Timer::SessionIdle(id), deadline);
         }
     }
 
@@ -173,7 +189,7 @@ impl Live {
         );
         session.connected = Some(self.now.mono);
         self.sessions.insert(id, session);
-        self.timers.insert((deadline, Timer::SessionIdle(id)));
+        self.timers.set(Timer::SessionIdle(id), deadline);
     }
 
     pub(super) fn send(&mut self, id: SessionId, msg: &SyncMessage) -> bool {
@@ -263,7 +279,7 @@ impl Live {
             (_, SyncMessage::Abort { reason }) if role == Role::Dial => {
                 if reason == AbortReason::AlreadySyncing {
                     // The peer is dialing us at the same time and will be accepted here.
-                    let s = self.sessions.remove(&id).expect("checked above");
+                    let s = self.remove_session(id).expect("checked above");
                     self.push(Output::SyncClose {
                         session: id,
                         reason: "peer syncs with us already".into(),
@@ -314,7 +330,7 @@ impl Live {
             if *status == ContentStatus::Complete
                 && self.downloads.is_missing(&entry.content_hash())
             {
-                self.downloads.offer(ns, entry.content_hash(), peer, true);
+                self.offer_content(ns, entry.content_hash(), peer, true);
             }
         }
         self.store(
@@ -386,7 +402,7 @@ impl Live {
     }
 
     pub(super) fn on_closed(&mut self, id: SessionId, error: Option<String>) {
-        let Some(s) = self.sessions.remove(&id) else {
+        let Some(s) = self.remove_session(id) else {
             return;
         };
         let result = match &s.phase {
@@ -397,7 +413,7 @@ impl Live {
     }
 
     pub(super) fn fail_session(&mut self, id: SessionId, reason: String) {
-        let Some(s) = self.sessions.remove(&id) else {
+        let Some(s) = self.remove_session(id) else {
             return;
         };
         self.push(Output::SyncClose {
@@ -448,7 +464,7 @@ impl Live {
             // The peer may hold content we still miss even when it sent no entries: ask it
             // (iroh-docs never asks again, its issue #82).
             for hash in self.downloads.missing_for(&ns, MISSING_PROBES_PER_SYNC) {
-                self.downloads.offer(ns, hash, s.peer, true);
+                self.offer_content(ns, hash, s.peer, true);
             }
         }
         let Some((started, resync)) = self.states.finish(&ns, s.peer, s.origin) else {

@@ -445,6 +445,20 @@ impl Default for LiveConfig {
     }
 }
 
+/// Armed timers by kind (tests, fuzzing and the simulator's invariants).
+#[cfg(any(test, feature = "fuzzing", feature = "invariants"))]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TimerCounts {
+    /// Session idle deadlines.
+    pub session_idle: usize,
+    /// Retries of failed dialed syncs.
+    pub retry: usize,
+    /// Periodic re-syncs of documents.
+    pub anti_entropy: usize,
+    /// Retry rounds of failed downloads.
+    pub download_retry: usize,
+}
+
 /// Counters for metrics.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct LiveStats {
@@ -476,4 +490,6 @@ pub struct LiveStats {
     pub downloads_dropped: u64,
     /// Store commands that failed.
     pub store_errors: u64,
+    /// Anti-entropy rounds run (one per document per interval).
+    pub anti_entropy_rounds: u64,
 }

@@ -12,3 +12,4 @@
 mod content;
 mod router;
 mod sync;
+mod timers;
