@@ -408,7 +408,7 @@ impl Sim {
     fn sync_story(&self, m: usize, ns: NamespaceId, members: &[usize]) -> String {
         let node = &self.nodes[m];
         let syncing = node.proc.as_ref().is_some_and(|p| p.live.is_syncing(&ns));
-        let mut last: Vec<(u64, usize, &Result<_, String>)> = members
+        let mut last: Vec<(u64, usize, &Result<_, _>)> = members
             .iter()
             .filter(|k| **k != m)
             .filter_map(|k| {

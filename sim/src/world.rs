@@ -37,7 +37,7 @@ use rand_chacha::ChaCha12Rng;
 use sheaf_core::{
     hash::{Hash, PeerId},
     keys::{Author, NamespaceId, NamespaceSecret},
-    live::{Input, Live, LiveConfig, LiveEvent, Output, SyncDetails},
+    live::{Input, Live, LiveConfig, LiveEvent, Output, SessionError, SyncDetails},
     ranger::{ContentStatus, ContentStatusSource},
     replica::Replicas,
     store::MemStore,
@@ -132,7 +132,7 @@ pub struct Node {
     /// Per document: whether the node holds a write capability.
     pub writable: Vec<bool>,
     /// Last `SyncFinished` per (document, peer): time and result.
-    pub last_sync: BTreeMap<(NamespaceId, PeerId), (u64, Result<SyncDetails, String>)>,
+    pub last_sync: BTreeMap<(NamespaceId, PeerId), (u64, Result<SyncDetails, SessionError>)>,
     /// API commands that failed, by error.
     pub api_errors: BTreeMap<String, u64>,
 }

@@ -9,7 +9,7 @@ use crate::{
     keys::{Author, NamespaceSecret},
     live::{
         ApiCommand, ApiRequestId, DownloadOutcome, GossipEvent, Input, Live, LiveConfig, Output,
-        Role, SessionId, StoreRequestId,
+        Role, SessionError, SessionId, StoreRequestId,
     },
     ranger::{ContentStatus, Message},
     replica::{ReplicaError, ReplicaEvent, StoreResponse, SyncOutcome},
@@ -311,7 +311,8 @@ pub fn live_inputs(data: &[u8]) {
                     } else {
                         Input::SyncClosed {
                             session,
-                            error: (arg.is_multiple_of(2)).then(|| "boom".into()),
+                            error: (arg.is_multiple_of(2))
+                                .then(|| SessionError::Transport("boom".into())),
                         }
                     };
                     s.handle(input);

@@ -5,7 +5,7 @@
 //! steps are store continuations (see `replies`). `Leave` undoes all of it: the document
 //! leaves the sync set, its timers stop, its store subscription and gossip topic close.
 
-use super::types::*;
+use super::{error::*, types::*};
 use super::{timer::Timer, Cont, Live};
 use crate::{
     keys::NamespaceId,
@@ -109,7 +109,7 @@ impl Live {
                     self.remove_session(id);
                     self.push(Output::SyncClose {
                         session: id,
-                        reason: "shutting down".into(),
+                        reason: SessionError::Shutdown,
                     });
                 }
                 self.timers.clear();

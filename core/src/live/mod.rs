@@ -57,6 +57,7 @@
 
 mod api;
 mod content;
+mod error;
 mod fanout;
 mod gossip;
 mod peers;
@@ -72,6 +73,7 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use rand_chacha::{rand_core::SeedableRng, ChaCha12Rng};
 
+pub use error::{MessageKind, SessionError, SessionLimit, StoreFailure};
 pub use fanout::LagTracker;
 pub use types::*;
 

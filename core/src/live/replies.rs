@@ -5,7 +5,7 @@
 //! reply; the executor answers in emission order. A reply of the wrong kind for its
 //! continuation is an error, never ignored silently.
 
-use super::types::*;
+use super::{error::*, types::*};
 use super::{timer::Timer, Cont, Live};
 use crate::{
     ranger::ContentStatus,
@@ -51,7 +51,7 @@ impl Live {
                 }
                 Err(e) => {
                     self.states.remove(&ns);
-                    self.reply(api, Err(LiveError::Store(e.to_string())));
+                    self.reply(api, Err(LiveError::Store(StoreFailure::from(e))));
                 }
             },
             Cont::StartSyncPeers { api, ns, mut peers } => {
@@ -78,21 +78,21 @@ impl Live {
                 if let Some(api) = api {
                     let r = result
                         .map(|_| ())
-                        .map_err(|e| LiveError::Store(e.to_string()));
+                        .map_err(|e| LiveError::Store(StoreFailure::from(e)));
                     self.reply(api, r);
                 }
             }
             Cont::Initial(id) => match result {
                 Ok(StoreResponse::Message(message)) => self.send_init(id, message),
-                Ok(other) => self.fail_session(id, format!("unexpected store reply {other:?}")),
-                Err(e) => self.fail_session(id, format!("store: {e}")),
+                Ok(_) => self.fail_session(id, unexpected_reply("Message")),
+                Err(e) => self.fail_session(id, SessionError::Store(e.into())),
             },
             Cont::Process(id) => match result {
                 Ok(StoreResponse::Synced { reply, outcome }) => {
                     self.on_processed(id, reply, outcome)
                 }
-                Ok(other) => self.fail_session(id, format!("unexpected store reply {other:?}")),
-                Err(e) => self.fail_session(id, format!("store: {e}")),
+                Ok(_) => self.fail_session(id, unexpected_reply("Synced")),
+                Err(e) => self.fail_session(id, SessionError::Store(e.into())),
             },
             Cont::News { ns, from } => {
                 if let Ok(StoreResponse::News(Some(_))) = result {
@@ -116,7 +116,7 @@ impl Live {
             Cont::Shutdown(api) => {
                 let r = result
                     .map(|_| ())
-                    .map_err(|e| LiveError::Store(e.to_string()));
+                    .map_err(|e| LiveError::Store(StoreFailure::from(e)));
                 self.push(Output::Reply {
                     request: api,
                     result: r,
@@ -164,4 +164,9 @@ impl Live {
             }
         }
     }
+}
+
+/// A session's store command answered with a reply of another kind.
+fn unexpected_reply(expected: &'static str) -> SessionError {
+    SessionError::Store(StoreFailure::UnexpectedReply { expected })
 }

@@ -18,7 +18,9 @@
 
 use std::collections::VecDeque;
 
-use super::{peers::AcceptOutcome, timer::Timer, types::*, Cont, Live, MISSING_PROBES_PER_SYNC};
+use super::{
+    error::*, peers::AcceptOutcome, timer::Timer, types::*, Cont, Live, MISSING_PROBES_PER_SYNC,
+};
 use crate::{
     hash::PeerId,
     keys::NamespaceId,
@@ -39,7 +41,7 @@ pub(super) enum Phase {
     /// Exchanging messages.
     Running,
     /// Our side finished; waiting for the teardown. `Ok` if reconciliation completed.
-    Finishing(Result<(), String>),
+    Finishing(Result<(), SessionError>),
 }
 
 #[derive(Debug)]
@@ -143,7 +145,7 @@ impl Live {
 
     /// The session's idle deadline passed (the timer is kept equal to it by `touch`).
     pub(super) fn on_idle_timeout(&mut self, id: SessionId) {
-        self.fail_session(id, "timed out".into());
+        self.fail_session(id, SessionError::IdleTimeout);
     }
 
     pub(super) fn touch(&mut self, id: SessionId) {
@@ -160,7 +162,7 @@ impl Live {
             return;
         };
         if s.phase != Phase::Connecting {
-            return self.fail_session(id, "unexpected connect".into());
+            return self.fail_session(id, SessionError::UnexpectedConnect);
         }
         s.connected = Some(self.now.mono);
         s.phase = Phase::Initializing;
@@ -173,7 +175,11 @@ impl Live {
         if self.shutting_down || self.sessions.contains_key(&id) || id.role != Role::Accept {
             self.push(Output::SyncClose {
                 session: id,
-                reason: "refused".into(),
+                reason: if self.shutting_down {
+                    SessionError::Shutdown
+                } else {
+                    SessionError::InvalidSession
+                },
             });
             return;
         }
@@ -195,7 +201,7 @@ impl Live {
     pub(super) fn send(&mut self, id: SessionId, msg: &SyncMessage) -> bool {
         let mut bytes = Vec::new();
         if let Err(e) = encode_frame(msg, self.config.max_frame_len, &mut bytes) {
-            self.fail_session(id, format!("cannot send: {e}"));
+            self.fail_session(id, SessionError::Send(e));
             return false;
         }
         self.push(Output::SyncSend { session: id, bytes });
@@ -223,7 +229,7 @@ impl Live {
             return;
         }
         if let Err(e) = s.decoder.feed(bytes) {
-            return self.fail_session(id, format!("bad frame: {e}"));
+            return self.fail_session(id, SessionError::BadFrame(e));
         }
         self.touch(id);
         loop {
@@ -236,7 +242,7 @@ impl Live {
             match s.decoder.next_message() {
                 Ok(None) => return,
                 Ok(Some(msg)) => self.on_message(id, msg),
-                Err(e) => return self.fail_session(id, format!("bad frame: {e}")),
+                Err(e) => return self.fail_session(id, SessionError::BadFrame(e)),
             }
         }
     }
@@ -264,17 +270,19 @@ impl Live {
                         self.enqueue(id, message);
                     }
                     AcceptOutcome::Reject(reason) => {
-                        s.phase = Phase::Finishing(Err(format!("refused: {reason:?}")));
+                        s.phase = Phase::Finishing(Err(SessionError::Refused(reason)));
                         if self.send(id, &SyncMessage::Abort { reason }) {
                             self.push(Output::SyncFinish { session: id });
                         }
                     }
                 }
             }
-            (Phase::AwaitInit, _) => self.fail_session(id, "first message must be Init".into()),
+            (Phase::AwaitInit, msg) => {
+                self.fail_session(id, SessionError::UnexpectedMessage(MessageKind::of(&msg)))
+            }
             (Phase::Running, SyncMessage::Sync(message)) => self.enqueue(id, message),
             (Phase::Running | Phase::Initializing, SyncMessage::Init { .. }) => {
-                self.fail_session(id, "unexpected Init".into())
+                self.fail_session(id, SessionError::UnexpectedMessage(MessageKind::Init))
             }
             (_, SyncMessage::Abort { reason }) if role == Role::Dial => {
                 if reason == AbortReason::AlreadySyncing {
@@ -282,17 +290,19 @@ impl Live {
                     let s = self.remove_session(id).expect("checked above");
                     self.push(Output::SyncClose {
                         session: id,
-                        reason: "peer syncs with us already".into(),
+                        reason: SessionError::RemoteAbort(reason),
                     });
                     self.release_scans();
                     if let Some(ns) = s.namespace {
                         self.states.cancel_connect(&ns, s.peer);
                     }
                 } else {
-                    self.fail_session(id, format!("remote abort: {reason:?}"));
+                    self.fail_session(id, SessionError::RemoteAbort(reason));
                 }
             }
-            (_, msg) => self.fail_session(id, format!("unexpected message {msg:?}")),
+            (_, msg) => {
+                self.fail_session(id, SessionError::UnexpectedMessage(MessageKind::of(&msg)))
+            }
         }
     }
 
@@ -302,7 +312,7 @@ impl Live {
             return;
         };
         if s.backlog.len() >= max_backlog {
-            return self.fail_session(id, "peer floods messages".into());
+            return self.fail_session(id, SessionError::Limit(SessionLimit::Backlog));
         }
         s.backlog.push_back(message);
         self.try_process(id);
@@ -321,7 +331,7 @@ impl Live {
         };
         s.messages += 1;
         if s.messages > max_messages {
-            return self.fail_session(id, "too many messages".into());
+            return self.fail_session(id, SessionError::Limit(SessionLimit::Messages));
         }
         s.processing = true;
         let (ns, peer, outcome) = (s.namespace.expect("running"), s.peer, s.outcome.clone());
@@ -394,25 +404,25 @@ impl Live {
         s.peer_finished = true;
         match s.phase {
             Phase::AwaitInit | Phase::Connecting | Phase::Initializing => {
-                self.fail_session(id, "peer finished before the sync".into())
+                self.fail_session(id, SessionError::PeerFinishedEarly)
             }
             Phase::Running => self.maybe_finish(id),
             Phase::Finishing(_) => {}
         }
     }
 
-    pub(super) fn on_closed(&mut self, id: SessionId, error: Option<String>) {
+    pub(super) fn on_closed(&mut self, id: SessionId, error: Option<SessionError>) {
         let Some(s) = self.remove_session(id) else {
             return;
         };
         let result = match &s.phase {
             Phase::Finishing(r) => r.clone(),
-            _ => Err(error.unwrap_or_else(|| "connection closed".into())),
+            _ => Err(error.unwrap_or(SessionError::ConnectionClosed)),
         };
         self.conclude(s, result);
     }
 
-    pub(super) fn fail_session(&mut self, id: SessionId, reason: String) {
+    pub(super) fn fail_session(&mut self, id: SessionId, reason: SessionError) {
         let Some(s) = self.remove_session(id) else {
             return;
         };
@@ -424,7 +434,7 @@ impl Live {
     }
 
     /// A session ended: held missing-content scans read their next page.
-    pub(super) fn conclude(&mut self, s: Session, result: Result<(), String>) {
+    pub(super) fn conclude(&mut self, s: Session, result: Result<(), SessionError>) {
         self.release_scans();
         let dial = s.id.role == Role::Dial;
         match (&result, dial) {

@@ -65,6 +65,7 @@ impl TimerTable {
     }
 
     /// When `timer` is armed, if it is.
+    #[cfg(any(test, feature = "fuzzing", feature = "invariants"))]
     pub(super) fn get(&self, timer: &Timer) -> Option<Mono> {
         self.at.get(timer).copied()
     }

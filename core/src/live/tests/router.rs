@@ -359,7 +359,7 @@ impl Net {
                             node,
                             Input::SyncClosed {
                                 session,
-                                error: Some("unreachable".into()),
+                                error: Some(SessionError::Transport("unreachable".into())),
                             },
                         )),
                     }
@@ -406,7 +406,9 @@ impl Net {
                                 j,
                                 Input::SyncClosed {
                                     session: s,
-                                    error: Some(format!("closed by peer: {reason}")),
+                                    error: Some(SessionError::Transport(format!(
+                                        "closed by peer: {reason}"
+                                    ))),
                                 },
                             ));
                         }
@@ -466,7 +468,7 @@ pub(super) enum Ev {
     Pending,
     Up(usize),
     Down(usize),
-    Synced(usize, Origin, Result<(usize, usize), String>),
+    Synced(usize, Origin, Result<(usize, usize), SessionError>),
     Lagged,
 }
 

@@ -8,7 +8,7 @@ use crate::{
     keys::Capability,
     ranger,
     testutil::{author, T0},
-    wire::{encode_frame, AuthorHeads, Encode, Op, SyncMessage, SyncReport},
+    wire::{encode_frame, AbortReason, AuthorHeads, Encode, Op, SyncMessage, SyncReport},
 };
 
 use super::router::*;
@@ -327,7 +327,7 @@ fn abort_not_found_for_a_document_not_synced() {
         vec![Ev::Synced(
             0,
             Origin::Connect(SyncReason::DirectJoin),
-            Err("remote abort: NotFound".into())
+            Err(SessionError::RemoteAbort(AbortReason::NotFound))
         )]
     );
 }
@@ -359,10 +359,14 @@ fn failed_syncs_are_retried_with_backoff() {
         .filter(|e| matches!(e, Ev::Synced(..)))
         .collect();
     assert_eq!(synced.len(), 2, "{synced:?}");
-    assert!(matches!(
+    assert_eq!(
         synced[0],
-        Ev::Synced(0, Origin::Connect(SyncReason::DirectJoin), Err(_))
-    ));
+        Ev::Synced(
+            0,
+            Origin::Connect(SyncReason::DirectJoin),
+            Err(SessionError::RemoteAbort(AbortReason::NotFound))
+        )
+    );
     assert_eq!(
         synced[1],
         Ev::Synced(0, Origin::Connect(SyncReason::Retry), Ok((1, 0)))
