@@ -52,11 +52,7 @@ impl Live {
                 namespace,
                 kill_subscribers,
             } => {
-                if self.states.remove(&namespace) {
-                    self.timers.retain(|t| match t {
-                        Timer::AntiEntropy(ns) | Timer::Retry(ns, _) => *ns != namespace,
-                        Timer::SessionIdle(_) | Timer::DownloadRetry(_) => true,
-                    });
+                if self.remove_namespace_state(namespace) {
                     self.store(
                         StoreCommand::SetSync {
                             namespace,
@@ -116,6 +112,25 @@ impl Live {
                 self.store(StoreCommand::Flush, Cont::Shutdown(api));
             }
         }
+    }
+
+    /// Takes `ns` out of the sync set: its peer states go, so do their timers and the
+    /// document's anti-entropy, and sessions of the document still running hold no peer
+    /// state any more (a re-join starts from fresh states that they must not end).
+    pub(super) fn remove_namespace_state(&mut self, ns: NamespaceId) -> bool {
+        if !self.states.remove(&ns) {
+            return false;
+        }
+        for s in self.sessions.values_mut() {
+            if s.namespace == Some(ns) {
+                s.holds_peer_state = false;
+            }
+        }
+        self.timers.retain(|t| match t {
+            Timer::AntiEntropy(n) | Timer::Retry(n, _) => *n != ns,
+            Timer::SessionIdle(_) | Timer::DownloadRetry(_) => true,
+        });
+        true
     }
 
     /// Holds a store subscription exactly while the document is synced or has subscribers.

@@ -222,6 +222,64 @@ impl Downloads {
         true
     }
 
+    /// Whether `hash` waits for a retry round: missing, with providers to ask again.
+    pub(super) fn awaits_retry(&self, hash: &Hash) -> bool {
+        self.missing.contains_key(hash) && self.providers.contains_key(hash)
+    }
+
+    /// Hashes wanted without a provider.
+    #[cfg(any(test, feature = "fuzzing", feature = "invariants"))]
+    pub(super) fn missing_len(&self) -> usize {
+        self.missing.len()
+    }
+
+    /// The tracker's own invariants: in flight ⊆ queued, missing ∩ queued = ∅, the queue by
+    /// document mirrors each queued hash's documents, and the bounds hold.
+    #[cfg(any(test, feature = "fuzzing", feature = "invariants"))]
+    pub(super) fn check(
+        &self,
+        max_concurrent: usize,
+        max_tracked: usize,
+        max_providers: usize,
+    ) -> Result<(), &'static str> {
+        if !self.in_flight.iter().all(|h| self.queued.contains_key(h)) {
+            return Err("a download in flight is not queued");
+        }
+        if self.missing.keys().any(|h| self.queued.contains_key(h)) {
+            return Err("a hash is both missing and queued");
+        }
+        for (hash, nss) in &self.queued {
+            if nss.is_empty() {
+                return Err("a queued hash is wanted by no document");
+            }
+            if !nss
+                .iter()
+                .all(|ns| self.by_namespace.get(ns).is_some_and(|h| h.contains(hash)))
+            {
+                return Err("the queue by document misses a queued hash");
+            }
+        }
+        for (ns, hashes) in &self.by_namespace {
+            if hashes.is_empty()
+                || !hashes
+                    .iter()
+                    .all(|h| self.queued.get(h).is_some_and(|nss| nss.contains(ns)))
+            {
+                return Err("the queue by document holds a hash not queued for it");
+            }
+        }
+        if self.in_flight.len() > max_concurrent {
+            return Err("more downloads in flight than the bound");
+        }
+        if self.tracked() > max_tracked {
+            return Err("more hashes tracked than the bound");
+        }
+        if self.providers.values().any(|p| p.len() > max_providers) {
+            return Err("more providers for a hash than the bound");
+        }
+        Ok(())
+    }
+
     pub(super) fn has_queued(&self, ns: &NamespaceId) -> bool {
         self.by_namespace.contains_key(ns)
     }
@@ -245,6 +303,11 @@ impl Live {
     pub(super) fn on_download_finished(&mut self, hash: Hash, outcome: DownloadOutcome) {
         let ok = !matches!(outcome, DownloadOutcome::Failed(_));
         let (wanted, drained) = self.downloads.finish(&hash, ok);
+        if !self.downloads.awaits_retry(&hash) {
+            // A retry round scheduled before is void once the hash is no longer missing
+            // with providers (a report for a hash that was not in flight can end it).
+            self.timers.stop(Timer::DownloadRetry(hash));
+        }
         match outcome {
             DownloadOutcome::Downloaded => {
                 self.stats.downloads_ok += 1;

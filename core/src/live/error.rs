@@ -17,7 +17,7 @@ use crate::{
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SessionError {
     /// No network progress within `LiveConfig::session_idle_timeout`.
-    #[error("no progress before the idle timeout")]
+    #[error("timed out: no network progress within the idle timeout")]
     IdleTimeout,
     /// The peer's bytes are not a valid frame or message.
     #[error("bad frame: {0}")]

@@ -60,6 +60,8 @@ mod content;
 mod error;
 mod fanout;
 mod gossip;
+#[cfg(any(test, feature = "fuzzing", feature = "invariants"))]
+mod invariants;
 mod peers;
 mod replies;
 mod scan;
@@ -75,6 +77,8 @@ use rand_chacha::{rand_core::SeedableRng, ChaCha12Rng};
 
 pub use error::{MessageKind, SessionError, SessionLimit, StoreFailure};
 pub use fanout::LagTracker;
+#[cfg(any(test, feature = "fuzzing", feature = "invariants"))]
+pub use invariants::{InvariantViolation, PlantedBug};
 pub use types::*;
 
 use self::{
@@ -150,6 +154,9 @@ pub struct Live {
     stats: LiveStats,
     shutting_down: bool,
     now: Now,
+    /// The first store reply that did not answer the oldest outstanding request.
+    #[cfg(any(test, feature = "fuzzing", feature = "invariants"))]
+    reply_order_violation: Option<(u64, u64)>,
 }
 
 impl Live {
@@ -178,6 +185,8 @@ impl Live {
             stats: LiveStats::default(),
             shutting_down: false,
             now: Now::default(),
+            #[cfg(any(test, feature = "fuzzing", feature = "invariants"))]
+            reply_order_violation: None,
         }
     }
 

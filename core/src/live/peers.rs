@@ -85,6 +85,16 @@ impl NamespaceStates {
         self.map.get_mut(ns)
     }
 
+    #[cfg(any(test, feature = "fuzzing", feature = "invariants"))]
+    pub(super) fn get(&self, ns: &NamespaceId) -> Option<&NamespaceState> {
+        self.map.get(ns)
+    }
+
+    #[cfg(any(test, feature = "fuzzing", feature = "invariants"))]
+    pub(super) fn iter(&self) -> impl Iterator<Item = (&NamespaceId, &NamespaceState)> {
+        self.map.iter()
+    }
+
     pub(super) fn namespaces(&self) -> impl Iterator<Item = &NamespaceId> {
         self.map.keys()
     }

@@ -19,6 +19,13 @@ impl Live {
         request: StoreRequestId,
         result: Result<StoreResponse, crate::replica::ReplicaError>,
     ) {
+        #[cfg(any(test, feature = "fuzzing", feature = "invariants"))]
+        if let Some(&oldest) = self.pending.keys().next() {
+            if self.pending.contains_key(&request) && request != oldest {
+                self.reply_order_violation
+                    .get_or_insert((oldest.0, request.0));
+            }
+        }
         let Some(cont) = self.pending.remove(&request) else {
             return;
         };
@@ -39,7 +46,12 @@ impl Live {
                     if let Some(cursor) = self.scans.start(ns, self.downloads.dropped) {
                         self.read_scan_page(ns, cursor);
                     }
-                    if let Some(every) = self.config.anti_entropy_interval {
+                    // (Not if the document was left while it opened.)
+                    let every = self
+                        .config
+                        .anti_entropy_interval
+                        .filter(|_| self.states.is_syncing(&ns));
+                    if let Some(every) = every {
                         // One slot per document: a re-join replaces, never stacks, the chain.
                         self.timers
                             .set(Timer::AntiEntropy(ns), self.now.mono + every);
@@ -50,7 +62,7 @@ impl Live {
                     );
                 }
                 Err(e) => {
-                    self.states.remove(&ns);
+                    self.remove_namespace_state(ns);
                     self.reply(api, Err(LiveError::Store(StoreFailure::from(e))));
                 }
             },

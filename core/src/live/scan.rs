@@ -125,6 +125,15 @@ impl ContentScans {
         pages
     }
 
+    /// Scans reading a page or waiting to.
+    #[cfg(any(test, feature = "fuzzing", feature = "invariants"))]
+    pub(super) fn running(&self) -> usize {
+        self.scans
+            .values()
+            .filter(|s| matches!(s, Scan::Running { .. } | Scan::Held { .. }))
+            .count()
+    }
+
     /// A page failed: the next `StartSync` scans again from the start.
     pub(super) fn failed(&mut self, ns: NamespaceId) {
         self.scans.remove(&ns);

@@ -266,6 +266,14 @@ impl Live {
                 match outcome {
                     AcceptOutcome::Allow => {
                         s.holds_peer_state = true;
+                        // Dials crossed and we accept: the peer state now belongs to this
+                        // session, not to our dial (which the peer refuses).
+                        for (other, o) in self.sessions.iter_mut() {
+                            if *other != id && o.namespace == Some(namespace) && o.peer == peer {
+                                o.holds_peer_state = false;
+                            }
+                        }
+                        let s = self.sessions.get_mut(&id).expect("checked above");
                         s.phase = Phase::Running;
                         self.enqueue(id, message);
                     }
@@ -293,7 +301,7 @@ impl Live {
                         reason: SessionError::RemoteAbort(reason),
                     });
                     self.release_scans();
-                    if let Some(ns) = s.namespace {
+                    if let Some(ns) = s.namespace.filter(|_| s.holds_peer_state) {
                         self.states.cancel_connect(&ns, s.peer);
                     }
                 } else {

@@ -213,6 +213,7 @@ impl Net {
             self.delivered += 1;
             let now = self.now;
             self.nodes[node].live.handle(now, input);
+            self.check(node);
             self.route(node);
         }
         panic!("network did not quiesce");
@@ -235,12 +236,23 @@ impl Net {
                         if self.nodes[i].online {
                             let now = self.now;
                             self.nodes[i].live.handle_timeout(now);
+                            self.check(i);
                             self.route(i);
                         }
                     }
                 }
                 _ => return,
             }
+        }
+    }
+
+    /// Every invariant of `Live` holds on `node`.
+    pub(super) fn check(&self, node: usize) {
+        if let Err(e) = self.nodes[node].live.check_invariants() {
+            panic!(
+                "node {node}: {e}; pending: {}",
+                self.nodes[node].live.pending()
+            );
         }
     }
 

@@ -103,6 +103,7 @@ fn advance_checked(net: &mut Net, limit: Mono) -> Result<(), String> {
         let now = net.now;
         let before = net.nodes[i].live.activity_digest();
         net.nodes[i].live.handle_timeout(now);
+        net.check(i);
         if net.nodes[i].live.activity_digest() == before {
             return Err(format!(
                 "node {i}: poll_timeout named {t:?}, handle_timeout at {:?} did nothing",
