@@ -120,6 +120,12 @@ impl Sim {
         let Some(proc) = self.nodes[node].proc.as_mut() else {
             return Ok(());
         };
+        if let Err(e) = proc.live.check_invariants() {
+            return Err(format!(
+                "Live invariant violated: {e} (pending: {})",
+                proc.live.pending()
+            ));
+        }
         let sessions = proc.live.session_count();
         if sessions > max_sessions {
             return Err(format!(

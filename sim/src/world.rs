@@ -278,10 +278,20 @@ impl Sim {
         if self.failure.is_none() {
             self.trace
                 .note(self.now, &format!("FAILURE {kind:?}: {reason}"));
+            let pending = self
+                .nodes
+                .iter()
+                .enumerate()
+                .filter_map(|(i, n)| {
+                    let proc = n.proc.as_ref()?;
+                    Some(format!("node {i}: {}", proc.live.pending()))
+                })
+                .collect();
             self.failure = Some(Failure {
                 kind,
                 at: self.now,
                 reason,
+                pending,
             });
         }
     }
@@ -664,6 +674,12 @@ impl Sim {
     fn check_after_event(&mut self) {
         let dirty = std::mem::take(&mut self.dirty);
         for node in dirty {
+            if let Some(PlantedBug::LeakLiveSession { node: b }) = self.cfg.planted_bug {
+                if let Some(proc) = self.nodes[node].proc.as_mut().filter(|_| b == node) {
+                    proc.live
+                        .plant_bug(sheaf_core::live::PlantedBug::LeakSession);
+                }
+            }
             if let Err(reason) = self.check_node(node) {
                 self.fail(FailureKind::Safety, format!("node {node}: {reason}"));
                 return;

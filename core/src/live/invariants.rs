@@ -65,8 +65,8 @@ pub enum InvariantViolation {
     /// An object that must be timed has no timer.
     #[error("{0} has no timer")]
     MissingTimer(String),
-    /// The timer table's maps disagree.
-    #[error("the timer table's maps disagree")]
+    /// The timer table's maps disagree, or it holds more timers than objects to time.
+    #[error("the timer table's maps disagree or exceed their bound")]
     TimerTable,
     /// A session's backlog exceeds its bound.
     #[error("session {0:?} holds more messages than its backlog bound")]
@@ -162,7 +162,14 @@ impl Live {
         if !self.timers.is_consistent() {
             return Err(InvariantViolation::TimerTable);
         }
-        for (timer, at) in self.timers.iter() {
+        // The table's bound: one slot per object that can be timed.
+        let peers: usize = self.states.iter().map(|(_, st)| st.peers.len()).sum();
+        let bound =
+            self.sessions.len() + peers + self.states.iter().count() + self.downloads.tracked();
+        if self.timers.len() > bound {
+            return Err(InvariantViolation::TimerTable);
+        }
+                for (timer, at) in self.timers.iter() {
             let ok = match timer {
                 Timer::SessionIdle(id) => self.sessions.get(id).is_some_and(|s| s.deadline == *at),
                 Timer::Retry(ns, peer) => self
