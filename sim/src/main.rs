@@ -146,6 +146,9 @@ fn main() -> ExitCode {
                 print!("{}", report.params);
             }
             println!("  reason: {f}");
+            for line in &f.pending {
+                println!("  pending on {line}");
+            }
             println!("  replay: {}", cfg.replay_command());
         }
         reports.push(report);

@@ -47,11 +47,7 @@ impl fmt::Display for Failure {
             "{kind} failure at {:.3}s: {}",
             self.at as f64 / SEC as f64,
             self.reason
-        )?;
-        for line in &self.pending {
-            write!(f, "\n    pending on {line}")?;
-        }
-        Ok(())
+        )
     }
 }
 
