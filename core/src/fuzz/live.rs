@@ -123,8 +123,9 @@ impl State {
 
 /// Feeds `data`, interpreted as a script of inputs, to a `Live`. Checks: no panic; every input
 /// produces a bounded number of outputs; time only moves forward; a `handle_timeout` before
-/// the time [`Live::poll_timeout`] names does nothing; replies and sessions stay bounded by what
-/// was asked.
+/// the time [`Live::poll_timeout`] names does nothing, and at that time acts;
+/// [`Live::check_invariants`] holds after every input; replies and sessions stay bounded by
+/// what was asked. Store replies answer the oldest outstanding request, as the contract says.
 pub fn live_inputs(data: &[u8]) {
     let mut data = Bytes::new(data);
     let config = LiveConfig {

@@ -169,7 +169,7 @@ impl Live {
         if self.timers.len() > bound {
             return Err(InvariantViolation::TimerTable);
         }
-                for (timer, at) in self.timers.iter() {
+        for (timer, at) in self.timers.iter() {
             let ok = match timer {
                 Timer::SessionIdle(id) => self.sessions.get(id).is_some_and(|s| s.deadline == *at),
                 Timer::Retry(ns, peer) => self

@@ -11,8 +11,10 @@
 //!
 //! * [`Live::handle`] takes one input at the current time; afterwards the caller drains
 //!   [`Live::poll_output`] until it returns `None`.
-//! * [`Live::poll_timeout`] says when [`Live::handle_timeout`] next has work (session
-//!   deadlines, retries, anti-entropy); calling `handle_timeout` earlier or more often is
+//! * [`Live::poll_timeout`] names exactly the next instant at which [`Live::handle_timeout`]
+//!   acts (a session's idle deadline, a retry, an anti-entropy round, a download retry):
+//!   every timer has one slot in a table keyed by what it is for, and is stopped when its
+//!   object goes away (see `timer`). Calling `handle_timeout` earlier or more often is
 //!   harmless. Drain outputs after it too.
 //! * Store commands must be executed in the order they are emitted, and each answered with
 //!   [`Input::StoreReply`]; replica events drained from the executor are fed back as
@@ -48,7 +50,9 @@
 //! store continuations and replica events; `gossip` the swarm; `session` the sync sessions
 //! (dial, accept, init, process, finish, fail); `peers` the per-peer sync state, retries and
 //! anti-entropy; `content` the download queue and its retry arithmetic; `scan` the
-//! missing-content scan.
+//! missing-content scan; `timer` the timer table; `error` the typed errors
+//! ([`SessionError`], [`StoreFailure`]); `invariants` (tests, fuzzing and the simulator's
+//! `invariants` feature) `Live::check_invariants`, `Live::pending` and planted bugs.
 //!
 //! Writes are committed by the store executor on its own schedule ([`crate::replica::Replicas::poll_timeout`],
 //! at most every 500 ms), not by `Live`: only the executor sees every write, including the
@@ -227,7 +231,7 @@ impl Live {
         self.outputs.pop_front()
     }
 
-    /// When [`Live::handle_timeout`] next has work to do.
+    /// Exactly when [`Live::handle_timeout`] next has work to do.
     pub fn poll_timeout(&self) -> Option<Mono> {
         self.timers.next_timeout()
     }

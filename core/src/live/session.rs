@@ -12,7 +12,7 @@
 //! Messages are processed one at a time, in order; frames that arrive while the store works
 //! wait in a small bounded backlog.
 //!
-//! Every session transition is here: dial ([`Live::sync_with_peer`]), accept, the initial
+//! Every session transition is here: dial (`Live::sync_with_peer`), accept, the initial
 //! message, processing, finishing and failing. A session ends exactly once, in
 //! `conclude`, which releases its peer state and reports the `SyncFinished` event.
 
