@@ -27,7 +27,7 @@ use super::{
     peers::SyncState,
     session::Phase,
     timer::Timer,
-    types::{Origin, SessionId},
+    types::{Origin, SessionId, TimerCounts},
     Live,
 };
 use crate::{hash::PeerId, keys::NamespaceId};
@@ -91,6 +91,38 @@ pub enum PlantedBug {
 }
 
 impl Live {
+    /// How many timers of each kind are armed.
+    pub fn timer_counts(&self) -> TimerCounts {
+        let mut counts = TimerCounts::default();
+        for (timer, _) in self.timers.iter() {
+            match timer {
+                Timer::SessionIdle(_) => counts.session_idle += 1,
+                Timer::Retry(..) => counts.retry += 1,
+                Timer::AntiEntropy(_) => counts.anti_entropy += 1,
+                Timer::DownloadRetry(_) => counts.download_retry += 1,
+            }
+        }
+        counts
+    }
+
+    /// A digest of everything `Live` decides with, except its timers and its clock: if
+    /// [`Live::handle_timeout`] leaves it unchanged, the call did nothing.
+    pub fn activity_digest(&self) -> String {
+        format!(
+            "{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{}",
+            self.sessions,
+            self.states,
+            self.downloads,
+            self.scans,
+            self.pending,
+            self.subscribers,
+            self.store_subscribed,
+            self.outputs,
+            self.stats,
+            self.shutting_down,
+        )
+    }
+
     /// Verifies the invariants listed in the `invariants` module docs.
     pub fn check_invariants(&self) -> Result<(), InvariantViolation> {
         if let Some((expected, got)) = self.reply_order_violation {

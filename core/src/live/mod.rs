@@ -297,40 +297,6 @@ impl Live {
         self.dispatch_downloads();
     }
 
-    /// How many timers of each kind are armed.
-    #[cfg(any(test, feature = "fuzzing", feature = "invariants"))]
-    pub fn timer_counts(&self) -> TimerCounts {
-        let mut counts = TimerCounts::default();
-        for (timer, _) in self.timers.iter() {
-            match timer {
-                Timer::SessionIdle(_) => counts.session_idle += 1,
-                Timer::Retry(..) => counts.retry += 1,
-                Timer::AntiEntropy(_) => counts.anti_entropy += 1,
-                Timer::DownloadRetry(_) => counts.download_retry += 1,
-            }
-        }
-        counts
-    }
-
-    /// A digest of everything `Live` decides with, except its timers and its clock: if
-    /// [`Live::handle_timeout`] leaves it unchanged, the call did nothing.
-    #[cfg(any(test, feature = "fuzzing", feature = "invariants"))]
-    pub fn activity_digest(&self) -> String {
-        format!(
-            "{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{}",
-            self.sessions,
-            self.states,
-            self.downloads,
-            self.scans,
-            self.pending,
-            self.subscribers,
-            self.store_subscribed,
-            self.outputs,
-            self.stats,
-            self.shutting_down,
-        )
-    }
-
     /// Ids of the documents in the sync set.
     pub fn syncing(&self) -> Vec<NamespaceId> {
         self.states.namespaces().copied().collect()
