@@ -29,6 +29,14 @@ impl Live {
         let Some(cont) = self.pending.remove(&request) else {
             return;
         };
+        // A reply of another kind than the command asks for is a store failure.
+        let result = match result {
+            Err(e) => Err(StoreFailure::from(e)),
+            Ok(r) => match cont.check(&r) {
+                Ok(()) => Ok(r),
+                Err(expected) => Err(StoreFailure::UnexpectedReply { expected }),
+            },
+        };
         if result.is_err() {
             self.stats.store_errors += 1;
         }
@@ -63,7 +71,7 @@ impl Live {
                 }
                 Err(e) => {
                     self.remove_namespace_state(ns);
-                    self.reply(api, Err(LiveError::Store(StoreFailure::from(e))));
+                    self.reply(api, Err(LiveError::Store(e)));
                 }
             },
             Cont::StartSyncPeers { api, ns, mut peers } => {
@@ -88,23 +96,18 @@ impl Live {
                     }
                 }
                 if let Some(api) = api {
-                    let r = result
-                        .map(|_| ())
-                        .map_err(|e| LiveError::Store(StoreFailure::from(e)));
-                    self.reply(api, r);
+                    self.reply(api, result.map(|_| ()).map_err(LiveError::Store));
                 }
             }
             Cont::Initial(id) => match result {
                 Ok(StoreResponse::Message(message)) => self.send_init(id, message),
-                Ok(_) => self.fail_session(id, unexpected_reply("Message")),
-                Err(e) => self.fail_session(id, SessionError::Store(e.into())),
+                other => self.fail_session(id, store_error(other, "Message")),
             },
             Cont::Process(id) => match result {
                 Ok(StoreResponse::Synced { reply, outcome }) => {
                     self.on_processed(id, reply, outcome)
                 }
-                Ok(_) => self.fail_session(id, unexpected_reply("Synced")),
-                Err(e) => self.fail_session(id, SessionError::Store(e.into())),
+                other => self.fail_session(id, store_error(other, "Synced")),
             },
             Cont::News { ns, from } => {
                 if let Ok(StoreResponse::News(Some(_))) = result {
@@ -126,12 +129,9 @@ impl Live {
                 _ => self.scans.failed(ns),
             },
             Cont::Shutdown(api) => {
-                let r = result
-                    .map(|_| ())
-                    .map_err(|e| LiveError::Store(StoreFailure::from(e)));
                 self.push(Output::Reply {
                     request: api,
-                    result: r,
+                    result: result.map(|_| ()).map_err(LiveError::Store),
                 });
             }
         }
@@ -178,7 +178,40 @@ impl Live {
     }
 }
 
-/// A session's store command answered with a reply of another kind.
-fn unexpected_reply(expected: &'static str) -> SessionError {
-    SessionError::Store(StoreFailure::UnexpectedReply { expected })
+impl Cont {
+    /// Whether `reply` is of the kind this continuation's command answers with; if not, the
+    /// kind expected.
+    fn check(&self, reply: &StoreResponse) -> Result<(), &'static str> {
+        let (ok, expected) = match self {
+            Cont::Ignore | Cont::GossipPut => (true, "any"),
+            Cont::StartSyncOpened { .. } | Cont::Subscribed { .. } | Cont::Shutdown(_) => {
+                (matches!(reply, StoreResponse::Done), "Done")
+            }
+            Cont::StartSyncPeers { .. } => (matches!(reply, StoreResponse::Peers(_)), "Peers"),
+            Cont::Initial(_) => (matches!(reply, StoreResponse::Message(_)), "Message"),
+            Cont::Process(_) => (matches!(reply, StoreResponse::Synced { .. }), "Synced"),
+            Cont::News { .. } => (matches!(reply, StoreResponse::News(_)), "News"),
+            Cont::MissingContent(_) => (
+                matches!(reply, StoreResponse::MissingContent { .. }),
+                "MissingContent",
+            ),
+        };
+        if ok {
+            Ok(())
+        } else {
+            Err(expected)
+        }
+    }
+}
+
+/// The session error for a failed (or, defensively, mismatched) store reply.
+fn store_error(
+    result: Result<StoreResponse, StoreFailure>,
+    expected: &'static str,
+) -> SessionError {
+    SessionError::Store(
+        result
+            .err()
+            .unwrap_or(StoreFailure::UnexpectedReply { expected }),
+    )
 }
