@@ -410,7 +410,7 @@ impl Doc {
                             s.connect.as_secs_f64() * 1000.0,
                             s.process.as_secs_f64() * 1000.0,
                         )),
-                        error: s.result.err(),
+                        error: s.result.err().map(|e| e.to_string()),
                     },
                     E::Lagged { missed } => Ev::Lagged(missed),
                     _ => Ev::Other,

@@ -25,7 +25,7 @@ use sheaf_core::{
     keys::NamespaceId,
     live::{
         ApiCommand, ApiRequestId, BroadcastScope, DownloadOutcome, GossipEvent, Input, LagTracker,
-        Live, LiveError, LiveEvent, Output, Role, SessionId,
+        Live, LiveError, LiveEvent, Output, Role, SessionError, SessionId,
     },
     replica::ReplicaEvent,
 };
@@ -377,7 +377,7 @@ impl<R: Runtime> LiveTask<R> {
                 let Some(id) = endpoint_id(peer) else {
                     self.input(Input::SyncClosed {
                         session,
-                        error: Some("invalid peer id".into()),
+                        error: Some(SessionError::Transport("invalid peer id".into())),
                     });
                     return;
                 };
@@ -403,7 +403,7 @@ impl<R: Runtime> LiveTask<R> {
                         },
                         Err(error) => LiveMsg::Input(Input::SyncClosed {
                             session,
-                            error: Some(error),
+                            error: Some(SessionError::Transport(error)),
                         }),
                     };
                     let _ = tx.send(msg).await;
@@ -645,7 +645,11 @@ async fn session_io(
         }
     };
     let clean = error.is_none();
-    report(Input::SyncClosed { session, error }).await;
+    report(Input::SyncClosed {
+        session,
+        error: error.map(SessionError::Transport),
+    })
+    .await;
     if clean {
         // Both sides finished and the peer's end of stream arrived: the reconciliation is
         // complete, so the outcome is reported at once. The stream (and with it the

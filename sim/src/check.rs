@@ -120,6 +120,12 @@ impl Sim {
         let Some(proc) = self.nodes[node].proc.as_mut() else {
             return Ok(());
         };
+        if let Err(e) = proc.live.check_invariants() {
+            return Err(format!(
+                "Live invariant violated: {e} (pending: {})",
+                proc.live.pending()
+            ));
+        }
         let sessions = proc.live.session_count();
         if sessions > max_sessions {
             return Err(format!(
@@ -408,7 +414,7 @@ impl Sim {
     fn sync_story(&self, m: usize, ns: NamespaceId, members: &[usize]) -> String {
         let node = &self.nodes[m];
         let syncing = node.proc.as_ref().is_some_and(|p| p.live.is_syncing(&ns));
-        let mut last: Vec<(u64, usize, &Result<_, String>)> = members
+        let mut last: Vec<(u64, usize, &Result<_, _>)> = members
             .iter()
             .filter(|k| **k != m)
             .filter_map(|k| {

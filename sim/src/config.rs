@@ -163,6 +163,13 @@ pub enum PlantedBug {
         /// The buggy node.
         node: usize,
     },
+    /// The node's `Live` forgets an open sync session without ending it
+    /// (`Live::plant_bug(LeakSession)`): its peer stays marked as syncing and its idle timer
+    /// stays armed. The per-event `Live::check_invariants` must name it.
+    LeakLiveSession {
+        /// The buggy node.
+        node: usize,
+    },
 }
 
 impl fmt::Display for PlantedBug {
@@ -170,6 +177,7 @@ impl fmt::Display for PlantedBug {
         match self {
             PlantedBug::IgnorePrefixDeletes { node } => write!(f, "ignore-prefix-deletes:{node}"),
             PlantedBug::DropSyncFrames { node } => write!(f, "drop-sync-frames:{node}"),
+            PlantedBug::LeakLiveSession { node } => write!(f, "leak-live-session:{node}"),
         }
     }
 }
@@ -186,6 +194,7 @@ impl FromStr for PlantedBug {
         match kind {
             "ignore-prefix-deletes" => Ok(PlantedBug::IgnorePrefixDeletes { node }),
             "drop-sync-frames" => Ok(PlantedBug::DropSyncFrames { node }),
+            "leak-live-session" => Ok(PlantedBug::LeakLiveSession { node }),
             _ => Err(format!("unknown planted bug {kind:?}")),
         }
     }

@@ -118,6 +118,7 @@ pub fn run(cfg: &SimConfig, trace_file: Option<&Path>) -> SeedReport {
                 kind: FailureKind::Setup,
                 at: 0,
                 reason: format!("cannot create the trace file: {e}"),
+                pending: Vec::new(),
             });
             return report;
         }
@@ -134,6 +135,7 @@ pub fn run(cfg: &SimConfig, trace_file: Option<&Path>) -> SeedReport {
                 kind: FailureKind::Setup,
                 at: 0,
                 reason,
+                pending: Vec::new(),
             });
             report
         }
@@ -142,6 +144,7 @@ pub fn run(cfg: &SimConfig, trace_file: Option<&Path>) -> SeedReport {
                 kind: FailureKind::Panic,
                 at: 0,
                 reason: format!("panic: {}", panic_message(payload.as_ref())),
+                pending: Vec::new(),
             });
             report
         }
@@ -210,6 +213,7 @@ pub fn check_determinism(cfg: &SimConfig) -> SeedReport {
                 second.trace_records,
                 second.events
             ),
+            pending: Vec::new(),
         });
     }
     first

@@ -71,7 +71,7 @@ struct Args {
     #[arg(long, default_value_t = 300)]
     liveness_bound: u64,
     /// Plant a deliberate bug in the simulated runtime (to test the simulator):
-    /// ignore-prefix-deletes:NODE or drop-sync-frames:NODE.
+    /// ignore-prefix-deletes:NODE, drop-sync-frames:NODE or leak-live-session:NODE.
     #[arg(long, hide = true)]
     plant_bug: Option<PlantedBug>,
     /// Report wanted blobs still missing after convergence as warnings, not failures (for
@@ -146,6 +146,9 @@ fn main() -> ExitCode {
                 print!("{}", report.params);
             }
             println!("  reason: {f}");
+            for line in &f.pending {
+                println!("  pending on {line}");
+            }
             println!("  replay: {}", cfg.replay_command());
         }
         reports.push(report);

@@ -24,7 +24,7 @@
 
 use sheaf_core::{
     hash::PeerId,
-    live::{Input, Role, SessionId},
+    live::{Input, Role, SessionError, SessionId},
 };
 
 use crate::world::{Event, Sim, Work};
@@ -115,7 +115,7 @@ impl Sim {
                         epoch: end.epoch,
                         input: Box::new(Input::SyncClosed {
                             session: end.session,
-                            error: Some(reason.to_string()),
+                            error: Some(SessionError::Transport(reason.to_string())),
                         }),
                     },
                 );
@@ -149,7 +149,9 @@ impl Sim {
                     epoch,
                     input: Box::new(Input::SyncClosed {
                         session,
-                        error: Some("dial failed: peer unreachable".into()),
+                        error: Some(SessionError::Transport(
+                            "dial failed: peer unreachable".into(),
+                        )),
                     }),
                 },
             );
@@ -222,7 +224,7 @@ impl Sim {
     }
 
     /// `Output::SyncClose`: abort now; the peer learns it after one latency.
-    pub fn sync_close(&mut self, node: usize, session: SessionId, reason: String) {
+    pub fn sync_close(&mut self, node: usize, session: SessionId, reason: SessionError) {
         let Some((id, side)) = self.end_of(node, session) else {
             return;
         };
@@ -237,7 +239,7 @@ impl Sim {
         if self.blocked(node, other.node) {
             return self.fail_conn(id, "connection lost: partitioned");
         }
-        self.stream_push(id, 1 - side, StreamItem::Abort(reason), 1);
+        self.stream_push(id, 1 - side, StreamItem::Abort(reason.to_string()), 1);
     }
 
     /// Something arrives at end `to` of connection `id`.
@@ -277,7 +279,7 @@ impl Sim {
                 self.sessions.remove(&(node, session));
                 work.push_back(live(Input::SyncClosed {
                     session,
-                    error: Some(format!("closed by peer: {reason}")),
+                    error: Some(SessionError::Transport(format!("closed by peer: {reason}"))),
                 }));
             }
         }

@@ -28,6 +28,9 @@ pub struct Failure {
     pub at: u64,
     /// Why, for humans.
     pub reason: String,
+    /// What each running node's `Live` was still waiting for (`Live::pending`), one line per
+    /// node; empty when no node was running.
+    pub pending: Vec<String>,
 }
 
 impl fmt::Display for Failure {

@@ -37,7 +37,7 @@ use rand_chacha::ChaCha12Rng;
 use sheaf_core::{
     hash::{Hash, PeerId},
     keys::{Author, NamespaceId, NamespaceSecret},
-    live::{Input, Live, LiveConfig, LiveEvent, Output, SyncDetails},
+    live::{Input, Live, LiveConfig, LiveEvent, Output, SessionError, SyncDetails},
     ranger::{ContentStatus, ContentStatusSource},
     replica::Replicas,
     store::MemStore,
@@ -132,7 +132,7 @@ pub struct Node {
     /// Per document: whether the node holds a write capability.
     pub writable: Vec<bool>,
     /// Last `SyncFinished` per (document, peer): time and result.
-    pub last_sync: BTreeMap<(NamespaceId, PeerId), (u64, Result<SyncDetails, String>)>,
+    pub last_sync: BTreeMap<(NamespaceId, PeerId), (u64, Result<SyncDetails, SessionError>)>,
     /// API commands that failed, by error.
     pub api_errors: BTreeMap<String, u64>,
 }
@@ -278,10 +278,20 @@ impl Sim {
         if self.failure.is_none() {
             self.trace
                 .note(self.now, &format!("FAILURE {kind:?}: {reason}"));
+            let pending = self
+                .nodes
+                .iter()
+                .enumerate()
+                .filter_map(|(i, n)| {
+                    let proc = n.proc.as_ref()?;
+                    Some(format!("node {i}: {}", proc.live.pending()))
+                })
+                .collect();
             self.failure = Some(Failure {
                 kind,
                 at: self.now,
                 reason,
+                pending,
             });
         }
     }
@@ -664,6 +674,12 @@ impl Sim {
     fn check_after_event(&mut self) {
         let dirty = std::mem::take(&mut self.dirty);
         for node in dirty {
+            if let Some(PlantedBug::LeakLiveSession { node: b }) = self.cfg.planted_bug {
+                if let Some(proc) = self.nodes[node].proc.as_mut().filter(|_| b == node) {
+                    proc.live
+                        .plant_bug(sheaf_core::live::PlantedBug::LeakSession);
+                }
+            }
             if let Err(reason) = self.check_node(node) {
                 self.fail(FailureKind::Safety, format!("node {node}: {reason}"));
                 return;

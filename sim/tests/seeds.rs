@@ -182,3 +182,29 @@ fn failed_probe_download_is_retried_from_the_peer_that_has_it() {
     cfg.faults = FaultSet::NONE;
     assert_ok(&run(&cfg, None));
 }
+
+/// Node 0's `Live` forgets an open sync session without ending it: the per-event
+/// `Live::check_invariants` must catch it at once and name the node and the broken rule.
+#[test]
+fn planted_live_session_leak_is_caught_by_the_invariants() {
+    for seed in 0..3 {
+        let mut cfg = config(seed);
+        cfg.planted_bug = Some(PlantedBug::LeakLiveSession { node: 0 });
+        let r = run(&cfg, None);
+        let f = r
+            .failure
+            .as_ref()
+            .expect("a leaked session breaks an invariant");
+        assert_eq!(f.kind, FailureKind::Safety, "{f}");
+        assert!(
+            f.reason.starts_with("node 0: Live invariant violated"),
+            "{f}"
+        );
+        assert!(
+            r.config
+                .replay_command()
+                .contains("--plant-bug leak-live-session:0"),
+            "the replay command carries the planted bug"
+        );
+    }
+}

@@ -12,9 +12,11 @@
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
+use super::{timer::Timer, types::*, Live};
 use crate::{
     hash::{Hash, PeerId},
     keys::NamespaceId,
+    wire::Op,
 };
 
 #[derive(Debug, Default)]
@@ -49,7 +51,7 @@ impl Downloads {
         }
     }
 
-    fn tracked(&self) -> usize {
+    pub(super) fn tracked(&self) -> usize {
         self.missing.len() + self.queued.len()
     }
 
@@ -197,6 +199,14 @@ impl Downloads {
         Some(*rounds)
     }
 
+    /// The retry round last granted by [`Downloads::next_round`] was not run (the hash was
+    /// queued again before it was due).
+    pub(super) fn unused_round(&mut self, hash: &Hash) {
+        if let Some(rounds) = self.rounds.get_mut(hash) {
+            *rounds = rounds.saturating_sub(1);
+        }
+    }
+
     /// A retry round of `hash` is due: queue it again with its known providers, unless it is
     /// no longer missing (downloaded or queued meanwhile). Returns whether it was queued.
     pub(super) fn retry(&mut self, hash: &Hash) -> bool {
@@ -212,6 +222,64 @@ impl Downloads {
         true
     }
 
+    /// Whether `hash` waits for a retry round: missing, with providers to ask again.
+    pub(super) fn awaits_retry(&self, hash: &Hash) -> bool {
+        self.missing.contains_key(hash) && self.providers.contains_key(hash)
+    }
+
+    /// Hashes wanted without a provider.
+    #[cfg(any(test, feature = "fuzzing", feature = "invariants"))]
+    pub(super) fn missing_len(&self) -> usize {
+        self.missing.len()
+    }
+
+    /// The tracker's own invariants: in flight ⊆ queued, missing ∩ queued = ∅, the queue by
+    /// document mirrors each queued hash's documents, and the bounds hold.
+    #[cfg(any(test, feature = "fuzzing", feature = "invariants"))]
+    pub(super) fn check(
+        &self,
+        max_concurrent: usize,
+        max_tracked: usize,
+        max_providers: usize,
+    ) -> Result<(), &'static str> {
+        if !self.in_flight.iter().all(|h| self.queued.contains_key(h)) {
+            return Err("a download in flight is not queued");
+        }
+        if self.missing.keys().any(|h| self.queued.contains_key(h)) {
+            return Err("a hash is both missing and queued");
+        }
+        for (hash, nss) in &self.queued {
+            if nss.is_empty() {
+                return Err("a queued hash is wanted by no document");
+            }
+            if !nss
+                .iter()
+                .all(|ns| self.by_namespace.get(ns).is_some_and(|h| h.contains(hash)))
+            {
+                return Err("the queue by document misses a queued hash");
+            }
+        }
+        for (ns, hashes) in &self.by_namespace {
+            if hashes.is_empty()
+                || !hashes
+                    .iter()
+                    .all(|h| self.queued.get(h).is_some_and(|nss| nss.contains(ns)))
+            {
+                return Err("the queue by document holds a hash not queued for it");
+            }
+        }
+        if self.in_flight.len() > max_concurrent {
+            return Err("more downloads in flight than the bound");
+        }
+        if self.tracked() > max_tracked {
+            return Err("more hashes tracked than the bound");
+        }
+        if self.providers.values().any(|p| p.len() > max_providers) {
+            return Err("more providers for a hash than the bound");
+        }
+        Ok(())
+    }
+
     pub(super) fn has_queued(&self, ns: &NamespaceId) -> bool {
         self.by_namespace.contains_key(ns)
     }
@@ -222,5 +290,81 @@ impl Downloads {
 
     pub(super) fn queued_len(&self) -> usize {
         self.queued.len()
+    }
+}
+
+impl Live {
+    pub(super) fn dispatch_downloads(&mut self) {
+        for (hash, providers) in self.downloads.dispatch() {
+            self.push(Output::Download { hash, providers });
+        }
+    }
+
+    pub(super) fn on_download_finished(&mut self, hash: Hash, outcome: DownloadOutcome) {
+        let ok = !matches!(outcome, DownloadOutcome::Failed(_));
+        let (wanted, drained) = self.downloads.finish(&hash, ok);
+        if !self.downloads.awaits_retry(&hash) {
+            // A retry round scheduled before is void once the hash is no longer missing
+            // with providers (a report for a hash that was not in flight can end it).
+            self.timers.stop(Timer::DownloadRetry(hash));
+        }
+        match outcome {
+            DownloadOutcome::Downloaded => {
+                self.stats.downloads_ok += 1;
+                for ns in wanted {
+                    self.emit(ns, LiveEvent::ContentReady { hash });
+                    self.broadcast_neighbors(ns, Op::ContentReady(hash));
+                }
+            }
+            DownloadOutcome::AlreadyPresent => {}
+            DownloadOutcome::Failed(_) => {
+                self.stats.downloads_failed += 1;
+                let max = self.config.download_retry_attempts;
+                if let Some(round) = self.downloads.next_round(&hash, max) {
+                    let base = self.config.download_retry_base;
+                    let delay = base
+                        .saturating_mul(1 << (round - 1).min(16))
+                        .min(self.config.retry_max);
+                    let at = self.now.mono + delay;
+                    self.timers.set(Timer::DownloadRetry(hash), at);
+                }
+            }
+        }
+        for ns in drained {
+            let ready = self
+                .states
+                .get_mut(&ns)
+                .map(|s| std::mem::take(&mut s.may_emit_ready))
+                .unwrap_or(false);
+            if ready {
+                self.emit(ns, LiveEvent::PendingContentReady);
+            }
+        }
+    }
+
+    /// `provider` has `hash`, wanted by `ns` (see [`Downloads::offer`]). A hash queued again
+    /// is no longer waiting for a retry round: its retry timer stops, and the round it stood
+    /// for is given back.
+    pub(super) fn offer_content(
+        &mut self,
+        ns: NamespaceId,
+        hash: Hash,
+        provider: PeerId,
+        only_if_missing: bool,
+    ) {
+        self.downloads.offer(ns, hash, provider, only_if_missing);
+        if !self.downloads.is_missing(&hash)
+            && self.timers.stop(Timer::DownloadRetry(hash)).is_some()
+        {
+            // The round that timer stood for never ran: it stays available.
+            self.downloads.unused_round(&hash);
+        }
+    }
+
+    /// A retry round of a failed download is due.
+    pub(super) fn on_download_retry(&mut self, hash: Hash) {
+        if self.downloads.retry(&hash) {
+            self.stats.download_retries += 1;
+        }
     }
 }

@@ -3,7 +3,13 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::types::{Origin, SyncReason};
+use rand_core::Rng;
+
+use super::{
+    timer::Timer,
+    types::{Origin, SyncReason},
+    Live,
+};
 use crate::{
     hash::PeerId,
     keys::NamespaceId,
@@ -77,6 +83,16 @@ impl NamespaceStates {
 
     pub(super) fn get_mut(&mut self, ns: &NamespaceId) -> Option<&mut NamespaceState> {
         self.map.get_mut(ns)
+    }
+
+    #[cfg(any(test, feature = "fuzzing", feature = "invariants"))]
+    pub(super) fn get(&self, ns: &NamespaceId) -> Option<&NamespaceState> {
+        self.map.get(ns)
+    }
+
+    #[cfg(any(test, feature = "fuzzing", feature = "invariants"))]
+    pub(super) fn iter(&self) -> impl Iterator<Item = (&NamespaceId, &NamespaceState)> {
+        self.map.iter()
     }
 
     pub(super) fn namespaces(&self) -> impl Iterator<Item = &NamespaceId> {
@@ -201,6 +217,72 @@ impl NamespaceStates {
             {
                 state.state = SyncState::Idle;
             }
+        }
+    }
+}
+
+impl Live {
+    pub(super) fn schedule_retry(&mut self, ns: NamespaceId, peer: PeerId, ok: bool) {
+        let (attempts, base, max) = (
+            self.config.retry_attempts,
+            self.config.retry_base,
+            self.config.retry_max,
+        );
+        let now = self.now.mono;
+        let jitter = self.rng.next_u64();
+        let Some(p) = self
+            .states
+            .get_mut(&ns)
+            .and_then(|s| s.peers.get_mut(&peer))
+        else {
+            return;
+        };
+        if ok {
+            p.failures = 0;
+            return;
+        }
+        p.failures += 1;
+        if p.failures > attempts {
+            return;
+        }
+        let exp = base
+            .saturating_mul(1u32 << (p.failures - 1).min(20))
+            .min(max);
+        let micros = u64::try_from(exp.as_micros()).unwrap_or(u64::MAX);
+        let delay = micros / 2 + jitter % (micros.max(1));
+        let at = now + std::time::Duration::from_micros(delay);
+        p.retry_at = Some(at);
+        self.timers.set(Timer::Retry(ns, peer), at);
+        self.stats.retries_scheduled += 1;
+    }
+
+    /// A scheduled retry of a failed dial is due.
+    pub(super) fn on_retry_timer(&mut self, ns: NamespaceId, peer: PeerId) {
+        if let Some(p) = self
+            .states
+            .get_mut(&ns)
+            .and_then(|s| s.peers.get_mut(&peer))
+        {
+            p.retry_at = None;
+            self.sync_with_peer(ns, peer, SyncReason::Retry);
+        }
+    }
+
+    /// The document's anti-entropy round: re-sync with every known peer, then re-arm.
+    pub(super) fn on_anti_entropy(&mut self, ns: NamespaceId) {
+        let Some(state) = self.states.get_mut(&ns) else {
+            return;
+        };
+        let peers: Vec<PeerId> = state.peers.keys().copied().collect();
+        self.stats.anti_entropy_rounds += 1;
+        for peer in peers {
+            self.sync_with_peer(ns, peer, SyncReason::AntiEntropy);
+        }
+        if let Some(every) = self.config.anti_entropy_interval {
+            // Strictly later, so one `handle_timeout` call runs one round.
+            let every = every.max(std::time::Duration::from_micros(1));
+            self.timers
+                .set(Timer::AntiEntropy(ns), self.now.mono + every);
         }
     }
 }

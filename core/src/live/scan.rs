@@ -15,7 +15,8 @@
 
 use std::collections::BTreeMap;
 
-use crate::{keys::NamespaceId, store::query::QueryCursor};
+use super::{Cont, Live};
+use crate::{keys::NamespaceId, replica::StoreCommand, store::query::QueryCursor};
 
 #[derive(Debug)]
 enum Scan {
@@ -124,9 +125,39 @@ impl ContentScans {
         pages
     }
 
+    /// Scans reading a page or waiting to.
+    #[cfg(any(test, feature = "fuzzing", feature = "invariants"))]
+    pub(super) fn running(&self) -> usize {
+        self.scans
+            .values()
+            .filter(|s| matches!(s, Scan::Running { .. } | Scan::Held { .. }))
+            .count()
+    }
+
     /// A page failed: the next `StartSync` scans again from the start.
     pub(super) fn failed(&mut self, ns: NamespaceId) {
         self.scans.remove(&ns);
+    }
+}
+
+impl Live {
+    /// A session ended: held missing-content scans read their next page.
+    pub(super) fn release_scans(&mut self) {
+        if self.shutting_down {
+            return;
+        }
+        let states = &self.states;
+        for (ns, cursor) in self.scans.release(|ns| states.is_syncing(ns)) {
+            self.read_scan_page(ns, Some(cursor));
+        }
+    }
+
+    /// Asks the store for the page of `ns`'s missing-content scan at `cursor`.
+    pub(super) fn read_scan_page(&mut self, namespace: NamespaceId, cursor: Option<QueryCursor>) {
+        self.store(
+            StoreCommand::MissingContent { namespace, cursor },
+            Cont::MissingContent(namespace),
+        );
     }
 }
 
@@ -134,12 +165,12 @@ impl ContentScans {
 mod tests {
     use super::*;
 
-    fn ns() -> NamespaceId {
+    pub(super) fn ns() -> NamespaceId {
         NamespaceId::from_bytes([7; 32])
     }
 
     #[test]
-    fn a_scan_runs_once() {
+    pub(super) fn a_scan_runs_once() {
         let mut s = ContentScans::default();
         assert_eq!(s.start(ns(), 0), Some(None));
         assert_eq!(s.start(ns(), 0), None, "already running");
@@ -148,7 +179,7 @@ mod tests {
     }
 
     #[test]
-    fn a_failed_or_lossy_scan_runs_again() {
+    pub(super) fn a_failed_or_lossy_scan_runs_again() {
         let mut s = ContentScans::default();
         s.start(ns(), 0);
         s.failed(ns());
@@ -158,7 +189,7 @@ mod tests {
     }
 
     #[test]
-    fn a_scan_waits_for_sync_sessions_to_end() {
+    pub(super) fn a_scan_waits_for_sync_sessions_to_end() {
         let mut s = ContentScans::default();
         let cursor = QueryCursor::at_start();
         s.start(ns(), 0);

@@ -11,17 +11,23 @@
 //!
 //! Messages are processed one at a time, in order; frames that arrive while the store works
 //! wait in a small bounded backlog.
+//!
+//! Every session transition is here: dial (`Live::sync_with_peer`), accept, the initial
+//! message, processing, finishing and failing. A session ends exactly once, in
+//! `conclude`, which releases its peer state and reports the `SyncFinished` event.
 
 use std::collections::VecDeque;
 
-use super::types::{Origin, SessionId};
+use super::{
+    error::*, peers::AcceptOutcome, timer::Timer, types::*, Cont, Live, MISSING_PROBES_PER_SYNC,
+};
 use crate::{
     hash::PeerId,
     keys::NamespaceId,
-    ranger::Message,
-    replica::SyncOutcome,
+    ranger::{self, ContentStatus, Message},
+    replica::{StoreCommand, SyncOutcome},
     time::{Mono, Now},
-    wire::FrameDecoder,
+    wire::{encode_frame, AbortReason, FrameDecoder, Op, SyncMessage, SyncReport},
 };
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,7 +41,7 @@ pub(super) enum Phase {
     /// Exchanging messages.
     Running,
     /// Our side finished; waiting for the teardown. `Ok` if reconciliation completed.
-    Finishing(Result<(), String>),
+    Finishing(Result<(), SessionError>),
 }
 
 #[derive(Debug)]
@@ -97,5 +103,417 @@ impl Session {
 
     pub(super) fn is_finishing(&self) -> bool {
         matches!(self.phase, Phase::Finishing(_))
+    }
+}
+
+impl Live {
+    pub(super) fn sync_with_peer(&mut self, ns: NamespaceId, peer: PeerId, reason: SyncReason) {
+        if peer == self.me || self.sessions.len() >= self.config.max_sessions {
+            return;
+        }
+        if !self.states.start_connect(&ns, peer, reason, self.now) {
+            return;
+        }
+        // A dial for any reason replaces a scheduled retry.
+        self.timers.stop(Timer::Retry(ns, peer));
+        let id = SessionId {
+            role: Role::Dial,
+            n: self.next_session,
+        };
+        self.next_session += 1;
+        let deadline = self.now.mono + self.config.session_idle_timeout;
+        let session = Session::new(
+            id,
+            peer,
+            Some(ns),
+            Origin::Connect(reason),
+            self.now,
+            deadline,
+            self.config.max_frame_len,
+        );
+        self.sessions.insert(id, session);
+        self.timers.set(Timer::SessionIdle(id), deadline);
+        self.push(Output::SyncConnect { session: id, peer });
+    }
+
+    /// Removes a session and stops its idle timer: every session ends through here.
+    pub(super) fn remove_session(&mut self, id: SessionId) -> Option<Session> {
+        let s = self.sessions.remove(&id)?;
+        self.timers.stop(Timer::SessionIdle(id));
+        Some(s)
+    }
+
+    /// The session's idle deadline passed (the timer is kept equal to it by `touch`).
+    pub(super) fn on_idle_timeout(&mut self, id: SessionId) {
+        self.fail_session(id, SessionError::IdleTimeout);
+    }
+
+    pub(super) fn touch(&mut self, id: SessionId) {
+        let deadline = self.now.mono + self.config.session_idle_timeout;
+        if let Some(s) = self.sessions.get_mut(&id) {
+            s.deadline = deadline;
+            // Kept equal to the deadline, so `poll_timeout` names it exactly.
+            self.timers.set(Timer::SessionIdle(id), deadline);
+        }
+    }
+
+    pub(super) fn on_connected(&mut self, id: SessionId) {
+        let Some(s) = self.sessions.get_mut(&id) else {
+            return;
+        };
+        if s.phase != Phase::Connecting {
+            return self.fail_session(id, SessionError::UnexpectedConnect);
+        }
+        s.connected = Some(self.now.mono);
+        s.phase = Phase::Initializing;
+        let ns = s.namespace.expect("dialed sessions know their namespace");
+        self.touch(id);
+        self.store(StoreCommand::SyncInitialMessage(ns), Cont::Initial(id));
+    }
+
+    pub(super) fn on_accepted(&mut self, id: SessionId, peer: PeerId) {
+        if self.shutting_down || self.sessions.contains_key(&id) || id.role != Role::Accept {
+            self.push(Output::SyncClose {
+                session: id,
+                reason: if self.shutting_down {
+                    SessionError::Shutdown
+                } else {
+                    SessionError::InvalidSession
+                },
+            });
+            return;
+        }
+        let deadline = self.now.mono + self.config.session_idle_timeout;
+        let mut session = Session::new(
+            id,
+            peer,
+            None,
+            Origin::Accept,
+            self.now,
+            deadline,
+            self.config.max_frame_len,
+        );
+        session.connected = Some(self.now.mono);
+        self.sessions.insert(id, session);
+        self.timers.set(Timer::SessionIdle(id), deadline);
+    }
+
+    pub(super) fn send(&mut self, id: SessionId, msg: &SyncMessage) -> bool {
+        let mut bytes = Vec::new();
+        if let Err(e) = encode_frame(msg, self.config.max_frame_len, &mut bytes) {
+            self.fail_session(id, SessionError::Send(e));
+            return false;
+        }
+        self.push(Output::SyncSend { session: id, bytes });
+        true
+    }
+
+    pub(super) fn send_init(&mut self, id: SessionId, message: ranger::Message) {
+        let Some(s) = self.sessions.get_mut(&id) else {
+            return;
+        };
+        let Some(namespace) = s.namespace else {
+            return;
+        };
+        s.phase = Phase::Running;
+        s.messages += 1;
+        self.send(id, &SyncMessage::Init { namespace, message });
+        self.maybe_finish(id);
+    }
+
+    pub(super) fn on_data(&mut self, id: SessionId, bytes: &[u8]) {
+        let Some(s) = self.sessions.get_mut(&id) else {
+            return;
+        };
+        if s.is_finishing() || s.phase == Phase::Connecting {
+            return;
+        }
+        if let Err(e) = s.decoder.feed(bytes) {
+            return self.fail_session(id, SessionError::BadFrame(e));
+        }
+        self.touch(id);
+        loop {
+            let Some(s) = self.sessions.get_mut(&id) else {
+                return;
+            };
+            if s.is_finishing() {
+                return;
+            }
+            match s.decoder.next_message() {
+                Ok(None) => return,
+                Ok(Some(msg)) => self.on_message(id, msg),
+                Err(e) => return self.fail_session(id, SessionError::BadFrame(e)),
+            }
+        }
+    }
+
+    pub(super) fn on_message(&mut self, id: SessionId, msg: SyncMessage) {
+        let Some(s) = self.sessions.get_mut(&id) else {
+            return;
+        };
+        let (phase, peer, role) = (s.phase.clone(), s.peer, s.id.role);
+        match (phase, msg) {
+            (Phase::AwaitInit, SyncMessage::Init { namespace, message }) => {
+                let over = self.sessions.len() > self.config.max_sessions;
+                let outcome = if over {
+                    AcceptOutcome::Reject(AbortReason::InternalServerError)
+                } else {
+                    self.states
+                        .accept_request(&self.me, &namespace, peer, self.now)
+                };
+                let s = self.sessions.get_mut(&id).expect("checked above");
+                s.namespace = Some(namespace);
+                match outcome {
+                    AcceptOutcome::Allow => {
+                        s.holds_peer_state = true;
+                        // Dials crossed and we accept: the peer state now belongs to this
+                        // session, not to our dial (which the peer refuses).
+                        for (other, o) in self.sessions.iter_mut() {
+                            if *other != id && o.namespace == Some(namespace) && o.peer == peer {
+                                o.holds_peer_state = false;
+                            }
+                        }
+                        let s = self.sessions.get_mut(&id).expect("checked above");
+                        s.phase = Phase::Running;
+                        self.enqueue(id, message);
+                    }
+                    AcceptOutcome::Reject(reason) => {
+                        s.phase = Phase::Finishing(Err(SessionError::Refused(reason)));
+                        if self.send(id, &SyncMessage::Abort { reason }) {
+                            self.push(Output::SyncFinish { session: id });
+                        }
+                    }
+                }
+            }
+            (Phase::AwaitInit, msg) => {
+                self.fail_session(id, SessionError::UnexpectedMessage(MessageKind::of(&msg)))
+            }
+            (Phase::Running, SyncMessage::Sync(message)) => self.enqueue(id, message),
+            (Phase::Running | Phase::Initializing, SyncMessage::Init { .. }) => {
+                self.fail_session(id, SessionError::UnexpectedMessage(MessageKind::Init))
+            }
+            (_, SyncMessage::Abort { reason }) if role == Role::Dial => {
+                if reason == AbortReason::AlreadySyncing {
+                    // The peer is dialing us at the same time and will be accepted here.
+                    let s = self.remove_session(id).expect("checked above");
+                    self.push(Output::SyncClose {
+                        session: id,
+                        reason: SessionError::RemoteAbort(reason),
+                    });
+                    self.release_scans();
+                    if let Some(ns) = s.namespace.filter(|_| s.holds_peer_state) {
+                        self.states.cancel_connect(&ns, s.peer);
+                    }
+                } else {
+                    self.fail_session(id, SessionError::RemoteAbort(reason));
+                }
+            }
+            (_, msg) => {
+                self.fail_session(id, SessionError::UnexpectedMessage(MessageKind::of(&msg)))
+            }
+        }
+    }
+
+    pub(super) fn enqueue(&mut self, id: SessionId, message: ranger::Message) {
+        let max_backlog = self.config.max_session_backlog;
+        let Some(s) = self.sessions.get_mut(&id) else {
+            return;
+        };
+        if s.backlog.len() >= max_backlog {
+            return self.fail_session(id, SessionError::Limit(SessionLimit::Backlog));
+        }
+        s.backlog.push_back(message);
+        self.try_process(id);
+    }
+
+    pub(super) fn try_process(&mut self, id: SessionId) {
+        let max_messages = self.config.max_session_messages;
+        let Some(s) = self.sessions.get_mut(&id) else {
+            return;
+        };
+        if s.processing || s.phase != Phase::Running {
+            return;
+        }
+        let Some(message) = s.backlog.pop_front() else {
+            return self.maybe_finish(id);
+        };
+        s.messages += 1;
+        if s.messages > max_messages {
+            return self.fail_session(id, SessionError::Limit(SessionLimit::Messages));
+        }
+        s.processing = true;
+        let (ns, peer, outcome) = (s.namespace.expect("running"), s.peer, s.outcome.clone());
+        // Learn providers for content we still miss (iroh-docs issue #82).
+        for (entry, status) in message.values() {
+            if *status == ContentStatus::Complete
+                && self.downloads.is_missing(&entry.content_hash())
+            {
+                self.offer_content(ns, entry.content_hash(), peer, true);
+            }
+        }
+        self.store(
+            StoreCommand::SyncProcessMessage {
+                namespace: ns,
+                message,
+                from: peer,
+                outcome,
+            },
+            Cont::Process(id),
+        );
+    }
+
+    pub(super) fn on_processed(
+        &mut self,
+        id: SessionId,
+        reply: Option<ranger::Message>,
+        outcome: crate::replica::SyncOutcome,
+    ) {
+        let Some(s) = self.sessions.get_mut(&id) else {
+            return;
+        };
+        s.processing = false;
+        self.stats.entries_received_sync += (outcome.num_recv - s.outcome.num_recv) as u64;
+        self.stats.entries_sent_sync += (outcome.num_sent - s.outcome.num_sent) as u64;
+        s.outcome = outcome;
+        match reply {
+            Some(message) if !s.peer_finished => {
+                s.messages += 1;
+                if self.send(id, &SyncMessage::Sync(message)) {
+                    self.try_process(id);
+                }
+            }
+            _ => self.finish_ok(id),
+        }
+    }
+
+    /// Ends our loop if the peer has finished and nothing is left to process.
+    pub(super) fn maybe_finish(&mut self, id: SessionId) {
+        if let Some(s) = self.sessions.get(&id) {
+            if s.phase == Phase::Running && !s.processing && s.backlog.is_empty() && s.peer_finished
+            {
+                self.finish_ok(id);
+            }
+        }
+    }
+
+    pub(super) fn finish_ok(&mut self, id: SessionId) {
+        if let Some(s) = self.sessions.get_mut(&id) {
+            if !s.is_finishing() {
+                s.phase = Phase::Finishing(Ok(()));
+                self.push(Output::SyncFinish { session: id });
+            }
+        }
+    }
+
+    pub(super) fn on_recv_finished(&mut self, id: SessionId) {
+        let Some(s) = self.sessions.get_mut(&id) else {
+            return;
+        };
+        s.peer_finished = true;
+        match s.phase {
+            Phase::AwaitInit | Phase::Connecting | Phase::Initializing => {
+                self.fail_session(id, SessionError::PeerFinishedEarly)
+            }
+            Phase::Running => self.maybe_finish(id),
+            Phase::Finishing(_) => {}
+        }
+    }
+
+    pub(super) fn on_closed(&mut self, id: SessionId, error: Option<SessionError>) {
+        let Some(s) = self.remove_session(id) else {
+            return;
+        };
+        let result = match &s.phase {
+            Phase::Finishing(r) => r.clone(),
+            _ => Err(error.unwrap_or(SessionError::ConnectionClosed)),
+        };
+        self.conclude(s, result);
+    }
+
+    pub(super) fn fail_session(&mut self, id: SessionId, reason: SessionError) {
+        let Some(s) = self.remove_session(id) else {
+            return;
+        };
+        self.push(Output::SyncClose {
+            session: id,
+            reason: reason.clone(),
+        });
+        self.conclude(s, Err(reason));
+    }
+
+    /// A session ended: held missing-content scans read their next page.
+    pub(super) fn conclude(&mut self, s: Session, result: Result<(), SessionError>) {
+        self.release_scans();
+        let dial = s.id.role == Role::Dial;
+        match (&result, dial) {
+            (Ok(()), true) => self.stats.sync_connect_ok += 1,
+            (Ok(()), false) => self.stats.sync_accept_ok += 1,
+            (Err(_), true) => self.stats.sync_connect_failed += 1,
+            (Err(_), false) => self.stats.sync_accept_failed += 1,
+        }
+        if !s.holds_peer_state {
+            return;
+        }
+        let Some(ns) = s.namespace else {
+            return;
+        };
+        let now = self.now;
+        if result.is_ok() {
+            self.store(
+                StoreCommand::RegisterUsefulPeer {
+                    namespace: ns,
+                    peer: s.peer,
+                },
+                Cont::Ignore,
+            );
+            if s.outcome.num_recv > 0 {
+                let heads = s
+                    .outcome
+                    .heads_received
+                    .encode(Some(self.config.heads_size_limit));
+                self.broadcast_neighbors(
+                    ns,
+                    Op::SyncReport(SyncReport {
+                        namespace: ns,
+                        heads,
+                    }),
+                );
+            }
+            // The peer may hold content we still miss even when it sent no entries: ask it
+            // (iroh-docs never asks again, its issue #82).
+            for hash in self.downloads.missing_for(&ns, MISSING_PROBES_PER_SYNC) {
+                self.offer_content(ns, hash, s.peer, true);
+            }
+        }
+        let Some((started, resync)) = self.states.finish(&ns, s.peer, s.origin) else {
+            return;
+        };
+        let connected = s.connected.unwrap_or(now.mono);
+        let event = SyncEvent {
+            peer: s.peer,
+            origin: s.origin,
+            started_micros: started.wall_micros,
+            finished_micros: now.wall_micros,
+            connect: connected.saturating_since(s.started.mono),
+            process: now.mono.saturating_since(connected),
+            result: result.clone().map(|()| SyncDetails {
+                entries_received: s.outcome.num_recv,
+                entries_sent: s.outcome.num_sent,
+            }),
+        };
+        self.emit(ns, LiveEvent::SyncFinished(event));
+        let queued = self.downloads.has_queued(&ns);
+        if let Some(state) = self.states.get_mut(&ns) {
+            state.may_emit_ready = queued;
+        }
+        if !queued {
+            self.emit(ns, LiveEvent::PendingContentReady);
+        }
+        if dial {
+            self.schedule_retry(ns, s.peer, result.is_ok());
+        }
+        if resync {
+            self.sync_with_peer(ns, s.peer, SyncReason::Resync);
+        }
     }
 }

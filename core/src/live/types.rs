@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+use super::error::{SessionError, StoreFailure};
+
 use crate::{
     entry::SignedEntry,
     hash::{Hash, PeerId},
@@ -88,7 +90,7 @@ pub struct SyncEvent {
     /// Time from an open stream to the end.
     pub process: Duration,
     /// Counters, or why it failed.
-    pub result: Result<SyncDetails, String>,
+    pub result: Result<SyncDetails, SessionError>,
 }
 
 /// What a document subscriber sees (iroh-docs' `LiveEvent`, plus `Lagged`).
@@ -165,7 +167,7 @@ pub enum ApiCommand {
 pub enum LiveError {
     /// The store refused.
     #[error("store: {0}")]
-    Store(String),
+    Store(StoreFailure),
     /// `Live` is shutting down.
     #[error("shutting down")]
     ShuttingDown,
@@ -263,8 +265,9 @@ pub enum Input {
     SyncClosed {
         /// Session.
         session: SessionId,
-        /// Transport error, if any.
-        error: Option<String>,
+        /// Why, if the connection failed (a transport error from the runtime, usually
+        /// [`SessionError::Transport`]).
+        error: Option<SessionError>,
     },
     /// A download from [`Output::Download`] ended.
     DownloadFinished {
@@ -343,7 +346,7 @@ pub enum Output {
         /// Session.
         session: SessionId,
         /// Why.
-        reason: String,
+        reason: SessionError,
     },
     /// Fetch a blob from any of these providers; report [`Input::DownloadFinished`].
     Download {
@@ -445,6 +448,20 @@ impl Default for LiveConfig {
     }
 }
 
+/// Armed timers by kind (tests, fuzzing and the simulator's invariants).
+#[cfg(any(test, feature = "fuzzing", feature = "invariants"))]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TimerCounts {
+    /// Session idle deadlines.
+    pub session_idle: usize,
+    /// Retries of failed dialed syncs.
+    pub retry: usize,
+    /// Periodic re-syncs of documents.
+    pub anti_entropy: usize,
+    /// Retry rounds of failed downloads.
+    pub download_retry: usize,
+}
+
 /// Counters for metrics.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct LiveStats {
@@ -476,4 +493,6 @@ pub struct LiveStats {
     pub downloads_dropped: u64,
     /// Store commands that failed.
     pub store_errors: u64,
+    /// Anti-entropy rounds run (one per document per interval).
+    pub anti_entropy_rounds: u64,
 }

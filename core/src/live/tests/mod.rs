@@ -1,0 +1,15 @@
+//! `Live` + `Replicas` pairs wired by a small in-test router that moves outputs to inputs:
+//! the scenarios of iroh-docs' `tests/sync.rs`, without network or async.
+//!
+//! The router is a FIFO of (node, input); gossip is a full mesh of the nodes that joined a
+//! topic; sync streams are paired sessions; each node has a set of blob hashes as its blob
+//! store. Everything is deterministic, so event sequences are asserted exactly.
+//!
+//! The scenarios are split by topic: `sync` (sessions, tie-breaks, retries, timeouts,
+//! anti-entropy, gossip), `content` (downloads and the missing-content scan), `timers` (the
+//! timer table as seen from outside).
+
+mod content;
+mod router;
+mod sync;
+mod timers;
