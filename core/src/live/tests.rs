@@ -21,7 +21,7 @@ use crate::{
     keys::{Author, Capability, NamespaceSecret},
     ranger::ContentStatusSource,
     replica::{ReplicaConfig, Replicas},
-    store::{DownloadPolicy, FilterKind, MemStore, Query},
+    store::{DownloadPolicy, FilterKind, MemBackend, Query},
     testutil::{author, ns, T0},
     wire::NodeAddr,
 };
@@ -42,7 +42,7 @@ impl ContentStatusSource for Blobs {
 struct Node {
     id: PeerId,
     live: Live,
-    replicas: Replicas<MemStore, Blobs>,
+    replicas: Replicas<MemBackend, Blobs>,
     blobs: Blobs,
     events: Vec<(NamespaceId, LiveEvent)>,
     replies: BTreeMap<ApiRequestId, Result<(), LiveError>>,
@@ -93,7 +93,7 @@ impl Net {
                     id: peer_id(i),
                     live: Live::new(config.clone(), peer_id(i), [i as u8; 32]),
                     replicas: Replicas::with_content(
-                        MemStore::new(),
+                        MemBackend::new(),
                         blobs.clone(),
                         ReplicaConfig::default(),
                     ),
@@ -438,7 +438,7 @@ impl Net {
 
     fn entries(&mut self, node: usize, ns: NamespaceId) -> Vec<SignedEntry> {
         crate::store::query::query_all(
-            self.nodes[node].replicas.store_mut(),
+            self.nodes[node].replicas.indexed_mut(),
             ns,
             &Query::all().include_empty(),
         )
@@ -823,7 +823,8 @@ fn the_missing_content_scan_waits_while_a_sync_runs() {
         ..Default::default()
     };
     for node in &mut net.nodes {
-        node.replicas = Replicas::with_content(MemStore::new(), node.blobs.clone(), config.clone());
+        node.replicas =
+            Replicas::with_content(MemBackend::new(), node.blobs.clone(), config.clone());
     }
     net.create(0, &secret, &[&a]);
     net.import(1, Capability::Write(secret.clone()), &[]);

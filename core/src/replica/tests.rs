@@ -1,5 +1,5 @@
 //! Replica behaviour, ported from iroh-docs' `sync.rs` tests, plus the cases where Sheaf
-//! deliberately differs from iroh-docs. Every test runs against MemStore and RedbStore.
+//! deliberately differs from iroh-docs. Every test runs against MemBackend and RedbBackend.
 
 use bytes::Bytes;
 
@@ -7,7 +7,7 @@ use super::*;
 use crate::{
     entry::{Entry, RecordIdentifier, MAX_TIMESTAMP_FUTURE_SHIFT},
     ranger::{MessagePart, RangeItem},
-    store::{query::query_all, FilterKind, MemStore, SortBy, SortDirection},
+    store::{query::query_all, FilterKind, MemBackend, SortBy, SortDirection},
     testutil::*,
 };
 
@@ -19,7 +19,7 @@ fn keys_of(entries: &[SignedEntry]) -> Vec<(Vec<u8>, AuthorId)> {
 }
 
 fn set(
-    r: &mut Replicas<impl Store>,
+    r: &mut Replicas<impl Backend>,
     ns: NamespaceId,
     a: &Author,
     key: &[u8],
@@ -37,7 +37,7 @@ fn set(
     .unwrap()
 }
 
-fn basics<S: Store>(store: S) {
+fn basics<B: Backend>(store: B) {
     let secret = ns(1);
     let (a1, a2) = (author(1), author(2));
     let id = secret.id();
@@ -57,14 +57,14 @@ fn basics<S: Store>(store: S) {
     let e = r.get_exact(id, a1.id(), b"/3", false).unwrap().unwrap();
     assert_eq!(e.content_hash(), Hash::new(b"w"));
     set(&mut r, id, &a1, b"other", b"v", T0 + 101);
-    let s = r.store_mut();
+    let s = r.indexed_mut();
     assert_eq!(query_all(s, id, &Query::author(a1.id())).unwrap().len(), 11);
     assert_eq!(query_all(s, id, &Query::author(a2.id())).unwrap().len(), 0);
     assert_eq!(query_all(s, id, &Query::key_exact("/3")).unwrap().len(), 1);
     assert_eq!(query_all(s, id, &Query::all()).unwrap().len(), 11);
     assert_eq!(query_all(s, id, &Query::key_prefix("/")).unwrap().len(), 10);
     set(&mut r, id, &a2, b"/3", b"x", T0 + 102);
-    let s = r.store_mut();
+    let s = r.indexed_mut();
     assert_eq!(query_all(s, id, &Query::key_exact("/3")).unwrap().len(), 2);
     assert_eq!(query_all(s, id, &Query::all()).unwrap().len(), 12);
     // All entries through the ranger view equal the query view.
@@ -94,7 +94,7 @@ fn basics<S: Store>(store: S) {
     );
 }
 
-fn content_hashes<S: Store>(store: S) {
+fn content_hashes<B: Backend>(store: B) {
     let a = author(1);
     let mut r = Replicas::new(store, ReplicaConfig::default());
     r.import_author(now(T0), a.clone()).unwrap();
@@ -116,7 +116,7 @@ fn content_hashes<S: Store>(store: S) {
     assert_eq!(got, expected);
 }
 
-fn timestamps<S: Store>(store: S) {
+fn timestamps<B: Backend>(store: B) {
     let secret = ns(1);
     let a = author(1);
     let mut r = replicas(store, &secret, &[&a]);
@@ -130,7 +130,7 @@ fn timestamps<S: Store>(store: S) {
     assert_eq!(kept.timestamp(), T0 + 2);
 }
 
-fn future_timestamps<S: Store>(store: S) {
+fn future_timestamps<B: Backend>(store: B) {
     let secret = ns(1);
     let a = author(1);
     let mut r = replicas(store, &secret, &[&a]);
@@ -178,7 +178,7 @@ fn future_timestamps<S: Store>(store: S) {
     ));
 }
 
-fn insert_empty<S: Store>(store: S) {
+fn insert_empty<B: Backend>(store: B) {
     let secret = ns(1);
     let a = author(1);
     let mut r = replicas(store, &secret, &[&a]);
@@ -189,7 +189,7 @@ fn insert_empty<S: Store>(store: S) {
     ));
 }
 
-fn prefix_delete<S: Store>(store: S) {
+fn prefix_delete<B: Backend>(store: B) {
     let secret = ns(1);
     let a = author(1);
     let id = secret.id();
@@ -214,7 +214,7 @@ fn prefix_delete<S: Store>(store: S) {
 /// iroh-docs ignores tombstones when checking for a newer prefix entry, so an older entry under
 /// a deleted prefix is accepted again ("resurrection") and two of its nodes never converge.
 /// Sheaf counts tombstones as parents and refuses it.
-fn tombstones_block_older_entries_unlike_iroh_docs<S: Store>(store: S) {
+fn tombstones_block_older_entries_unlike_iroh_docs<B: Backend>(store: B) {
     let secret = ns(1);
     let a = author(1);
     let id = secret.id();
@@ -247,7 +247,7 @@ fn tombstones_block_older_entries_unlike_iroh_docs<S: Store>(store: S) {
 
 /// iroh-docs computes the end of a prefix by incrementing with carry: `[1, 0xFF]` becomes
 /// `[2, 0]`, so deleting prefix `[1, 0xFF]` also deletes key `[2]`. Sheaf does not.
-fn prefix_ending_in_ff_has_a_correct_bound_unlike_iroh_docs<S: Store>(store: S) {
+fn prefix_ending_in_ff_has_a_correct_bound_unlike_iroh_docs<B: Backend>(store: B) {
     let secret = ns(1);
     let a = author(1);
     let id = secret.id();
@@ -257,7 +257,7 @@ fn prefix_ending_in_ff_has_a_correct_bound_unlike_iroh_docs<S: Store>(store: S) 
     set(&mut r, id, &a, &[1, 0xff, 5], b"x", T0 + 1);
     set(&mut r, id, &a, &[0xff, 0xff], b"z", T0);
     set(&mut r, id, &a, &[0xff, 0xff, 0xff], b"z", T0 + 1);
-    let s = r.store_mut();
+    let s = r.indexed_mut();
     let q = query_all(
         s,
         id,
@@ -281,7 +281,7 @@ fn prefix_ending_in_ff_has_a_correct_bound_unlike_iroh_docs<S: Store>(store: S) 
     assert!(r.get_exact(id, a.id(), &[2], false).unwrap().is_some());
 }
 
-fn delete_edge_cases<S: Store>(store: S) {
+fn delete_edge_cases<B: Backend>(store: B) {
     let secret = ns(1);
     let a = author(1);
     let id = secret.id();
@@ -305,19 +305,19 @@ fn delete_edge_cases<S: Store>(store: S) {
         r.delete_prefix(now(T0 + 1), id, a.id(), &[0xff]).unwrap(),
         3
     );
-    let left = query_all(r.store_mut(), id, &Query::all()).unwrap();
+    let left = query_all(r.indexed_mut(), id, &Query::all()).unwrap();
     assert_eq!(left.len(), 2);
     // Deleting the empty prefix wipes the author's subspace.
     assert_eq!(
         r.delete_prefix(now(T0 + 2), id, a.id(), b"").unwrap(),
         2 + 3
     );
-    assert!(query_all(r.store_mut(), id, &Query::all())
+    assert!(query_all(r.indexed_mut(), id, &Query::all())
         .unwrap()
         .is_empty());
 }
 
-fn heads_never_regress_unlike_iroh_docs<S: Store>(store: S) {
+fn heads_never_regress_unlike_iroh_docs<B: Backend>(store: B) {
     let secret = ns(1);
     let a = author(1);
     let id = secret.id();
@@ -332,7 +332,7 @@ fn heads_never_regress_unlike_iroh_docs<S: Store>(store: S) {
         ContentStatus::Missing,
     )
     .unwrap();
-    let heads = r.store_mut().author_heads(id).unwrap();
+    let heads = r.indexed_mut().author_heads(id).unwrap();
     assert_eq!(heads.get(&a.id()), Some(T0 + 10_000_000));
     // A peer whose head equals ours has no news; one newer does.
     let same: AuthorHeads = [(a.id(), T0 + 10_000_000)].into_iter().collect();
@@ -341,7 +341,7 @@ fn heads_never_regress_unlike_iroh_docs<S: Store>(store: S) {
     assert!(r.has_news_for_us(id, &newer).unwrap().is_some());
 }
 
-fn byte_keys<S: Store>(store: S) {
+fn byte_keys<B: Backend>(store: B) {
     let secret = ns(1);
     let a = author(1);
     let id = secret.id();
@@ -359,7 +359,7 @@ fn byte_keys<S: Store>(store: S) {
     }
     // Written in reverse with rising timestamps, every key was newer than its (absent or
     // older) prefixes when written, so all stay; listing is in byte order.
-    let got = query_all(r.store_mut(), id, &Query::all()).unwrap();
+    let got = query_all(r.indexed_mut(), id, &Query::all()).unwrap();
     assert_eq!(
         keys_of(&got)
             .into_iter()
@@ -369,12 +369,12 @@ fn byte_keys<S: Store>(store: S) {
     );
     // A newer empty key deletes them all.
     r.delete_prefix(now(T0 + 100), id, a.id(), b"").unwrap();
-    assert!(query_all(r.store_mut(), id, &Query::all())
+    assert!(query_all(r.indexed_mut(), id, &Query::all())
         .unwrap()
         .is_empty());
 }
 
-fn capability<S: Store>(store: S) {
+fn capability<B: Backend>(store: B) {
     let secret = ns(1);
     let a = author(1);
     let id = secret.id();
@@ -428,7 +428,7 @@ fn capability<S: Store>(store: S) {
     assert!(matches!(err, Err(ReplicaError::AuthorNotFound(_))));
 }
 
-fn open_close_and_remove<S: Store>(store: S) {
+fn open_close_and_remove<B: Backend>(store: B) {
     let secret = ns(1);
     let a = author(1);
     let id = secret.id();
@@ -450,7 +450,7 @@ fn open_close_and_remove<S: Store>(store: S) {
         r.open(id, OpenOpts::default()),
         Err(ReplicaError::NotFound(_))
     ));
-    assert!(query_all(r.store_mut(), id, &Query::all())
+    assert!(query_all(r.indexed_mut(), id, &Query::all())
         .unwrap()
         .is_empty());
     // Re-creating works and starts empty.
@@ -464,7 +464,7 @@ fn open_close_and_remove<S: Store>(store: S) {
     ));
 }
 
-fn queries<S: Store>(store: S) {
+fn queries<B: Backend>(store: B) {
     let secret = ns(1);
     // Authors ordered a1 < a2 < a3 by id.
     let mut authors: Vec<Author> = (1..=3u8).map(author).collect();
@@ -477,7 +477,7 @@ fn queries<S: Store>(store: S) {
     set(&mut r, id, a2, b"hi/moon", b"a2", T0 + 2);
     set(&mut r, id, a3, b"hi", b"a3", T0 + 3);
     let k = |key: &str, a: &Author| (key.as_bytes().to_vec(), a.id());
-    let q = |r: &mut Replicas<S>, q: Query| keys_of(&query_all(r.store_mut(), id, &q).unwrap());
+    let q = |r: &mut Replicas<B>, q: Query| keys_of(&query_all(r.indexed_mut(), id, &q).unwrap());
 
     assert_eq!(
         q(&mut r, Query::all()),
@@ -588,7 +588,7 @@ fn queries<S: Store>(store: S) {
     );
 }
 
-fn queries_page_across_budgets<S: Store>(store: S) {
+fn queries_page_across_budgets<B: Backend>(store: B) {
     let secret = ns(1);
     let authors: Vec<Author> = (1..=4u8).map(author).collect();
     let id = secret.id();
@@ -617,12 +617,12 @@ fn queries_page_across_budgets<S: Store>(store: S) {
             .limit(7),
         Query::key_prefix("k1").offset(2),
     ] {
-        let expected = query_all(r.store_mut(), id, &query).unwrap();
+        let expected = query_all(r.indexed_mut(), id, &query).unwrap();
         for budget in [1, 2, 3, 5, 1000] {
             let mut got = Vec::new();
             let mut cursor = None;
             for _ in 0..10_000 {
-                let page = run_query(r.store_mut(), id, &query, cursor, budget).unwrap();
+                let page = run_query(r.indexed_mut(), id, &query, cursor, budget).unwrap();
                 assert!(page.entries.len() <= budget.max(4), "budget {budget}");
                 got.extend(page.entries);
                 cursor = page.next;
@@ -635,7 +635,7 @@ fn queries_page_across_budgets<S: Store>(store: S) {
     }
 }
 
-fn download_policies<S: Store>(store: S) {
+fn download_policies<B: Backend>(store: B) {
     let secret = ns(1);
     let a = author(1);
     let id = secret.id();
@@ -670,7 +670,7 @@ fn download_policies<S: Store>(store: S) {
     assert_eq!(should, vec![true, false]);
 }
 
-fn remote_entries_need_sync_enabled_and_a_valid_shape<S: Store>(store: S) {
+fn remote_entries_need_sync_enabled_and_a_valid_shape<B: Backend>(store: B) {
     let secret = ns(1);
     let a = author(1);
     let id = secret.id();
@@ -704,7 +704,7 @@ fn remote_entries_need_sync_enabled_and_a_valid_shape<S: Store>(store: S) {
     assert!(r.get_exact(id, a.id(), b"bad", true).unwrap().is_none());
 }
 
-fn signatures_checked_ahead_change_no_result<S: Store>(store: S) {
+fn signatures_checked_ahead_change_no_result<B: Backend>(store: B) {
     let secret = ns(1);
     let a = author(1);
     let id = secret.id();
@@ -756,12 +756,12 @@ fn signatures_checked_ahead_change_no_result<S: Store>(store: S) {
     assert!(r.get_exact(id, a.id(), b"later", false).unwrap().is_some());
 }
 
-fn replica_sync<S: Store>(store: S) {
+fn replica_sync<B: Backend>(store: B) {
     let secret = ns(1);
     let a = author(1);
     let id = secret.id();
     let mut alice = replicas(store, &secret, &[&a]);
-    let mut bob = replicas(MemStore::new(), &secret, &[&a]);
+    let mut bob = replicas(MemBackend::new(), &secret, &[&a]);
     for k in ["ape", "eel", "fox", "gnu"] {
         set(&mut alice, id, &a, k.as_bytes(), b"a", T0);
     }
@@ -771,14 +771,15 @@ fn replica_sync<S: Store>(store: S) {
     let (_, _, oa, ob) = sync(&mut alice, &mut bob, id, T0 + 2);
     assert_eq!(oa.num_sent, ob.num_recv);
     assert_eq!(ob.num_sent, oa.num_recv);
-    let all = |r: &mut Replicas<_>| keys_of(&query_all(r.store_mut(), id, &Query::all()).unwrap());
+    let all =
+        |r: &mut Replicas<_>| keys_of(&query_all(r.indexed_mut(), id, &Query::all()).unwrap());
     let expected: Vec<_> = ["ape", "bee", "cat", "doe", "eel", "fox", "gnu", "hog"]
         .iter()
         .map(|k| (k.as_bytes().to_vec(), a.id()))
         .collect();
     assert_eq!(all(&mut alice), expected);
     assert_eq!(
-        keys_of(&query_all(bob.store_mut(), id, &Query::all()).unwrap()),
+        keys_of(&query_all(bob.indexed_mut(), id, &Query::all()).unwrap()),
         expected
     );
     // The later writes won on both sides.
@@ -789,7 +790,7 @@ fn replica_sync<S: Store>(store: S) {
 
 /// The divergence iroh-docs cannot resolve: one side deleted "foo" while the other still has
 /// an older "foo/x". Sheaf nodes end with the same set whichever side starts the sync.
-fn converge_after_prefix_delete(x_store: impl Store, y_store: impl Store, x_starts: bool) {
+fn converge_after_prefix_delete(x_store: impl Backend, y_store: impl Backend, x_starts: bool) {
     let secret = ns(1);
     let a = author(1);
     let id = secret.id();
@@ -804,24 +805,24 @@ fn converge_after_prefix_delete(x_store: impl Store, y_store: impl Store, x_star
     } else {
         sync(&mut y, &mut x, id, T0 + 3);
     }
-    let xs = query_all(x.store_mut(), id, &Query::all().include_empty()).unwrap();
-    let ys = query_all(y.store_mut(), id, &Query::all().include_empty()).unwrap();
+    let xs = query_all(x.indexed_mut(), id, &Query::all().include_empty()).unwrap();
+    let ys = query_all(y.indexed_mut(), id, &Query::all().include_empty()).unwrap();
     assert_eq!(xs, ys);
     let keys: Vec<Vec<u8>> = keys_of(&xs).into_iter().map(|(k, _)| k).collect();
     assert_eq!(keys, vec![b"foo".to_vec(), b"fooz".to_vec()]);
 }
 
-fn sync_after_prefix_delete_converges<S: Store>(store: S) {
-    converge_after_prefix_delete(store, MemStore::new(), true);
-    converge_after_prefix_delete(MemStore::new(), MemStore::new(), false);
+fn sync_after_prefix_delete_converges<B: Backend>(store: B) {
+    converge_after_prefix_delete(store, MemBackend::new(), true);
+    converge_after_prefix_delete(MemBackend::new(), MemBackend::new(), false);
 }
 
-fn no_remote_insert_event_for_obsolete_entries<S: Store>(store: S) {
+fn no_remote_insert_event_for_obsolete_entries<B: Backend>(store: B) {
     let secret = ns(1);
     let a = author(1);
     let id = secret.id();
     let mut alice = replicas(store, &secret, &[&a]);
-    let mut bob = replicas(MemStore::new(), &secret, &[&a]);
+    let mut bob = replicas(MemBackend::new(), &secret, &[&a]);
     set(&mut alice, id, &a, b"ape", b"1", T0);
     // Alice's initial message anchors the sync; before Bob answers, Alice overwrites "ape".
     let init = alice.sync_initial_message(id).unwrap();
@@ -848,7 +849,7 @@ fn no_remote_insert_event_for_obsolete_entries<S: Store>(store: S) {
     );
 }
 
-fn commits_are_scheduled<S: Store>(store: S) {
+fn commits_are_scheduled<B: Backend>(store: B) {
     let secret = ns(1);
     let a = author(1);
     let id = secret.id();
@@ -864,7 +865,7 @@ fn commits_are_scheduled<S: Store>(store: S) {
     assert_eq!(r.poll_timeout(), None);
 }
 
-fn commands_round_trip<S: Store>(store: S) {
+fn commands_round_trip<B: Backend>(store: B) {
     let secret = ns(1);
     let a = author(1);
     let id = secret.id();
@@ -962,7 +963,8 @@ fn commands_round_trip<S: Store>(store: S) {
     ));
 }
 
-fn entry_fingerprints_cover_tombstones<S: Store>(mut store: S) {
+fn entry_fingerprints_cover_tombstones<B: Backend>(store: B) {
+    let mut store = crate::store::Indexed::new(store);
     let secret = ns(1);
     let a = author(1);
     let e = Entry::new(
@@ -978,7 +980,7 @@ fn entry_fingerprints_cover_tombstones<S: Store>(mut store: S) {
     );
 }
 
-for_each_store!(
+for_each_backend!(
     basics,
     content_hashes,
     timestamps,
