@@ -43,14 +43,23 @@ use crate::{
 /// Entries read per backend call while building a namespace's index.
 pub const BUILD_PAGE: usize = 1024;
 
-/// A [`Backend`] with the per-namespace fingerprint index on top. See the
-/// [module docs](self).
+/// A [`Backend`] with the per-namespace fingerprint index on top.
 ///
 /// `Indexed<B>` is itself a [`Backend`] (every write through it keeps the index in step), and
 /// adds the range queries of reconciliation: [`range_fingerprint`](Self::range_fingerprint),
 /// [`range_len`](Self::range_len), [`range_pivot`](Self::range_pivot),
 /// [`range_entries`](Self::range_entries), [`namespace_len`](Self::namespace_len) and
-/// [`first_id`](Self::first_id).
+/// [`first_id`](Self::first_id), each O(log n) from an in-memory order-statistics tree of
+/// entry fingerprints per namespace.
+///
+/// * A namespace's tree is built lazily, on the first range query, from one ordered walk of
+///   its entries ([`Backend::scan_author_key`] in pages of [`BUILD_PAGE`]), in O(n).
+/// * Writes through `Indexed` update a loaded tree; a write to a namespace not loaded yet only
+///   touches the backend. `remove_namespace` drops the tree.
+/// * A failed write drops the namespace's tree, a failed flush drops every tree: they are
+///   rebuilt from the backend on next use.
+/// * Writes made on [`backend_mut`](Self::backend_mut) bypass the index; call
+///   [`forget`](Self::forget) after one.
 pub struct Indexed<B> {
     backend: B,
     /// Fingerprint trees of the namespaces loaded so far, keyed by suffix.
