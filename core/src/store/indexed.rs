@@ -375,13 +375,18 @@ impl<B: Backend> Backend for Indexed<B> {
 
     fn put(&mut self, entry: SignedEntry) -> Result<(), StoreError> {
         let ns = entry.namespace();
-        let key = Bytes::copy_from_slice(suffix_of(entry.id()));
-        let fp = entry.fingerprint();
+        // Hash the entry only if its namespace's tree is loaded.
+        let indexed = self.trees.contains_key(&ns).then(|| {
+            (
+                Bytes::copy_from_slice(suffix_of(entry.id())),
+                entry.fingerprint(),
+            )
+        });
         if let Err(e) = self.backend.put(entry) {
             self.trees.remove(&ns);
             return Err(e);
         }
-        if let Some(tree) = self.trees.get_mut(&ns) {
+        if let (Some(tree), Some((key, fp))) = (self.trees.get_mut(&ns), indexed) {
             tree.insert(key, fp, ());
         }
         Ok(())
