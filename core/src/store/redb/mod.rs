@@ -40,28 +40,6 @@
 //! [`StoreError::Backend`].
 
 mod schema;
-#[cfg(test)]
-mod tests;
-
-#[cfg(test)]
-mod conformance {
-    use super::RedbBackend;
-
-    crate::conformance_suite!(memory, || RedbBackend::memory()
-        .expect("redb opens in memory"));
-
-    #[test]
-    fn persistence_across_a_reopen() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let path = dir.path().join("store.redb");
-        let open = |p: &std::path::Path| RedbBackend::persistent(p).expect("redb opens");
-        crate::store::conformance::persistence(open(&path), |old| {
-            drop(old);
-            open(&path)
-        });
-    }
-}
-
 use std::{fmt, ops::Bound, path::Path};
 
 use ::redb::{backends::InMemoryBackend, Builder, Database, ReadableTable, WriteTransaction};
@@ -576,3 +554,6 @@ impl Backend for RedbBackend {
         txn.commit().map_err(backend)
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -741,3 +741,22 @@ fn the_store_is_send() {
     fn send<T: Send>() {}
     send::<RedbBackend>();
 }
+
+/// The backend conformance suite, in memory and across a reopen of a file.
+mod conformance {
+    use super::RedbBackend;
+
+    crate::conformance_suite!(memory, || RedbBackend::memory()
+        .expect("redb opens in memory"));
+
+    #[test]
+    fn persistence_across_a_reopen() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("store.redb");
+        let open = |p: &std::path::Path| RedbBackend::persistent(p).expect("redb opens");
+        crate::store::conformance::persistence(open(&path), |old| {
+            drop(old);
+            open(&path)
+        });
+    }
+}
