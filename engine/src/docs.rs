@@ -15,7 +15,7 @@ use sheaf_core::{
     replica::{
         ImportNamespaceOutcome, OpenOpts, ReplicaConfig, ReplicaError, StoreCommand, StoreResponse,
     },
-    store::{Backend, RedbBackend},
+    store::{Backend, RedbBackend, StoreError},
     wire::DocTicket,
     Author, AuthorId, Capability, CapabilityKind, Hash, NamespaceId, NamespaceSecret,
 };
@@ -60,9 +60,6 @@ pub enum DocsError {
     /// The store could not be opened.
     #[error("store: {0}")]
     Open(#[from] sheaf_core::store::StoreError),
-    /// The builder's backend was already used by an earlier spawn.
-    #[error("the builder's backend was already used by an earlier spawn")]
-    BackendTaken,
 }
 
 /// Result of docs operations.
@@ -104,13 +101,13 @@ pub struct Builder<R> {
 impl<R: Runtime> Builder<R> {
     /// Runs the store on `backend` instead of redb (for example
     /// [`MemBackend`](sheaf_core::store::MemBackend), or a third-party [`Backend`] that passes
-    /// `sheaf_core::store::conformance`). The node keeps no default-author file: the default
-    /// author is created anew unless the backend's authors are managed by the caller.
+    /// `sheaf_core::store::conformance`). As with [`Docs::memory`], the node keeps no
+    /// default-author file: every spawn creates a new default author.
     ///
     /// [`Docs`] does not become generic: the engine talks to the store thread through a
     /// channel of [`StoreCommand`]s, so only that thread knows the backend's type. The builder
     /// holds the backend until the first [`spawn_on`](Self::spawn_on); spawning a clone of
-    /// the builder after that fails.
+    /// the builder after that fails with [`DocsError::Open`].
     pub fn backend(mut self, backend: impl Backend + Send + 'static) -> Self {
         let boxed: BoxedBackend = Box::new(backend);
         self.storage = Storage::Custom(Arc::new(Mutex::new(Some(boxed))));
@@ -166,11 +163,9 @@ impl<R: Runtime> Builder<R> {
                 (store, Some(dir.join("default-author")))
             }
             Storage::Custom(slot) => {
-                let backend = slot
-                    .lock()
-                    .ok()
-                    .and_then(|mut b| b.take())
-                    .ok_or(DocsError::BackendTaken)?;
+                let backend = slot.lock().ok().and_then(|mut b| b.take()).ok_or_else(|| {
+                    StoreError::Backend("the builder's backend was used by an earlier spawn".into())
+                })?;
                 let store = StoreHandle::spawn(backend, content, config, clock, to_live, m)?;
                 (store, None)
             }
