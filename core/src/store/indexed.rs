@@ -122,29 +122,53 @@ impl<B> Indexed<B> {
     }
 }
 
-/// Builds the fingerprint tree of `ns` from the backend's entries, in suffix order.
+/// Builds the fingerprint tree of `ns` from the backend's entries, in suffix order, streaming
+/// pages of [`BUILD_PAGE`] entries into `FpTree::from_sorted` (no copy of the namespace is
+/// held besides the tree). A backend that scans out of order or outside the namespace is
+/// reported as corrupt.
 fn build<B: Backend + ?Sized>(backend: &mut B, ns: NamespaceId) -> Result<FpTree<()>, StoreError> {
-    let mut items: Vec<(Bytes, Fingerprint, ())> = Vec::new();
-    let mut lower = Bound::Unbounded;
-    loop {
-        let page = backend.scan_author_key(ns, lower, Bound::Unbounded, false, BUILD_PAGE)?;
-        let full = page.len() == BUILD_PAGE;
-        let Some(last) = page.last() else { break };
-        lower = Bound::Excluded(suffix_of(last.id()).to_vec());
-        for e in &page {
-            let key = Bytes::copy_from_slice(suffix_of(e.id()));
-            if items.last().is_some_and(|(k, _, _)| *k >= key) || e.namespace() != ns {
-                return Err(StoreError::Corrupt(
+    let mut failure = None;
+    // The previous suffix (for the order check and the next page's bound), in a reused buffer.
+    let mut last: Option<Vec<u8>> = None;
+    let mut page = Vec::<SignedEntry>::new().into_iter();
+    let mut more = true;
+    let items = std::iter::from_fn(|| loop {
+        if let Some(e) = page.next() {
+            let suffix = suffix_of(e.id());
+            if e.namespace() != ns || last.as_deref().is_some_and(|l| l >= suffix) {
+                failure = Some(StoreError::Corrupt(
                     "backend scan is not in ascending suffix order within the namespace".into(),
                 ));
+                return None;
             }
-            items.push((key, e.fingerprint(), ()));
+            let prev = last.get_or_insert_with(Vec::new);
+            prev.clear();
+            prev.extend_from_slice(suffix);
+            return Some((Bytes::copy_from_slice(suffix), e.fingerprint(), ()));
         }
-        if !full {
-            break;
+        if !more {
+            return None;
         }
+        let lower = last.clone().map_or(Bound::Unbounded, Bound::Excluded);
+        match backend.scan_author_key(ns, lower, Bound::Unbounded, false, BUILD_PAGE) {
+            Ok(next) => {
+                more = next.len() == BUILD_PAGE;
+                if next.is_empty() {
+                    return None;
+                }
+                page = next.into_iter();
+            }
+            Err(e) => {
+                failure = Some(e);
+                return None;
+            }
+        }
+    });
+    let tree = FpTree::from_sorted(items);
+    match failure {
+        Some(e) => Err(e),
+        None => Ok(tree),
     }
-    Ok(FpTree::from_sorted(items))
 }
 
 /// A range resolved to index ranks within one namespace's sorted entries.

@@ -462,3 +462,33 @@ fn byte_budget_bounds_messages_and_still_converges() {
         assert_eq!(all_entries(&mut fresh, id), all_entries(&mut full, id));
     }
 }
+
+/// The index is built from several pages of the backend's scan (pages of `BUILD_PAGE`), with
+/// entries of neighbouring namespaces on both sides, and answers like brute force.
+#[test]
+fn index_builds_across_scan_pages() {
+    let (before, secret, after) = (ns(1), ns(2), ns(3));
+    let mut backend = MemBackend::new();
+    let n = 2 * BUILD_PAGE + 7;
+    let mut fp = Fingerprint::EMPTY;
+    for i in 0..n {
+        let e = entry(&secret, (i % 3) as u8, format!("k{i:05}").as_bytes(), 1, 1);
+        fp = fp.xor(&e.fingerprint());
+        backend.put(e).unwrap();
+    }
+    for other in [&before, &after] {
+        backend.put(entry(other, 1, b"x", 1, 1)).unwrap();
+    }
+    let mut indexed = Indexed::new(backend);
+    let id = secret.id();
+    let all = Range::new(RecordIdentifier::zero(), RecordIdentifier::zero());
+    assert_eq!(indexed.namespace_len(id).unwrap(), n);
+    assert_eq!(indexed.range_fingerprint(id, &all).unwrap(), fp);
+    let entries = indexed.range_entries(id, &all, 0, usize::MAX).unwrap();
+    assert_eq!(entries.len(), n);
+    assert_eq!(
+        indexed.first_id(id).unwrap().as_ref(),
+        entries.first().map(|e| e.id())
+    );
+    assert!(entries.windows(2).all(|w| w[0].id() < w[1].id()));
+}
