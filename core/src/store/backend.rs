@@ -8,7 +8,7 @@
 //! fingerprint index on top of any backend, built from [`Backend::scan_author_key`].
 //!
 //! The trait is deliberately small and synchronous, so that a new storage engine needs only
-//! row storage and two orderings. [`conformance`](super::conformance) (feature `test-utils`)
+//! row storage and two orderings. `store::conformance` (feature `test-utils`)
 //! checks an implementation against every contract written here.
 
 use std::ops::Bound;

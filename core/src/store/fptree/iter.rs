@@ -9,7 +9,7 @@ use bytes::Bytes;
 use super::node::{Branch, Leaf, Node};
 use crate::ranger::Fingerprint;
 
-/// The iterator of [`FpTree::iter_from`].
+/// The iterator of [`FpTree::iter_from`](super::FpTree::iter_from).
 #[cfg_attr(not(test), allow(dead_code))]
 pub(super) struct Iter<'a, V> {
     /// The branches above the current leaf, each with the index of the child being walked.

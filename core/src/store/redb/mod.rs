@@ -1,4 +1,4 @@
-//! [`RedbBackend`]: the persistent [`Backend`], on a single [redb](::redb) file.
+//! [`RedbBackend`]: the persistent [`Backend`], on a single redb file.
 //!
 //! The file layout (tables, row encodings, schema versions and migrations) is in the `schema`
 //! module beside this one; this module holds the backend itself: its transaction handling and

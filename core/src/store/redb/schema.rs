@@ -23,13 +23,13 @@
 //! * `records` holds every entry under `(namespace, author ‖ key)`. redb compares a tuple
 //!   element by element and a fixed-width first element needs no length header, so the encoded
 //!   key is exactly the record identifier and the table's order inside a namespace is the
-//!   suffix order every [`Store`] method speaks of. The value is the [`SignedEntry`] without its
+//!   suffix order every [`Backend`](super::super::Backend) method speaks of. The value is the [`SignedEntry`] without its
 //!   identifier (which the key already holds): the two signatures, then the postcard
 //!   [`Record`] (`varint len ‖ hash ‖ varint timestamp`), about 170 bytes.
-//! * `records_by_key` is the `(key, author)` ordering for [`Store::scan_key_author`]; it has a
+//! * `records_by_key` is the `(key, author)` ordering for [`Backend::scan_key_author`](super::super::Backend::scan_key_author); it has a
 //!   row exactly when `records` has the entry.
 //! * `heads` only grows: removing entries never lowers it, removing the namespace deletes it.
-//! * `namespaces` stores [`Capability::raw`]: the kind byte of [`CapabilityKind::to_u8`]
+//! * `namespaces` stores [`Capability::raw`](crate::keys::Capability::raw): the kind byte of [`CapabilityKind::to_u8`](crate::keys::CapabilityKind::to_u8)
 //!   (1 = write, 2 = read) and the secret or the id.
 //!
 //! A namespace's rows are the key range from `(ns, …)` up to (excluding) `(ns + 1, …)`, where
