@@ -3,7 +3,7 @@
 //! Workloads that start from a large document (W2's 1,000,000 entries, W4/W5's 100,000 on
 //! both peers) do not build it through the API: that would time the setup, not the workload,
 //! and take far longer than the workload itself. Instead the entries are signed once (on all
-//! cores) and written into a `docs.redb` — with Sheaf's `RedbStore` for Sheaf and iroh-docs'
+//! cores) and written into a `docs.redb` — with Sheaf's `RedbBackend` for Sheaf and iroh-docs'
 //! own `Store` (which verifies every entry) for iroh-docs — that a node then opens with
 //! `Docs::persistent(dir)`. Both implementations thus hold the very same signed entries. For
 //! the sync workloads the node's blob store holds all their content too: a replica without
@@ -20,7 +20,7 @@ use bytes::Bytes;
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha12Rng;
 use sheaf_core::{
-    store::{RedbStore, Store},
+    store::{Backend, RedbBackend},
     wire::Encode,
     Author, Capability, Hash, NamespaceSecret, Record, SignedEntry,
 };
@@ -124,7 +124,7 @@ impl Dataset {
         let path = dir.join("docs.redb");
         match imp {
             Impl::Sheaf => {
-                let mut store = RedbStore::persistent(&path)?;
+                let mut store = RedbBackend::persistent(&path)?;
                 store.put_namespace(Capability::Write(self.secret.clone()))?;
                 for e in &self.entries {
                     store.put(e.clone())?;

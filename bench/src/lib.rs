@@ -63,9 +63,10 @@ pub struct Row {
     pub messages: usize,
     /// Bytes exchanged (encoded messages).
     pub bytes: usize,
-    /// Store calls made (Sheaf only; iroh-docs' store is not instrumented).
+    /// Backend calls made (Sheaf only; iroh-docs' store is not instrumented). Range
+    /// fingerprints, counts and pivots come from the index above the backend and cost none.
     pub store_calls: Option<u64>,
-    /// Entries read from the store (Sheaf only).
+    /// Entries read from the backend (Sheaf only).
     pub entries_read: Option<u64>,
 }
 

@@ -13,7 +13,7 @@ use rand_chacha::ChaCha12Rng;
 use sheaf_core::{
     ranger::{Message, SyncConfig},
     replica::{OpenOpts, ReplicaConfig, Replicas, SyncOutcome},
-    store::{MemStore, RedbStore, Store},
+    store::{Backend, MemBackend, RedbBackend},
     wire::{Decode, Encode},
     Author, Capability, Hash, Mono, NamespaceSecret, Now, PeerId, Record, SignedEntry,
 };
@@ -71,17 +71,17 @@ struct Stats {
     bytes: usize,
 }
 
-fn sheaf_side<S: Store>(
-    store: S,
+fn sheaf_side<B: Backend>(
+    backend: B,
     data: &Data,
     entries: &[SignedEntry],
     sync: SyncConfig,
-) -> Replicas<Counting<S>> {
+) -> Replicas<Counting<B>> {
     let config = ReplicaConfig {
         sync,
         ..ReplicaConfig::default()
     };
-    let mut r = Replicas::new(Counting::new(store), config);
+    let mut r = Replicas::new(Counting::new(backend), config);
     r.import_namespace(now(), Capability::Write(data.secret.clone()))
         .expect("import");
     r.open(
@@ -93,19 +93,19 @@ fn sheaf_side<S: Store>(
     )
     .expect("open");
     for e in entries {
-        r.store_mut().put(e.clone()).expect("put");
+        r.indexed_mut().put(e.clone()).expect("put");
     }
     r.flush().expect("flush");
     // A running node builds its fingerprint index when it opens the document, not during a
     // sync: do that outside the measurement.
     r.sync_initial_message(data.secret.id()).expect("warm up");
-    r.store_mut().reset();
+    r.indexed_mut().backend_mut().reset();
     r
 }
 
-fn sheaf_run<S: Store>(
-    a: &mut Replicas<Counting<S>>,
-    b: &mut Replicas<Counting<S>>,
+fn sheaf_run<B: Backend>(
+    a: &mut Replicas<Counting<B>>,
+    b: &mut Replicas<Counting<B>>,
     data: &Data,
 ) -> Stats {
     let ns = data.secret.id();
@@ -245,22 +245,22 @@ fn run_with(n: usize, diff: usize, reps: usize, with_iroh: bool, variants: bool)
             }
         }
         for (name, sync) in configs {
-            let mut a = sheaf_side(RedbStore::memory().expect("redb"), &data, &data.a, sync);
-            let mut b = sheaf_side(RedbStore::memory().expect("redb"), &data, &data.b, sync);
+            let mut a = sheaf_side(RedbBackend::memory().expect("redb"), &data, &data.a, sync);
+            let mut b = sheaf_side(RedbBackend::memory().expect("redb"), &data, &data.b, sync);
             let s = sheaf_run(&mut a, &mut b, &data);
             let (calls, entries) = (
-                a.store_mut().calls + b.store_mut().calls,
-                a.store_mut().entries + b.store_mut().entries,
+                a.indexed_mut().backend().calls + b.indexed_mut().backend().calls,
+                a.indexed_mut().backend().entries + b.indexed_mut().backend().entries,
             );
             rows.push(row(name, s, Some(calls), Some(entries)));
         }
         if variants {
-            let mut a = sheaf_side(MemStore::new(), &data, &data.a, SyncConfig::default());
-            let mut b = sheaf_side(MemStore::new(), &data, &data.b, SyncConfig::default());
+            let mut a = sheaf_side(MemBackend::new(), &data, &data.a, SyncConfig::default());
+            let mut b = sheaf_side(MemBackend::new(), &data, &data.b, SyncConfig::default());
             let s = sheaf_run(&mut a, &mut b, &data);
             let (calls, entries) = (
-                a.store_mut().calls + b.store_mut().calls,
-                a.store_mut().entries + b.store_mut().entries,
+                a.indexed_mut().backend().calls + b.indexed_mut().backend().calls,
+                a.indexed_mut().backend().entries + b.indexed_mut().backend().entries,
             );
             rows.push(row("sheaf-mem", s, Some(calls), Some(entries)));
         }

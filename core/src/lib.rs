@@ -8,6 +8,22 @@
 //! same code runs under tokio, smol, a deterministic simulator and a fuzzer.
 //!
 //! Nothing here reads a clock or OS randomness; key generation takes an rng from the caller.
+//!
+//! # Glossary: the store
+//!
+//! "Store" means one thing everywhere in Sheaf:
+//!
+//! * **store** — a node's whole storage layer: a backend, its index, and the executor that
+//!   applies store commands ([`replica::Replicas`]).
+//! * **[`StoreCommand`](replica::StoreCommand) / [`StoreResponse`](replica::StoreResponse)**
+//!   — requests to the store and their answers.
+//! * **[`StoreError`](store::StoreError)** — a failure anywhere in the storage layer.
+//! * **backend** — the [`Backend`](store::Backend) trait and its implementations
+//!   ([`MemBackend`](store::MemBackend), `RedbBackend`, or a third party's, checked by
+//!   `store::conformance`), which hold rows and nothing else.
+//! * **index** — the fingerprint trees of [`Indexed<B>`](store::Indexed), one per document,
+//!   built from a backend's entries and answering range fingerprints, counts and pivots.
+//! * **`StoreHandle`** (in the engine) — the handle to the store running on its own thread.
 
 pub mod entry;
 #[cfg(feature = "fuzzing")]

@@ -4,7 +4,7 @@ use crate::{
     hash::PeerId,
     keys::{Author, Capability, NamespaceId, NamespaceSecret},
     replica::{OpenOpts, ReplicaConfig, ReplicaEvent, Replicas, SyncOutcome},
-    store::Store,
+    store::Backend,
     time::{Mono, Now},
 };
 
@@ -27,27 +27,27 @@ pub(crate) fn peer(seed: u8) -> PeerId {
     PeerId::from_bytes([seed; 32])
 }
 
-/// Instantiates generic test bodies `fn name<S: Store>(store: S)` once per store.
-macro_rules! for_each_store {
+/// Instantiates generic test bodies `fn name<B: Backend>(backend: B)` once per backend.
+macro_rules! for_each_backend {
     ($($name:ident),* $(,)?) => {
-        mod mem_store {
-            $(#[test] fn $name() { super::$name($crate::store::MemStore::new()) })*
+        mod mem_backend {
+            $(#[test] fn $name() { super::$name($crate::store::MemBackend::new()) })*
         }
         #[cfg(feature = "redb")]
-        mod redb_store {
-            $(#[test] fn $name() { super::$name($crate::store::RedbStore::memory().unwrap()) })*
+        mod redb_backend {
+            $(#[test] fn $name() { super::$name($crate::store::RedbBackend::memory().unwrap()) })*
         }
     };
 }
-pub(crate) use for_each_store;
+pub(crate) use for_each_backend;
 
-/// An executor over `store` holding `secret` (open, syncing, subscribed) and `authors`.
-pub(crate) fn replicas<S: Store>(
-    store: S,
+/// An executor over `backend` holding `secret` (open, syncing, subscribed) and `authors`.
+pub(crate) fn replicas<B: Backend>(
+    backend: B,
     secret: &NamespaceSecret,
     authors: &[&Author],
-) -> Replicas<S> {
-    let mut r = Replicas::new(store, ReplicaConfig::default());
+) -> Replicas<B> {
+    let mut r = Replicas::new(backend, ReplicaConfig::default());
     r.import_namespace(now(T0), Capability::Write(secret.clone()))
         .unwrap();
     for a in authors {
@@ -65,17 +65,17 @@ pub(crate) fn replicas<S: Store>(
 }
 
 /// Drains all queued events.
-pub(crate) fn events<S: Store, C: crate::ranger::ContentStatusSource>(
-    r: &mut Replicas<S, C>,
+pub(crate) fn events<B: Backend, C: crate::ranger::ContentStatusSource>(
+    r: &mut Replicas<B, C>,
 ) -> Vec<ReplicaEvent> {
     std::iter::from_fn(|| r.poll_event()).collect()
 }
 
 /// Runs a full sync between `a` (initiator) and `b`; returns messages sent by a and by b, and
 /// both outcomes. Panics after 200 rounds.
-pub(crate) fn sync<S1: Store, S2: Store>(
-    a: &mut Replicas<S1>,
-    b: &mut Replicas<S2>,
+pub(crate) fn sync<B1: Backend, B2: Backend>(
+    a: &mut Replicas<B1>,
+    b: &mut Replicas<B2>,
     ns: NamespaceId,
     wall: u64,
 ) -> (usize, usize, SyncOutcome, SyncOutcome) {

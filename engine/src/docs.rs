@@ -15,7 +15,7 @@ use sheaf_core::{
     replica::{
         ImportNamespaceOutcome, OpenOpts, ReplicaConfig, ReplicaError, StoreCommand, StoreResponse,
     },
-    store::RedbStore,
+    store::{Backend, RedbBackend, StoreError},
     wire::DocTicket,
     Author, AuthorId, Capability, CapabilityKind, Hash, NamespaceId, NamespaceSecret,
 };
@@ -75,10 +75,27 @@ pub enum DocsError {
 /// Result of docs operations.
 pub type Result<T, E = DocsError> = std::result::Result<T, E>;
 
-#[derive(Debug, Clone)]
+/// A backend of the caller's choice, boxed, as the builder holds it.
+pub(crate) type BoxedBackend = Box<dyn Backend + Send>;
+
+#[derive(Clone)]
 enum Storage {
+    /// `RedbBackend::memory()`.
     Memory,
+    /// `RedbBackend::persistent(dir/docs.redb)` and `dir/default-author`.
     Persistent(PathBuf),
+    /// A caller's backend; taken by the first spawn (a builder's clones share it).
+    Custom(Arc<Mutex<Option<BoxedBackend>>>),
+}
+
+impl std::fmt::Debug for Storage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Storage::Memory => f.write_str("Memory"),
+            Storage::Persistent(dir) => f.debug_tuple("Persistent").field(dir).finish(),
+            Storage::Custom(_) => f.write_str("Custom"),
+        }
+    }
 }
 
 /// Configures and spawns a [`Docs`] engine.
@@ -92,6 +109,21 @@ pub struct Builder<R> {
 }
 
 impl<R: Runtime> Builder<R> {
+    /// Runs the store on `backend` instead of redb (for example
+    /// [`MemBackend`](sheaf_core::store::MemBackend), or a third-party [`Backend`] that passes
+    /// `sheaf_core::store::conformance`). As with [`Docs::memory`], the node keeps no
+    /// default-author file: every spawn creates a new default author.
+    ///
+    /// [`Docs`] does not become generic: the engine talks to the store thread through a
+    /// channel of [`StoreCommand`]s, so only that thread knows the backend's type. The builder
+    /// holds the backend until the first [`spawn_on`](Self::spawn_on); spawning a clone of
+    /// the builder after that fails with [`DocsError::Open`].
+    pub fn backend(mut self, backend: impl Backend + Send + 'static) -> Self {
+        let boxed: BoxedBackend = Box::new(backend);
+        self.storage = Storage::Custom(Arc::new(Mutex::new(Some(boxed))));
+        self
+    }
+
     /// Protects the content of all entries from iroh-blobs' garbage collector (see
     /// [`ProtectCallbackHandler`]).
     pub fn protect_handler(mut self, handler: ProtectCallbackHandler) -> Self {
@@ -122,27 +154,32 @@ impl<R: Runtime> Builder<R> {
         blobs: iroh_blobs::api::Store,
         gossip: Gossip,
     ) -> Result<Docs<R>> {
-        let (store, author_file) = match &self.storage {
-            Storage::Memory => (RedbStore::memory()?, None),
-            Storage::Persistent(dir) => {
-                std::fs::create_dir_all(dir)?;
-                (
-                    RedbStore::persistent(dir.join("docs.redb"))?,
-                    Some(dir.join("default-author")),
-                )
-            }
-        };
         let clock = Clock::new();
         let (live_tx, live_rx) = mpsc::channel(INBOX);
         let metrics = Arc::new(crate::metrics::Metrics::default());
-        let store = StoreHandle::spawn(
-            store,
-            blobs.clone(),
-            self.replica,
-            clock,
-            live_tx.clone(),
-            metrics.clone(),
-        )?;
+        let (to_live, m) = (live_tx.clone(), metrics.clone());
+        let (config, content) = (self.replica, blobs.clone());
+        // The default backend runs unboxed; a caller's runs as `Box<dyn Backend + Send>`.
+        let (store, author_file) = match &self.storage {
+            Storage::Memory => {
+                let backend = RedbBackend::memory()?;
+                let store = StoreHandle::spawn(backend, content, config, clock, to_live, m)?;
+                (store, None)
+            }
+            Storage::Persistent(dir) => {
+                std::fs::create_dir_all(dir)?;
+                let backend = RedbBackend::persistent(dir.join("docs.redb"))?;
+                let store = StoreHandle::spawn(backend, content, config, clock, to_live, m)?;
+                (store, Some(dir.join("default-author")))
+            }
+            Storage::Custom(slot) => {
+                let backend = slot.lock().ok().and_then(|mut b| b.take()).ok_or_else(|| {
+                    StoreError::Backend("the builder's backend was used by an earlier spawn".into())
+                })?;
+                let store = StoreHandle::spawn(backend, content, config, clock, to_live, m)?;
+                (store, None)
+            }
+        };
         let lookup = MemoryLookup::new();
         if let Ok(services) = endpoint.address_lookup() {
             services.add(lookup.clone());
@@ -280,6 +317,12 @@ impl<R: Runtime> Docs<R> {
             protect: None,
             _rt: std::marker::PhantomData,
         }
+    }
+
+    /// A builder for documents on `backend` (see [`Builder::backend`]): any
+    /// [`Backend`], for example [`MemBackend`](sheaf_core::store::MemBackend).
+    pub fn with_backend(backend: impl Backend + Send + 'static) -> Builder<R> {
+        Self::memory().backend(backend)
     }
 
     /// A builder for documents persisted in `dir` (`docs.redb` and `default-author`).

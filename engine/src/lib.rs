@@ -1,7 +1,8 @@
 //! `sheaf`: the Sheaf node — iroh-docs compatible multi-writer documents on iroh.
 //!
-//! The engine wires `sheaf-core`'s state machines to the network: the store executor
-//! (`Replicas` over a redb file or redb's in-memory backend) on a thread of its own, and the
+//! The engine wires `sheaf-core`'s state machines to the network: the store (`Replicas` over a
+//! redb file, redb's in-memory backend, or any `Backend` given to [`Docs::with_backend`]) on a
+//! thread of its own, and the
 //! `Live` sync brain on a task that carries out its outputs with iroh connections under ALPN
 //! `/iroh-sync/1`, iroh-gossip topics (one per document, topic id = namespace id) and
 //! iroh-blobs downloads. It is generic over a small [`Runtime`]; `sheaf-tokio` and

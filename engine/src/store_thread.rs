@@ -1,10 +1,15 @@
-//! The store executor thread: `Replicas<RedbStore>` on an OS thread of its own.
+//! The store thread: the node's store (`Replicas<B>` over any [`Backend`], redb by default)
+//! on an OS thread of its own, and [`StoreHandle`], the handle to it.
 //!
 //! Every store operation of the node — the API's and `Live`'s — goes through one channel to
 //! this thread and runs in order. After each command the thread drains the executor's replica
 //! events to `Live`, and between commands it commits pending writes when the executor's commit
 //! deadline (at most 500 ms after the first uncommitted write) has passed. Content status of
 //! outgoing entries is read from the iroh-blobs store, blocking this thread only.
+//!
+//! The thread is generic over the backend; the handle is not: it only speaks
+//! [`StoreCommand`]s over a channel, so [`Docs`](crate::Docs) stays one type whatever
+//! backend it runs on.
 //!
 //! The executor is one thread, and checking signatures is most of what ingesting a synced
 //! entry costs. Before a sync message with many new entries is processed, their signatures are
@@ -22,7 +27,7 @@ use sheaf_core::{
     live::{Input, StoreRequestId},
     ranger::{ContentStatus, ContentStatusSource},
     replica::{ReplicaConfig, ReplicaError, Replicas, StoreCommand, StoreResponse},
-    store::RedbStore,
+    store::Backend,
     time::{Mono, Now},
     Hash,
 };
@@ -107,8 +112,8 @@ impl Clock {
 
 impl StoreHandle {
     /// Starts the thread. Replies to `Live`'s commands and replica events go to `to_live`.
-    pub(crate) fn spawn(
-        store: RedbStore,
+    pub(crate) fn spawn<B: Backend + Send + 'static>(
+        backend: B,
         blobs: iroh_blobs::api::Store,
         config: ReplicaConfig,
         clock: Clock,
@@ -122,7 +127,7 @@ impl StoreHandle {
         thread::Builder::new()
             .name("sheaf-store".into())
             .spawn(move || {
-                let mut replicas = Replicas::with_content(store, BlobContent(blobs), config);
+                let mut replicas = Replicas::with_content(backend, BlobContent(blobs), config);
                 let threads = thread::available_parallelism().map_or(1, |n| n.get().min(8));
                 let ahead = Ahead { threads, metrics };
                 run(&mut replicas, rx, clock, to_live, &ahead, &stop_flag);
@@ -183,8 +188,8 @@ struct Ahead {
 
 /// Checks the signatures of a large sync message's new entries on several threads and hands
 /// the result to the executor (see the module docs).
-fn check_ahead(
-    replicas: &mut Replicas<RedbStore, BlobContent>,
+fn check_ahead<B: Backend>(
+    replicas: &mut Replicas<B, BlobContent>,
     command: &StoreCommand,
     ahead: &Ahead,
 ) {
@@ -226,8 +231,8 @@ fn check_ahead(
     replicas.add_checked_signatures(checked);
 }
 
-fn run(
-    replicas: &mut Replicas<RedbStore, BlobContent>,
+fn run<B: Backend>(
+    replicas: &mut Replicas<B, BlobContent>,
     rx: mpsc::Receiver<Job>,
     clock: Clock,
     to_live: tokio::sync::mpsc::Sender<crate::live_task::LiveMsg>,

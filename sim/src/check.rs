@@ -28,7 +28,7 @@
 //! number of entries and the same whole-namespace fingerprint, and every member holds every
 //! blob its download policy wants for which some other member holds the content. When that
 //! holds, the entries themselves are compared with the *expected* set — the prefix-aware union
-//! of all members' entries, built by inserting them all into a scratch `MemStore` with the
+//! of all members' entries, built by inserting them all into a scratch `MemBackend` with the
 //! production `put_prefix_aware` — and the run has converged. If the bound passes first, the
 //! failure names each lagging node and document, counts missing and extra entries, and quotes
 //! the node's last sync results with the other members.
@@ -42,7 +42,7 @@ use sheaf_core::{
     hash::PeerId,
     keys::NamespaceId,
     ranger::Range,
-    store::{put_prefix_aware, MemStore, Store},
+    store::{put_prefix_aware, Backend, Indexed, MemBackend},
     SignedEntry,
 };
 
@@ -68,7 +68,7 @@ fn describe(e: &SignedEntry) -> String {
 }
 
 /// Checks the prefix invariant around one written or removed key.
-pub fn check_prefix_key(store: &mut dyn Store, key: &TouchedKey) -> Result<(), String> {
+pub fn check_prefix_key(store: &mut dyn Backend, key: &TouchedKey) -> Result<(), String> {
     let (ns, author, key) = key;
     let err = |e: sheaf_core::store::StoreError| format!("store read failed: {e}");
     let Some(entry) = store.get(*ns, *author, key).map_err(err)? else {
@@ -101,7 +101,7 @@ pub fn check_prefix_key(store: &mut dyn Store, key: &TouchedKey) -> Result<(), S
     Ok(())
 }
 
-fn all_entries(store: &mut dyn Store, ns: NamespaceId) -> Vec<SignedEntry> {
+fn all_entries(store: &mut dyn Backend, ns: NamespaceId) -> Vec<SignedEntry> {
     store
         .scan_author_key(ns, Bound::Unbounded, Bound::Unbounded, false, usize::MAX)
         .unwrap_or_default()
@@ -145,7 +145,7 @@ impl Sim {
                 proc.executor.len()
             ));
         }
-        let store = proc.replicas.store_mut();
+        let store = proc.replicas.indexed_mut().backend_mut();
         if let Some(bad) = store.take_bad_signatures().into_iter().next() {
             return Err(format!("stored an entry that does not verify: {bad}"));
         }
@@ -163,7 +163,7 @@ impl Sim {
             return Ok(());
         };
         let verified = self.verified.clone();
-        let store = proc.replicas.store_mut().inner();
+        let store = proc.replicas.indexed_mut().backend_mut().inner();
         let namespaces = store.list_namespaces().map_err(|e| e.to_string())?;
         for (ns, _) in namespaces {
             for e in all_entries(store, ns) {
@@ -242,7 +242,7 @@ impl Sim {
                 .collect();
             let len = members.first().map_or(0, |m| {
                 let proc = self.nodes[*m].proc.as_mut().expect("up after the heal");
-                proc.replicas.store_mut().namespace_len(ns).unwrap_or(0)
+                proc.replicas.indexed_mut().namespace_len(ns).unwrap_or(0)
             });
             docs.push(format!("{} entries on {} members", len, members.len()));
             self.converged_docs.push((members.len(), len));
@@ -277,7 +277,7 @@ impl Sim {
                     .as_mut()
                     .expect("up")
                     .replicas
-                    .store_mut();
+                    .indexed_mut();
                 let len = store.namespace_len(ns).unwrap_or(0);
                 let fp = store.range_fingerprint(ns, &whole()).ok();
                 views.push((len, fp));
@@ -296,15 +296,15 @@ impl Sim {
     fn entry_problems(&mut self, doc: usize, members: &[usize]) -> Vec<String> {
         let ns = self.docs[doc].id;
         let mut held: BTreeMap<usize, BTreeMap<Vec<u8>, SignedEntry>> = BTreeMap::new();
-        let mut expected = MemStore::new();
+        let mut expected = Indexed::new(MemBackend::new());
         for &m in members {
             let store = self.nodes[m]
                 .proc
                 .as_mut()
                 .expect("up")
                 .replicas
-                .store_mut();
-            let entries = all_entries(store.inner(), ns);
+                .indexed_mut();
+            let entries = all_entries(store.backend_mut().inner(), ns);
             for e in &entries {
                 let _ = put_prefix_aware(&mut expected, e.clone());
             }
@@ -338,7 +338,7 @@ impl Sim {
                 .as_mut()
                 .expect("up")
                 .replicas
-                .store_mut();
+                .indexed_mut();
             let fp = store.range_fingerprint(ns, &whole()).ok();
             if missing.is_empty() && extra == 0 && fp == want_fp {
                 continue;
@@ -371,7 +371,7 @@ impl Sim {
         for &m in members {
             let proc = self.nodes[m].proc.as_mut().expect("up");
             let policy = proc.replicas.get_download_policy(ns).unwrap_or_default();
-            let entries = all_entries(proc.replicas.store_mut().inner(), ns);
+            let entries = all_entries(proc.replicas.indexed_mut().backend_mut().inner(), ns);
             let mut missing = Vec::new();
             for e in entries {
                 if e.is_empty() || !policy.matches(e.key()) {

@@ -149,7 +149,7 @@ impl FromStr for FaultSet {
 /// catch what they claim to. Never set in normal runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PlantedBug {
-    /// The node's prefix deletes are written with a raw `Store::put` of the tombstone,
+    /// The node's prefix deletes are written with a raw `Backend::put` of the tombstone,
     /// bypassing prefix semantics: older entries under the prefix survive (a replica that
     /// ignores prefix deletes). The safety invariant must name it.
     IgnorePrefixDeletes {
@@ -330,9 +330,9 @@ pub struct Crash {
 /// Which store a node runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
-    /// `MemStore`.
+    /// `MemBackend`.
     Mem,
-    /// `RedbStore::memory()`.
+    /// `RedbBackend::memory()`.
     Redb,
 }
 

@@ -11,7 +11,7 @@
 use sheaf_core::{
     live::{ApiCommand, Input, Live},
     replica::{OpenOpts, ReplicaConfig, Replicas},
-    store::{MemStore, Store},
+    store::{Backend as _, MemBackend},
     wire::NodeAddr,
 };
 
@@ -24,7 +24,7 @@ use crate::{
 
 impl Sim {
     /// Starts a process for `node` on an empty store or on `committed`.
-    pub fn start_proc(&mut self, node: usize, committed: Option<MemStore>) -> Result<(), String> {
+    pub fn start_proc(&mut self, node: usize, committed: Option<MemBackend>) -> Result<(), String> {
         let backend: Backend = self.params.backends[node];
         let verified = self.verified.clone();
         let store = match committed {
@@ -111,10 +111,10 @@ impl Sim {
         let stats = proc.live.stats();
         self.counters.syncs_ok += stats.sync_connect_ok;
         self.counters.syncs_failed += stats.sync_connect_failed;
-        let lost = proc.replicas.store_mut().uncommitted();
+        let lost = proc.replicas.indexed_mut().backend().uncommitted();
         let placeholder =
-            SimStore::new(Backend::Mem, Default::default()).expect("an empty MemStore opens");
-        let store = std::mem::replace(proc.replicas.store_mut(), placeholder);
+            SimStore::new(Backend::Mem, Default::default()).expect("an empty MemBackend opens");
+        let store = std::mem::replace(proc.replicas.indexed_mut().backend_mut(), placeholder);
         self.nodes[node].committed = Some(store.crash());
         self.trace.note(
             self.now,
@@ -191,7 +191,7 @@ impl Sim {
         let mut total = 0;
         for node in &mut self.nodes {
             if let Some(proc) = node.proc.as_mut() {
-                let store = proc.replicas.store_mut();
+                let store = proc.replicas.indexed_mut();
                 for (ns, _) in store.list_namespaces().unwrap_or_default() {
                     total += store.namespace_len(ns).unwrap_or(0);
                 }

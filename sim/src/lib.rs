@@ -1,7 +1,7 @@
 //! `sheaf-sim`: a deterministic network simulation of Sheaf nodes.
 //!
 //! Every simulated node runs the production state machines — `Live` (the network brain),
-//! `Replicas` (the store executor) over `MemStore` or redb's in-memory backend, and
+//! `Replicas` (the store executor) over `MemBackend` or redb's in-memory backend, and
 //! iroh-gossip's protocol state machine (`iroh_gossip::proto`, HyParView + PlumTree) — and
 //! only the wires are fake: sync streams, gossip datagrams, the blob store, the clocks. The
 //! seed decides everything: the world (nodes, authors, documents, capabilities, download

@@ -1,13 +1,14 @@
 //! [`SimStore`]: a node's store as the simulator sees it — durable only up to its last flush,
 //! and watched by the safety invariants.
 //!
-//! The production stores keep writes in an open transaction until `flush` (redb) or keep
-//! nothing at all across processes (`MemStore`). To crash a node and restart it from exactly
-//! its committed state, whichever backend it runs on, `SimStore` wraps the live store and
-//! keeps a *committed shadow*: a `MemStore` to which the journal of mutations since the last
-//! flush is replayed when — and only when — `flush` succeeds. A crash drops the live store and
-//! the journal; the restart copies the shadow into a fresh store of the node's backend
-//! (`MemStore` or `RedbStore::memory()`) through the `Store` trait. Uncommitted writes are
+//! The production backends keep writes in an open transaction until `flush` (redb) or keep
+//! nothing at all across processes (`MemBackend`). To crash a node and restart it from exactly
+//! its committed state, whichever backend it runs on, `SimStore` is itself a backend that
+//! wraps the live one and keeps a *committed shadow*: a `MemBackend` to which the journal of
+//! mutations since the last flush is replayed when — and only when — `flush` succeeds. A crash
+//! drops the live backend, its index and the journal; the restart copies the shadow into a
+//! fresh backend of the node's kind (`MemBackend` or `RedbBackend::memory()`) through the
+//! `Backend` trait, and the index is rebuilt from it on first use. Uncommitted writes are
 //! therefore lost exactly as the executor's commit schedule dictates.
 //!
 //! The wrapper is also where the per-event safety checks get their input cheaply: every
@@ -21,11 +22,12 @@ use std::{cell::RefCell, collections::BTreeSet, ops::Bound, rc::Rc};
 
 use bytes::Bytes;
 use sheaf_core::{
-    entry::{RecordIdentifier, SignedEntry, VerifyError},
+    entry::{SignedEntry, VerifyError},
     hash::{Hash, PeerId},
     keys::{Author, AuthorId, Capability, CapabilityKind, NamespaceId},
-    ranger::{Fingerprint, Range},
-    store::{DownloadPolicy, MemStore, RedbStore, Store, StoreError},
+    store::{
+        self as core_store, Backend as _, DownloadPolicy, MemBackend, RedbBackend, StoreError,
+    },
     wire::AuthorHeads,
 };
 
@@ -69,11 +71,12 @@ impl Verified {
     }
 }
 
-/// A node's store: the live backend, the committed shadow and the invariant hooks.
+/// A node's backend as the simulator runs it: the live backend, the committed shadow and the
+/// invariant hooks. The executor wraps it in `Indexed`, like any backend.
 pub struct SimStore {
     verified: Verified,
-    inner: Box<dyn Store>,
-    committed: MemStore,
+    inner: Box<dyn core_store::Backend>,
+    committed: MemBackend,
     journal: Vec<Mutation>,
     touched: BTreeSet<TouchedKey>,
     bad_signatures: Vec<String>,
@@ -81,10 +84,10 @@ pub struct SimStore {
     pub puts: u64,
 }
 
-fn open(backend: Backend) -> Result<Box<dyn Store>, StoreError> {
+fn open(backend: Backend) -> Result<Box<dyn core_store::Backend>, StoreError> {
     Ok(match backend {
-        Backend::Mem => Box::new(MemStore::new()),
-        Backend::Redb => Box::new(RedbStore::memory()?),
+        Backend::Mem => Box::new(MemBackend::new()),
+        Backend::Redb => Box::new(RedbBackend::memory()?),
     })
 }
 
@@ -94,7 +97,7 @@ impl SimStore {
         Ok(Self {
             verified,
             inner: open(backend)?,
-            committed: MemStore::new(),
+            committed: MemBackend::new(),
             journal: Vec::new(),
             touched: BTreeSet::new(),
             bad_signatures: Vec::new(),
@@ -103,14 +106,14 @@ impl SimStore {
     }
 
     /// Crashes the store: returns the committed shadow, dropping uncommitted writes.
-    pub fn crash(self) -> MemStore {
+    pub fn crash(self) -> MemBackend {
         self.committed
     }
 
     /// A store on `backend` holding exactly `committed` (the state after a restart).
     pub fn restore(
         backend: Backend,
-        mut committed: MemStore,
+        mut committed: MemBackend,
         verified: Verified,
     ) -> Result<Self, StoreError> {
         let mut inner = open(backend)?;
@@ -147,14 +150,17 @@ impl SimStore {
         self.journal.len()
     }
 
-    /// The live store, for the checks.
-    pub fn inner(&mut self) -> &mut dyn Store {
+    /// The live backend, for the checks.
+    pub fn inner(&mut self) -> &mut dyn core_store::Backend {
         self.inner.as_mut()
     }
 }
 
 /// Copies every namespace, entry, author, policy and useful peer of `from` into `to`.
-fn copy_all(from: &mut dyn Store, to: &mut dyn Store) -> Result<(), StoreError> {
+fn copy_all(
+    from: &mut dyn core_store::Backend,
+    to: &mut dyn core_store::Backend,
+) -> Result<(), StoreError> {
     for author in from.list_authors()? {
         if let Some(a) = from.get_author(author)? {
             to.put_author(a)?;
@@ -177,7 +183,7 @@ fn copy_all(from: &mut dyn Store, to: &mut dyn Store) -> Result<(), StoreError> 
     Ok(())
 }
 
-fn replay(store: &mut MemStore, m: Mutation) -> Result<(), StoreError> {
+fn replay(store: &mut MemBackend, m: Mutation) -> Result<(), StoreError> {
     match m {
         Mutation::Put(e) => store.put(e),
         Mutation::Remove(ns, a, k) => store.remove(ns, a, &k).map(|_| ()),
@@ -190,7 +196,7 @@ fn replay(store: &mut MemStore, m: Mutation) -> Result<(), StoreError> {
     }
 }
 
-impl Store for SimStore {
+impl core_store::Backend for SimStore {
     fn get(
         &mut self,
         ns: NamespaceId,
@@ -229,54 +235,6 @@ impl Store for SimStore {
             self.journal.push(Mutation::Remove(ns, author, key));
         }
         Ok(removed)
-    }
-
-    fn prefixed_by(
-        &mut self,
-        ns: NamespaceId,
-        author: AuthorId,
-        prefix: &[u8],
-    ) -> Result<Vec<SignedEntry>, StoreError> {
-        self.inner.prefixed_by(ns, author, prefix)
-    }
-
-    fn namespace_len(&mut self, ns: NamespaceId) -> Result<usize, StoreError> {
-        self.inner.namespace_len(ns)
-    }
-
-    fn first_id(&mut self, ns: NamespaceId) -> Result<Option<RecordIdentifier>, StoreError> {
-        self.inner.first_id(ns)
-    }
-
-    fn range_len(&mut self, ns: NamespaceId, range: &Range) -> Result<usize, StoreError> {
-        self.inner.range_len(ns, range)
-    }
-
-    fn range_fingerprint(
-        &mut self,
-        ns: NamespaceId,
-        range: &Range,
-    ) -> Result<Fingerprint, StoreError> {
-        self.inner.range_fingerprint(ns, range)
-    }
-
-    fn range_pivot(
-        &mut self,
-        ns: NamespaceId,
-        range: &Range,
-        offset: usize,
-    ) -> Result<Option<RecordIdentifier>, StoreError> {
-        self.inner.range_pivot(ns, range, offset)
-    }
-
-    fn range_entries(
-        &mut self,
-        ns: NamespaceId,
-        range: &Range,
-        skip: usize,
-        limit: usize,
-    ) -> Result<Vec<SignedEntry>, StoreError> {
-        self.inner.range_entries(ns, range, skip, limit)
     }
 
     fn scan_author_key(

@@ -40,7 +40,7 @@ use sheaf_core::{
     live::{Input, Live, LiveConfig, LiveEvent, Output, SessionError, SyncDetails},
     ranger::{ContentStatus, ContentStatusSource},
     replica::Replicas,
-    store::MemStore,
+    store::MemBackend,
     time::{Mono, Now},
 };
 
@@ -126,7 +126,7 @@ pub struct Node {
     /// The running process, `None` while crashed.
     pub proc: Option<Proc>,
     /// The committed store while crashed.
-    pub committed: Option<MemStore>,
+    pub committed: Option<MemBackend>,
     /// Authors (indices into [`Sim::authors`]) whose keys the node holds.
     pub authors: Vec<usize>,
     /// Per document: whether the node holds a write capability.
@@ -606,8 +606,8 @@ impl Sim {
             }
             Job::RawPut(entry) => {
                 self.trace.record(t, node, "raw-put", &entry);
-                use sheaf_core::store::Store;
-                if let Err(e) = proc.replicas.store_mut().put(entry) {
+                use sheaf_core::store::Backend;
+                if let Err(e) = proc.replicas.indexed_mut().put(entry) {
                     self.trace.record(t, node, "raw-put-error", &e);
                 }
             }

@@ -102,7 +102,7 @@ fn masking_a_fault_family_keeps_the_other_draws() {
 }
 
 /// The simulator's own runtime ignores prefix deletes on node 0 (it writes the tombstone with
-/// a raw `Store::put`): the safety invariant must catch it and name the node and the rule.
+/// a raw `Backend::put`): the safety invariant must catch it and name the node and the rule.
 #[test]
 fn planted_prefix_delete_bug_is_caught_and_named() {
     let mut caught = 0;

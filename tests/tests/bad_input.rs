@@ -16,7 +16,7 @@ use sheaf_core::{
     entry::RecordIdentifier,
     ranger::{Message, MessagePart, Range, RangeFingerprint},
     replica::{OpenOpts, ReplicaConfig, Replicas, SyncOutcome},
-    store::MemStore,
+    store::MemBackend,
     wire::{encode_frame, FrameDecoder, SyncMessage, DEFAULT_MAX_FRAME_LEN},
     Author, Fingerprint, Hash, Mono, NamespaceId, NamespaceSecret, Now,
 };
@@ -331,7 +331,7 @@ async fn init_for_unknown_namespace_and_frames_after_the_end() -> Result<()> {
     t.node.shutdown().await
 }
 
-/// A complete, valid sync from the raw client (a `Replicas` over a `MemStore` plays
+/// A complete, valid sync from the raw client (a `Replicas` over a `MemBackend` plays
 /// iroh-docs' Alice with one entry of its own), then frames after the node ended the session.
 ///
 /// Both sides hold one entry the other lacks, so the exchange is the golden transcript's
@@ -350,7 +350,7 @@ async fn frames_after_a_completed_sync() -> Result<()> {
             .unwrap_or(0)
     };
     let now = || Now::new(Mono(0), wall());
-    let mut alice = Replicas::new(MemStore::default(), ReplicaConfig::default());
+    let mut alice = Replicas::new(MemBackend::default(), ReplicaConfig::default());
     alice.import_namespace(now(), t.ticket.capability.clone())?;
     alice.open(
         ns,
@@ -401,7 +401,7 @@ async fn frames_after_a_completed_sync() -> Result<()> {
     .context("the sync did not end")??;
     anyhow::ensure!(!we_are_done, "expected the node to end the exchange first");
     let got = sheaf_core::store::query::query_all(
-        alice.store_mut(),
+        alice.indexed_mut(),
         ns,
         &sheaf_core::store::Query::all(),
     )?;

@@ -8,7 +8,7 @@ use std::{
 
 use sheaf_core::{
     replica::{OpenOpts, ReplicaConfig, Replicas},
-    store::{query::query_all, Query, RedbStore},
+    store::{query::query_all, Query, RedbBackend},
     Author, AuthorId, Mono, NamespaceSecret, Now,
 };
 
@@ -39,11 +39,11 @@ fn flushed_writes_survive_sigkill() {
     let author: AuthorId = Author::from_bytes(&[2; 32]).id();
     let now = Now::new(Mono(0), 1_700_000_000_000_000);
     let mut r = Replicas::new(
-        RedbStore::persistent(&path).unwrap(),
+        RedbBackend::persistent(&path).unwrap(),
         ReplicaConfig::default(),
     );
     r.open(secret.id(), OpenOpts::default()).unwrap();
-    let entries = query_all(r.store_mut(), secret.id(), &Query::author(author)).unwrap();
+    let entries = query_all(r.indexed_mut(), secret.id(), &Query::author(author)).unwrap();
     let keys: Vec<String> = entries
         .iter()
         .map(|e| String::from_utf8(e.key().to_vec()).unwrap())

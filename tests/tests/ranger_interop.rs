@@ -11,7 +11,7 @@ use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha12Rng;
 use sheaf_core::{
     replica::{OpenOpts, ReplicaConfig, Replicas, SyncOutcome},
-    store::{query::query_all, MemStore, Query, RedbStore, Store},
+    store::{query::query_all, Backend, MemBackend, Query, RedbBackend},
     wire::{Decode, Encode},
     Author, Capability, ContentStatus, Hash, Mono, NamespaceSecret, Now, PeerId, Record,
     SignedEntry,
@@ -75,8 +75,8 @@ impl Iroh {
     }
 }
 
-fn sheaf<S: Store>(store: S, secret: &NamespaceSecret) -> Replicas<S> {
-    let mut r = Replicas::new(store, ReplicaConfig::default());
+fn sheaf<B: Backend>(backend: B, secret: &NamespaceSecret) -> Replicas<B> {
+    let mut r = Replicas::new(backend, ReplicaConfig::default());
     r.import_namespace(now(), Capability::Write(secret.clone()))
         .unwrap();
     r.open(
@@ -90,16 +90,16 @@ fn sheaf<S: Store>(store: S, secret: &NamespaceSecret) -> Replicas<S> {
     r
 }
 
-fn sheaf_entries<S: Store>(r: &mut Replicas<S>, secret: &NamespaceSecret) -> Vec<SignedEntry> {
-    let mut v = query_all(r.store_mut(), secret.id(), &Query::all().include_empty()).unwrap();
+fn sheaf_entries<B: Backend>(r: &mut Replicas<B>, secret: &NamespaceSecret) -> Vec<SignedEntry> {
+    let mut v = query_all(r.indexed_mut(), secret.id(), &Query::all().include_empty()).unwrap();
     v.sort();
     v
 }
 
 /// Runs one sync; returns the number of messages exchanged.
-fn run<S: Store>(
+fn run<B: Backend>(
     rt: &tokio::runtime::Runtime,
-    sheaf: &mut Replicas<S>,
+    sheaf: &mut Replicas<B>,
     iroh: &mut Iroh,
     secret: &NamespaceSecret,
     sheaf_starts: bool,
@@ -154,7 +154,7 @@ impl Gen {
     }
 }
 
-fn case<S: Store>(store: S, seed: u64, size: usize, shared: f64, sheaf_starts: bool) -> usize {
+fn case<B: Backend>(backend: B, seed: u64, size: usize, shared: f64, sheaf_starts: bool) -> usize {
     let rt = tokio::runtime::Builder::new_current_thread()
         .build()
         .unwrap();
@@ -162,7 +162,7 @@ fn case<S: Store>(store: S, seed: u64, size: usize, shared: f64, sheaf_starts: b
     let secret = NamespaceSecret::new(&mut rng);
     let authors = (0..4).map(|_| Author::new(&mut rng)).collect();
     let mut g = Gen { rng, authors };
-    let mut s = sheaf(store, &secret);
+    let mut s = sheaf(backend, &secret);
     let mut i = Iroh::new(&secret);
     for _ in 0..size {
         let e = g.entry(&secret);
@@ -202,7 +202,7 @@ fn case<S: Store>(store: S, seed: u64, size: usize, shared: f64, sheaf_starts: b
 fn small_random_sets_converge_either_side_first() {
     for seed in 0..40u64 {
         let size = (seed as usize * 7) % 60;
-        case(MemStore::new(), seed, size, 0.3, seed % 2 == 0);
+        case(MemBackend::new(), seed, size, 0.3, seed % 2 == 0);
     }
 }
 
@@ -213,17 +213,17 @@ fn large_random_sets_converge_either_side_first() {
         (101, 10_000, 0.99),
         (102, 10_000, 0.5),
     ] {
-        case(RedbStore::memory().unwrap(), seed, size, shared, true);
-        case(MemStore::new(), seed + 10, size, shared, false);
+        case(RedbBackend::memory().unwrap(), seed, size, shared, true);
+        case(MemBackend::new(), seed + 10, size, shared, false);
     }
 }
 
 #[test]
 fn empty_sides() {
-    case(MemStore::new(), 7, 0, 0.0, true);
-    case(MemStore::new(), 8, 0, 0.0, false);
+    case(MemBackend::new(), 7, 0, 0.0, true);
+    case(MemBackend::new(), 8, 0, 0.0, false);
     // Everything on one side.
-    case(MemStore::new(), 9, 50, 0.0, true);
+    case(MemBackend::new(), 9, 50, 0.0, true);
 }
 
 /// Sheaf keeps iroh-docs' wire rules, but not its tombstone bug. A Sheaf node holding an
@@ -246,7 +246,7 @@ fn tombstone_divergence_is_iroh_docs_side() {
         Record::new(Hash::new(b"x"), 1, T0),
     );
     let tomb = SignedEntry::new(&secret, &author, b"foo", Record::empty(T0 + 1));
-    let mut s = sheaf(MemStore::new(), &secret);
+    let mut s = sheaf(MemBackend::new(), &secret);
     s.insert_remote(
         now(),
         secret.id(),

@@ -32,7 +32,9 @@ use crate::{
         SyncConfig,
     },
     replica::{OpenOpts, ReplicaConfig, ReplicaEvent, Replicas, SyncOutcome},
-    store::{put_prefix_aware, DownloadPolicy, FilterKind, MemStore, PutOutcome, Store},
+    store::{
+        put_prefix_aware, Backend, DownloadPolicy, FilterKind, Indexed, MemBackend, PutOutcome,
+    },
     time::{Mono, Now},
     wire::{encode_frame, Decode, Encode, FrameDecoder, SyncMessage, DEFAULT_MAX_FRAME_LEN},
     AuthorId,
@@ -192,7 +194,7 @@ struct Harness {
     keys: &'static Keys,
     ns: NamespaceId,
     peer: PeerId,
-    replicas: Replicas<MemStore>,
+    replicas: Replicas<MemBackend>,
     now: Now,
     outcome: SyncOutcome,
     /// The store's entries after the last message, ascending.
@@ -223,7 +225,7 @@ impl Harness {
             sync,
             ..ReplicaConfig::default()
         };
-        let mut replicas = Replicas::new(MemStore::new(), config);
+        let mut replicas = Replicas::new(MemBackend::new(), config);
         let mut now = Now::new(Mono(0), T0);
         replicas
             .import_namespace(now, Capability::Write(keys.ns.clone()))
@@ -265,14 +267,14 @@ impl Harness {
         // The other seeds are signed once per process and written to the store directly, with
         // the same prefix semantics (the last, a tombstone at "c", removes "c" and "c/d").
         for (i, e) in fixture.seeds.iter().enumerate() {
-            let outcome = put_prefix_aware(replicas.store_mut(), e.clone()).expect("seed");
+            let outcome = put_prefix_aware(replicas.indexed_mut(), e.clone()).expect("seed");
             let removed = if i + 1 == fixture.seeds.len() { 2 } else { 0 };
             assert_eq!(outcome, PutOutcome::Inserted { removed });
             now.mono.0 += 1000;
             now.wall_micros += 1000;
         }
         // The foreign document holds one entry that must never leak into ours.
-        let outcome = put_prefix_aware(replicas.store_mut(), fixture.foreign_entry.clone());
+        let outcome = put_prefix_aware(replicas.indexed_mut(), fixture.foreign_entry.clone());
         assert_eq!(outcome.expect("seed"), PutOutcome::Inserted { removed: 0 });
         let mut h = Self {
             keys,
@@ -291,8 +293,8 @@ impl Harness {
         h
     }
 
-    fn store(&mut self) -> &mut MemStore {
-        self.replicas.store_mut()
+    fn store(&mut self) -> &mut Indexed<MemBackend> {
+        self.replicas.indexed_mut()
     }
 
     // ---- building messages from fuzz bytes ---------------------------------------------------
@@ -482,10 +484,10 @@ impl Harness {
         let reply = self
             .replicas
             .sync_process_message(self.now, self.ns, message, self.peer, &mut self.outcome)
-            .unwrap_or_else(|e| panic!("sync_process_message failed on a MemStore: {e}"));
+            .unwrap_or_else(|e| panic!("sync_process_message failed on a MemBackend: {e}"));
         self.replicas
             .handle_timeout(self.now)
-            .expect("MemStore commits");
+            .expect("MemBackend commits");
         assert_eq!(self.outcome.num_recv, num_recv + received);
         assert_eq!(self.outcome.num_recv, self.values_sent);
 
@@ -557,7 +559,7 @@ impl Harness {
     /// The store invariants; `ranges` are the ranges of the message just processed.
     fn check_store(&mut self, ranges: &[Range]) {
         let ns = self.ns;
-        let store = self.replicas.store_mut();
+        let store = self.replicas.indexed_mut();
         let entries = store
             .range_entries(ns, &all(), 0, usize::MAX)
             .expect("entries");
@@ -629,7 +631,7 @@ impl Harness {
         let foreign = self.keys.foreign.id();
         assert_eq!(
             self.replicas
-                .store_mut()
+                .indexed_mut()
                 .namespace_len(foreign)
                 .expect("len"),
             1

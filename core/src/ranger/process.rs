@@ -24,7 +24,7 @@ use crate::{
     entry::{Record, RecordIdentifier, SignedEntry},
     hash::Hash,
     keys::NamespaceId,
-    store::{put_prefix_aware, PutOutcome, Store, StoreError},
+    store::{put_prefix_aware, Backend, Indexed, PutOutcome, StoreError},
     wire::codec::varint_len,
 };
 
@@ -95,8 +95,8 @@ impl ContentStatusSource for NoContent {
 
 /// The first message of a sync: one fingerprint over the whole namespace, anchored at our
 /// first key (or the all-zero identifier when we hold nothing), exactly as iroh-docs does.
-pub fn initial_message<S: Store + ?Sized>(
-    store: &mut S,
+pub fn initial_message<B: Backend>(
+    store: &mut Indexed<B>,
     ns: NamespaceId,
 ) -> Result<Message, StoreError> {
     let x = store.first_id(ns)?.unwrap_or_else(RecordIdentifier::zero);
@@ -132,8 +132,8 @@ fn value_len(e: &SignedEntry) -> usize {
         + 1
 }
 
-struct Reply<'a, S: ?Sized, C: ?Sized> {
-    store: &'a mut S,
+struct Reply<'a, B, C: ?Sized> {
+    store: &'a mut Indexed<B>,
     ns: NamespaceId,
     config: &'a SyncConfig,
     status: &'a mut C,
@@ -141,7 +141,7 @@ struct Reply<'a, S: ?Sized, C: ?Sized> {
     bytes: usize,
 }
 
-impl<S: Store + ?Sized, C: ContentStatusSource + ?Sized> Reply<'_, S, C> {
+impl<B: Backend, C: ContentStatusSource + ?Sized> Reply<'_, B, C> {
     fn with_status(&mut self, entries: Vec<SignedEntry>) -> Vec<(SignedEntry, ContentStatus)> {
         entries
             .into_iter()
@@ -291,8 +291,8 @@ impl<S: Store + ?Sized, C: ContentStatusSource + ?Sized> Reply<'_, S, C> {
 /// does. Each received entry goes to `validate`; valid ones are inserted with prefix semantics
 /// and reported to `on_received` with the outcome. Outgoing entries get their content status
 /// from `status`.
-pub fn process_message<S, V, R, C>(
-    store: &mut S,
+pub fn process_message<B, V, R, C>(
+    store: &mut Indexed<B>,
     ns: NamespaceId,
     config: &SyncConfig,
     message: Message,
@@ -301,7 +301,7 @@ pub fn process_message<S, V, R, C>(
     status: &mut C,
 ) -> Result<Option<Message>, StoreError>
 where
-    S: Store + ?Sized,
+    B: Backend,
     V: FnMut(&SignedEntry) -> bool,
     R: FnMut(&SignedEntry, ContentStatus, Received),
     C: ContentStatusSource + ?Sized,

@@ -11,7 +11,7 @@ use crate::{
     hash::{Hash, PeerId},
     keys::{Author, AuthorId, Capability, CapabilityKind, NamespaceId, NamespaceSecret},
     ranger::{ContentStatus, ContentStatusSource, Message},
-    store::{DownloadPolicy, Query, QueryCursor, QueryPage, Store},
+    store::{Backend, DownloadPolicy, Query, QueryCursor, QueryPage},
     time::Now,
     wire::AuthorHeads,
 };
@@ -53,9 +53,9 @@ pub enum StoreCommand {
         /// Enabled.
         sync: bool,
     },
-    /// Add a subscriber.
+    /// Want the document's events (a flag: idempotent).
     Subscribe(NamespaceId),
-    /// Remove a subscriber.
+    /// Want no more events for the document (idempotent).
     Unsubscribe(NamespaceId),
     /// Local write.
     InsertLocal {
@@ -217,7 +217,7 @@ pub enum StoreResponse {
     },
 }
 
-impl<S: Store, C: ContentStatusSource> Replicas<S, C> {
+impl<B: Backend, C: ContentStatusSource> Replicas<B, C> {
     /// Runs one command.
     pub fn apply(&mut self, now: Now, cmd: StoreCommand) -> Result<StoreResponse, ReplicaError> {
         use StoreCommand as C;

@@ -7,14 +7,17 @@
 //! clock or blocks.
 //!
 //! ```text
-//!   runtime ──apply(now, cmd)──▶ Replicas ──▶ Store (MemStore | RedbStore)
+//!   runtime ──apply(now, cmd)──▶ Replicas ──▶ Indexed<B> ──▶ B: Backend (MemBackend | RedbBackend)
 //!      ▲                            │
 //!      └──── poll_event() ◀─────────┘   LocalInsert / RemoteInsert
 //!      └──── poll_timeout() / handle_timeout(now): commit at most every 500 ms
 //! ```
 //!
-//! Documents are opened with a reference count; the `sync` flag is OR-ed over all opens and
-//! gates every remote write. Local writes are stamped with `now.wall_micros`, signed with the
+//! `Replicas` with its [`Indexed`] backend is the node's *store*. Documents are opened with a
+//! reference count; the `sync` flag is OR-ed over all opens and gates every remote write.
+//! Whether a document's events are wanted is a flag, not a count: `Live` sends exactly one
+//! [`StoreCommand::Subscribe`] per document it wants events for and one `Unsubscribe` when it
+//! stops, and counts its own subscribers; both commands are idempotent here. Local writes are stamped with `now.wall_micros`, signed with the
 //! namespace and author keys, and refused on a read-only capability. Remote entries are
 //! validated ([`EntryLimits::check_remote`]) before the prefix-aware insert.
 
@@ -40,7 +43,7 @@ use crate::{
     store::{
         put_prefix_aware,
         query::{run_query, QueryCursor, QueryPage},
-        DownloadPolicy, PutOutcome, Query, Store, StoreError,
+        Backend, DownloadPolicy, Indexed, PutOutcome, Query, StoreError,
     },
     time::{Mono, Now},
     wire::AuthorHeads,
@@ -115,7 +118,8 @@ pub enum ReplicaError {
 pub struct OpenOpts {
     /// Accept sync and remote writes.
     pub sync: bool,
-    /// Count one subscriber (events are queued only for documents with subscribers).
+    /// Want the document's events (events are queued only for subscribed documents). Sets the
+    /// flag; opening again without it leaves the flag as it is.
     pub subscribe: bool,
 }
 
@@ -124,7 +128,8 @@ pub struct OpenOpts {
 pub struct OpenState {
     /// Whether sync is enabled.
     pub sync: bool,
-    /// Number of subscribers.
+    /// Store subscriptions: 1 while the document's events are wanted, else 0. (A flag, kept
+    /// as a count for iroh-docs' `OpenState` shape; `Live` counts the API's subscribers.)
     pub subscribers: usize,
     /// Number of open handles.
     pub handles: usize,
@@ -152,7 +157,7 @@ pub struct SyncOutcome {
     pub num_sent: usize,
 }
 
-/// An insert that happened in an open document with subscribers.
+/// An insert that happened in an open, subscribed document.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ReplicaEvent {
     /// A local write.
@@ -182,13 +187,14 @@ struct OpenReplica {
     capability: Capability,
     sync: bool,
     handles: usize,
-    subscribers: usize,
+    /// Whether events are wanted.
+    subscribed: bool,
 }
 
 /// The store executor. See the module docs.
 #[derive(Debug)]
-pub struct Replicas<S, C = NoContent> {
-    store: S,
+pub struct Replicas<B, C = NoContent> {
+    indexed: Indexed<B>,
     content: C,
     config: ReplicaConfig,
     open: BTreeMap<NamespaceId, OpenReplica>,
@@ -200,18 +206,19 @@ pub struct Replicas<S, C = NoContent> {
     checked: CheckedSignatures,
 }
 
-impl<S: Store> Replicas<S, NoContent> {
-    /// An executor over `store` that reports all content as missing.
-    pub fn new(store: S, config: ReplicaConfig) -> Self {
-        Self::with_content(store, NoContent, config)
+impl<B: Backend> Replicas<B, NoContent> {
+    /// An executor over `backend` that reports all content as missing.
+    pub fn new(backend: B, config: ReplicaConfig) -> Self {
+        Self::with_content(backend, NoContent, config)
     }
 }
 
-impl<S: Store, C: ContentStatusSource> Replicas<S, C> {
-    /// An executor whose outgoing entries get their content status from `content`.
-    pub fn with_content(store: S, content: C, config: ReplicaConfig) -> Self {
+impl<B: Backend, C: ContentStatusSource> Replicas<B, C> {
+    /// An executor over `backend` whose outgoing entries get their content status from
+    /// `content`. The fingerprint index is built per document on first use.
+    pub fn with_content(backend: B, content: C, config: ReplicaConfig) -> Self {
         Self {
-            store,
+            indexed: Indexed::new(backend),
             content,
             config,
             open: BTreeMap::new(),
@@ -227,15 +234,16 @@ impl<S: Store, C: ContentStatusSource> Replicas<S, C> {
         &self.config
     }
 
-    /// Direct access to the store (reads in tests and tools).
-    pub fn store_mut(&mut self) -> &mut S {
-        &mut self.store
+    /// The indexed backend (reads in tests and tools; writes through it keep the index in
+    /// step but bypass validation, prefix semantics and events).
+    pub fn indexed_mut(&mut self) -> &mut Indexed<B> {
+        &mut self.indexed
     }
 
-    /// Flushes and returns the store.
-    pub fn into_store(mut self) -> Result<S, StoreError> {
-        self.store.flush()?;
-        Ok(self.store)
+    /// Flushes and returns the backend (the index is dropped).
+    pub fn into_backend(mut self) -> Result<B, StoreError> {
+        self.indexed.flush()?;
+        Ok(self.indexed.into_backend())
     }
 
     /// The next queued event.
@@ -258,7 +266,7 @@ impl<S: Store, C: ContentStatusSource> Replicas<S, C> {
 
     /// Commits all writes now.
     pub fn flush(&mut self) -> Result<(), StoreError> {
-        self.store.flush()?;
+        self.indexed.flush()?;
         self.dirty_since = None;
         Ok(())
     }
@@ -280,7 +288,7 @@ impl<S: Store, C: ContentStatusSource> Replicas<S, C> {
     }
 
     fn emit(&mut self, ns: NamespaceId, event: impl FnOnce() -> ReplicaEvent) {
-        if self.open.get(&ns).is_some_and(|r| r.subscribers > 0) {
+        if self.open.get(&ns).is_some_and(|r| r.subscribed) {
             self.events.push_back(event());
         }
     }
@@ -290,23 +298,23 @@ impl<S: Store, C: ContentStatusSource> Replicas<S, C> {
     /// Stores an author.
     pub fn import_author(&mut self, now: Now, author: Author) -> Result<(), ReplicaError> {
         self.touch(now);
-        Ok(self.store.put_author(author)?)
+        Ok(self.indexed.put_author(author)?)
     }
 
     /// An author's secret key.
     pub fn export_author(&mut self, id: AuthorId) -> Result<Option<Author>, ReplicaError> {
-        Ok(self.store.get_author(id)?)
+        Ok(self.indexed.get_author(id)?)
     }
 
     /// Deletes an author; whether it existed.
     pub fn delete_author(&mut self, now: Now, id: AuthorId) -> Result<bool, ReplicaError> {
         self.touch(now);
-        Ok(self.store.delete_author(id)?)
+        Ok(self.indexed.delete_author(id)?)
     }
 
     /// All authors.
     pub fn list_authors(&mut self) -> Result<Vec<AuthorId>, ReplicaError> {
-        Ok(self.store.list_authors()?)
+        Ok(self.indexed.list_authors()?)
     }
 
     // ---- namespaces --------------------------------------------------------------------
@@ -318,14 +326,14 @@ impl<S: Store, C: ContentStatusSource> Replicas<S, C> {
         capability: Capability,
     ) -> Result<ImportNamespaceOutcome, ReplicaError> {
         let id = capability.id();
-        let outcome = match self.store.get_namespace(id)? {
+        let outcome = match self.indexed.get_namespace(id)? {
             None => {
-                self.store.put_namespace(capability.clone())?;
+                self.indexed.put_namespace(capability.clone())?;
                 ImportNamespaceOutcome::Inserted
             }
             Some(mut existing) => {
                 if existing.merge(capability)? {
-                    self.store.put_namespace(existing.clone())?;
+                    self.indexed.put_namespace(existing.clone())?;
                     if let Some(open) = self.open.get_mut(&id) {
                         open.capability = existing;
                     }
@@ -343,12 +351,12 @@ impl<S: Store, C: ContentStatusSource> Replicas<S, C> {
 
     /// All documents and their capability kinds.
     pub fn list_namespaces(&mut self) -> Result<Vec<(NamespaceId, CapabilityKind)>, ReplicaError> {
-        Ok(self.store.list_namespaces()?)
+        Ok(self.indexed.list_namespaces()?)
     }
 
     /// Content hashes of all entries (for garbage-collection protection).
     pub fn content_hashes(&mut self) -> Result<Vec<Hash>, ReplicaError> {
-        Ok(self.store.content_hashes()?)
+        Ok(self.indexed.content_hashes()?)
     }
 
     /// Opens a document (one more handle).
@@ -356,11 +364,11 @@ impl<S: Store, C: ContentStatusSource> Replicas<S, C> {
         if let Some(open) = self.open.get_mut(&ns) {
             open.handles += 1;
             open.sync |= opts.sync;
-            open.subscribers += usize::from(opts.subscribe);
+            open.subscribed |= opts.subscribe;
             return Ok(());
         }
         let capability = self
-            .store
+            .indexed
             .get_namespace(ns)?
             .ok_or(ReplicaError::NotFound(ns))?;
         self.open.insert(
@@ -369,7 +377,7 @@ impl<S: Store, C: ContentStatusSource> Replicas<S, C> {
                 capability,
                 sync: opts.sync,
                 handles: 1,
-                subscribers: usize::from(opts.subscribe),
+                subscribed: opts.subscribe,
             },
         );
         Ok(())
@@ -391,7 +399,7 @@ impl<S: Store, C: ContentStatusSource> Replicas<S, C> {
         let r = self.open_replica(ns)?;
         Ok(OpenState {
             sync: r.sync,
-            subscribers: r.subscribers,
+            subscribers: usize::from(r.subscribed),
             handles: r.handles,
         })
     }
@@ -402,19 +410,22 @@ impl<S: Store, C: ContentStatusSource> Replicas<S, C> {
         Ok(())
     }
 
-    /// Adds a subscriber.
+    /// Wants the document's events from now on. Idempotent: subscribing twice is
+    /// subscribing once (`Live` counts its subscribers, the store keeps a flag).
     pub fn subscribe(&mut self, ns: NamespaceId) -> Result<(), ReplicaError> {
         self.open
             .get_mut(&ns)
             .ok_or(ReplicaError::Closed(ns))?
-            .subscribers += 1;
+            .subscribed = true;
         Ok(())
     }
 
-    /// Removes a subscriber.
+    /// Wants no more events for the document. Idempotent.
     pub fn unsubscribe(&mut self, ns: NamespaceId) -> Result<(), ReplicaError> {
-        let r = self.open.get_mut(&ns).ok_or(ReplicaError::Closed(ns))?;
-        r.subscribers = r.subscribers.saturating_sub(1);
+        self.open
+            .get_mut(&ns)
+            .ok_or(ReplicaError::Closed(ns))?
+            .subscribed = false;
         Ok(())
     }
 
@@ -422,7 +433,7 @@ impl<S: Store, C: ContentStatusSource> Replicas<S, C> {
     pub fn drop_replica(&mut self, now: Now, ns: NamespaceId) -> Result<(), ReplicaError> {
         self.open.remove(&ns);
         self.touch(now);
-        Ok(self.store.remove_namespace(ns)?)
+        Ok(self.indexed.remove_namespace(ns)?)
     }
 
     /// The namespace secret of a writable document.
@@ -430,7 +441,7 @@ impl<S: Store, C: ContentStatusSource> Replicas<S, C> {
         let cap = match self.open.get(&ns) {
             Some(r) => r.capability.clone(),
             None => self
-                .store
+                .indexed
                 .get_namespace(ns)?
                 .ok_or(ReplicaError::NotFound(ns))?,
         };
@@ -451,7 +462,7 @@ impl<S: Store, C: ContentStatusSource> Replicas<S, C> {
             .cloned()
             .ok_or(ReplicaError::ReadOnly)?;
         let author = self
-            .store
+            .indexed
             .get_author(author)?
             .ok_or(ReplicaError::AuthorNotFound(author))?;
         Ok((secret, author))
@@ -459,7 +470,7 @@ impl<S: Store, C: ContentStatusSource> Replicas<S, C> {
 
     fn insert_signed_local(&mut self, now: Now, entry: SignedEntry) -> Result<usize, ReplicaError> {
         let ns = entry.namespace();
-        match put_prefix_aware(&mut self.store, entry.clone())? {
+        match put_prefix_aware(&mut self.indexed, entry.clone())? {
             PutOutcome::NotInserted => Err(ReplicaError::NewerEntryExists),
             PutOutcome::Inserted { removed } => {
                 self.touch(now);
@@ -524,7 +535,7 @@ impl<S: Store, C: ContentStatusSource> Replicas<S, C> {
             return Ok(false);
         }
         Ok(self
-            .store
+            .indexed
             .get_download_policy(ns)?
             .unwrap_or_default()
             .matches(entry.key()))
@@ -544,7 +555,7 @@ impl<S: Store, C: ContentStatusSource> Replicas<S, C> {
         self.config
             .limits
             .check_remote_with(&entry, ns, now, &mut self.keys, &none_checked)?;
-        match put_prefix_aware(&mut self.store, entry.clone())? {
+        match put_prefix_aware(&mut self.indexed, entry.clone())? {
             PutOutcome::NotInserted => Err(ReplicaError::NewerEntryExists),
             PutOutcome::Inserted { removed } => {
                 self.touch(now);
@@ -577,7 +588,7 @@ impl<S: Store, C: ContentStatusSource> Replicas<S, C> {
             if entry.namespace() != ns {
                 continue;
             }
-            let held = self.store.get(ns, entry.author(), entry.key())?;
+            let held = self.indexed.get(ns, entry.author(), entry.key())?;
             if held.is_none_or(|h| h.record() < entry.record()) {
                 out.push(entry);
             }
@@ -594,7 +605,7 @@ impl<S: Store, C: ContentStatusSource> Replicas<S, C> {
     /// The first reconciliation message for a sync of `ns`.
     pub fn sync_initial_message(&mut self, ns: NamespaceId) -> Result<Message, ReplicaError> {
         self.syncing(ns)?;
-        Ok(ranger::initial_message(&mut self.store, ns)?)
+        Ok(ranger::initial_message(&mut self.indexed, ns)?)
     }
 
     /// Processes a reconciliation message from `from`, updating `outcome`; returns the reply.
@@ -613,14 +624,14 @@ impl<S: Store, C: ContentStatusSource> Replicas<S, C> {
         }
         let limits = self.config.limits;
         let sync = self.config.sync;
-        let policy = self.store.get_download_policy(ns)?.unwrap_or_default();
-        let subscribed = self.open.get(&ns).is_some_and(|r| r.subscribers > 0);
+        let policy = self.indexed.get_download_policy(ns)?.unwrap_or_default();
+        let subscribed = self.open.get(&ns).is_some_and(|r| r.subscribed);
         let mut inserted = false;
         let events = &mut self.events;
         let keys = &mut self.keys;
         let checked = std::mem::take(&mut self.checked);
         let reply = ranger::process_message(
-            &mut self.store,
+            &mut self.indexed,
             ns,
             &sync,
             message,
@@ -656,7 +667,7 @@ impl<S: Store, C: ContentStatusSource> Replicas<S, C> {
         ns: NamespaceId,
         heads: &AuthorHeads,
     ) -> Result<Option<NonZeroU64>, ReplicaError> {
-        let ours = self.store.author_heads(ns)?;
+        let ours = self.indexed.author_heads(ns)?;
         Ok(heads.has_news_for(&ours))
     }
 
@@ -668,12 +679,12 @@ impl<S: Store, C: ContentStatusSource> Replicas<S, C> {
         peer: PeerId,
     ) -> Result<(), ReplicaError> {
         self.touch(now);
-        Ok(self.store.register_useful_peer(ns, peer)?)
+        Ok(self.indexed.register_useful_peer(ns, peer)?)
     }
 
     /// Up to five useful peers, newest first; `None` if there are none.
     pub fn sync_peers(&mut self, ns: NamespaceId) -> Result<Option<Vec<PeerId>>, ReplicaError> {
-        let peers = self.store.sync_peers(ns)?;
+        let peers = self.indexed.sync_peers(ns)?;
         Ok((!peers.is_empty()).then_some(peers))
     }
 
@@ -690,7 +701,7 @@ impl<S: Store, C: ContentStatusSource> Replicas<S, C> {
     ) -> Result<Option<SignedEntry>, ReplicaError> {
         self.open_replica(ns)?;
         Ok(self
-            .store
+            .indexed
             .get(ns, author, key)?
             .filter(|e| include_empty || !e.is_empty()))
     }
@@ -704,7 +715,7 @@ impl<S: Store, C: ContentStatusSource> Replicas<S, C> {
     ) -> Result<QueryPage, ReplicaError> {
         self.open_replica(ns)?;
         let budget = self.config.query_page_budget;
-        Ok(run_query(&mut self.store, ns, query, cursor, budget)?)
+        Ok(run_query(&mut self.indexed, ns, query, cursor, budget)?)
     }
 
     /// One bounded page of the content this document's download policy wants but the blob
@@ -714,9 +725,9 @@ impl<S: Store, C: ContentStatusSource> Replicas<S, C> {
         ns: NamespaceId,
         cursor: Option<QueryCursor>,
     ) -> Result<(Vec<Hash>, Option<QueryCursor>), ReplicaError> {
-        let policy = self.store.get_download_policy(ns)?.unwrap_or_default();
+        let policy = self.indexed.get_download_policy(ns)?.unwrap_or_default();
         let budget = self.config.content_scan_page;
-        let page = run_query(&mut self.store, ns, &Query::all(), cursor, budget)?;
+        let page = run_query(&mut self.indexed, ns, &Query::all(), cursor, budget)?;
         let mut hashes: Vec<Hash> = page
             .entries
             .iter()
@@ -736,15 +747,15 @@ impl<S: Store, C: ContentStatusSource> Replicas<S, C> {
         ns: NamespaceId,
         policy: DownloadPolicy,
     ) -> Result<(), ReplicaError> {
-        if self.store.get_namespace(ns)?.is_none() {
+        if self.indexed.get_namespace(ns)?.is_none() {
             return Err(ReplicaError::NotFound(ns));
         }
         self.touch(now);
-        Ok(self.store.set_download_policy(ns, &policy)?)
+        Ok(self.indexed.set_download_policy(ns, &policy)?)
     }
 
     /// The download policy (the default, download everything, if none was set).
     pub fn get_download_policy(&mut self, ns: NamespaceId) -> Result<DownloadPolicy, ReplicaError> {
-        Ok(self.store.get_download_policy(ns)?.unwrap_or_default())
+        Ok(self.indexed.get_download_policy(ns)?.unwrap_or_default())
     }
 }

@@ -1,9 +1,10 @@
-//! [`MemStore`]: the whole store in memory, for the simulator, fuzzers and tests.
+//! [`MemBackend`]: the whole backend in memory, for the simulator, fuzzers and tests.
 //!
-//! Entries of a namespace live directly in the fingerprint tree (`FpTree<SignedEntry>`), so
-//! range fingerprints, counts and pivots are O(log n) and there is no second copy. A
+//! Entries of a namespace live in a `BTreeMap` keyed by their suffix (`author ‖ key`, a
+//! [`Bytes`] slice of the entry's own identifier, so no key bytes are copied); a
 //! `BTreeSet<(key, author)>` gives the by-key order for queries. `flush` is a no-op: nothing
-//! here survives the process.
+//! here survives the process. Fingerprints are not this module's business: wrap it in
+//! [`Indexed`](super::Indexed).
 
 use std::{
     collections::{BTreeMap, BTreeSet},
@@ -12,28 +13,25 @@ use std::{
 
 use bytes::Bytes;
 
-use super::{
-    fptree::FpTree, id_from_suffix, suffix, suffix_of, DownloadPolicy, RankSpans, Store,
-    StoreError, PEERS_PER_DOC,
-};
+use super::{suffix, Backend, DownloadPolicy, StoreError, PEERS_PER_DOC};
 use crate::{
-    entry::{RecordIdentifier, SignedEntry},
+    entry::SignedEntry,
     hash::{Hash, PeerId},
     keys::{Author, AuthorId, Capability, CapabilityKind, NamespaceId},
-    ranger::{Fingerprint, Range},
     wire::AuthorHeads,
 };
 
-#[derive(Default)]
+#[derive(Default, Clone)]
 struct Namespace {
-    entries: FpTree<SignedEntry>,
+    /// Entries by suffix.
+    entries: BTreeMap<Bytes, SignedEntry>,
     by_key: BTreeSet<(Bytes, AuthorId)>,
     heads: AuthorHeads,
 }
 
-/// An in-memory [`Store`].
-#[derive(Default)]
-pub struct MemStore {
+/// An in-memory [`Backend`].
+#[derive(Default, Clone)]
+pub struct MemBackend {
     data: BTreeMap<NamespaceId, Namespace>,
     capabilities: BTreeMap<NamespaceId, Capability>,
     authors: BTreeMap<AuthorId, Author>,
@@ -41,81 +39,46 @@ pub struct MemStore {
     peers: BTreeMap<NamespaceId, Vec<PeerId>>,
 }
 
-impl std::fmt::Debug for MemStore {
+impl std::fmt::Debug for MemBackend {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("MemStore")
+        f.debug_struct("MemBackend")
             .field("namespaces", &self.capabilities.len())
             .field("authors", &self.authors.len())
             .finish()
     }
 }
 
-impl MemStore {
-    /// An empty store.
+impl MemBackend {
+    /// An empty backend.
     pub fn new() -> Self {
         Self::default()
     }
+}
 
-    fn spans(&self, ns: NamespaceId, range: &Range) -> Option<(&FpTree<SignedEntry>, RankSpans)> {
-        let tree = &self.data.get(&ns)?.entries;
-        let spans = RankSpans::new(ns, range, tree.len(), |s| tree.rank(s));
-        Some((tree, spans))
+/// Whether `BTreeMap::range` would panic on these bounds (inverted, or equal and both
+/// excluded), i.e. whether they hold nothing.
+fn empty_bounds<T: Ord>(lower: &Bound<T>, upper: &Bound<T>) -> bool {
+    match (lower, upper) {
+        (Bound::Excluded(a), Bound::Excluded(b)) => a >= b,
+        (Bound::Included(a) | Bound::Excluded(a), Bound::Included(b) | Bound::Excluded(b)) => a > b,
+        _ => false,
     }
 }
 
-/// Entries of `tree` in rank order across `spans`, after `skip`, at most `limit`.
-pub(super) fn collect_spans<V, T>(
-    tree: &FpTree<V>,
-    spans: &RankSpans,
-    skip: usize,
+/// Up to `limit` items of `iter`, from the back if `reverse`.
+fn take<'a, T: 'a>(
+    iter: impl DoubleEndedIterator<Item = &'a T>,
+    reverse: bool,
     limit: usize,
-    mut f: impl FnMut(&Bytes, &V) -> T,
-) -> Vec<T> {
-    let mut out = Vec::new();
-    let mut skip = skip;
-    for (a, b) in spans.intervals() {
-        let n = b - a;
-        if skip >= n {
-            skip -= n;
-            continue;
-        }
-        let take = (n - skip).min(limit - out.len());
-        out.extend(tree.iter_from(a + skip).take(take).map(|(k, _, v)| f(k, v)));
-        skip = 0;
-        if out.len() == limit {
-            break;
-        }
+) -> Vec<&'a T> {
+    if reverse {
+        iter.rev().take(limit).collect()
+    } else {
+        iter.take(limit).collect()
     }
-    out
 }
 
-/// Fingerprint of `spans` in `tree`, seeded with the empty fingerprint.
-pub(super) fn spans_fingerprint<V>(tree: &FpTree<V>, spans: &RankSpans) -> Fingerprint {
-    spans.intervals().fold(Fingerprint::EMPTY, |fp, (a, b)| {
-        fp.xor(&tree.span_fingerprint(a, b))
-    })
-}
-
-/// Ranks `[lo, hi)` of `tree` whose keys fall within the bounds.
-pub(super) fn bound_ranks<V>(
-    tree: &FpTree<V>,
-    lower: &Bound<&[u8]>,
-    upper: &Bound<&[u8]>,
-) -> (usize, usize) {
-    let lo = match lower {
-        Bound::Unbounded => 0,
-        Bound::Included(k) => tree.rank(k),
-        Bound::Excluded(k) => tree.rank(k) + usize::from(tree.get(k).is_some()),
-    };
-    let hi = match upper {
-        Bound::Unbounded => tree.len(),
-        Bound::Included(k) => tree.rank(k) + usize::from(tree.get(k).is_some()),
-        Bound::Excluded(k) => tree.rank(k),
-    };
-    (lo, hi.max(lo))
-}
-
-impl Store for MemStore {
+impl Backend for MemBackend {
     fn get(
         &mut self,
         ns: NamespaceId,
@@ -125,16 +88,15 @@ impl Store for MemStore {
         Ok(self
             .data
             .get(&ns)
-            .and_then(|n| n.entries.get(&suffix(author, key)).cloned()))
+            .and_then(|n| n.entries.get(&suffix(author, key)[..]).cloned()))
     }
 
     fn put(&mut self, entry: SignedEntry) -> Result<(), StoreError> {
         let n = self.data.entry(entry.namespace()).or_default();
         n.heads.insert(entry.author(), entry.timestamp());
         n.by_key.insert((entry.id().key_bytes(), entry.author()));
-        let key = Bytes::copy_from_slice(suffix_of(entry.id()));
-        let fp = entry.fingerprint();
-        n.entries.insert(key, fp, entry);
+        let key = entry.id().to_bytes().slice(32..);
+        n.entries.insert(key, entry);
         Ok(())
     }
 
@@ -147,79 +109,11 @@ impl Store for MemStore {
         let Some(n) = self.data.get_mut(&ns) else {
             return Ok(None);
         };
-        let removed = n.entries.remove(&suffix(author, key)).map(|(_, e)| e);
+        let removed = n.entries.remove(&suffix(author, key)[..]);
         if removed.is_some() {
             n.by_key.remove(&(Bytes::copy_from_slice(key), author));
         }
         Ok(removed)
-    }
-
-    fn prefixed_by(
-        &mut self,
-        ns: NamespaceId,
-        author: AuthorId,
-        prefix: &[u8],
-    ) -> Result<Vec<SignedEntry>, StoreError> {
-        let Some(n) = self.data.get(&ns) else {
-            return Ok(Vec::new());
-        };
-        let start = suffix(author, prefix);
-        let from = n.entries.rank(&start);
-        Ok(n.entries
-            .iter_from(from)
-            .take_while(|(k, _, _)| k.starts_with(&start))
-            .map(|(_, _, e)| e.clone())
-            .collect())
-    }
-
-    fn namespace_len(&mut self, ns: NamespaceId) -> Result<usize, StoreError> {
-        Ok(self.data.get(&ns).map_or(0, |n| n.entries.len()))
-    }
-
-    fn first_id(&mut self, ns: NamespaceId) -> Result<Option<RecordIdentifier>, StoreError> {
-        Ok(self
-            .data
-            .get(&ns)
-            .and_then(|n| n.entries.select(0))
-            .map(|(k, _, _)| id_from_suffix(ns, k)))
-    }
-
-    fn range_len(&mut self, ns: NamespaceId, range: &Range) -> Result<usize, StoreError> {
-        Ok(self.spans(ns, range).map_or(0, |(_, s)| s.len()))
-    }
-
-    fn range_fingerprint(
-        &mut self,
-        ns: NamespaceId,
-        range: &Range,
-    ) -> Result<Fingerprint, StoreError> {
-        Ok(self
-            .spans(ns, range)
-            .map_or(Fingerprint::EMPTY, |(tree, s)| spans_fingerprint(tree, &s)))
-    }
-
-    fn range_pivot(
-        &mut self,
-        ns: NamespaceId,
-        range: &Range,
-        offset: usize,
-    ) -> Result<Option<RecordIdentifier>, StoreError> {
-        Ok(self.spans(ns, range).and_then(|(tree, s)| {
-            let rank = s.cyclic_rank(offset)?;
-            tree.select(rank).map(|(k, _, _)| id_from_suffix(ns, k))
-        }))
-    }
-
-    fn range_entries(
-        &mut self,
-        ns: NamespaceId,
-        range: &Range,
-        skip: usize,
-        limit: usize,
-    ) -> Result<Vec<SignedEntry>, StoreError> {
-        Ok(self.spans(ns, range).map_or_else(Vec::new, |(tree, s)| {
-            collect_spans(tree, &s, skip, limit, |_, e| e.clone())
-        }))
     }
 
     fn scan_author_key(
@@ -233,23 +127,15 @@ impl Store for MemStore {
         let Some(n) = self.data.get(&ns) else {
             return Ok(Vec::new());
         };
-        let tree = &n.entries;
-        let (lo, hi) = bound_ranks(
-            tree,
-            &lower.as_ref().map(|v| v.as_slice()),
-            &upper.as_ref().map(|v| v.as_slice()),
-        );
-        let count = (hi - lo).min(limit);
-        let start = if reverse { hi - count } else { lo };
-        let mut out: Vec<SignedEntry> = tree
-            .iter_from(start)
-            .take(count)
-            .map(|(_, _, e)| e.clone())
-            .collect();
-        if reverse {
-            out.reverse();
+        if empty_bounds(&lower, &upper) {
+            return Ok(Vec::new());
         }
-        Ok(out)
+        let bounds = (
+            lower.as_ref().map(|v| v.as_slice()),
+            upper.as_ref().map(|v| v.as_slice()),
+        );
+        let iter = n.entries.range::<[u8], _>(bounds).map(|(_, e)| e);
+        Ok(take(iter, reverse, limit).into_iter().cloned().collect())
     }
 
     fn scan_key_author(
@@ -263,26 +149,13 @@ impl Store for MemStore {
         let Some(n) = self.data.get(&ns) else {
             return Ok(Vec::new());
         };
-        // `BTreeMap::range` panics on inverted bounds and on equal bounds both excluded.
-        let empty = match (&lower, &upper) {
-            (Bound::Excluded(a), Bound::Excluded(b)) => a >= b,
-            (Bound::Included(a) | Bound::Excluded(a), Bound::Included(b) | Bound::Excluded(b)) => {
-                a > b
-            }
-            _ => false,
-        };
-        if empty {
+        if empty_bounds(&lower, &upper) {
             return Ok(Vec::new());
         }
-        let iter = n.by_key.range((lower, upper));
-        let keys: Vec<&(Bytes, AuthorId)> = if reverse {
-            iter.rev().take(limit).collect()
-        } else {
-            iter.take(limit).collect()
-        };
+        let keys = take(n.by_key.range((lower, upper)), reverse, limit);
         Ok(keys
             .into_iter()
-            .filter_map(|(k, a)| n.entries.get(&suffix(*a, k)).cloned())
+            .filter_map(|(k, a)| n.entries.get(&suffix(*a, k)[..]).cloned())
             .collect())
     }
 
@@ -298,7 +171,7 @@ impl Store for MemStore {
         Ok(self
             .data
             .values()
-            .flat_map(|n| n.entries.iter_from(0).map(|(_, _, e)| e.content_hash()))
+            .flat_map(|n| n.entries.values().map(|e| e.content_hash()))
             .collect())
     }
 
@@ -375,4 +248,9 @@ impl Store for MemStore {
     fn flush(&mut self) -> Result<(), StoreError> {
         Ok(())
     }
+}
+
+#[cfg(test)]
+mod tests {
+    crate::conformance_suite!(conformance, super::super::MemBackend::new);
 }

@@ -14,7 +14,7 @@ use std::ops::Bound;
 
 use bytes::Bytes;
 
-use super::{prefix_end, suffix, suffix_of, Store, StoreError};
+use super::{prefix_end, suffix, suffix_of, Backend, StoreError};
 use crate::{
     entry::SignedEntry,
     keys::{AuthorId, NamespaceId},
@@ -224,8 +224,8 @@ const MIN_AUTHOR: AuthorId = AuthorId::from_bytes([0; 32]);
 const MAX_AUTHOR: AuthorId = AuthorId::from_bytes([0xff; 32]);
 
 /// Runs one page of `query`, scanning at most about `budget` stored rows.
-pub fn run_query<S: Store + ?Sized>(
-    store: &mut S,
+pub fn run_query<B: Backend + ?Sized>(
+    store: &mut B,
     ns: NamespaceId,
     query: &Query,
     cursor: Option<QueryCursor>,
@@ -292,8 +292,8 @@ fn bounds_after<T>(
     }
 }
 
-fn flat_author_key<S: Store + ?Sized>(
-    store: &mut S,
+fn flat_author_key<B: Backend + ?Sized>(
+    store: &mut B,
     ns: NamespaceId,
     query: &Query,
     cursor: &mut QueryCursor,
@@ -357,8 +357,8 @@ fn key_bounds(filter: &KeyFilter) -> (KeyAuthorBound, KeyAuthorBound) {
     }
 }
 
-fn flat_key_author<S: Store + ?Sized>(
-    store: &mut S,
+fn flat_key_author<B: Backend + ?Sized>(
+    store: &mut B,
     ns: NamespaceId,
     query: &Query,
     cursor: &mut QueryCursor,
@@ -383,8 +383,8 @@ fn flat_key_author<S: Store + ?Sized>(
     Ok(exhausted)
 }
 
-fn latest_per_key<S: Store + ?Sized>(
-    store: &mut S,
+fn latest_per_key<B: Backend + ?Sized>(
+    store: &mut B,
     ns: NamespaceId,
     query: &Query,
     cursor: &mut QueryCursor,
@@ -458,8 +458,8 @@ fn latest_per_key<S: Store + ?Sized>(
 }
 
 /// Runs `query` to completion (for tests and small documents).
-pub fn query_all<S: Store + ?Sized>(
-    store: &mut S,
+pub fn query_all<B: Backend + ?Sized>(
+    store: &mut B,
     ns: NamespaceId,
     query: &Query,
 ) -> Result<Vec<SignedEntry>, StoreError> {

@@ -10,9 +10,12 @@ use crate::wire::Encode;
 use super::*;
 use crate::{
     entry::Record,
+    hash::Hash,
     keys::NamespaceSecret,
     ranger::{initial_message, process_message, Message, NoContent, Received, SyncConfig},
+    ranger::{Fingerprint, Range},
     testutil::*,
+    RecordIdentifier,
 };
 
 #[test]
@@ -60,13 +63,13 @@ fn entry(secret: &NamespaceSecret, a: u8, key: &[u8], ts: u64, value: u8) -> Sig
     SignedEntry::new(secret, &author(a), key, record)
 }
 
-fn fill<S: Store>(store: &mut S, secret: &NamespaceSecret, doc: &Doc) {
+fn fill<B: Backend>(store: &mut Indexed<B>, secret: &NamespaceSecret, doc: &Doc) {
     for (a, key, ts, value) in &doc.0 {
         put_prefix_aware(store, entry(secret, *a, key, *ts, *value)).unwrap();
     }
 }
 
-fn all_entries<S: Store>(store: &mut S, ns: NamespaceId) -> Vec<SignedEntry> {
+fn all_entries<B: Backend>(store: &mut Indexed<B>, ns: NamespaceId) -> Vec<SignedEntry> {
     let all = Range::new(RecordIdentifier::zero(), RecordIdentifier::zero());
     store.range_entries(ns, &all, 0, usize::MAX).unwrap()
 }
@@ -91,7 +94,8 @@ fn prefix_aware_union(entries: impl IntoIterator<Item = SignedEntry>) -> Vec<Sig
     out
 }
 
-fn range_semantics_match_the_model<S: Store>(mut store: S) {
+fn range_semantics_match_the_model<B: Backend>(store: B) {
+    let mut store = Indexed::new(store);
     let secret = ns(1);
     let other = ns(2);
     let mut g = Gen::new(30);
@@ -158,7 +162,8 @@ fn range_semantics_match_the_model<S: Store>(mut store: S) {
     }
 }
 
-fn store_content_matches_prefix_aware_union<S: Store>(mut store: S) {
+fn store_content_matches_prefix_aware_union<B: Backend>(store: B) {
+    let mut store = Indexed::new(store);
     let secret = ns(1);
     let mut g = Gen::new(30);
     for _ in 0..100 {
@@ -177,13 +182,13 @@ fn store_content_matches_prefix_aware_union<S: Store>(mut store: S) {
     }
 }
 
-crate::testutil::for_each_store!(
+crate::testutil::for_each_backend!(
     range_semantics_match_the_model,
     store_content_matches_prefix_aware_union
 );
 
-fn step<S: Store>(
-    s: &mut S,
+fn step<B: Backend>(
+    s: &mut Indexed<B>,
     ns: NamespaceId,
     config: &SyncConfig,
     m: Message,
@@ -212,9 +217,9 @@ fn step<S: Store>(
 
 /// Reconciles two stores directly (no executor), returning messages sent by each side and
 /// asserting nobody sends the same entry twice.
-fn reconcile<A: Store, B: Store>(
-    a: &mut A,
-    b: &mut B,
+fn reconcile<A: Backend, B: Backend>(
+    a: &mut Indexed<A>,
+    b: &mut Indexed<B>,
     ns: NamespaceId,
     config: &SyncConfig,
 ) -> (usize, usize) {
@@ -242,8 +247,8 @@ fn reconcile<A: Store, B: Store>(
     (sent_a, sent_b)
 }
 
-fn simple_set(secret: &NamespaceSecret, keys: &[&str], ts: u64) -> MemStore {
-    let mut s = MemStore::new();
+fn simple_set(secret: &NamespaceSecret, keys: &[&str], ts: u64) -> Indexed<MemBackend> {
+    let mut s = Indexed::new(MemBackend::new());
     for k in keys {
         put_prefix_aware(&mut s, entry(secret, 1, k.as_bytes(), ts, 1)).unwrap();
     }
@@ -301,8 +306,8 @@ fn iroh_docs_ranger_examples_with_its_policy() {
 fn equal_key_higher_value_wins_on_both_sides() {
     let secret = ns(1);
     let id = secret.id();
-    let mut a = MemStore::new();
-    let mut b = MemStore::new();
+    let mut a = Indexed::new(MemBackend::new());
+    let mut b = Indexed::new(MemBackend::new());
     put_prefix_aware(&mut a, entry(&secret, 1, b"foo", 2, 1)).unwrap();
     put_prefix_aware(&mut b, entry(&secret, 1, b"foo", 1, 1)).unwrap();
     assert_eq!(
@@ -376,11 +381,11 @@ fn any_two_sets_converge_to_the_prefix_aware_union() {
             },
         ] {
             for alice_first in [true, false] {
-                let mut a = MemStore::new();
+                let mut a = Indexed::new(MemBackend::new());
                 #[cfg(feature = "redb")]
-                let mut b = RedbStore::memory().unwrap();
+                let mut b = Indexed::new(RedbBackend::memory().unwrap());
                 #[cfg(not(feature = "redb"))]
-                let mut b = MemStore::new();
+                let mut b = Indexed::new(MemBackend::new());
                 fill(&mut a, &secret, &alice);
                 fill(&mut b, &secret, &bob);
                 let union = prefix_aware_union(
@@ -412,7 +417,7 @@ fn any_two_sets_converge_to_the_prefix_aware_union() {
 fn byte_budget_bounds_messages_and_still_converges() {
     let secret = ns(1);
     let id = secret.id();
-    let mut full = MemStore::new();
+    let mut full = Indexed::new(MemBackend::new());
     for i in 0..300u64 {
         put_prefix_aware(
             &mut full,
@@ -426,7 +431,7 @@ fn byte_budget_bounds_messages_and_still_converges() {
         ..SyncConfig::default()
     };
     for fresh_starts in [true, false] {
-        let mut fresh = MemStore::new();
+        let mut fresh = Indexed::new(MemBackend::new());
         let (mut seen_full, mut seen_fresh) = (BTreeSet::new(), BTreeSet::new());
         let mut msg = Some(if fresh_starts {
             initial_message(&mut fresh, id).unwrap()
@@ -456,4 +461,34 @@ fn byte_budget_bounds_messages_and_still_converges() {
         assert!(rounds > 4, "the budget forced several rounds ({rounds})");
         assert_eq!(all_entries(&mut fresh, id), all_entries(&mut full, id));
     }
+}
+
+/// The index is built from several pages of the backend's scan (pages of `BUILD_PAGE`), with
+/// entries of neighbouring namespaces on both sides, and answers like brute force.
+#[test]
+fn index_builds_across_scan_pages() {
+    let (before, secret, after) = (ns(1), ns(2), ns(3));
+    let mut backend = MemBackend::new();
+    let n = 2 * BUILD_PAGE + 7;
+    let mut fp = Fingerprint::EMPTY;
+    for i in 0..n {
+        let e = entry(&secret, (i % 3) as u8, format!("k{i:05}").as_bytes(), 1, 1);
+        fp = fp.xor(&e.fingerprint());
+        backend.put(e).unwrap();
+    }
+    for other in [&before, &after] {
+        backend.put(entry(other, 1, b"x", 1, 1)).unwrap();
+    }
+    let mut indexed = Indexed::new(backend);
+    let id = secret.id();
+    let all = Range::new(RecordIdentifier::zero(), RecordIdentifier::zero());
+    assert_eq!(indexed.namespace_len(id).unwrap(), n);
+    assert_eq!(indexed.range_fingerprint(id, &all).unwrap(), fp);
+    let entries = indexed.range_entries(id, &all, 0, usize::MAX).unwrap();
+    assert_eq!(entries.len(), n);
+    assert_eq!(
+        indexed.first_id(id).unwrap().as_ref(),
+        entries.first().map(|e| e.id())
+    );
+    assert!(entries.windows(2).all(|w| w[0].id() < w[1].id()));
 }

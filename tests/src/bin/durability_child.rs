@@ -1,4 +1,4 @@
-//! Helper process for the `durability` test: writes entries to a RedbStore, flushing after each
+//! Helper process for the `durability` test: writes entries to a RedbBackend, flushing after each
 //! of the first two batches and reporting on stdout, then writes a third batch without
 //! flushing and waits to be killed.
 
@@ -6,7 +6,7 @@ use std::io::{BufRead, Write};
 
 use sheaf_core::{
     replica::{OpenOpts, ReplicaConfig, Replicas},
-    store::RedbStore,
+    store::RedbBackend,
     Author, Capability, Hash, Mono, NamespaceSecret, Now,
 };
 
@@ -17,7 +17,7 @@ fn main() -> anyhow::Result<()> {
     let now = Now::new(Mono(0), 1_700_000_000_000_000);
     let secret = NamespaceSecret::from_bytes(&[1; 32]);
     let author = Author::from_bytes(&[2; 32]);
-    let mut r = Replicas::new(RedbStore::persistent(&path)?, ReplicaConfig::default());
+    let mut r = Replicas::new(RedbBackend::persistent(&path)?, ReplicaConfig::default());
     r.import_namespace(now, Capability::Write(secret.clone()))?;
     r.import_author(now, author.clone())?;
     r.open(secret.id(), OpenOpts::default())?;

@@ -109,6 +109,9 @@ pub struct NodeOpts {
     pub secret_key: Option<SecretKey>,
     /// The sync engine's configuration; the default if `None`.
     pub live: Option<LiveConfig>,
+    /// Run the store on `sheaf_core::store::MemBackend` (through `Docs::with_backend`)
+    /// instead of redb; only without `dir`.
+    pub mem_backend: bool,
 }
 
 /// A node with documents in memory.
@@ -137,6 +140,11 @@ pub async fn node(dir: Option<&Path>) -> Result<Node> {
 pub async fn spawn(opts: NodeOpts) -> Result<Node> {
     let endpoint = endpoint_with(opts.secret_key).await?;
     let (blobs, mut builder) = match &opts.dir {
+        None if opts.mem_backend => {
+            let store = MemStore::new();
+            let backend = sheaf_core::store::MemBackend::new();
+            ((*store).clone(), sheaf_tokio::Docs::with_backend(backend))
+        }
         None => {
             let store = MemStore::new();
             ((*store).clone(), sheaf_tokio::Docs::memory())

@@ -10,7 +10,7 @@ use crate::{
     keys::Capability,
     ranger::ContentStatus,
     replica::{ReplicaConfig, Replicas},
-    store::{DownloadPolicy, FilterKind, MemStore},
+    store::{DownloadPolicy, FilterKind, MemBackend},
 };
 
 use super::router::*;
@@ -54,7 +54,8 @@ fn the_missing_content_scan_waits_while_a_sync_runs() {
         ..Default::default()
     };
     for node in &mut net.nodes {
-        node.replicas = Replicas::with_content(MemStore::new(), node.blobs.clone(), config.clone());
+        node.replicas =
+            Replicas::with_content(MemBackend::new(), node.blobs.clone(), config.clone());
     }
     net.create(0, &secret, &[&a]);
     net.import(1, Capability::Write(secret.clone()), &[]);

@@ -20,7 +20,7 @@ use crate::{
     keys::{Author, Capability, NamespaceSecret},
     ranger::{ContentStatus, ContentStatusSource},
     replica::{OpenOpts, ReplicaConfig, Replicas},
-    store::{MemStore, Query},
+    store::{MemBackend, Query},
     testutil::{author, ns, T0},
     wire::NodeAddr,
 };
@@ -41,7 +41,7 @@ impl ContentStatusSource for Blobs {
 pub(super) struct Node {
     pub(super) id: PeerId,
     pub(super) live: Live,
-    pub(super) replicas: Replicas<MemStore, Blobs>,
+    pub(super) replicas: Replicas<MemBackend, Blobs>,
     pub(super) blobs: Blobs,
     pub(super) events: Vec<(NamespaceId, LiveEvent)>,
     pub(super) replies: BTreeMap<ApiRequestId, Result<(), LiveError>>,
@@ -92,7 +92,7 @@ impl Net {
                     id: peer_id(i),
                     live: Live::new(config.clone(), peer_id(i), [i as u8; 32]),
                     replicas: Replicas::with_content(
-                        MemStore::new(),
+                        MemBackend::new(),
                         blobs.clone(),
                         ReplicaConfig::default(),
                     ),
@@ -456,7 +456,7 @@ impl Net {
 
     pub(super) fn entries(&mut self, node: usize, ns: NamespaceId) -> Vec<SignedEntry> {
         crate::store::query::query_all(
-            self.nodes[node].replicas.store_mut(),
+            self.nodes[node].replicas.indexed_mut(),
             ns,
             &Query::all().include_empty(),
         )

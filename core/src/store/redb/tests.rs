@@ -1,4 +1,4 @@
-//! [`RedbStore`] tests: differential against [`MemStore`] (in memory and on a file that is
+//! [`RedbBackend`] tests: differential against [`MemBackend`] (in memory and on a file that is
 //! reopened at random points), persistence and crash behaviour, schema versions and foreign or
 //! damaged files.
 
@@ -11,9 +11,15 @@ use super::*;
 use crate::{
     entry::Record,
     keys::NamespaceSecret,
-    store::{put_prefix_aware, FilterKind, MemStore, PutOutcome},
+    store::{put_prefix_aware, FilterKind, MemBackend, PutOutcome},
     testutil::{author, ns, peer, T0},
 };
+use crate::{
+    ranger::{Fingerprint, Range},
+    store::Indexed,
+    RecordIdentifier,
+};
+use ::redb::TableDefinition;
 
 /// Namespaces: entries go to the first two, the third is only ever queried or registered.
 fn secret(i: u8) -> NamespaceSecret {
@@ -241,7 +247,7 @@ fn signed(ns: u8, a: u8, key: &[u8], ts: u64, value: u8) -> SignedEntry {
     SignedEntry::new(&secret(ns), &author(a), key, record)
 }
 
-fn apply(s: &mut dyn Store, op: &Op) -> Result<Out, StoreError> {
+fn apply<B: Backend>(s: &mut Indexed<B>, op: &Op) -> Result<Out, StoreError> {
     let nsid = |i: u8| secret(i).id();
     Ok(match op {
         Op::Put(n, a, k, ts, v) => {
@@ -310,7 +316,7 @@ fn apply(s: &mut dyn Store, op: &Op) -> Result<Out, StoreError> {
 }
 
 /// Everything observable about a store, for comparisons after a run or a reopen.
-fn snapshot(s: &mut dyn Store) -> Result<Vec<Out>, StoreError> {
+fn snapshot<B: Backend>(s: &mut Indexed<B>) -> Result<Vec<Out>, StoreError> {
     let all = Range::new(RecordIdentifier::zero(), RecordIdentifier::zero());
     let mut out = vec![
         Out::Hashes(s.content_hashes()?),
@@ -345,10 +351,10 @@ fn snapshot(s: &mut dyn Store) -> Result<Vec<Out>, StoreError> {
 /// it says so (for the file-backed run).
 fn differential(
     ops: &[Op],
-    redb: &mut RedbStore,
-    mut reopen: impl FnMut(usize, &mut RedbStore) -> bool,
+    redb: &mut Indexed<RedbBackend>,
+    mut reopen: impl FnMut(usize, &mut Indexed<RedbBackend>) -> bool,
 ) -> bool {
-    let mut mem = MemStore::new();
+    let mut mem = Indexed::new(MemBackend::new());
     for (i, op) in ops.iter().enumerate() {
         if !reopen(i, redb) {
             return false;
@@ -374,10 +380,10 @@ fn differential(
 #[test]
 fn differential_against_mem_store() {
     fn prop(ops: Vec<Op>) -> bool {
-        let Ok(mut redb) = RedbStore::memory() else {
+        let Ok(redb) = RedbBackend::memory() else {
             return false;
         };
-        differential(&ops, &mut redb, |_, _| true)
+        differential(&ops, &mut Indexed::new(redb), |_, _| true)
     }
     QuickCheck::new()
         .tests(300)
@@ -392,9 +398,10 @@ fn differential_on_a_file_reopened_at_random_points() {
             return false;
         };
         let path = dir.path().join("store.redb");
-        let Ok(mut redb) = RedbStore::persistent(&path) else {
+        let Ok(redb) = RedbBackend::persistent(&path) else {
             return false;
         };
+        let mut redb = Indexed::new(redb);
         let reopen_at: Vec<usize> = reopen_at
             .iter()
             .map(|i| usize::from(*i) % (ops.len() + 1))
@@ -410,15 +417,15 @@ fn differential_on_a_file_reopened_at_random_points() {
             // Drop the old store (and its file lock) before opening the file again.
             let old = std::mem::replace(
                 store,
-                match RedbStore::memory() {
-                    Ok(s) => s,
+                match RedbBackend::memory() {
+                    Ok(s) => Indexed::new(s),
                     Err(_) => return false,
                 },
             );
             drop(old);
-            match RedbStore::persistent(&path) {
+            match RedbBackend::persistent(&path) {
                 Ok(s) => {
-                    *store = s;
+                    *store = Indexed::new(s);
                     true
                 }
                 Err(e) => {
@@ -435,7 +442,7 @@ fn differential_on_a_file_reopened_at_random_points() {
 }
 
 /// A store with content in every table.
-fn fill(s: &mut dyn Store) {
+fn fill(s: &mut dyn Backend) {
     for n in 0..2u8 {
         s.put_namespace(Capability::Write(secret(n))).unwrap();
         for a in 1..=3u8 {
@@ -459,8 +466,8 @@ fn fill(s: &mut dyn Store) {
 fn flushed_data_survives_reopen_and_the_index_is_rebuilt() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("store.redb");
-    let mut store = RedbStore::persistent(&path).unwrap();
-    let mut mem = MemStore::new();
+    let mut store = Indexed::new(RedbBackend::persistent(&path).unwrap());
+    let mut mem = Indexed::new(MemBackend::new());
     fill(&mut store);
     fill(&mut mem);
     let before = snapshot(&mut store).unwrap();
@@ -468,8 +475,8 @@ fn flushed_data_survives_reopen_and_the_index_is_rebuilt() {
     store.flush().unwrap();
     drop(store);
 
-    let mut store = RedbStore::persistent(&path).unwrap();
-    assert!(store.indexes.is_empty(), "indexes are built lazily");
+    let mut store = Indexed::new(RedbBackend::persistent(&path).unwrap());
+    assert_eq!(store.indexed_namespaces(), 0, "indexes are built lazily");
     assert_eq!(snapshot(&mut store).unwrap(), before);
     // The rebuilt index answers ranges like the reference.
     let r = Range::new(
@@ -494,11 +501,11 @@ fn flushed_data_survives_reopen_and_the_index_is_rebuilt() {
 fn drop_flushes() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("store.redb");
-    let mut store = RedbStore::persistent(&path).unwrap();
+    let mut store = Indexed::new(RedbBackend::persistent(&path).unwrap());
     fill(&mut store);
     let before = snapshot(&mut store).unwrap();
     drop(store);
-    let mut store = RedbStore::persistent(&path).unwrap();
+    let mut store = Indexed::new(RedbBackend::persistent(&path).unwrap());
     assert_eq!(snapshot(&mut store).unwrap(), before);
 }
 
@@ -506,7 +513,7 @@ fn drop_flushes() {
 fn a_crash_loses_exactly_the_unflushed_writes() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("store.redb");
-    let mut store = RedbStore::persistent(&path).unwrap();
+    let mut store = Indexed::new(RedbBackend::persistent(&path).unwrap());
     fill(&mut store);
     store.flush().unwrap();
     let flushed = snapshot(&mut store).unwrap();
@@ -526,30 +533,30 @@ fn a_crash_loses_exactly_the_unflushed_writes() {
         .unwrap();
     store.register_useful_peer(secret(0).id(), peer(9)).unwrap();
     assert_ne!(snapshot(&mut store).unwrap(), flushed);
-    store.crash();
+    store.into_backend().crash();
 
-    let mut store = RedbStore::persistent(&path).unwrap();
+    let mut store = Indexed::new(RedbBackend::persistent(&path).unwrap());
     assert_eq!(snapshot(&mut store).unwrap(), flushed);
 }
 
 #[test]
 fn flush_without_writes_keeps_the_transaction() {
-    let mut store = RedbStore::memory().unwrap();
+    let mut store = Indexed::new(RedbBackend::memory().unwrap());
     assert_eq!(store.namespace_len(secret(0).id()).unwrap(), 0);
     store.flush().unwrap();
     assert!(
-        store.txn.is_some(),
+        store.backend().txn.is_some(),
         "a read-only transaction is not committed"
     );
     store.put(signed(0, 1, b"a", 1, 1)).unwrap();
     store.flush().unwrap();
-    assert!(store.txn.is_none());
+    assert!(store.backend().txn.is_none());
     assert_eq!(store.namespace_len(secret(0).id()).unwrap(), 1);
 }
 
 #[test]
 fn heads_never_regress() {
-    let mut store = RedbStore::memory().unwrap();
+    let mut store = Indexed::new(RedbBackend::memory().unwrap());
     store.put(signed(0, 1, b"a", 5, 1)).unwrap();
     store.put(signed(0, 1, b"a", 2, 1)).unwrap();
     store.remove(secret(0).id(), author(1).id(), b"a").unwrap();
@@ -579,7 +586,7 @@ fn namespace_bounds_at_the_extremes_of_the_id_space() {
 fn a_newer_schema_is_refused_and_left_alone() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("store.redb");
-    drop(RedbStore::persistent(&path).unwrap());
+    drop(Indexed::new(RedbBackend::persistent(&path).unwrap()));
     {
         let db = Database::create(&path).unwrap();
         let txn = db.begin_write().unwrap();
@@ -589,7 +596,7 @@ fn a_newer_schema_is_refused_and_left_alone() {
             .unwrap();
         txn.commit().unwrap();
     }
-    match RedbStore::persistent(&path) {
+    match RedbBackend::persistent(&path) {
         Err(StoreError::UnsupportedVersion {
             found: 7,
             supported,
@@ -612,7 +619,7 @@ fn an_unversioned_redb_file_is_migrated() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("store.redb");
     drop(Database::create(&path).unwrap());
-    let mut store = RedbStore::persistent(&path).unwrap();
+    let mut store = Indexed::new(RedbBackend::persistent(&path).unwrap());
     assert_eq!(store.namespace_len(secret(0).id()).unwrap(), 0);
     drop(store);
     let db = Database::create(&path).unwrap();
@@ -642,7 +649,7 @@ fn foreign_files_are_errors_not_panics() {
             .collect()
     };
     let valid = dir.path().join("valid.redb");
-    drop(RedbStore::persistent(&valid).unwrap());
+    drop(RedbBackend::persistent(&valid).unwrap());
     let mut header_then_garbage = std::fs::read(&valid).unwrap();
     let len = header_then_garbage.len();
     header_then_garbage[512..].copy_from_slice(&random(len - 512));
@@ -654,7 +661,7 @@ fn foreign_files_are_errors_not_panics() {
     ] {
         let path = dir.path().join(name);
         std::fs::write(&path, &bytes).unwrap();
-        let result = RedbStore::persistent(&path);
+        let result = RedbBackend::persistent(&path);
         assert!(result.is_err(), "{name}: opened");
     }
 }
@@ -671,7 +678,7 @@ fn a_redb_file_with_other_tables_under_our_names_is_corrupt() {
         txn.commit().unwrap();
     }
     assert!(matches!(
-        RedbStore::persistent(&path),
+        RedbBackend::persistent(&path),
         Err(StoreError::Corrupt(_))
     ));
 }
@@ -680,7 +687,7 @@ fn a_redb_file_with_other_tables_under_our_names_is_corrupt() {
 fn undecodable_rows_are_corrupt_errors() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("store.redb");
-    let mut store = RedbStore::persistent(&path).unwrap();
+    let mut store = Indexed::new(RedbBackend::persistent(&path).unwrap());
     fill(&mut store);
     drop(store);
     let n = secret(0).id();
@@ -712,7 +719,7 @@ fn undecodable_rows_are_corrupt_errors() {
             .unwrap();
         txn.commit().unwrap();
     }
-    let mut store = RedbStore::persistent(&path).unwrap();
+    let mut store = Indexed::new(RedbBackend::persistent(&path).unwrap());
     let is_corrupt = |r: Result<_, StoreError>| matches!(r, Err(StoreError::Corrupt(_)));
     assert!(is_corrupt(store.get(n, author(1).id(), b"a").map(|_| ())));
     assert!(is_corrupt(store.namespace_len(n).map(|_| ())));
@@ -732,5 +739,24 @@ fn undecodable_rows_are_corrupt_errors() {
 #[test]
 fn the_store_is_send() {
     fn send<T: Send>() {}
-    send::<RedbStore>();
+    send::<RedbBackend>();
+}
+
+/// The backend conformance suite, in memory and across a reopen of a file.
+mod conformance {
+    use super::RedbBackend;
+
+    crate::conformance_suite!(memory, || RedbBackend::memory()
+        .expect("redb opens in memory"));
+
+    #[test]
+    fn persistence_across_a_reopen() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("store.redb");
+        let open = |p: &std::path::Path| RedbBackend::persistent(p).expect("redb opens");
+        crate::store::conformance::persistence(open(&path), |old| {
+            drop(old);
+            open(&path)
+        });
+    }
 }
