@@ -3,7 +3,8 @@
 //! Sheaf implements iroh-docs' multi-writer key-value documents and their sync protocol. This
 //! crate holds everything that does not touch a socket, a disk, a clock or a thread: the keys,
 //! entries and their signatures ([`keys`], [`entry`]), the wire formats ([`wire`], [`ranger`]),
-//! and — as they land — the store, reconciliation and live-sync state machines. Runtimes feed it
+//! the store ([`store`]: backends and the fingerprint index; [`replica`]: the executor of store
+//! commands) and the live-sync state machine ([`live`]). Runtimes feed it
 //! inputs with the current time ([`time::Now`]) and carry out the effects it asks for, so the
 //! same code runs under tokio, smol, a deterministic simulator and a fuzzer.
 //!
