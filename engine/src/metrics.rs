@@ -46,6 +46,13 @@ pub struct Metrics {
     /// Synced entries whose signatures were checked on several threads before the store
     /// processed their message.
     pub signatures_checked_ahead: Counter,
+    /// Anti-entropy rounds run (one per document per interval, at most).
+    pub anti_entropy_rounds: Counter,
+    /// Peers an anti-entropy round skipped: they had synced the document since its previous
+    /// round.
+    pub anti_entropy_skipped: Counter,
+    /// Anti-entropy rounds that waited for the node's background sync budget.
+    pub anti_entropy_deferred: Counter,
     /// Iterations of the live loop.
     pub doc_live_tick_main: Counter,
 }
@@ -78,5 +85,11 @@ impl Metrics {
             .inc_by(d(before.downloads_failed, after.downloads_failed));
         self.download_retries
             .inc_by(d(before.download_retries, after.download_retries));
+        self.anti_entropy_rounds
+            .inc_by(d(before.anti_entropy_rounds, after.anti_entropy_rounds));
+        self.anti_entropy_skipped
+            .inc_by(d(before.anti_entropy_skipped, after.anti_entropy_skipped));
+        self.anti_entropy_deferred
+            .inc_by(d(before.anti_entropy_deferred, after.anti_entropy_deferred));
     }
 }

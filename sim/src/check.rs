@@ -114,7 +114,6 @@ fn whole() -> Range {
 impl Sim {
     /// Bounds and incremental invariants of one node.
     pub fn check_node(&mut self, node: usize) -> Result<(), String> {
-        let max_sessions = self.live_config.max_sessions + self.nodes.len() * 4;
         let max_downloads = self.live_config.max_concurrent_downloads;
         let max_tracked = self.live_config.max_tracked_hashes;
         let Some(proc) = self.nodes[node].proc.as_mut() else {
@@ -126,10 +125,15 @@ impl Sim {
                 proc.live.pending()
             ));
         }
-        let sessions = proc.live.session_count();
-        if sessions > max_sessions {
+        let load = proc.live.session_load();
+        let (max_dialed, max_accepted) = (
+            self.live_config.max_sessions,
+            self.live_config.max_accepted_sessions,
+        );
+        if load.dialed > max_dialed || load.accepted > max_accepted {
             return Err(format!(
-                "bound: {sessions} sync sessions (bound {max_sessions})"
+                "bound: {} dialed and {} accepted sync sessions (bounds {max_dialed}, {max_accepted})",
+                load.dialed, load.accepted
             ));
         }
         let (in_flight, queued) = proc.live.download_load();

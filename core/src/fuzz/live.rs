@@ -130,6 +130,10 @@ pub fn live_inputs(data: &[u8]) {
     let mut data = Bytes::new(data);
     let config = LiveConfig {
         max_sessions: 4,
+        max_accepted_sessions: 4,
+        max_sessions_per_peer: 2,
+        max_init_frame_len: 256,
+        anti_entropy_max_per_sec: 1,
         max_session_backlog: 2,
         max_concurrent_downloads: 2,
         max_tracked_hashes: 16,

@@ -100,6 +100,7 @@ impl Live {
             }
             ApiCommand::Shutdown => {
                 self.shutting_down = true;
+                self.admission.clear_waiting();
                 let ids: Vec<SessionId> = self.sessions.keys().copied().collect();
                 for id in ids {
                     self.remove_session(id);
@@ -121,6 +122,7 @@ impl Live {
         if !self.states.remove(&ns) {
             return false;
         }
+        self.admission.forget_document(&ns);
         for s in self.sessions.values_mut() {
             if s.namespace == Some(ns) {
                 s.holds_peer_state = false;

@@ -69,6 +69,12 @@ pub enum SessionLimit {
     /// `LiveConfig::max_session_messages`: a reconciliation that does not converge.
     #[error("messages per session")]
     Messages,
+    /// `LiveConfig::max_accepted_sessions`: the node accepts no more sessions now.
+    #[error("accepted sessions")]
+    AcceptedSessions,
+    /// `LiveConfig::max_sessions_per_peer`: the peer holds as many sessions as it may.
+    #[error("sessions per peer")]
+    PeerSessions,
 }
 
 /// The kind of a sync message, for errors.

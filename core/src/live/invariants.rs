@@ -18,6 +18,10 @@
 //!   same instant (a session's idle deadline, a peer's `retry_at`, a synced document, a
 //!   missing hash with providers); every session and every scheduled retry has its timer.
 //! * Queues: each session's backlog within `max_session_backlog`.
+//! * Admission: the session counts by direction and peer match the open sessions and stay
+//!   within `max_sessions`, `max_accepted_sessions` and `max_sessions_per_peer`; every
+//!   waiting dial is flagged on its peer state and every flag has its waiting dial; a
+//!   reserved anti-entropy slot has its timer.
 //! * Store replies arrive in emission order: each reply answers the oldest outstanding
 //!   request.
 
@@ -27,7 +31,7 @@ use super::{
     peers::SyncState,
     session::Phase,
     timer::Timer,
-    types::{Origin, SessionId, TimerCounts},
+    types::{Origin, Role, SessionId, TimerCounts},
     Live,
 };
 use crate::{hash::PeerId, keys::NamespaceId};
@@ -68,6 +72,10 @@ pub enum InvariantViolation {
     /// The timer table's maps disagree, or it holds more timers than objects to time.
     #[error("the timer table's maps disagree or exceed their bound")]
     TimerTable,
+    /// The session counts, their bounds or the waiting dials disagree with the sessions and
+    /// peer states.
+    #[error("admission: {0}")]
+    Admission(&'static str),
     /// A session's backlog exceeds its bound.
     #[error("session {0:?} holds more messages than its backlog bound")]
     Backlog(SessionId),
@@ -109,8 +117,10 @@ impl Live {
     /// [`Live::handle_timeout`] leaves it unchanged, the call did nothing.
     pub fn activity_digest(&self) -> String {
         format!(
-            "{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{}",
+            "{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{}",
             self.sessions,
+            self.admission,
+            self.anti_entropy,
             self.states,
             self.downloads,
             self.scans,
@@ -131,6 +141,7 @@ impl Live {
         if !self.shutting_down {
             self.check_sessions_and_peers()?;
         }
+        self.check_admission()?;
         self.downloads
             .check(
                 self.config.max_concurrent_downloads.max(1),
@@ -149,6 +160,12 @@ impl Live {
 
     fn check_sessions_and_peers(&self) -> Result<(), InvariantViolation> {
         for (ns, state) in self.states.iter() {
+            // A reserved anti-entropy slot is only held through the document's timer.
+            if state.rounds.paid && self.timers.get(&Timer::AntiEntropy(*ns)).is_none() {
+                return Err(InvariantViolation::MissingTimer(format!(
+                    "the reserved anti-entropy round of {ns:?}"
+                )));
+            }
             for (peer, p) in &state.peers {
                 if let SyncState::Running { origin, .. } = p.state {
                     let held = self
@@ -190,6 +207,54 @@ impl Live {
         Ok(())
     }
 
+    fn check_admission(&self) -> Result<(), InvariantViolation> {
+        use std::collections::BTreeMap;
+        let (dialed, accepted, per_peer) = self.admission.counted();
+        let mut counted: BTreeMap<PeerId, [usize; 2]> = BTreeMap::new();
+        for s in self.sessions.values() {
+            counted.entry(s.peer).or_default()[usize::from(s.id.role == Role::Accept)] += 1;
+        }
+        let total = |slot: usize| counted.values().map(|n| n[slot]).sum::<usize>();
+        if counted != *per_peer || total(0) != dialed || total(1) != accepted {
+            return Err(InvariantViolation::Admission(
+                "session counts differ from the open sessions",
+            ));
+        }
+        let cap = self.config.max_sessions_per_peer;
+        if dialed > self.config.max_sessions
+            || accepted > self.config.max_accepted_sessions
+            || per_peer.values().any(|n| n[0] > cap || n[1] > cap)
+        {
+            return Err(InvariantViolation::Admission("sessions over their bounds"));
+        }
+        let mut waiting = 0;
+        for (peer, ns) in self.admission.waiting_entries() {
+            waiting += 1;
+            let queued = self
+                .states
+                .get(ns)
+                .and_then(|s| s.peers.get(peer))
+                .is_some_and(|p| p.dial_queued.is_some());
+            if !queued {
+                return Err(InvariantViolation::Admission(
+                    "a waiting dial without its peer state",
+                ));
+            }
+        }
+        let flagged = self
+            .states
+            .iter()
+            .flat_map(|(_, s)| s.peers.values())
+            .filter(|p| p.dial_queued.is_some())
+            .count();
+        if flagged != waiting {
+            return Err(InvariantViolation::Admission(
+                "queued dials and the dial queue disagree",
+            ));
+        }
+        Ok(())
+    }
+
     fn check_timers(&self) -> Result<(), InvariantViolation> {
         if !self.timers.is_consistent() {
             return Err(InvariantViolation::TimerTable);
@@ -227,6 +292,12 @@ impl Live {
             }
         }
         for (ns, state) in self.states.iter() {
+            // A reserved anti-entropy slot is only held through the document's timer.
+            if state.rounds.paid && self.timers.get(&Timer::AntiEntropy(*ns)).is_none() {
+                return Err(InvariantViolation::MissingTimer(format!(
+                    "the reserved anti-entropy round of {ns:?}"
+                )));
+            }
             for (peer, p) in &state.peers {
                 if p.retry_at.is_some() && self.timers.get(&Timer::Retry(*ns, *peer)).is_none() {
                     return Err(InvariantViolation::MissingTimer(format!(

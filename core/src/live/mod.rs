@@ -32,6 +32,8 @@
 //!                           event; PendingContentReady when no downloads are queued
 //!  sync failed (dialed) ──▶ retry with exponential backoff and seeded jitter (Sheaf only)
 //!  download done ─────────▶ ContentReady event + gossip to neighbours
+//!  anti-entropy timer ────▶ dial known peers not synced since the last round, within the
+//!                           node's budget (Sheaf only; see `anti_entropy`)
 //! ```
 //!
 //! Concurrent dials between two peers are resolved like iroh-docs: the peer with the larger id
@@ -48,8 +50,8 @@
 //! that owns that state: this file keeps the struct, the contract (`handle`,
 //! `handle_timeout`, `poll_*`) and the output queue; `api` the API commands; `replies` the
 //! store continuations and replica events; `gossip` the swarm; `session` the sync sessions
-//! (dial, accept, init, process, finish, fail); `peers` the per-peer sync state, retries and
-//! anti-entropy; `content` the download queue and its retry arithmetic; `scan` the
+//! (dial, accept, init, process, finish, fail); `peers` the per-peer sync state and retries;
+//! `anti_entropy` the periodic re-syncs and their per-node budget; `content` the download queue and its retry arithmetic; `scan` the
 //! missing-content scan; `timer` the timer table; `error` the typed errors
 //! ([`SessionError`], [`StoreFailure`]); `invariants` (tests, fuzzing and the simulator's
 //! `invariants` feature) `Live::check_invariants`, `Live::pending` and planted bugs.
@@ -59,6 +61,8 @@
 //! API's local ones. Subscribers are fed by the runtime through [`LagTracker`], so a slow one
 //! loses events (and learns how many) instead of stalling anything.
 
+mod admission;
+mod anti_entropy;
 mod api;
 mod content;
 mod error;
@@ -86,6 +90,8 @@ pub use invariants::{InvariantViolation, PlantedBug};
 pub use types::*;
 
 use self::{
+    admission::Admission,
+    anti_entropy::AntiEntropyBudget,
     content::Downloads,
     peers::NamespaceStates,
     scan::ContentScans,
@@ -154,6 +160,10 @@ pub struct Live {
     /// Documents whose store events we receive.
     store_subscribed: BTreeSet<NamespaceId>,
     timers: TimerTable,
+    /// Open sessions by direction and peer, and dials waiting for room.
+    admission: Admission,
+    /// The node's anti-entropy budget.
+    anti_entropy: AntiEntropyBudget,
     outputs: VecDeque<Output>,
     stats: LiveStats,
     shutting_down: bool,
@@ -185,6 +195,8 @@ impl Live {
             subscribers: BTreeMap::new(),
             store_subscribed: BTreeSet::new(),
             timers: TimerTable::default(),
+            anti_entropy: AntiEntropyBudget::default(),
+            admission: Admission::default(),
             outputs: VecDeque::new(),
             stats: LiveStats::default(),
             shutting_down: false,
@@ -214,6 +226,16 @@ impl Live {
     /// Sessions currently open.
     pub fn session_count(&self) -> usize {
         self.sessions.len()
+    }
+
+    /// Open sessions by direction, and dials waiting for room (status and metrics).
+    pub fn session_load(&self) -> SessionLoad {
+        let (dialed, accepted) = self.admission.open();
+        SessionLoad {
+            dialed,
+            accepted,
+            dials_waiting: self.admission.waiting(),
+        }
     }
 
     /// Downloads in flight and hashes queued.
@@ -277,6 +299,7 @@ impl Live {
             Input::SyncClosed { session, error } => self.on_closed(session, error),
             Input::DownloadFinished { hash, outcome } => self.on_download_finished(hash, outcome),
         }
+        self.dispatch_dials();
         self.dispatch_downloads();
     }
 
@@ -294,6 +317,7 @@ impl Live {
                 Timer::DownloadRetry(hash) => self.on_download_retry(hash),
             }
         }
+        self.dispatch_dials();
         self.dispatch_downloads();
     }
 

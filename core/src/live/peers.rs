@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use rand_core::Rng;
 
 use super::{
+    anti_entropy::DocRounds,
     timer::Timer,
     types::{Origin, SyncReason},
     Live,
@@ -37,6 +38,10 @@ pub(super) struct PeerState {
     pub(super) failures: u32,
     /// When a retry is due, if one is scheduled.
     pub(super) retry_at: Option<Mono>,
+    /// A dial waits for room (see `admission`), for this reason.
+    pub(super) dial_queued: Option<SyncReason>,
+    /// When a sync with the peer last completed, other than one our anti-entropy dialed.
+    pub(super) last_synced: Option<Mono>,
 }
 
 /// What an acceptor answers.
@@ -52,6 +57,8 @@ pub(super) struct NamespaceState {
     pub(super) peers: BTreeMap<PeerId, PeerState>,
     pub(super) neighbors: BTreeSet<PeerId>,
     pub(super) may_emit_ready: bool,
+    /// Anti-entropy rounds of the document.
+    pub(super) rounds: DocRounds,
 }
 
 /// All documents in the sync set.
@@ -265,24 +272,6 @@ impl Live {
         {
             p.retry_at = None;
             self.sync_with_peer(ns, peer, SyncReason::Retry);
-        }
-    }
-
-    /// The document's anti-entropy round: re-sync with every known peer, then re-arm.
-    pub(super) fn on_anti_entropy(&mut self, ns: NamespaceId) {
-        let Some(state) = self.states.get_mut(&ns) else {
-            return;
-        };
-        let peers: Vec<PeerId> = state.peers.keys().copied().collect();
-        self.stats.anti_entropy_rounds += 1;
-        for peer in peers {
-            self.sync_with_peer(ns, peer, SyncReason::AntiEntropy);
-        }
-        if let Some(every) = self.config.anti_entropy_interval {
-            // Strictly later, so one `handle_timeout` call runs one round.
-            let every = every.max(std::time::Duration::from_micros(1));
-            self.timers
-                .set(Timer::AntiEntropy(ns), self.now.mono + every);
         }
     }
 }

@@ -6,7 +6,7 @@
 //! continuation is an error, never ignored silently.
 
 use super::{error::*, types::*};
-use super::{timer::Timer, Cont, Live};
+use super::{Cont, Live};
 use crate::{
     ranger::ContentStatus,
     replica::{ReplicaEvent, StoreCommand, StoreResponse},
@@ -54,16 +54,9 @@ impl Live {
                     if let Some(cursor) = self.scans.start(ns, self.downloads.dropped) {
                         self.read_scan_page(ns, cursor);
                     }
-                    // (Not if the document was left while it opened.)
-                    let every = self
-                        .config
-                        .anti_entropy_interval
-                        .filter(|_| self.states.is_syncing(&ns));
-                    if let Some(every) = every {
-                        // One slot per document: a re-join replaces, never stacks, the chain.
-                        self.timers
-                            .set(Timer::AntiEntropy(ns), self.now.mono + every);
-                    }
+                    // Anti-entropy begins within one interval (not if the document was left
+                    // while it opened).
+                    self.arm_first_anti_entropy(ns);
                     self.store(
                         StoreCommand::GetSyncPeers(ns),
                         Cont::StartSyncPeers { api, ns, peers },

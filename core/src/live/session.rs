@@ -108,8 +108,11 @@ impl Session {
 
 impl Live {
     pub(super) fn sync_with_peer(&mut self, ns: NamespaceId, peer: PeerId, reason: SyncReason) {
-        if peer == self.me || self.sessions.len() >= self.config.max_sessions {
+        if peer == self.me || self.shutting_down {
             return;
+        }
+        if !self.dial_has_room(&peer) {
+            return self.queue_dial(ns, peer, reason);
         }
         if !self.states.start_connect(&ns, peer, reason, self.now) {
             return;
@@ -132,6 +135,7 @@ impl Live {
             self.config.max_frame_len,
         );
         self.sessions.insert(id, session);
+        self.admission.opened(Role::Dial, peer);
         self.timers.set(Timer::SessionIdle(id), deadline);
         self.push(Output::SyncConnect { session: id, peer });
     }
@@ -139,6 +143,7 @@ impl Live {
     /// Removes a session and stops its idle timer: every session ends through here.
     pub(super) fn remove_session(&mut self, id: SessionId) -> Option<Session> {
         let s = self.sessions.remove(&id)?;
+        self.admission.closed(s.id.role, s.peer);
         self.timers.stop(Timer::SessionIdle(id));
         Some(s)
     }
@@ -151,6 +156,10 @@ impl Live {
     pub(super) fn touch(&mut self, id: SessionId) {
         let deadline = self.now.mono + self.config.session_idle_timeout;
         if let Some(s) = self.sessions.get_mut(&id) {
+            // Before `Init` only the init deadline counts: a drip of bytes does not extend it.
+            if s.phase == Phase::AwaitInit {
+                return;
+            }
             s.deadline = deadline;
             // Kept equal to the deadline, so `poll_timeout` names it exactly.
             self.timers.set(Timer::SessionIdle(id), deadline);
@@ -183,7 +192,19 @@ impl Live {
             });
             return;
         }
-        let deadline = self.now.mono + self.config.session_idle_timeout;
+        if let Some(limit) = self.accept_refusal(&peer) {
+            self.stats.sessions_refused += 1;
+            self.push(Output::SyncClose {
+                session: id,
+                reason: SessionError::Limit(limit),
+            });
+            return;
+        }
+        let deadline = self.now.mono
+            + self
+                .config
+                .init_timeout
+                .min(self.config.session_idle_timeout);
         let mut session = Session::new(
             id,
             peer,
@@ -191,10 +212,13 @@ impl Live {
             Origin::Accept,
             self.now,
             deadline,
-            self.config.max_frame_len,
+            self.config
+                .max_init_frame_len
+                .min(self.config.max_frame_len),
         );
         session.connected = Some(self.now.mono);
         self.sessions.insert(id, session);
+        self.admission.opened(Role::Accept, peer);
         self.timers.set(Timer::SessionIdle(id), deadline);
     }
 
@@ -254,13 +278,9 @@ impl Live {
         let (phase, peer, role) = (s.phase.clone(), s.peer, s.id.role);
         match (phase, msg) {
             (Phase::AwaitInit, SyncMessage::Init { namespace, message }) => {
-                let over = self.sessions.len() > self.config.max_sessions;
-                let outcome = if over {
-                    AcceptOutcome::Reject(AbortReason::InternalServerError)
-                } else {
-                    self.states
-                        .accept_request(&self.me, &namespace, peer, self.now)
-                };
+                let outcome = self
+                    .states
+                    .accept_request(&self.me, &namespace, peer, self.now);
                 let s = self.sessions.get_mut(&id).expect("checked above");
                 s.namespace = Some(namespace);
                 match outcome {
@@ -275,6 +295,9 @@ impl Live {
                         }
                         let s = self.sessions.get_mut(&id).expect("checked above");
                         s.phase = Phase::Running;
+                        // Admitted: full frames, and the idle timeout from now on.
+                        s.decoder.set_max_frame_len(self.config.max_frame_len);
+                        self.touch(id);
                         self.enqueue(id, message);
                     }
                     AcceptOutcome::Reject(reason) => {
@@ -502,6 +525,10 @@ impl Live {
             }),
         };
         self.emit(ns, LiveEvent::SyncFinished(event));
+        if result.is_ok() {
+            let ours = s.origin == Origin::Connect(SyncReason::AntiEntropy);
+            self.note_synced(ns, s.peer, ours);
+        }
         let queued = self.downloads.has_queued(&ns);
         if let Some(state) = self.states.get_mut(&ns) {
             state.may_emit_ready = queued;

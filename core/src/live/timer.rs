@@ -11,7 +11,7 @@
 //! # Bound
 //!
 //! One slot per key, so the table never holds more timers than there are objects to time:
-//! open sessions (`SessionIdle`, at most `max_sessions`), tracked peers of synced documents
+//! open sessions (`SessionIdle`, at most `max_sessions` + `max_accepted_sessions`), tracked peers of synced documents
 //! (`Retry`, at most `max_peers_per_namespace` per document), synced documents
 //! (`AntiEntropy`) and tracked hashes (`DownloadRetry`, at most `max_tracked_hashes`).
 //!

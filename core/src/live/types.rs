@@ -389,9 +389,24 @@ pub struct LiveConfig {
     /// Most decoded messages waiting per session while the store works (a peer that floods
     /// frames without waiting for replies is disconnected).
     pub max_session_backlog: usize,
-    /// Most sync sessions at once; further dials wait for the next trigger, further accepts
-    /// are refused with `InternalServerError`.
+    /// Most sync sessions we dial at once; further dials wait in a queue per peer and start
+    /// as sessions end ([`LiveStats::dials_queued`]).
     pub max_sessions: usize,
+    /// Most sessions peers have opened with us at once, counting those still waiting for
+    /// `Init`; a further connection is closed at once with
+    /// [`SessionLimit::AcceptedSessions`](super::SessionLimit::AcceptedSessions)
+    /// ([`LiveStats::sessions_refused`]).
+    pub max_accepted_sessions: usize,
+    /// Most sessions with one peer at once, in each direction: further dials to it wait,
+    /// further connections from it are closed with
+    /// [`SessionLimit::PeerSessions`](super::SessionLimit::PeerSessions).
+    pub max_sessions_per_peer: usize,
+    /// Largest frame accepted before the peer's `Init` (default 64 KiB; an `Init` carries
+    /// one fingerprint). A larger one ends the session.
+    pub max_init_frame_len: u32,
+    /// An accepted session must deliver its `Init` within this long (default 10 s); bytes
+    /// that do not complete it do not extend the deadline.
+    pub init_timeout: Duration,
     /// A session with no network progress for this long is aborted.
     pub session_idle_timeout: Duration,
     /// Downloads in flight at once (iroh-docs has no limit, which makes iroh-blobs 0.103
@@ -416,8 +431,15 @@ pub struct LiveConfig {
     pub download_retry_attempts: u32,
     /// Delay before the first download retry round; doubles per round.
     pub download_retry_base: Duration,
-    /// Periodic re-sync with every known peer of each document (off by default).
+    /// Periodic re-sync with every known peer of each document (off by default). Rounds are
+    /// spread with ±10% jitter, and skip peers that synced the document since the previous
+    /// round (see [`Live`](super::Live)'s anti-entropy docs).
     pub anti_entropy_interval: Option<Duration>,
+    /// Most anti-entropy sessions this node starts per second, over all documents, with a
+    /// burst of one second's worth (default 4; 0 counts as 1). Rounds over the budget wait
+    /// for their slot ([`LiveStats::anti_entropy_deferred`]): with many documents the
+    /// effective interval grows, the background work per second does not.
+    pub anti_entropy_max_per_sec: u32,
     /// Size limit for the heads in a `SyncReport`.
     pub heads_size_limit: usize,
     /// Most peers one `StartSync` may name.
@@ -431,6 +453,10 @@ impl Default for LiveConfig {
             max_session_messages: 10_000,
             max_session_backlog: 8,
             max_sessions: 512,
+            max_accepted_sessions: 512,
+            max_sessions_per_peer: 64,
+            max_init_frame_len: 64 * 1024,
+            init_timeout: Duration::from_secs(10),
             session_idle_timeout: Duration::from_secs(60),
             max_concurrent_downloads: 32,
             max_tracked_hashes: 1_000_000,
@@ -442,6 +468,7 @@ impl Default for LiveConfig {
             download_retry_attempts: 5,
             download_retry_base: Duration::from_secs(1),
             anti_entropy_interval: None,
+            anti_entropy_max_per_sec: 4,
             heads_size_limit: DEFAULT_HEADS_SIZE_LIMIT,
             max_start_sync_peers: 256,
         }
@@ -460,6 +487,17 @@ pub struct TimerCounts {
     pub anti_entropy: usize,
     /// Retry rounds of failed downloads.
     pub download_retry: usize,
+}
+
+/// Open sessions by direction, and dials waiting for room ([`super::Live::session_load`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SessionLoad {
+    /// Sessions we dialed (at most `LiveConfig::max_sessions`).
+    pub dialed: usize,
+    /// Sessions peers opened (at most `LiveConfig::max_accepted_sessions`).
+    pub accepted: usize,
+    /// Dials waiting for room.
+    pub dials_waiting: usize,
 }
 
 /// Counters for metrics.
@@ -495,4 +533,15 @@ pub struct LiveStats {
     pub store_errors: u64,
     /// Anti-entropy rounds run (one per document per interval).
     pub anti_entropy_rounds: u64,
+    /// Peers an anti-entropy round skipped because they had synced the document since the
+    /// previous round.
+    pub anti_entropy_skipped: u64,
+    /// Dials that waited for room under `max_sessions` / `max_sessions_per_peer`.
+    pub dials_queued: u64,
+    /// Connections closed at once: over `max_accepted_sessions` or
+    /// `max_sessions_per_peer`.
+    pub sessions_refused: u64,
+    /// Anti-entropy rounds that waited for the node's budget
+    /// ([`LiveConfig::anti_entropy_max_per_sec`]).
+    pub anti_entropy_deferred: u64,
 }

@@ -172,6 +172,12 @@ impl FrameDecoder {
         }
     }
 
+    /// Changes the largest accepted payload, for frames not yet announced (a session admits
+    /// larger frames once its peer is known).
+    pub fn set_max_frame_len(&mut self, max_frame_len: u32) {
+        self.max = max_frame_len;
+    }
+
     /// Buffers received bytes. Memory grows only by what is fed.
     pub fn feed(&mut self, bytes: &[u8]) -> Result<(), FrameError> {
         if self.failed {

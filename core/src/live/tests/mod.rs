@@ -7,8 +7,11 @@
 //!
 //! The scenarios are split by topic: `sync` (sessions, tie-breaks, retries, timeouts,
 //! anti-entropy, gossip), `content` (downloads and the missing-content scan), `timers` (the
-//! timer table as seen from outside).
+//! timer table as seen from outside), `anti_entropy` (background work: spread, skip, rate), `admission` (session bounds and
+//! waiting dials).
 
+mod admission;
+mod anti_entropy;
 mod content;
 mod router;
 mod sync;

@@ -561,21 +561,23 @@ fn anti_entropy_resyncs_known_peers_periodically() {
     net.set(0, id, &a, "late", "l");
     net.run();
     assert_eq!(net.entries(1, id).len(), 0);
+    net.take_events(0);
     net.take_events(1);
-    let limit = net.now.mono + every + Duration::from_secs(1);
+    // The first rounds come within one interval and skip the peer the join just synced;
+    // the next ones, `every ± 10%` later, find the entry.
+    let limit = net.now.mono + every * 2 + every / 5;
     net.run_timers_until(limit);
     assert_eq!(net.entries(1, id), net.entries(0, id));
-    let synced: Vec<Ev> = compact(net.take_events(1))
-        .into_iter()
-        .filter(|e| matches!(e, Ev::Synced(..)))
-        .collect();
-    // Both nodes' timers fire together: node 1 (larger id) accepts node 0's anti-entropy dial,
-    // which brings the entry; its own dial then finds nothing new.
-    assert_eq!(
-        synced,
-        vec![
-            Ev::Synced(0, Origin::Accept, Ok((1, 0))),
-            Ev::Synced(0, Origin::Connect(SyncReason::AntiEntropy), Ok((0, 0))),
-        ]
+    let mut synced: Vec<Ev> = compact(net.take_events(0));
+    synced.extend(compact(net.take_events(1)));
+    synced.retain(|e| matches!(e, Ev::Synced(..)));
+    assert!(
+        synced.contains(&Ev::Synced(0, Origin::Accept, Ok((1, 0))))
+            || synced.contains(&Ev::Synced(
+                0,
+                Origin::Connect(SyncReason::AntiEntropy),
+                Ok((1, 0))
+            )),
+        "the entry came by some anti-entropy sync: {synced:?}"
     );
 }

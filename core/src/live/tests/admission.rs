@@ -1,0 +1,241 @@
+//! Admission of sessions: accepted sessions never hold back our dials, one peer cannot take
+//! every slot, a connection must deliver `Init` in time and small, and dials over a bound
+//! wait instead of being dropped.
+
+use std::time::Duration;
+
+use super::router::*;
+use crate::{hash::PeerId, keys::Capability, live::*, testutil::ns, time::Now};
+
+/// A peer that is not one of the router's nodes.
+fn stranger(i: usize) -> PeerId {
+    let mut b = [0xEE; 32];
+    b[..8].copy_from_slice(&(i as u64).to_be_bytes());
+    PeerId::from_bytes(b)
+}
+
+/// Feeds `input` to `node` directly and returns its outputs (for sessions the router does
+/// not know: nothing else may be pending on that node).
+fn raw(net: &mut Net, node: usize, input: Input) -> Vec<Output> {
+    net.now.mono = net.now.mono + Duration::from_micros(10);
+    let now = net.now;
+    net.nodes[node].live.handle(now, input);
+    net.check(node);
+    std::iter::from_fn(|| net.nodes[node].live.poll_output()).collect()
+}
+
+fn accepted(n: u64) -> SessionId {
+    SessionId {
+        role: Role::Accept,
+        n: 1_000_000 + n,
+    }
+}
+
+fn closed_with(outputs: &[Output]) -> Option<SessionError> {
+    outputs.iter().find_map(|o| match o {
+        Output::SyncClose { reason, .. } => Some(reason.clone()),
+        _ => None,
+    })
+}
+
+/// Node 0 holds one document shared with node 1; both know it, neither has synced yet.
+fn one_doc() -> (Net, NamespaceId) {
+    let (secret, a) = doc();
+    let id = secret.id();
+    let mut net = Net::new(2);
+    net.no_neighbors = true;
+    net.create(0, &secret, &[&a]);
+    net.set(0, id, &a, "k", "v");
+    net.import(1, Capability::Write(secret), &[]);
+    net.start_sync(1, id, &[]);
+    net.subscribe(0, id);
+    net.run();
+    (net, id)
+}
+
+#[test]
+fn connections_that_never_send_init_do_not_hold_back_our_syncs() {
+    let (mut net, id) = one_doc();
+    // 600 connections from 100 strangers, one byte each, no `Init`.
+    let mut refused = 0;
+    for i in 0..600u64 {
+        let session = accepted(i);
+        let peer = stranger(i as usize % 100);
+        let out = raw(&mut net, 0, Input::SyncAccepted { session, peer });
+        refused += usize::from(closed_with(&out).is_some());
+        raw(
+            &mut net,
+            0,
+            Input::SyncData {
+                session,
+                bytes: vec![0],
+            },
+        );
+    }
+    assert_eq!(
+        refused,
+        600 - 512,
+        "accepts over the bound are closed at once"
+    );
+    net.start_sync(0, id, &[1]);
+    net.run();
+    assert_eq!(net.entries(1, id), net.entries(0, id));
+    let synced: Vec<Ev> = compact(net.take_events(0))
+        .into_iter()
+        .filter(|e| matches!(e, Ev::Synced(..)))
+        .collect();
+    assert_eq!(
+        synced,
+        vec![Ev::Synced(
+            1,
+            Origin::Connect(SyncReason::DirectJoin),
+            Ok((0, 1))
+        )]
+    );
+}
+
+#[test]
+fn one_peer_cannot_take_every_accept_slot() {
+    let (mut net, _) = one_doc();
+    let per_peer = LiveConfig::default().max_sessions_per_peer;
+    let mut closed = Vec::new();
+    for i in 0..per_peer as u64 + 10 {
+        let out = raw(
+            &mut net,
+            0,
+            Input::SyncAccepted {
+                session: accepted(i),
+                peer: stranger(1),
+            },
+        );
+        closed.extend(closed_with(&out));
+    }
+    assert_eq!(
+        closed,
+        vec![SessionError::Limit(SessionLimit::PeerSessions); 10]
+    );
+    // Another peer is still admitted.
+    let out = raw(
+        &mut net,
+        0,
+        Input::SyncAccepted {
+            session: accepted(999),
+            peer: stranger(2),
+        },
+    );
+    assert_eq!(closed_with(&out), None);
+    assert_eq!(net.nodes[0].live.session_load().accepted, per_peer + 1);
+    assert_eq!(net.nodes[0].live.stats().sessions_refused, 10);
+}
+
+#[test]
+fn a_connection_that_drips_bytes_is_closed_at_the_init_deadline() {
+    let (mut net, _) = one_doc();
+    let session = accepted(0);
+    let start = net.now.mono;
+    raw(
+        &mut net,
+        0,
+        Input::SyncAccepted {
+            session,
+            peer: stranger(0),
+        },
+    );
+    // A frame header, then one byte a second: never a whole `Init`.
+    raw(
+        &mut net,
+        0,
+        Input::SyncData {
+            session,
+            bytes: 1000u32.to_be_bytes().to_vec(),
+        },
+    );
+    let mut closed = None;
+    for second in 0..120u64 {
+        let at = start + Duration::from_secs(second) + Duration::from_millis(1);
+        let now = Now::new(at, net.now.wall_micros);
+        net.now = now;
+        net.nodes[0].live.handle_timeout(now);
+        let mut out: Vec<Output> = std::iter::from_fn(|| net.nodes[0].live.poll_output()).collect();
+        if closed_with(&out).is_none() {
+            out = raw(
+                &mut net,
+                0,
+                Input::SyncData {
+                    session,
+                    bytes: vec![0],
+                },
+            );
+        }
+        if let Some(reason) = closed_with(&out) {
+            closed = Some((second, reason));
+            break;
+        }
+    }
+    let init_timeout = LiveConfig::default().init_timeout.as_secs();
+    assert_eq!(closed, Some((init_timeout, SessionError::IdleTimeout)));
+    assert_eq!(net.nodes[0].live.session_count(), 0);
+}
+
+#[test]
+fn a_large_frame_before_init_ends_the_session_at_its_header() {
+    let (mut net, _) = one_doc();
+    let session = accepted(0);
+    raw(
+        &mut net,
+        0,
+        Input::SyncAccepted {
+            session,
+            peer: stranger(0),
+        },
+    );
+    let header = (1u32 << 20).to_be_bytes().to_vec();
+    let out = raw(
+        &mut net,
+        0,
+        Input::SyncData {
+            session,
+            bytes: header,
+        },
+    );
+    assert!(
+        matches!(closed_with(&out), Some(SessionError::BadFrame(_))),
+        "{out:?}"
+    );
+}
+
+#[test]
+fn dials_over_the_bound_wait_and_every_one_syncs() {
+    let (_, a) = doc();
+    let mut net = Net::with_config(
+        2,
+        LiveConfig {
+            max_sessions: 4,
+            ..LiveConfig::default()
+        },
+    );
+    net.no_neighbors = true;
+    let mut ids = Vec::new();
+    for seed in 10..50u8 {
+        let secret = ns(seed);
+        let id = secret.id();
+        net.create(0, &secret, &[&a]);
+        net.set(0, id, &a, "k", "v");
+        net.import(1, Capability::Write(secret), &[]);
+        net.start_sync(0, id, &[]);
+        net.subscribe(1, id);
+        ids.push(id);
+    }
+    net.run();
+    // Forty documents joined at once, four dials at a time.
+    for id in &ids {
+        net.start_sync(1, *id, &[0]);
+    }
+    // `Net::check` verifies after every input that at most four dials are open.
+    net.run();
+    for id in &ids {
+        assert_eq!(net.entries(1, *id), net.entries(0, *id));
+    }
+    assert!(net.nodes[1].live.stats().dials_queued >= 36);
+    assert_eq!(net.nodes[1].live.session_load(), SessionLoad::default());
+}
