@@ -220,6 +220,7 @@ impl Harness {
             max_set_size: usize::from((config_byte >> 3) % 3),
             max_message_bytes: [usize::MAX, 16 * 1024 * 1024, 300, 1200]
                 [usize::from(config_byte >> 5) % 4],
+            ..SyncConfig::default()
         };
         let config = ReplicaConfig {
             sync,

@@ -8,6 +8,7 @@
 use crate::{
     entry::ValidationFailure,
     keys::{AuthorId, CapabilityError, NamespaceId},
+    ranger::SyncLimit,
     replica::ReplicaError,
     store::StoreError,
     wire::{AbortReason, FrameError, SyncMessage},
@@ -60,7 +61,7 @@ pub enum SessionError {
     ConnectionClosed,
 }
 
-/// Which per-session bound a peer exceeded.
+/// Which bound a peer exceeded: of one session, or of the node's sessions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum SessionLimit {
     /// `LiveConfig::max_session_backlog`: frames sent without waiting for replies.
@@ -75,6 +76,11 @@ pub enum SessionLimit {
     /// `LiveConfig::max_sessions_per_peer`: the peer holds as many sessions as it may.
     #[error("sessions per peer")]
     PeerSessions,
+    /// A bound of the store's `SyncConfig` on the work of one message: too many parts
+    /// ([`SyncLimit::TooManyParts`]) or too many entries read to answer it
+    /// ([`SyncLimit::TooManyReads`]).
+    #[error("sync message: {0}")]
+    Message(SyncLimit),
 }
 
 /// The kind of a sync message, for errors.
@@ -150,6 +156,11 @@ pub enum StoreFailure {
         /// The reply the command asks for.
         expected: &'static str,
     },
+    /// A peer's sync message exceeded a per-message bound: not a failure of the store but of
+    /// the peer. `Live` ends the session with [`SessionError::Limit`] and
+    /// [`SessionLimit::Message`].
+    #[error("sync limit exceeded: {0}")]
+    Limit(SyncLimit),
 }
 
 impl From<&ReplicaError> for StoreFailure {
@@ -171,6 +182,7 @@ impl From<&ReplicaError> for StoreFailure {
             ReplicaError::Validation(v) => Self::Validation(*v),
             ReplicaError::NewerEntryExists => Self::NewerEntryExists,
             ReplicaError::Capability(c) => Self::Capability(c.clone()),
+            ReplicaError::Limit(l) => Self::Limit(*l),
         }
     }
 }

@@ -37,7 +37,11 @@ impl Live {
                 Err(expected) => Err(StoreFailure::UnexpectedReply { expected }),
             },
         };
-        if result.is_err() {
+        // A peer over a sync bound is the peer's failure, not the store's.
+        if result
+            .as_ref()
+            .is_err_and(|e| !matches!(e, StoreFailure::Limit(_)))
+        {
             self.stats.store_errors += 1;
         }
         match cont {
@@ -197,14 +201,15 @@ impl Cont {
     }
 }
 
-/// The session error for a failed (or, defensively, mismatched) store reply.
+/// The session error for a failed (or, defensively, mismatched) store reply: a peer's
+/// message over a sync bound is [`SessionError::Limit`], anything else a store failure.
 fn store_error(
     result: Result<StoreResponse, StoreFailure>,
     expected: &'static str,
 ) -> SessionError {
-    SessionError::Store(
-        result
-            .err()
-            .unwrap_or(StoreFailure::UnexpectedReply { expected }),
-    )
+    match result.err() {
+        Some(StoreFailure::Limit(limit)) => SessionError::Limit(SessionLimit::Message(limit)),
+        Some(failure) => SessionError::Store(failure),
+        None => SessionError::Store(StoreFailure::UnexpectedReply { expected }),
+    }
 }

@@ -529,7 +529,8 @@ pub struct LiveStats {
     pub downloads_failed: u64,
     /// Hashes not tracked because of `max_tracked_hashes`.
     pub downloads_dropped: u64,
-    /// Store commands that failed.
+    /// Store commands that failed (not counting a peer's sync message refused for a bound of
+    /// the `SyncConfig`: that ends its session with `SessionLimit::Message`).
     pub store_errors: u64,
     /// Anti-entropy rounds run (one per document per interval).
     pub anti_entropy_rounds: u64,

@@ -12,10 +12,15 @@
 //! * `x < y`: `[x, y)`;
 //! * `x > y`: wrap-around, `{t >= x} ∪ {t < y}`.
 
+mod budget;
+mod error;
 mod process;
+#[cfg(test)]
+mod tests;
 
 use std::{fmt, ops::BitXorAssign};
 
+pub use error::{ProcessError, SyncLimit};
 pub use process::{
     initial_message, process_message, ContentStatusSource, NoContent, Received, SyncConfig,
 };

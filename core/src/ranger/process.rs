@@ -14,18 +14,24 @@
 //! bytes of entries one message may carry. With `split_factor = 2`, `max_set_size = 1` and no
 //! byte budget Sheaf sends exactly the messages iroh-docs sends.
 //!
-//! Fingerprints, counts and pivots come from the store's O(log n) index; only entries that are
-//! actually sent are read.
+//! Fingerprints, counts and pivots come from the store's O(log n) index. Entries are read
+//! lazily, in range order and only as far as the byte budget of the reply reaches (see
+//! `budget`): the work of one part is bounded by what it sends, not by the size of its range.
+//! A peer's message is bounded as a whole too: by its number of parts
+//! ([`SyncConfig::max_parts_per_message`]) and by the entries answering it reads
+//! ([`SyncConfig::max_reads_per_message`]); over either, processing fails with
+//! [`ProcessError::Limit`] and the session ends.
 
-use std::collections::BTreeMap;
-
-use super::{ContentStatus, Fingerprint, Message, MessagePart, Range, RangeFingerprint, RangeItem};
+use super::{
+    budget::{self, Diff, Reads, Selection, Theirs},
+    ContentStatus, Fingerprint, Message, MessagePart, ProcessError, Range, RangeFingerprint,
+    RangeItem, SyncLimit,
+};
 use crate::{
-    entry::{Record, RecordIdentifier, SignedEntry},
+    entry::{RecordIdentifier, SignedEntry},
     hash::Hash,
     keys::NamespaceId,
     store::{put_prefix_aware, Backend, Indexed, PutOutcome, StoreError},
-    wire::codec::varint_len,
 };
 
 /// Local reconciliation policy. See the module docs for what it may and may not change.
@@ -37,22 +43,56 @@ pub struct SyncConfig {
     pub max_set_size: usize,
     /// Soft limit on the bytes of entries in one outgoing message. When a range's entries do
     /// not fit, the entries that fit are sent and the rest of the range goes as a fingerprint,
-    /// to be reconciled in a later round. At least one entry is always sent.
+    /// to be reconciled in a later round. At least one entry is always sent. Entries are read
+    /// only as far as this budget reaches, so it also bounds the store work of a reply.
     pub max_message_bytes: usize,
+    /// Most parts an incoming message may hold. A message with more ends the session
+    /// ([`SyncLimit::TooManyParts`]) before any of it is processed.
+    pub max_parts_per_message: usize,
+    /// Most entries read from the store while answering one incoming message. When answering
+    /// needs more, processing stops with [`SyncLimit::TooManyReads`] and the session ends
+    /// (entries of the parts processed before stay stored; no reply is sent).
+    ///
+    /// An answer reads the entries it sends (as many as `max_message_bytes` carries, then one
+    /// per part), the entry where a range is cut, entries a chunk read ahead of a cut (a chunk
+    /// never holds more than the budget left could carry), and, answering entries sent with
+    /// `have_local == false`, our entries that those values dominate (at most one per value
+    /// received). Fingerprints, counts and pivots read no entries.
+    pub max_reads_per_message: usize,
 }
 
 impl SyncConfig {
-    /// The policy of iroh-docs 0.101 (binary splits, single-entry leaves, no byte budget).
+    /// The policy of iroh-docs 0.101 (binary splits, single-entry leaves, no byte budget,
+    /// no bound on the parts of a message or on the reads answering it). Without a byte
+    /// budget a reply carries every entry it owes, so its reads are unbounded too: this is
+    /// the reference policy, for tests and comparisons, not for serving untrusted peers.
     pub const IROH_DOCS: SyncConfig = SyncConfig {
         split_factor: 2,
         max_set_size: 1,
         max_message_bytes: usize::MAX,
+        max_parts_per_message: usize::MAX,
+        max_reads_per_message: usize::MAX,
     };
+
+    /// Default of [`max_parts_per_message`](Self::max_parts_per_message): 1,048,576 (some
+    /// 140 MB of the smallest parts). iroh-docs splits in two, so an honest message holds up
+    /// to twice as many parts as there are differences left to find; a part read from the
+    /// store costs one O(log n) index query, or entries the byte budget bounds.
+    pub const DEFAULT_MAX_PARTS_PER_MESSAGE: usize = 1 << 20;
+
+    /// Default of [`max_reads_per_message`](Self::max_reads_per_message): 4,194,304 entries.
+    /// With the default byte budget a reply carries at most some 73,600 entries (16 MiB at
+    /// the smallest value size) and then one per part; the rest of the bound is for entries
+    /// read to compare with a peer's values (at most one per value) and not sent. It is a
+    /// backstop: the part cap and the budget bound honest and hostile messages alike first.
+    pub const DEFAULT_MAX_READS_PER_MESSAGE: usize = 4 << 20;
 }
 
 impl Default for SyncConfig {
-    /// Sheaf's defaults: 8-way splits with single-entry leaves, and 16 MiB of entries per
-    /// message.
+    /// Sheaf's defaults: 8-way splits with single-entry leaves, 16 MiB of entries per
+    /// message, and the default per-message caps
+    /// ([`DEFAULT_MAX_PARTS_PER_MESSAGE`](Self::DEFAULT_MAX_PARTS_PER_MESSAGE),
+    /// [`DEFAULT_MAX_READS_PER_MESSAGE`](Self::DEFAULT_MAX_READS_PER_MESSAGE)).
     ///
     /// Measured in process on 100,000 vs 100,000 entries (`sheaf-bench reconcile`): with 100
     /// differences, 8 messages and 548 KB against iroh-docs' 20 messages and 477 KB; with 1,000
@@ -67,6 +107,8 @@ impl Default for SyncConfig {
             split_factor: 8,
             max_set_size: 1,
             max_message_bytes: 16 * 1024 * 1024,
+            max_parts_per_message: Self::DEFAULT_MAX_PARTS_PER_MESSAGE,
+            max_reads_per_message: Self::DEFAULT_MAX_READS_PER_MESSAGE,
         }
     }
 }
@@ -121,24 +163,16 @@ pub enum Received {
     },
 }
 
-/// Encoded size of one value in a `RangeItem`.
-fn value_len(e: &SignedEntry) -> usize {
-    let id = e.id().as_bytes().len();
-    128 + varint_len(id as u64)
-        + id
-        + varint_len(e.content_len())
-        + 32
-        + varint_len(e.timestamp())
-        + 1
-}
-
 struct Reply<'a, B, C: ?Sized> {
     store: &'a mut Indexed<B>,
     ns: NamespaceId,
     config: &'a SyncConfig,
     status: &'a mut C,
     parts: Vec<MessagePart>,
+    /// Bytes of entries in `parts`.
     bytes: usize,
+    /// Entries read from the store so far.
+    reads: Reads,
 }
 
 impl<B: Backend, C: ContentStatusSource + ?Sized> Reply<'_, B, C> {
@@ -162,69 +196,43 @@ impl<B: Backend, C: ContentStatusSource + ?Sized> Reply<'_, B, C> {
         Ok(())
     }
 
-    /// Pushes `entries` (ascending) of `range` as a `RangeItem`, cutting at the byte budget.
-    ///
-    /// The part of the range that does not fit is sent as a fingerprint. The cut never falls
-    /// before `keep_through` (the last of the peer's own values in this range, in range order):
-    /// the peer would answer the fingerprint by sending those values again.
+    /// Chooses our entries of `range` to send under what is left of the byte budget (all
+    /// of them, or with `diff` those the peer lacks), reading no further than that.
+    fn select(&mut self, range: &Range, diff: Option<Diff<'_>>) -> Result<Selection, ProcessError> {
+        let budget = self.config.max_message_bytes.saturating_sub(self.bytes);
+        budget::select(self.store, self.ns, range, budget, &mut self.reads, diff)
+    }
+
+    /// Pushes `selection` of `range` as a `RangeItem` and, if it was cut, the rest of the
+    /// range as a fingerprint for a later round: entries over `[x, cut)`, fingerprint over
+    /// `[cut, y)`.
     fn items_part(
         &mut self,
         range: Range,
-        entries: Vec<SignedEntry>,
+        selection: Selection,
         have_local: bool,
-        keep_through: Option<&RecordIdentifier>,
     ) -> Result<(), StoreError> {
-        let total: usize = entries.iter().map(value_len).sum();
-        let budget = self.config.max_message_bytes.saturating_sub(self.bytes);
-        if total <= budget || entries.len() <= 1 {
-            self.bytes += total;
-            let values = self.with_status(entries);
-            self.parts.push(MessagePart::RangeItem(RangeItem {
-                range,
-                values,
-                have_local,
-            }));
-            return Ok(());
-        }
-        // Take entries in range order starting at x until the budget is spent; the rest of
-        // the range becomes a fingerprint for a later round.
-        let split = entries.partition_point(|e| e.id() < range.x());
-        let mut cyclic: Vec<SignedEntry> = entries[split..].to_vec();
-        cyclic.extend_from_slice(&entries[..split]);
-        let mut used = 0;
-        let mut take = 0;
-        let order = |id: &RecordIdentifier| (id < range.x(), id.clone());
-        let must = keep_through.map(order);
-        for e in &cyclic {
-            let len = value_len(e);
-            let needed = must.as_ref().is_some_and(|m| order(e.id()) <= *m);
-            if take > 0 && used + len > budget && !needed {
-                break;
-            }
-            used += len;
-            take += 1;
-        }
-        if take == cyclic.len() {
-            // Everything had to go: no cut.
-            self.bytes += used;
-            let values = self.with_status(entries);
-            self.parts.push(MessagePart::RangeItem(RangeItem {
-                range,
-                values,
-                have_local,
-            }));
-            return Ok(());
-        }
-        let cut = cyclic[take].id().clone();
-        let mut sent: Vec<SignedEntry> = cyclic.drain(..take).collect();
+        let Selection {
+            taken: mut sent,
+            bytes,
+            cut,
+        } = selection;
+        self.bytes += bytes;
         sent.sort();
+        let values = self.with_status(sent);
+        let Some(cut) = cut else {
+            self.parts.push(MessagePart::RangeItem(RangeItem {
+                range,
+                values,
+                have_local,
+            }));
+            return Ok(());
+        };
         let y = if range.is_all() {
             range.x().clone()
         } else {
             range.y().clone()
         };
-        self.bytes += used;
-        let values = self.with_status(sent);
         self.parts.push(MessagePart::RangeItem(RangeItem {
             range: Range::new(range.x().clone(), cut.clone()),
             values,
@@ -234,11 +242,11 @@ impl<B: Backend, C: ContentStatusSource + ?Sized> Reply<'_, B, C> {
     }
 
     /// Answers a mismatched fingerprint: entries (anchor rule) or a split.
-    fn mismatch(&mut self, range: Range, theirs: Fingerprint) -> Result<(), StoreError> {
+    fn mismatch(&mut self, range: Range, theirs: Fingerprint) -> Result<(), ProcessError> {
         let n = self.store.range_len(self.ns, &range)?;
         if n <= 1 || theirs == Fingerprint::EMPTY {
-            let entries = self.store.range_entries(self.ns, &range, 0, usize::MAX)?;
-            return self.items_part(range, entries, false, None);
+            let selection = self.select(&range, None)?;
+            return Ok(self.items_part(range, selection, false)?);
         }
         let k = self.config.split_factor.max(2);
         let mut offsets: Vec<usize> = (1..k).map(|i| n * i / k).collect();
@@ -271,8 +279,8 @@ impl<B: Backend, C: ContentStatusSource + ?Sized> Reply<'_, B, C> {
             if self.store.range_len(self.ns, &sub)? > self.config.max_set_size {
                 self.fingerprint_part(sub)?;
             } else {
-                let entries = self.store.range_entries(self.ns, &sub, 0, usize::MAX)?;
-                self.items_part(sub, entries, false, None)?;
+                let selection = self.select(&sub, None)?;
+                self.items_part(sub, selection, false)?;
             }
         }
         Ok(())
@@ -291,6 +299,11 @@ impl<B: Backend, C: ContentStatusSource + ?Sized> Reply<'_, B, C> {
 /// does. Each received entry goes to `validate`; valid ones are inserted with prefix semantics
 /// and reported to `on_received` with the outcome. Outgoing entries get their content status
 /// from `status`.
+///
+/// A message of more than [`SyncConfig::max_parts_per_message`] parts fails before any work
+/// with [`SyncLimit::TooManyParts`]; answering it fails with [`SyncLimit::TooManyReads`] when
+/// it would read more than [`SyncConfig::max_reads_per_message`] entries (the entries of
+/// parts processed before stay stored).
 pub fn process_message<B, V, R, C>(
     store: &mut Indexed<B>,
     ns: NamespaceId,
@@ -299,13 +312,21 @@ pub fn process_message<B, V, R, C>(
     mut validate: V,
     mut on_received: R,
     status: &mut C,
-) -> Result<Option<Message>, StoreError>
+) -> Result<Option<Message>, ProcessError>
 where
     B: Backend,
     V: FnMut(&SignedEntry) -> bool,
     R: FnMut(&SignedEntry, ContentStatus, Received),
     C: ContentStatusSource + ?Sized,
 {
+    let parts = message.parts.len();
+    if parts > config.max_parts_per_message {
+        return Err(SyncLimit::TooManyParts {
+            parts,
+            max: config.max_parts_per_message,
+        }
+        .into());
+    }
     let mut reply = Reply {
         store,
         ns,
@@ -313,6 +334,7 @@ where
         status,
         parts: Vec::new(),
         bytes: 0,
+        reads: Reads::new(config.max_reads_per_message),
     };
     let mut fingerprints = Vec::new();
     for part in message.parts {
@@ -329,22 +351,23 @@ where
             .map(|(e, _)| e.id())
             .max_by_key(|id| (*id < item.range.x(), (*id).clone()))
             .cloned();
+        // Our answer is chosen from the store as it is before the peer's values are stored
+        // (an entry of ours that one of theirs removes is still sent).
         let diff = if item.have_local {
             None
         } else {
-            let mut theirs: BTreeMap<&RecordIdentifier, &Record> = BTreeMap::new();
+            let mut theirs: Theirs<'_> = Theirs::new();
             for (e, _) in &item.values {
                 let slot = theirs.entry(e.id()).or_insert(e.record());
                 if e.record() > *slot {
                     *slot = e.record();
                 }
             }
-            let ours = reply.store.range_entries(ns, &item.range, 0, usize::MAX)?;
-            Some(
-                ours.into_iter()
-                    .filter(|e| theirs.get(e.id()).is_none_or(|r| *r < e.record()))
-                    .collect::<Vec<_>>(),
-            )
+            let diff = Diff {
+                theirs: &theirs,
+                keep_through: last_theirs.as_ref(),
+            };
+            Some(reply.select(&item.range, Some(diff))?)
         };
         for (entry, status) in item.values {
             // Entries we already hold (or hold newer) are dropped before any signature work:
@@ -362,8 +385,8 @@ where
             };
             on_received(&entry, status, outcome);
         }
-        if let Some(diff) = diff.filter(|d| !d.is_empty()) {
-            reply.items_part(item.range, diff, true, last_theirs.as_ref())?;
+        if let Some(diff) = diff.filter(|d| !d.taken.is_empty()) {
+            reply.items_part(item.range, diff, true)?;
         }
     }
     for RangeFingerprint { range, fingerprint } in fingerprints {

@@ -39,7 +39,10 @@ use crate::{
     keys::{
         Author, AuthorId, Capability, CapabilityError, CapabilityKind, NamespaceId, NamespaceSecret,
     },
-    ranger::{self, ContentStatus, ContentStatusSource, Message, NoContent, Received, SyncConfig},
+    ranger::{
+        self, ContentStatus, ContentStatusSource, Message, NoContent, ProcessError, Received,
+        SyncConfig, SyncLimit,
+    },
     store::{
         put_prefix_aware,
         query::{run_query, QueryCursor, QueryPage},
@@ -111,6 +114,19 @@ pub enum ReplicaError {
     /// Capabilities of different namespaces.
     #[error(transparent)]
     Capability(#[from] CapabilityError),
+    /// A peer's sync message exceeded a per-message bound of the [`SyncConfig`]; the session
+    /// it came in must end.
+    #[error("sync limit exceeded: {0}")]
+    Limit(#[from] SyncLimit),
+}
+
+impl From<ProcessError> for ReplicaError {
+    fn from(e: ProcessError) -> Self {
+        match e {
+            ProcessError::Store(e) => Self::Store(e),
+            ProcessError::Limit(l) => Self::Limit(l),
+        }
+    }
 }
 
 /// Options for opening a document.

@@ -652,6 +652,28 @@ fn check_index<B: Backend>(indexed: &mut Indexed<B>, ns: NamespaceId, g: &mut Ge
         );
         // The pivot: cyclic from the first entry at or after x, as iroh-docs counts.
         let start = want.iter().position(|e| e.id() >= x).unwrap_or(want.len());
+        // Range order: the same cycle.
+        let in_order: Vec<SignedEntry> = want[start..]
+            .iter()
+            .chain(&want[..start])
+            .cloned()
+            .collect();
+        let (skip, limit) = (g.below(want.len() + 2), 1 + g.below(4));
+        let page: Vec<SignedEntry> = in_order.iter().skip(skip).take(limit).cloned().collect();
+        assert_eq!(
+            indexed
+                .range_entries_in_order(ns, &range, skip, limit)
+                .expect("entries"),
+            page,
+            "range_entries_in_order skip {skip} limit {limit} of {range:?}"
+        );
+        assert_eq!(
+            indexed
+                .range_entries_in_order(ns, &range, 0, usize::MAX)
+                .expect("entries"),
+            in_order,
+            "range_entries_in_order of {range:?}"
+        );
         for offset in [0, 1, want.len() / 2, want.len() + 1] {
             let pivot =
                 (!want.is_empty()).then(|| want[(start + offset) % want.len()].id().clone());

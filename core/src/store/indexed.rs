@@ -218,34 +218,32 @@ impl RankSpans {
         self.spans.iter().copied().filter(|(a, b)| a < b)
     }
 
+    /// The non-empty rank intervals in range order: from the first entry at or after `x`
+    /// (rank `start`) to the end of its interval, then on, wrapping to the lowest rank.
+    pub(crate) fn ordered(&self) -> impl Iterator<Item = (usize, usize)> + '_ {
+        let start = self.start;
+        let contains = move |(a, b): (usize, usize)| (a..b).contains(&start);
+        // The part of the range at or after `start`, ascending...
+        let from_start = self
+            .intervals()
+            .filter(move |&(a, b)| contains((a, b)) || a >= start)
+            .map(move |(a, b)| (a.max(start), b));
+        // ...then the part below it, ascending.
+        let below = self
+            .intervals()
+            .filter(move |&(a, _)| a < start)
+            .map(move |(a, b)| (a, b.min(start)));
+        from_start.chain(below)
+    }
+
     /// Global rank of the entry at cyclic `offset` from the first entry at or after `x`.
     pub(crate) fn cyclic_rank(&self, offset: usize) -> Option<usize> {
         let len = self.len();
         if len == 0 {
             return None;
         }
-        let offset = offset % len;
-        // Walk the range's entries starting from `start`, wrapping within the intervals.
-        let mut order: Vec<(usize, usize)> = Vec::with_capacity(3);
-        for (a, b) in self.intervals() {
-            if (a..b).contains(&self.start) {
-                order.push((self.start, b));
-            }
-        }
-        for (a, b) in self.intervals() {
-            if a >= self.start && !(a..b).contains(&self.start) {
-                order.push((a, b));
-            }
-        }
-        for (a, b) in self.intervals() {
-            if b <= self.start {
-                order.push((a, b));
-            } else if (a..b).contains(&self.start) && a < self.start {
-                order.push((a, self.start));
-            }
-        }
-        let mut rest = offset;
-        for (a, b) in order {
+        let mut rest = offset % len;
+        for (a, b) in self.ordered() {
             if rest < b - a {
                 return Some(a + rest);
             }
@@ -338,12 +336,46 @@ impl<B: Backend> Indexed<B> {
         skip: usize,
         limit: usize,
     ) -> Result<Vec<SignedEntry>, StoreError> {
-        // Suffix bounds and sizes of the wanted part of each interval.
+        self.read(ns, range, false, skip, limit)
+    }
+
+    /// Entries of the namespace in `range` in *range order* — from the first entry at or
+    /// after the range's `x` up, then wrapping to the lowest (the order of
+    /// [`range_pivot`](Self::range_pivot)'s offsets) — skipping `skip` and returning at most
+    /// `limit`. For `x < y` this is ascending order; for a wrap-around range or the whole
+    /// namespace the entries at or after `x` come first. Reconciliation reads a range in
+    /// chunks this way, so that it can stop where its byte budget is spent.
+    pub fn range_entries_in_order(
+        &mut self,
+        ns: NamespaceId,
+        range: &Range,
+        skip: usize,
+        limit: usize,
+    ) -> Result<Vec<SignedEntry>, StoreError> {
+        self.read(ns, range, true, skip, limit)
+    }
+
+    /// The entries of `range` at positions `skip..skip + limit`, counted in ascending or in
+    /// range order.
+    fn read(
+        &mut self,
+        ns: NamespaceId,
+        range: &Range,
+        in_range_order: bool,
+        skip: usize,
+        limit: usize,
+    ) -> Result<Vec<SignedEntry>, StoreError> {
+        // Suffix bounds and sizes of the wanted part of each interval (at most three).
         let scans: Vec<(Vec<u8>, Vec<u8>, usize)> = {
             let (tree, spans) = self.spans(ns, range)?;
-            let mut scans = Vec::with_capacity(2);
+            let intervals: Vec<(usize, usize)> = if in_range_order {
+                spans.ordered().collect()
+            } else {
+                spans.intervals().collect()
+            };
+            let mut scans = Vec::with_capacity(intervals.len());
             let (mut skip, mut left) = (skip, limit);
-            for (a, b) in spans.intervals() {
+            for (a, b) in intervals {
                 let n = b - a;
                 if skip >= n {
                     skip -= n;
@@ -365,7 +397,7 @@ impl<B: Backend> Indexed<B> {
             }
             scans
         };
-        let mut out = Vec::new();
+        let mut out = Vec::with_capacity(scans.iter().map(|s| s.2).sum());
         for (lo, hi, take) in scans {
             let rows = self.backend.scan_author_key(
                 ns,

@@ -151,6 +151,29 @@ fn range_semantics_match_the_model<B: Backend>(store: B) {
                         .then(|| expected[(start + offset) % expected.len()].id().clone());
                     assert_eq!(s.range_pivot(secret.id(), &range, offset).unwrap(), want);
                 }
+                // Range order is the pivots' order.
+                let in_order: Vec<SignedEntry> = expected[start..]
+                    .iter()
+                    .chain(&expected[..start])
+                    .cloned()
+                    .collect();
+                assert_eq!(
+                    s.range_entries_in_order(secret.id(), &range, 0, usize::MAX)
+                        .unwrap(),
+                    in_order
+                );
+                for skip in 0..expected.len() + 1 {
+                    assert_eq!(
+                        s.range_entries_in_order(secret.id(), &range, skip, 2)
+                            .unwrap(),
+                        in_order
+                            .iter()
+                            .skip(skip)
+                            .take(2)
+                            .cloned()
+                            .collect::<Vec<_>>()
+                    );
+                }
                 if expected.len() > 2 {
                     assert_eq!(
                         s.range_entries(secret.id(), &range, 1, 1).unwrap(),
@@ -373,11 +396,13 @@ fn any_two_sets_converge_to_the_prefix_aware_union() {
                 split_factor: 3,
                 max_set_size: 2,
                 max_message_bytes: usize::MAX,
+                ..SyncConfig::default()
             },
             SyncConfig {
                 split_factor: 4,
                 max_set_size: 1,
                 max_message_bytes: 700,
+                ..SyncConfig::default()
             },
         ] {
             for alice_first in [true, false] {

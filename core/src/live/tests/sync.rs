@@ -7,6 +7,8 @@ use crate::{
     hash::Hash,
     keys::Capability,
     ranger,
+    replica::{ReplicaConfig, Replicas},
+    store::MemBackend,
     testutil::{author, T0},
     wire::{encode_frame, AbortReason, AuthorHeads, Encode, Op, SyncMessage, SyncReport},
 };
@@ -580,4 +582,60 @@ fn anti_entropy_resyncs_known_peers_periodically() {
             )),
         "the entry came by some anti-entropy sync: {synced:?}"
     );
+}
+
+/// A peer's message over a per-message bound of the store's `SyncConfig` ends that session
+/// with the typed limit — not as a store failure — and the node keeps its data.
+#[test]
+fn a_message_over_a_sync_bound_ends_the_session_with_its_limit() {
+    let (secret, a) = doc();
+    let id = secret.id();
+    let mut net = Net::with_config(
+        2,
+        LiveConfig {
+            retry_attempts: 0,
+            ..LiveConfig::default()
+        },
+    );
+    net.no_neighbors = true;
+    // Node 0 reads at most one entry to answer a message; answering an empty peer takes 3.
+    let sync = ranger::SyncConfig {
+        max_reads_per_message: 1,
+        ..ranger::SyncConfig::default()
+    };
+    net.nodes[0].replicas = Replicas::with_content(
+        MemBackend::new(),
+        net.nodes[0].blobs.clone(),
+        ReplicaConfig {
+            sync,
+            ..ReplicaConfig::default()
+        },
+    );
+    net.create(0, &secret, &[&a]);
+    for key in ["k1", "k2", "k3"] {
+        net.set(0, id, &a, key, "v");
+    }
+    net.subscribe(0, id);
+    net.start_sync(0, id, &[]);
+    net.run();
+    net.import(1, Capability::Write(secret.clone()), &[]);
+    net.start_sync(1, id, &[0]);
+    net.run();
+    let synced: Vec<Ev> = compact(net.take_events(0))
+        .into_iter()
+        .filter(|e| matches!(e, Ev::Synced(..)))
+        .collect();
+    assert_eq!(
+        synced,
+        vec![Ev::Synced(
+            1,
+            Origin::Accept,
+            Err(SessionError::Limit(SessionLimit::Message(
+                ranger::SyncLimit::TooManyReads { max: 1 }
+            )))
+        )]
+    );
+    assert_eq!(net.nodes[0].live.stats().store_errors, 0);
+    assert_eq!(net.entries(0, id).len(), 3);
+    assert!(net.entries(1, id).is_empty());
 }
