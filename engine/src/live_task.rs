@@ -289,7 +289,8 @@ impl<R: Runtime> LiveTask<R> {
                 }
             }
         }
-        self.metrics.record(&before, &self.live.stats());
+        self.metrics
+            .record(&before, &self.live.stats(), self.live.session_load());
         false
     }
 

@@ -4,8 +4,8 @@
 //! sent through reconciliation (iroh-docs counts only gossip inserts as remote entries),
 //! gossip messages that failed to decode, downloads and retries.
 
-use iroh_metrics::{Counter, MetricsGroup};
-use sheaf_core::live::LiveStats;
+use iroh_metrics::{Counter, Gauge, MetricsGroup};
+use sheaf_core::live::{LiveStats, SessionLoad};
 
 /// Counters of one engine (see [`crate::Docs::metrics`]).
 #[derive(Debug, Default, MetricsGroup)]
@@ -53,13 +53,35 @@ pub struct Metrics {
     pub anti_entropy_skipped: Counter,
     /// Anti-entropy rounds that waited for the node's background sync budget.
     pub anti_entropy_deferred: Counter,
+    /// Connections closed at once because the node or that peer had as many sessions as
+    /// it may.
+    pub sessions_refused: Counter,
+    /// Dials that waited for room under the session bounds.
+    pub dials_queued: Counter,
+    /// Sync sessions we dialed, open now.
+    pub sessions_dialed: Gauge,
+    /// Sync sessions peers opened with us, open now (including those before `Init`).
+    pub sessions_accepted: Gauge,
+    /// Dials waiting for room now.
+    pub dials_waiting: Gauge,
     /// Iterations of the live loop.
     pub doc_live_tick_main: Counter,
 }
 
 impl Metrics {
     /// Adds what changed between two snapshots of the core's counters.
-    pub(crate) fn record(&self, before: &LiveStats, after: &LiveStats) {
+    pub(crate) fn record(&self, before: &LiveStats, after: &LiveStats, load: SessionLoad) {
+        let gauge = |n: usize| i64::try_from(n).unwrap_or(i64::MAX);
+        self.sessions_dialed.set(gauge(load.dialed));
+        self.sessions_accepted.set(gauge(load.accepted));
+        self.dials_waiting.set(gauge(load.dials_waiting));
+        self.sessions_refused.inc_by(
+            after
+                .sessions_refused
+                .saturating_sub(before.sessions_refused),
+        );
+        self.dials_queued
+            .inc_by(after.dials_queued.saturating_sub(before.dials_queued));
         let d = |a: u64, b: u64| b.saturating_sub(a);
         self.sync_via_accept_success
             .inc_by(d(before.sync_accept_ok, after.sync_accept_ok));

@@ -74,6 +74,20 @@ fn larger_worlds() {
     }
 }
 
+/// Many documents among a few nodes: dials of many documents to one peer wait for room,
+/// anti-entropy of all of them stays within each node's rate, and every document converges.
+/// (`.ci/run` also runs 200 documents among 5 nodes in a release build.)
+#[test]
+fn many_documents_among_five_nodes() {
+    for seed in 0..2 {
+        let mut cfg = config(seed);
+        cfg.nodes = 5;
+        cfg.docs = 30;
+        cfg.ops = 150;
+        assert_ok(&run(&cfg, None));
+    }
+}
+
 #[test]
 fn same_seed_same_trace_different_seed_different_trace() {
     let cfg = config(7);

@@ -56,6 +56,20 @@
 //! ([`SessionError`], [`StoreFailure`]); `invariants` (tests, fuzzing and the simulator's
 //! `invariants` feature) `Live::check_invariants`, `Live::pending` and planted bugs.
 //!
+//! # Bounds, and what each protects against
+//!
+//! | Bound | Against |
+//! |---|---|
+//! | `max_frame_len`, `max_init_frame_len` (before `Init`) | a peer announcing a huge frame to make us buffer it |
+//! | `init_timeout`, `session_idle_timeout` | connections that drip bytes or stall and hold a slot |
+//! | `max_session_backlog`, `max_session_messages` | a peer that floods frames or never converges |
+//! | `max_sessions` (dialed), `max_accepted_sessions`, `max_sessions_per_peer` (`admission`) | many connections taking the node's capacity, accepted ones starving our own syncs |
+//! | `SyncConfig` byte budget, parts, reads, overlapping parts (`ranger`) | one message that asks for the same entries thousands of times |
+//! | `anti_entropy_max_per_sec` (`anti_entropy`) | background syncs that grow with the number of documents |
+//! | `max_concurrent_downloads`, `max_tracked_hashes`, `max_providers_per_hash` | content bursts and hash floods |
+//! | `max_peers_per_namespace`, `max_start_sync_peers` | peer tables that grow with every id a peer makes up |
+//! | the output queue (`MAX_OUTPUTS`) | a caller that does not drain |
+//!
 //! Writes are committed by the store executor on its own schedule ([`crate::replica::Replicas::poll_timeout`],
 //! at most every 500 ms), not by `Live`: only the executor sees every write, including the
 //! API's local ones. Subscribers are fed by the runtime through [`LagTracker`], so a slow one

@@ -42,4 +42,9 @@ pub enum SyncLimit {
         /// The bound.
         max: usize,
     },
+    /// Two parts of the message cover common identifiers
+    /// ([`reject_overlapping_parts`](super::SyncConfig::reject_overlapping_parts)); it was
+    /// refused before any of it was processed.
+    #[error("parts of one message overlap")]
+    OverlappingParts,
 }

@@ -59,6 +59,11 @@ pub struct SyncConfig {
     /// `have_local == false`, our entries that those values dominate (at most one per value
     /// received). Fingerprints, counts and pivots read no entries.
     pub max_reads_per_message: usize,
+    /// Refuse a message whose parts overlap ([`SyncLimit::OverlappingParts`]) before any of
+    /// it is processed. An honest peer's parts are always disjoint (each answers a disjoint
+    /// part of the previous message), while overlapping parts let one message ask for the
+    /// same entries thousands of times. iroh-docs does not check.
+    pub reject_overlapping_parts: bool,
 }
 
 impl SyncConfig {
@@ -72,6 +77,7 @@ impl SyncConfig {
         max_message_bytes: usize::MAX,
         max_parts_per_message: usize::MAX,
         max_reads_per_message: usize::MAX,
+        reject_overlapping_parts: false,
     };
 
     /// Default of [`max_parts_per_message`](Self::max_parts_per_message): 1,048,576 (some
@@ -109,6 +115,7 @@ impl Default for SyncConfig {
             max_message_bytes: 16 * 1024 * 1024,
             max_parts_per_message: Self::DEFAULT_MAX_PARTS_PER_MESSAGE,
             max_reads_per_message: Self::DEFAULT_MAX_READS_PER_MESSAGE,
+            reject_overlapping_parts: true,
         }
     }
 }
@@ -293,6 +300,41 @@ impl<B: Backend, C: ContentStatusSource + ?Sized> Reply<'_, B, C> {
     }
 }
 
+/// Whether two of `parts` cover a common identifier. O(p log p).
+fn overlapping(parts: &[MessagePart]) -> bool {
+    if parts.len() < 2 {
+        return false;
+    }
+    // Each range as linear intervals [start, end), `None` standing for the ends of the order.
+    type Bound<'a> = Option<&'a RecordIdentifier>;
+    let mut intervals: Vec<(Bound<'_>, Bound<'_>)> = Vec::with_capacity(parts.len() + 1);
+    for part in parts {
+        let range = match part {
+            MessagePart::RangeFingerprint(fp) => &fp.range,
+            MessagePart::RangeItem(item) => &item.range,
+        };
+        match range.x().cmp(range.y()) {
+            std::cmp::Ordering::Equal => return true,
+            std::cmp::Ordering::Less => intervals.push((Some(range.x()), Some(range.y()))),
+            std::cmp::Ordering::Greater => {
+                intervals.push((Some(range.x()), None));
+                intervals.push((None, Some(range.y())));
+            }
+        }
+    }
+    // `None` sorts first, as the start of the order should.
+    intervals.sort();
+    intervals.windows(2).any(|w| {
+        let (_, end) = w[0];
+        let (start, _) = w[1];
+        match (end, start) {
+            (None, _) => true,
+            (Some(_), None) => true,
+            (Some(end), Some(start)) => start < end,
+        }
+    })
+}
+
 /// Processes one incoming message for namespace `ns` and returns our reply, if any.
 ///
 /// `RangeItem` parts are handled first (in order), then `RangeFingerprint` parts, as iroh-docs
@@ -303,7 +345,8 @@ impl<B: Backend, C: ContentStatusSource + ?Sized> Reply<'_, B, C> {
 /// A message of more than [`SyncConfig::max_parts_per_message`] parts fails before any work
 /// with [`SyncLimit::TooManyParts`]; answering it fails with [`SyncLimit::TooManyReads`] when
 /// it would read more than [`SyncConfig::max_reads_per_message`] entries (the entries of
-/// parts processed before stay stored).
+/// parts processed before stay stored). With [`SyncConfig::reject_overlapping_parts`], a
+/// message whose parts overlap fails before any work with [`SyncLimit::OverlappingParts`].
 pub fn process_message<B, V, R, C>(
     store: &mut Indexed<B>,
     ns: NamespaceId,
@@ -326,6 +369,9 @@ where
             max: config.max_parts_per_message,
         }
         .into());
+    }
+    if config.reject_overlapping_parts && overlapping(&message.parts) {
+        return Err(SyncLimit::OverlappingParts.into());
     }
     let mut reply = Reply {
         store,

@@ -88,6 +88,7 @@ fn many_whole_range_parts_do_bounded_work() {
     let n = 20_000;
     let (mut store, id) = store_of(n);
     let config = SyncConfig {
+        reject_overlapping_parts: false,
         max_message_bytes: 1024 * 1024,
         ..SyncConfig::default()
     };
@@ -138,6 +139,7 @@ fn a_whole_range_part_reads_about_what_the_budget_lets_it_send() {
     let n = 10_000;
     let (mut store, id) = store_of(n);
     let config = SyncConfig {
+        reject_overlapping_parts: false,
         max_message_bytes: 10_000,
         ..SyncConfig::default()
     };
@@ -210,6 +212,7 @@ fn a_whole_range_part_reads_about_what_the_budget_lets_it_send() {
 fn too_many_parts_is_a_typed_error() {
     let (mut store, id) = store_of(100);
     let config = SyncConfig {
+        reject_overlapping_parts: false,
         max_parts_per_message: 10,
         ..SyncConfig::default()
     };
@@ -252,6 +255,7 @@ fn too_many_parts_is_a_typed_error() {
 fn too_many_reads_is_a_typed_error() {
     let (mut store, id) = store_of(1_000);
     let config = SyncConfig {
+        reject_overlapping_parts: false,
         max_reads_per_message: 100,
         ..SyncConfig::IROH_DOCS
     };
@@ -292,6 +296,7 @@ fn leaf_parts_with_values_read_what_they_send() {
     let n = 20_000;
     let (mut store, id) = store_of(n);
     let config = SyncConfig {
+        reject_overlapping_parts: false,
         max_message_bytes: 100_000,
         ..SyncConfig::default()
     };
@@ -326,7 +331,10 @@ fn leaf_parts_with_values_read_what_they_send() {
 fn entries_that_force_a_whole_range_are_capped_by_reads() {
     let n = 20_000;
     let (mut store, id) = store_of(n);
-    let config = SyncConfig::default();
+    let config = SyncConfig {
+        reject_overlapping_parts: false,
+        ..SyncConfig::default()
+    };
     let last = store
         .range_entries(id, &whole(), n - 1, 1)
         .unwrap()
@@ -454,7 +462,11 @@ impl Arbitrary for Probe {
 
 /// Budgets and split policies, from none at all to a budget that cuts nearly every answer.
 fn configs() -> Vec<SyncConfig> {
-    let mut out = vec![SyncConfig::IROH_DOCS, SyncConfig::default()];
+    let overlaps_allowed = SyncConfig {
+        reject_overlapping_parts: false,
+        ..SyncConfig::default()
+    };
+    let mut out = vec![SyncConfig::IROH_DOCS, overlaps_allowed];
     for (split_factor, max_set_size, max_message_bytes) in [
         (3, 2, usize::MAX),
         (2, 0, 300),
@@ -463,6 +475,7 @@ fn configs() -> Vec<SyncConfig> {
         (8, 1, 3000),
     ] {
         out.push(SyncConfig {
+            reject_overlapping_parts: false,
             split_factor,
             max_set_size,
             max_message_bytes,
@@ -613,4 +626,66 @@ fn lazy_answers_equal_eager_answers() {
         .tests(120)
         .rng(Gen::new(40))
         .quickcheck(prop as fn(Doc, Doc, Probe) -> bool);
+}
+
+/// Parts that overlap are refused before any work: an honest peer's parts are disjoint, and
+/// overlapping ones let a message ask for the same entries again and again.
+#[test]
+fn overlapping_parts_are_refused_before_any_work() {
+    let (mut store, id) = store_of(100);
+    let config = SyncConfig::default();
+    let fp = |range: Range| {
+        MessagePart::RangeFingerprint(RangeFingerprint {
+            range,
+            fingerprint: Fingerprint::EMPTY,
+        })
+    };
+    let key = |k: &[u8]| RecordIdentifier::new(ns(1).id(), author(1).id(), k);
+    let cases = [
+        (vec![fp(whole()), fp(whole())], true),
+        (
+            vec![fp(whole()), fp(Range::new(key(b"a"), key(b"b")))],
+            true,
+        ),
+        (
+            vec![
+                fp(Range::new(key(b"a"), key(b"c"))),
+                fp(Range::new(key(b"b"), key(b"d"))),
+            ],
+            true,
+        ),
+        // Wrapping [d, b) meets [a, c) below b.
+        (
+            vec![
+                fp(Range::new(key(b"d"), key(b"b"))),
+                fp(Range::new(key(b"a"), key(b"c"))),
+            ],
+            true,
+        ),
+        // Adjacent and wrapping parts that only touch are disjoint.
+        (
+            vec![
+                fp(Range::new(key(b"a"), key(b"c"))),
+                fp(Range::new(key(b"c"), key(b"d"))),
+                fp(Range::new(key(b"d"), key(b"a"))),
+            ],
+            false,
+        ),
+    ];
+    for (parts, overlap) in cases {
+        store.backend_mut().reads = 0;
+        let result = answer(&mut store, id, &config, Message::new(parts.clone()));
+        if overlap {
+            assert!(
+                matches!(
+                    result,
+                    Err(ProcessError::Limit(SyncLimit::OverlappingParts))
+                ),
+                "{parts:?}: {result:?}"
+            );
+            assert_eq!(store.backend().reads, 0);
+        } else {
+            assert!(result.is_ok(), "{parts:?}: {result:?}");
+        }
+    }
 }
