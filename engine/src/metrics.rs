@@ -58,6 +58,8 @@ pub struct Metrics {
     pub sessions_refused: Counter,
     /// Dials that waited for room under the session bounds.
     pub dials_queued: Counter,
+    /// Peers dropped from a document's full peer table to make room for a new one.
+    pub peers_evicted: Counter,
     /// Sync sessions we dialed, open now.
     pub sessions_dialed: Gauge,
     /// Sync sessions peers opened with us, open now (including those before `Init`).
@@ -82,6 +84,8 @@ impl Metrics {
         );
         self.dials_queued
             .inc_by(after.dials_queued.saturating_sub(before.dials_queued));
+        self.peers_evicted
+            .inc_by(after.peers_evicted.saturating_sub(before.peers_evicted));
         let d = |a: u64, b: u64| b.saturating_sub(a);
         self.sync_via_accept_success
             .inc_by(d(before.sync_accept_ok, after.sync_accept_ok));

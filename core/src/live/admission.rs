@@ -137,7 +137,7 @@ impl Live {
 
     /// Queues a dial that does not fit the bounds now (once per document and peer).
     pub(super) fn queue_dial(&mut self, ns: NamespaceId, peer: PeerId, reason: SyncReason) {
-        let Some(p) = self.states.peer(&ns, peer) else {
+        let Some(p) = self.states.peer(&ns, peer, self.now.mono) else {
             return;
         };
         if p.dial_queued.is_some() {

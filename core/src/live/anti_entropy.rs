@@ -139,17 +139,18 @@ impl Live {
     }
 
     /// Records a completed sync with `peer` for the freshness rule (see the module docs).
+    /// (Any completed sync also marks the peer active for the peer table's eviction.)
     pub(super) fn note_synced(&mut self, ns: NamespaceId, peer: PeerId, by_anti_entropy: bool) {
-        if by_anti_entropy {
-            return;
-        }
         let now = self.now.mono;
         if let Some(p) = self
             .states
             .get_mut(&ns)
             .and_then(|s| s.peers.get_mut(&peer))
         {
-            p.last_synced = Some(now);
+            p.last_active = now;
+            if !by_anti_entropy {
+                p.last_synced = Some(now);
+            }
         }
     }
 }

@@ -229,6 +229,7 @@ impl Live {
     pub fn stats(&self) -> LiveStats {
         let mut stats = self.stats.clone();
         stats.downloads_dropped = self.downloads.dropped;
+        stats.peers_evicted = self.states.evicted;
         stats
     }
 

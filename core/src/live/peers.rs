@@ -42,6 +42,9 @@ pub(super) struct PeerState {
     pub(super) dial_queued: Option<SyncReason>,
     /// When a sync with the peer last completed, other than one our anti-entropy dialed.
     pub(super) last_synced: Option<Mono>,
+    /// When the peer was first tracked or last completed a sync: the least recently active
+    /// idle peer makes room when the table is full.
+    pub(super) last_active: Mono,
 }
 
 /// What an acceptor answers.
@@ -66,6 +69,8 @@ pub(super) struct NamespaceState {
 pub(super) struct NamespaceStates {
     map: BTreeMap<NamespaceId, NamespaceState>,
     max_peers: usize,
+    /// Peers dropped to make room for new ones (for metrics).
+    pub(super) evicted: u64,
 }
 
 impl NamespaceStates {
@@ -73,6 +78,7 @@ impl NamespaceStates {
         Self {
             map: BTreeMap::new(),
             max_peers,
+            evicted: 0,
         }
     }
 
@@ -106,13 +112,34 @@ impl NamespaceStates {
         self.map.keys()
     }
 
-    /// The peer's state, created on first use unless the document tracks too many peers.
-    pub(super) fn peer(&mut self, ns: &NamespaceId, peer: PeerId) -> Option<&mut PeerState> {
+    /// The peer's state, created on first use. When the document tracks `max_peers` already,
+    /// the least recently active idle peer (no sync running, no dial waiting, no retry armed)
+    /// is dropped to make room: throwaway ids cannot lock new peers out. Its useful-peer
+    /// record in the store stays. `None` only if every tracked peer is busy. O(max_peers)
+    /// when the table is full.
+    pub(super) fn peer(
+        &mut self,
+        ns: &NamespaceId,
+        peer: PeerId,
+        now: Mono,
+    ) -> Option<&mut PeerState> {
         let state = self.map.get_mut(ns)?;
         if !state.peers.contains_key(&peer) && state.peers.len() >= self.max_peers {
-            return None;
+            let victim = state
+                .peers
+                .iter()
+                .filter(|(_, p)| {
+                    p.state == SyncState::Idle && p.dial_queued.is_none() && p.retry_at.is_none()
+                })
+                .min_by_key(|(id, p)| (p.last_active, **id))
+                .map(|(id, _)| *id)?;
+            state.peers.remove(&victim);
+            self.evicted += 1;
         }
-        Some(state.peers.entry(peer).or_default())
+        Some(state.peers.entry(peer).or_insert_with(|| PeerState {
+            last_active: now,
+            ..PeerState::default()
+        }))
     }
 
     /// Whether a dial may start; marks it running. A report, a new neighbour or a direct join
@@ -127,7 +154,7 @@ impl NamespaceStates {
         reason: SyncReason,
         now: Now,
     ) -> bool {
-        let Some(state) = self.peer(ns, peer) else {
+        let Some(state) = self.peer(ns, peer, now.mono) else {
             return false;
         };
         match state.state {
@@ -164,7 +191,7 @@ impl NamespaceStates {
         if !self.is_syncing(ns) {
             return AcceptOutcome::Reject(AbortReason::NotFound);
         }
-        let Some(state) = self.peer(ns, peer) else {
+        let Some(state) = self.peer(ns, peer, now.mono) else {
             return AcceptOutcome::Reject(AbortReason::InternalServerError);
         };
         let outcome = match state.state {

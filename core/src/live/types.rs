@@ -417,7 +417,9 @@ pub struct LiveConfig {
     pub max_tracked_hashes: usize,
     /// Providers remembered per hash; further ones are ignored.
     pub max_providers_per_hash: usize,
-    /// Peers tracked per document; syncs with further peers are refused.
+    /// Peers tracked per document; a further peer takes the place of the least recently
+    /// active idle one ([`LiveStats::peers_evicted`]), and is refused only while every
+    /// tracked peer is busy.
     pub max_peers_per_namespace: usize,
     /// Retries of a failed dialed sync (0 disables retries, iroh-docs' behaviour).
     pub retry_attempts: u32,
@@ -537,6 +539,8 @@ pub struct LiveStats {
     /// Peers an anti-entropy round skipped because they had synced the document since the
     /// previous round.
     pub anti_entropy_skipped: u64,
+    /// Peers dropped from a full peer table to make room for a new one.
+    pub peers_evicted: u64,
     /// Dials that waited for room under `max_sessions` / `max_sessions_per_peer`.
     pub dials_queued: u64,
     /// Connections closed at once: over `max_accepted_sessions` or

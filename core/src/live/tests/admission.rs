@@ -1,11 +1,20 @@
 //! Admission of sessions: accepted sessions never hold back our dials, one peer cannot take
-//! every slot, a connection must deliver `Init` in time and small, and dials over a bound
-//! wait instead of being dropped.
+//! every slot, a connection must deliver `Init` in time and small, dials over a bound wait
+//! instead of being dropped, and throwaway peer ids do not fill a document's peer table.
 
 use std::time::Duration;
 
 use super::router::*;
-use crate::{hash::PeerId, keys::Capability, live::*, testutil::ns, time::Now};
+use crate::{
+    entry::RecordIdentifier,
+    hash::PeerId,
+    keys::Capability,
+    live::*,
+    ranger,
+    testutil::ns,
+    time::Now,
+    wire::{encode_frame, SyncMessage, DEFAULT_MAX_FRAME_LEN},
+};
 
 /// A peer that is not one of the router's nodes.
 fn stranger(i: usize) -> PeerId {
@@ -238,4 +247,80 @@ fn dials_over_the_bound_wait_and_every_one_syncs() {
     }
     assert!(net.nodes[1].live.stats().dials_queued >= 36);
     assert_eq!(net.nodes[1].live.session_load(), SessionLoad::default());
+}
+
+#[test]
+fn throwaway_peer_ids_do_not_lock_a_new_peer_out() {
+    let (secret, a) = doc();
+    let id = secret.id();
+    let mut net = Net::with_config(
+        2,
+        LiveConfig {
+            max_peers_per_namespace: 8,
+            ..LiveConfig::default()
+        },
+    );
+    net.no_neighbors = true;
+    net.create(0, &secret, &[&a]);
+    net.set(0, id, &a, "k", "v");
+    net.import(1, Capability::Write(secret), &[]);
+    net.start_sync(0, id, &[]);
+    net.start_sync(1, id, &[]);
+    net.subscribe(1, id);
+    net.run();
+    // 50 ids each open a session for the document, send `Init`, and vanish.
+    let init = SyncMessage::Init {
+        namespace: id,
+        message: ranger::Message::new(vec![ranger::MessagePart::RangeFingerprint(
+            ranger::RangeFingerprint {
+                range: ranger::Range::new(RecordIdentifier::zero(), RecordIdentifier::zero()),
+                fingerprint: ranger::Fingerprint::EMPTY,
+            },
+        )]),
+    };
+    let mut frame = Vec::new();
+    encode_frame(&init, DEFAULT_MAX_FRAME_LEN, &mut frame).unwrap();
+    for i in 0..50u64 {
+        let session = accepted(i);
+        net.queue.push_back((
+            0,
+            Input::SyncAccepted {
+                session,
+                peer: stranger(i as usize),
+            },
+        ));
+        net.queue.push_back((
+            0,
+            Input::SyncData {
+                session,
+                bytes: frame.clone(),
+            },
+        ));
+        net.run();
+        net.queue.push_back((
+            0,
+            Input::SyncClosed {
+                session,
+                error: Some(SessionError::Transport("gone".into())),
+            },
+        ));
+        net.run();
+    }
+    assert!(net.nodes[0].live.stats().peers_evicted >= 42);
+    // A new, legitimate peer still syncs.
+    net.start_sync(1, id, &[0]);
+    net.run();
+    assert_eq!(net.entries(1, id), net.entries(0, id));
+    let synced: Vec<Ev> = compact(net.take_events(1))
+        .into_iter()
+        .filter(|e| matches!(e, Ev::Synced(..)))
+        .collect();
+    assert_eq!(
+        synced,
+        vec![Ev::Synced(
+            0,
+            Origin::Connect(SyncReason::DirectJoin),
+            Ok((1, 0))
+        )]
+    );
 }
