@@ -35,6 +35,8 @@ pub struct Metrics {
     pub gossip_decode_errors: Counter,
     /// Gossip `Put`s the store refused.
     pub gossip_puts_refused: Counter,
+    /// Gossip ops dropped before the store: over the gossip budget, or from a muted peer.
+    pub gossip_dropped: Counter,
     /// Failed syncs scheduled for a retry.
     pub sync_retries: Counter,
     /// Blobs downloaded.
@@ -103,6 +105,8 @@ impl Metrics {
             .inc_by(d(before.gossip_decode_errors, after.gossip_decode_errors));
         self.gossip_puts_refused
             .inc_by(d(before.gossip_puts_refused, after.gossip_puts_refused));
+        self.gossip_dropped
+            .inc_by(d(before.gossip_dropped, after.gossip_dropped));
         self.sync_retries
             .inc_by(d(before.retries_scheduled, after.retries_scheduled));
         self.downloads_ok

@@ -1,15 +1,112 @@
 //! Gossip: neighbours joining and leaving a document's swarm, and the ops they deliver
 //! (`Put`, `ContentReady`, `SyncReport`).
+//!
+//! # Budget
+//!
+//! Anyone who knows a document's id can join its topic and broadcast, and every `Put` costs a
+//! strict signature check on the store, which serves every document and every API call. So
+//! the store work gossip causes is budgeted: at most
+//! [`LiveConfig::max_gossip_store_per_peer`](super::LiveConfig::max_gossip_store_per_peer)
+//! store commands (`Put`s and `SyncReport`s) in flight per delivering peer and
+//! [`LiveConfig::max_gossip_store`](super::LiveConfig::max_gossip_store) in all; what arrives
+//! over the budget is dropped and counted ([`LiveStats::gossip_dropped`]). Gossip is best
+//! effort: the next sync repairs what was dropped. A peer that sent us, as the author's own
+//! node, a `Put` that failed verification is muted for
+//! [`LiveConfig::gossip_mute`](super::LiveConfig::gossip_mute): its `Put`s are dropped
+//! before they reach the store. Relays are never muted for what they forward (iroh-gossip
+//! forwards before anyone can check), only budgeted; the mute table holds at most
+//! [`MAX_MUTED`] peers and forgets the one whose mute ends first.
+
+use std::collections::BTreeMap;
 
 use super::types::*;
-use super::{Cont, Live};
+use super::{error::StoreFailure, Cont, Live};
 use crate::{
     hash::PeerId,
     keys::NamespaceId,
     ranger::ContentStatus,
     replica::StoreCommand,
+    time::Mono,
     wire::{AuthorHeads, Decode, Encode, Op, SyncReport},
 };
+
+/// Most muted peers remembered at once.
+pub const MAX_MUTED: usize = 1024;
+
+/// Store work in flight per delivering peer, and the muted peers.
+#[derive(Debug, Default)]
+pub(super) struct GossipLoad {
+    in_flight: BTreeMap<PeerId, usize>,
+    total: usize,
+    muted: BTreeMap<PeerId, Mono>,
+}
+
+impl GossipLoad {
+    /// Store commands in flight for gossip, in all (invariants).
+    #[cfg(any(test, feature = "fuzzing", feature = "invariants"))]
+    pub(super) fn total(&self) -> usize {
+        self.total
+    }
+}
+
+impl Live {
+    /// Whether a gossip op from `from` that needs the store may have it now; counts it.
+    fn admit_gossip(&mut self, from: PeerId, put: bool) -> bool {
+        let now = self.now.mono;
+        let load = &mut self.gossip_load;
+        if put {
+            if let Some(until) = load.muted.get(&from) {
+                if *until > now {
+                    self.stats.gossip_dropped += 1;
+                    return false;
+                }
+                load.muted.remove(&from);
+            }
+        }
+        let mine = load.in_flight.get(&from).copied().unwrap_or(0);
+        if mine >= self.config.max_gossip_store_per_peer
+            || load.total >= self.config.max_gossip_store
+        {
+            self.stats.gossip_dropped += 1;
+            return false;
+        }
+        load.in_flight.insert(from, mine + 1);
+        load.total += 1;
+        true
+    }
+
+    /// A store command of gossip from `from` was answered.
+    pub(super) fn gossip_answered(&mut self, from: PeerId) {
+        let load = &mut self.gossip_load;
+        if let Some(n) = load.in_flight.get_mut(&from) {
+            *n -= 1;
+            if *n == 0 {
+                load.in_flight.remove(&from);
+            }
+            load.total -= 1;
+        }
+    }
+
+    /// The store refused a `Put` that `from` delivered as its author's node.
+    pub(super) fn gossip_put_refused(&mut self, from: PeerId, direct: bool, e: &StoreFailure) {
+        self.stats.gossip_puts_refused += 1;
+        if !direct || !matches!(e, StoreFailure::Validation(_)) {
+            return;
+        }
+        let until = self.now.mono + self.config.gossip_mute;
+        let muted = &mut self.gossip_load.muted;
+        if muted.len() >= MAX_MUTED && !muted.contains_key(&from) {
+            if let Some(first) = muted
+                .iter()
+                .min_by_key(|(p, t)| (**t, **p))
+                .map(|(p, _)| *p)
+            {
+                muted.remove(&first);
+            }
+        }
+        muted.insert(from, until);
+    }
+}
 
 impl Live {
     pub(super) fn on_gossip(&mut self, ns: NamespaceId, event: GossipEvent) {
@@ -37,6 +134,9 @@ impl Live {
             } => match Op::from_wire(&content) {
                 Err(_) => self.stats.gossip_decode_errors += 1,
                 Ok(Op::Put(entry)) => {
+                    if !self.admit_gossip(delivered_from, true) {
+                        return;
+                    }
                     let status = if direct {
                         ContentStatus::Complete
                     } else {
@@ -52,7 +152,10 @@ impl Live {
                             from: delivered_from,
                             content_status: status,
                         },
-                        Cont::GossipPut,
+                        Cont::GossipPut {
+                            from: delivered_from,
+                            direct,
+                        },
                     );
                 }
                 Ok(Op::ContentReady(hash)) => {
@@ -64,13 +167,17 @@ impl Live {
                         return;
                     }
                     match AuthorHeads::decode(&heads) {
-                        Ok(heads) => self.store(
-                            StoreCommand::HasNewsForUs { namespace, heads },
-                            Cont::News {
-                                ns,
-                                from: delivered_from,
-                            },
-                        ),
+                        Ok(heads) => {
+                            if self.admit_gossip(delivered_from, false) {
+                                self.store(
+                                    StoreCommand::HasNewsForUs { namespace, heads },
+                                    Cont::News {
+                                        ns,
+                                        from: delivered_from,
+                                    },
+                                );
+                            }
+                        }
                         Err(_) => self.stats.gossip_decode_errors += 1,
                     }
                 }

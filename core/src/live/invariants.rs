@@ -21,7 +21,8 @@
 //! * Admission: the session counts by direction and peer match the open sessions and stay
 //!   within `max_sessions`, `max_accepted_sessions` and `max_sessions_per_peer`; every
 //!   waiting dial is flagged on its peer state and every flag has its waiting dial; a
-//!   reserved anti-entropy slot has its timer.
+//!   reserved anti-entropy slot has its timer; store work in flight for gossip matches its
+//!   count and stays within `max_gossip_store`.
 //! * Store replies arrive in emission order: each reply answers the oldest outstanding
 //!   request.
 
@@ -32,7 +33,7 @@ use super::{
     session::Phase,
     timer::Timer,
     types::{Origin, Role, SessionId, TimerCounts},
-    Live,
+    Cont, Live,
 };
 use crate::{hash::PeerId, keys::NamespaceId};
 
@@ -240,6 +241,16 @@ impl Live {
                     "a waiting dial without its peer state",
                 ));
             }
+        }
+        let gossip = self
+            .pending
+            .values()
+            .filter(|c| matches!(c, Cont::GossipPut { .. } | Cont::News { .. }))
+            .count();
+        if gossip != self.gossip_load.total() || gossip > self.config.max_gossip_store {
+            return Err(InvariantViolation::Admission(
+                "gossip store work in flight differs from its count or exceeds its bound",
+            ));
         }
         let flagged = self
             .states

@@ -107,6 +107,7 @@ use self::{
     admission::Admission,
     anti_entropy::AntiEntropyBudget,
     content::Downloads,
+    gossip::GossipLoad,
     peers::NamespaceStates,
     scan::ContentScans,
     session::Session,
@@ -151,7 +152,10 @@ pub(super) enum Cont {
         ns: NamespaceId,
         from: PeerId,
     },
-    GossipPut,
+    GossipPut {
+        from: PeerId,
+        direct: bool,
+    },
     MissingContent(NamespaceId),
     Shutdown(ApiRequestId),
 }
@@ -176,6 +180,8 @@ pub struct Live {
     timers: TimerTable,
     /// Open sessions by direction and peer, and dials waiting for room.
     admission: Admission,
+    /// Store work in flight for gossip, per delivering peer; muted peers.
+    gossip_load: GossipLoad,
     /// The node's anti-entropy budget.
     anti_entropy: AntiEntropyBudget,
     outputs: VecDeque<Output>,
@@ -211,6 +217,7 @@ impl Live {
             timers: TimerTable::default(),
             anti_entropy: AntiEntropyBudget::default(),
             admission: Admission::default(),
+            gossip_load: GossipLoad::default(),
             outputs: VecDeque::new(),
             stats: LiveStats::default(),
             shutting_down: false,

@@ -45,9 +45,11 @@ impl Live {
             self.stats.store_errors += 1;
         }
         match cont {
-            Cont::Ignore | Cont::GossipPut => {
-                if matches!(cont, Cont::GossipPut) && result.is_err() {
-                    self.stats.gossip_puts_refused += 1;
+            Cont::Ignore => {}
+            Cont::GossipPut { from, direct } => {
+                self.gossip_answered(from);
+                if let Err(e) = &result {
+                    self.gossip_put_refused(from, direct, e);
                 }
             }
             Cont::StartSyncOpened { api, ns, peers } => match result {
@@ -107,6 +109,7 @@ impl Live {
                 other => self.fail_session(id, store_error(other, "Synced")),
             },
             Cont::News { ns, from } => {
+                self.gossip_answered(from);
                 if let Ok(StoreResponse::News(Some(_))) = result {
                     self.sync_with_peer(ns, from, SyncReason::SyncReport);
                 }
@@ -180,7 +183,7 @@ impl Cont {
     /// kind expected.
     fn check(&self, reply: &StoreResponse) -> Result<(), &'static str> {
         let (ok, expected) = match self {
-            Cont::Ignore | Cont::GossipPut => (true, "any"),
+            Cont::Ignore | Cont::GossipPut { .. } => (true, "any"),
             Cont::StartSyncOpened { .. } | Cont::Subscribed { .. } | Cont::Shutdown(_) => {
                 (matches!(reply, StoreResponse::Done), "Done")
             }

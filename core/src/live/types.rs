@@ -442,6 +442,15 @@ pub struct LiveConfig {
     /// for their slot ([`LiveStats::anti_entropy_deferred`]): with many documents the
     /// effective interval grows, the background work per second does not.
     pub anti_entropy_max_per_sec: u32,
+    /// Store commands (gossip `Put`s and `SyncReport`s) in flight per delivering peer; more
+    /// from that peer are dropped until the store answers (default 16; see the `gossip`
+    /// module's budget).
+    pub max_gossip_store_per_peer: usize,
+    /// Store commands in flight for gossip in all (default 256); more are dropped.
+    pub max_gossip_store: usize,
+    /// How long `Put`s of a peer whose own `Put` failed verification are dropped unchecked
+    /// (default 30 s).
+    pub gossip_mute: Duration,
     /// Size limit for the heads in a `SyncReport`.
     pub heads_size_limit: usize,
     /// Most peers one `StartSync` may name.
@@ -471,6 +480,9 @@ impl Default for LiveConfig {
             download_retry_base: Duration::from_secs(1),
             anti_entropy_interval: None,
             anti_entropy_max_per_sec: 4,
+            max_gossip_store_per_peer: 16,
+            max_gossip_store: 256,
+            gossip_mute: Duration::from_secs(30),
             heads_size_limit: DEFAULT_HEADS_SIZE_LIMIT,
             max_start_sync_peers: 256,
         }
@@ -523,6 +535,8 @@ pub struct LiveStats {
     pub gossip_decode_errors: u64,
     /// Gossip `Put`s the store refused.
     pub gossip_puts_refused: u64,
+    /// Gossip ops dropped before the store: over the gossip budget, or from a muted peer.
+    pub gossip_dropped: u64,
     /// Retries scheduled.
     pub retries_scheduled: u64,
     /// Downloads completed.

@@ -324,3 +324,80 @@ fn throwaway_peer_ids_do_not_lock_a_new_peer_out() {
         )]
     );
 }
+
+/// Gossip `Put`s whose signatures do not hold: a well-formed entry of the document, signed
+/// for another entry.
+fn forged_puts(ns_id: NamespaceId, n: usize) -> Vec<Vec<u8>> {
+    use crate::{
+        entry::{Entry, Record, SignedEntry},
+        hash::Hash,
+        wire::{Encode, Op},
+    };
+    let (secret, a) = doc();
+    let template = SignedEntry::new(&secret, &a, b"t", Record::new(Hash::new(b"t"), 1, 1));
+    (0..n)
+        .map(|i| {
+            let key = format!("forged{i}");
+            let record = Record::new(Hash::new(key.as_bytes()), 1, 1_700_000_000_000_000);
+            let entry = Entry::new(RecordIdentifier::new(ns_id, a.id(), key), record);
+            Op::Put(SignedEntry::from_parts(*template.signature(), entry)).to_wire()
+        })
+        .collect()
+}
+
+#[test]
+fn gossip_store_work_is_budgeted_per_peer_and_forgers_are_muted() {
+    let (mut net, id) = one_doc();
+    net.start_sync(0, id, &[]);
+    net.run();
+    let puts = forged_puts(id, 100);
+    // Without store replies in between, one peer gets `max_gossip_store_per_peer` in flight.
+    let mut stored = 0;
+    for content in &puts {
+        let out = raw(
+            &mut net,
+            0,
+            Input::Gossip {
+                namespace: id,
+                event: GossipEvent::Received {
+                    content: content.clone(),
+                    delivered_from: stranger(1),
+                    direct: false,
+                },
+            },
+        );
+        stored += out
+            .iter()
+            .filter(|o| matches!(o, Output::Store { .. }))
+            .count();
+    }
+    let per_peer = LiveConfig::default().max_gossip_store_per_peer;
+    assert_eq!(stored, per_peer);
+    assert_eq!(
+        net.nodes[0].live.stats().gossip_dropped,
+        (100 - per_peer) as u64
+    );
+}
+
+#[test]
+fn a_peer_whose_own_put_fails_verification_is_muted() {
+    let (mut net, id) = one_doc();
+    net.start_sync(0, id, &[]);
+    net.run();
+    for content in forged_puts(id, 50) {
+        net.queue.push_back((
+            0,
+            Input::Gossip {
+                namespace: id,
+                event: GossipEvent::Received {
+                    content,
+                    delivered_from: stranger(1),
+                    direct: true,
+                },
+            },
+        ));
+        net.run();
+    }
+    let stats = net.nodes[0].live.stats();
+    assert_eq!((stats.gossip_puts_refused, stats.gossip_dropped), (1, 49));
+}
