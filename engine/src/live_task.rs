@@ -289,8 +289,12 @@ impl<R: Runtime> LiveTask<R> {
                 }
             }
         }
-        self.metrics
-            .record(&before, &self.live.stats(), self.live.session_load());
+        self.metrics.record(
+            &before,
+            &self.live.stats(),
+            self.live.session_load(),
+            self.live.store_backlog(),
+        );
         false
     }
 

@@ -68,14 +68,28 @@ pub struct Metrics {
     pub sessions_accepted: Gauge,
     /// Dials waiting for room now.
     pub dials_waiting: Gauge,
+    /// Store commands `Live` has sent and the store thread has not answered yet.
+    pub store_backlog: Gauge,
+    /// The largest `store_backlog` seen since the node started.
+    pub store_backlog_max: Gauge,
     /// Iterations of the live loop.
     pub doc_live_tick_main: Counter,
 }
 
 impl Metrics {
     /// Adds what changed between two snapshots of the core's counters.
-    pub(crate) fn record(&self, before: &LiveStats, after: &LiveStats, load: SessionLoad) {
+    pub(crate) fn record(
+        &self,
+        before: &LiveStats,
+        after: &LiveStats,
+        load: SessionLoad,
+        store_backlog: usize,
+    ) {
         let gauge = |n: usize| i64::try_from(n).unwrap_or(i64::MAX);
+        self.store_backlog.set(gauge(store_backlog));
+        if gauge(store_backlog) > self.store_backlog_max.get() {
+            self.store_backlog_max.set(gauge(store_backlog));
+        }
         self.sessions_dialed.set(gauge(load.dialed));
         self.sessions_accepted.set(gauge(load.accepted));
         self.dials_waiting.set(gauge(load.dials_waiting));

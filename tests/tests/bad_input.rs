@@ -1,9 +1,9 @@
 //! Bad input against a running Sheaf node from a raw QUIC client on `/iroh-sync/1`.
 //!
 //! A plain iroh endpoint dials the node, opens one bi-stream and sends what a broken or
-//! hostile peer might: garbage, a 1 GiB length header followed by silence, record ids shorter
-//! than 64 bytes, an Init for a namespace the node does not sync, frames after the session
-//! ended. Each time the node answers with an error (it closes the connection) or an Abort,
+//! hostile peer might: garbage, a 1 GiB length header (refused at once before `Init`, followed
+//! by silence after it), record ids shorter than 64 bytes, an Init for a namespace the node
+//! does not sync, frames after the session ended. Each time the node answers with an error (it closes the connection) or an Abort,
 //! stays up, and a normal sync with another node afterwards succeeds.
 
 mod util;
@@ -215,8 +215,22 @@ async fn one_gib_header_then_silence() -> Result<()> {
     let mut t = Target::spawn(Some(live)).await?;
     let rss_before = rss_kib();
 
-    // Exactly 1 GiB is allowed by the framing; the node must wait for it without reserving it.
+    // Before `Init`, a frame over 64 KiB is refused at its header.
     let mut raw = t.raw().await?;
+    raw.send
+        .write_all(&DEFAULT_MAX_FRAME_LEN.to_be_bytes())
+        .await?;
+    raw.expect_closed("1 GiB header before Init").await?;
+    raw.close().await;
+
+    // After `Init`, exactly 1 GiB is allowed by the framing; the node must wait for it
+    // without reserving it.
+    let mut raw = t.raw().await?;
+    raw.send_msg(&SyncMessage::Init {
+        namespace: t.namespace(),
+        message: empty_initial(),
+    })
+    .await?;
     raw.send
         .write_all(&DEFAULT_MAX_FRAME_LEN.to_be_bytes())
         .await?;
@@ -236,8 +250,13 @@ async fn one_gib_header_then_silence() -> Result<()> {
     println!("stalled session: {reason}");
     raw.close().await;
 
-    // One byte over 1 GiB is refused as soon as the header is in.
+    // One byte over 1 GiB is refused as soon as the header is in, also after `Init`.
     let mut raw = t.raw().await?;
+    raw.send_msg(&SyncMessage::Init {
+        namespace: t.namespace(),
+        message: empty_initial(),
+    })
+    .await?;
     raw.send
         .write_all(&(DEFAULT_MAX_FRAME_LEN + 1).to_be_bytes())
         .await?;

@@ -7,6 +7,9 @@
 //! * Sync messages of thousands of whole-range parts against a 100,000-entry document end
 //!   that session with its typed reason before any range is read, while another sync on the
 //!   same node proceeds.
+//! * A node that joins a document's gossip topic and broadcasts 100,000 forged `Put`s does not
+//!   stop two honest nodes from writing live and syncing: the store backlog stays within its
+//!   bound and memory grows by a bounded amount.
 
 mod util;
 
@@ -219,4 +222,127 @@ async fn whole_range_parts_end_that_session_with_its_reason() -> Result<()> {
     attacker.close().await;
     honest.shutdown().await?;
     target.shutdown().await
+}
+
+/// Resident memory of this test process, in bytes (Linux).
+fn rss() -> Result<u64> {
+    let status = std::fs::read_to_string("/proc/self/status")?;
+    let kb: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .context("no VmRSS")?
+        .trim()
+        .trim_end_matches(" kB")
+        .trim()
+        .parse()?;
+    Ok(kb * 1024)
+}
+
+/// Gossip `Put`s for `ns` whose signatures do not hold (each signed for another entry).
+fn forged_puts(ns: sheaf_core::NamespaceId, n: usize) -> Vec<bytes::Bytes> {
+    use sheaf_core::wire::{Encode, Op};
+    let secret = NamespaceSecret::from_bytes(&[9; 32]);
+    let author = Author::from_bytes(&[8; 32]);
+    let template = SignedEntry::new(&secret, &author, b"t", Record::new(Hash::new(b"t"), 1, 1));
+    (0..n)
+        .map(|i| {
+            let key = format!("forged/{i}");
+            let record = Record::new(Hash::new(key.as_bytes()), 1, 1_700_000_000_000_000);
+            let entry = Entry::new(RecordIdentifier::new(ns, author.id(), key), record);
+            let op = Op::Put(SignedEntry::from_parts(*template.signature(), entry));
+            bytes::Bytes::from(op.to_wire())
+        })
+        .collect()
+}
+
+/// A rogue node floods a document's gossip topic with 100,000 forged `Put`s while two honest
+/// nodes write live and a third syncs the document.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_forged_gossip_flood_leaves_honest_nodes_working() -> Result<()> {
+    const FORGED: usize = 100_000;
+    const WRITES: usize = 20;
+    /// Store commands in flight: gossip's budget (256 by default) plus what sessions, the
+    /// API and downloads add; far below a flood's 100,000.
+    const BACKLOG_BOUND: i64 = 2_000;
+    /// Generous: the flood's messages themselves pass through this process's gossip.
+    const RSS_BOUND: u64 = 600 << 20;
+    let a = memory_node().await?;
+    let b = memory_node().await?;
+    let doc_a = a.docs.create().await?;
+    let id = doc_a.id();
+    let ticket = doc_a
+        .share(ShareMode::Write, AddrInfoOptions::RelayAndAddresses)
+        .await?;
+    let mut events_a = doc_a.subscribe().await?;
+    let (doc_b, mut events_b) = b.docs.import_and_subscribe(ticket.clone()).await?;
+    let a_id = a.peer();
+    wait_for(&mut events_b, |e| sync_ok(e, a_id)).await?;
+
+    let rogue = memory_node().await?;
+    rogue.learn_addr(a.addr())?;
+    let topic = iroh_gossip::proto::TopicId::from_bytes(id.to_bytes());
+    let (sender, _receiver) = rogue
+        .gossip
+        .subscribe_and_join(topic, vec![a.endpoint().id()])
+        .await?
+        .split();
+    let puts = forged_puts(id, FORGED);
+    let rss_before = rss()?;
+    let flood = tokio::spawn(async move {
+        for put in puts {
+            sender.broadcast(put).await?;
+        }
+        anyhow::Ok(sender)
+    });
+
+    // Honest writes on b reach a live while the flood runs, one after another.
+    let author_b = b.docs.author_default();
+    for i in 0..WRITES {
+        let key = format!("honest/{i}");
+        doc_b.set_bytes(author_b, key.clone(), "v").await?;
+        wait_for(
+            &mut events_a,
+            |e| matches!(e, LiveEvent::InsertRemote { entry, .. } if entry.key() == key.as_bytes()),
+        )
+        .await
+        .with_context(|| format!("honest write {i} during the flood"))?;
+    }
+    // A third node joins and syncs meanwhile.
+    let c = memory_node().await?;
+    let (_, mut events_c) = c.docs.import_and_subscribe(ticket).await?;
+    wait_for(&mut events_c, |e| sync_ok(e, a_id))
+        .await
+        .context("a sync during the flood")?;
+    let _sender = tokio::time::timeout(TIMEOUT * 2, flood)
+        .await
+        .context("the flood did not finish")???;
+
+    let m = a.docs.metrics();
+    let rss_growth = rss()?.saturating_sub(rss_before);
+    println!(
+        "flood: {} refused by the store, {} dropped before it, store backlog at most {}, RSS +{} MB",
+        m.gossip_puts_refused.get(),
+        m.gossip_dropped.get(),
+        m.store_backlog_max.get(),
+        rss_growth >> 20
+    );
+    assert!(
+        m.store_backlog_max.get() <= BACKLOG_BOUND,
+        "store backlog reached {}",
+        m.store_backlog_max.get()
+    );
+    assert!(
+        rss_growth < RSS_BOUND,
+        "RSS grew by {} MB",
+        rss_growth >> 20
+    );
+    assert!(doc_a
+        .get_exact(author_b, "honest/0", false)
+        .await?
+        .is_some());
+
+    for node in [rogue, c, b, a] {
+        node.shutdown().await?;
+    }
+    Ok(())
 }

@@ -9,8 +9,10 @@
 //! [`LiveConfig::max_gossip_store_per_peer`](super::LiveConfig::max_gossip_store_per_peer)
 //! store commands (`Put`s and `SyncReport`s) in flight per delivering peer and
 //! [`LiveConfig::max_gossip_store`](super::LiveConfig::max_gossip_store) in all; what arrives
-//! over the budget is dropped and counted ([`LiveStats::gossip_dropped`]). Gossip is best
-//! effort: the next sync repairs what was dropped. A peer that sent us, as the author's own
+//! over the budget is dropped and counted ([`LiveStats::gossip_dropped`]), and a sync with the
+//! peer that delivered it is started (or queued behind the running one): an honest write that
+//! a neighbour relays among a flood arrives by that sync. A `Lagged` gossip stream does the
+//! same with every neighbour. A peer that sent us, as the author's own
 //! node, a `Put` that failed verification is muted for
 //! [`LiveConfig::gossip_mute`](super::LiveConfig::gossip_mute): its `Put`s are dropped
 //! before they reach the store. Relays are never muted for what they forward (iroh-gossip
@@ -51,7 +53,7 @@ impl GossipLoad {
 
 impl Live {
     /// Whether a gossip op from `from` that needs the store may have it now; counts it.
-    fn admit_gossip(&mut self, from: PeerId, put: bool) -> bool {
+    fn admit_gossip(&mut self, ns: NamespaceId, from: PeerId, put: bool) -> bool {
         let now = self.now.mono;
         let load = &mut self.gossip_load;
         if put {
@@ -68,6 +70,9 @@ impl Live {
             || load.total >= self.config.max_gossip_store
         {
             self.stats.gossip_dropped += 1;
+            // What was dropped may be an honest write the peer relays among a flood: a sync
+            // with it repairs that (one running and one queued at most per peer).
+            self.sync_with_peer(ns, from, SyncReason::SyncReport);
             return false;
         }
         load.in_flight.insert(from, mine + 1);
@@ -126,7 +131,17 @@ impl Live {
                 }
                 self.emit(ns, LiveEvent::NeighborDown(peer));
             }
-            GossipEvent::Lagged => {}
+            // The gossip layer dropped messages for us: a sync with each neighbour repairs.
+            GossipEvent::Lagged => {
+                let neighbors: Vec<PeerId> = self
+                    .states
+                    .get_mut(&ns)
+                    .map(|s| s.neighbors.iter().copied().collect())
+                    .unwrap_or_default();
+                for peer in neighbors {
+                    self.sync_with_peer(ns, peer, SyncReason::SyncReport);
+                }
+            }
             GossipEvent::Received {
                 content,
                 delivered_from,
@@ -134,7 +149,7 @@ impl Live {
             } => match Op::from_wire(&content) {
                 Err(_) => self.stats.gossip_decode_errors += 1,
                 Ok(Op::Put(entry)) => {
-                    if !self.admit_gossip(delivered_from, true) {
+                    if !self.admit_gossip(ns, delivered_from, true) {
                         return;
                     }
                     let status = if direct {
@@ -168,7 +183,7 @@ impl Live {
                     }
                     match AuthorHeads::decode(&heads) {
                         Ok(heads) => {
-                            if self.admit_gossip(delivered_from, false) {
+                            if self.admit_gossip(ns, delivered_from, false) {
                                 self.store(
                                     StoreCommand::HasNewsForUs { namespace, heads },
                                     Cont::News {

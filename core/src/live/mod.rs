@@ -250,6 +250,12 @@ impl Live {
         self.sessions.len()
     }
 
+    /// Store commands sent and not yet answered. Bounded by what admits them: sessions (one
+    /// message at a time each), gossip (`max_gossip_store`), API calls, downloads and scans.
+    pub fn store_backlog(&self) -> usize {
+        self.pending.len()
+    }
+
     /// Open sessions by direction, and dials waiting for room (status and metrics).
     pub fn session_load(&self) -> SessionLoad {
         let (dialed, accepted) = self.admission.open();
