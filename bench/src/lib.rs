@@ -18,6 +18,7 @@ pub mod reconcile;
 pub mod report;
 pub mod w_live;
 pub mod w_local;
+pub mod w_many;
 pub mod w_sync;
 
 use std::io::Write as _;

@@ -1,4 +1,4 @@
-//! `sheaf-bench`: runs workloads W1–W8 on Sheaf and iroh-docs 0.101, prints one JSON line per
+//! `sheaf-bench`: runs workloads W1–W8 and W11 (many documents; `IDLE`: idle cost) on Sheaf and iroh-docs 0.101, prints one JSON line per
 //! measurement and a table of medians with the iroh-docs / Sheaf ratio, and writes
 //! `RESULTS.md`.
 //!
@@ -11,7 +11,9 @@ use std::{path::PathBuf, time::Instant};
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
-use sheaf_bench::{data::Stores, progress, reconcile, report, w_live, w_local, w_sync, Out};
+use sheaf_bench::{
+    data::Stores, progress, reconcile, report, w_live, w_local, w_many, w_sync, Out,
+};
 
 /// Side-by-side benchmarks of Sheaf and iroh-docs 0.101 over loopback.
 #[derive(Debug, Parser)]
@@ -74,6 +76,10 @@ struct Plan {
     /// W8 repetitions unless `--reps` is given: at 1,000,000 entries one repetition takes
     /// minutes (building the four stores, iroh-docs verifying every entry).
     w8_reps: usize,
+    /// W11: documents shared, documents changed while one node was down.
+    w11: (usize, usize),
+    /// Idle cost of Sheaf nodes with this many documents each.
+    idle: Vec<usize>,
 }
 
 impl Plan {
@@ -89,6 +95,8 @@ impl Plan {
             w7: vec![10_000, 100_000],
             w8: (1_000_000, 100),
             w8_reps: 1,
+            w11: (1_000, 10),
+            idle: vec![1_000, 5_000],
         }
     }
 
@@ -104,6 +112,8 @@ impl Plan {
             w7: vec![10_000],
             w8: (100_000, 100),
             w8_reps: 1,
+            w11: (100, 10),
+            idle: vec![100],
         }
     }
 }
@@ -166,6 +176,10 @@ async fn run_async(out: &mut Out, plan: &Plan, wanted: &dyn Fn(&str) -> bool, re
     step!("W5", w_sync::pair(out, &plan.w5, reps, &stores, false));
     step!("W6", w_live::w6(out, &plan.w6, plan.w6_writes, reps));
     step!("W7", w_sync::initial(out, &plan.w7, reps, &stores, false));
+    step!("W11", w_many::w11(out, plan.w11.0, plan.w11.1, reps));
+    for docs in &plan.idle {
+        step!("IDLE", w_many::idle(out, *docs));
+    }
 }
 
 fn main() -> Result<()> {

@@ -121,6 +121,39 @@ impl Node {
         }
     }
 
+    /// Spawns a Sheaf node in memory (or persisted in `dir`) with its own sync configuration.
+    pub async fn spawn_sheaf(dir: Option<&Path>, live: sheaf_tokio::LiveConfig) -> Result<Node> {
+        let endpoint = endpoint().await?;
+        let gossip = Gossip::builder().spawn(endpoint.clone());
+        let (blobs, builder) = match dir {
+            None => (
+                (*iroh_blobs::store::mem::MemStore::new()).clone(),
+                sheaf_tokio::Docs::memory(),
+            ),
+            Some(dir) => (
+                (*iroh_blobs::store::fs::FsStore::load(dir.join("blobs")).await?).clone(),
+                sheaf_tokio::Docs::persistent(dir),
+            ),
+        };
+        let docs = builder
+            .live_config(live)
+            .spawn(endpoint.clone(), blobs.clone(), gossip.clone())
+            .await?;
+        let router = docs.router(gossip);
+        Ok(Node {
+            router,
+            inner: Inner::Sheaf { docs, blobs },
+        })
+    }
+
+    /// A Sheaf node's engine metrics.
+    pub fn sheaf_metrics(&self) -> Option<std::sync::Arc<sheaf_tokio::metrics::Metrics>> {
+        match &self.inner {
+            Inner::Sheaf { docs, .. } => Some(docs.metrics().clone()),
+            Inner::Iroh { .. } => None,
+        }
+    }
+
     /// The node's endpoint.
     pub fn endpoint(&self) -> &Endpoint {
         self.router.endpoint()

@@ -78,6 +78,8 @@ pub fn headline(workload: &str) -> &'static [&'static str] {
         "W6" => &["p50_ms", "p95_ms"],
         "W4" | "W5" => &["ms", "first_ms"],
         "W7" => &["wire_per_floor"],
+        "W11" => &["ms", "bytes", "cpu_s"],
+        "idle" => &["cpu_pct_two_nodes", "rss_mb_two_nodes"],
         _ => &["ms"],
     }
 }
