@@ -144,6 +144,15 @@ impl<R: Runtime> Doc<R> {
         self.id
     }
 
+    /// Returns once every write made to the node before this call is durable: committed to
+    /// the store file (persistent nodes), so it survives a crash. Writes are otherwise
+    /// committed on the store's own schedule, at most 500 ms after they were made. Content
+    /// written with [`Doc::set_bytes`] is in the blob store when that call returns.
+    pub async fn flush(&self) -> Result<()> {
+        self.open()?;
+        self.docs.flush().await
+    }
+
     /// Releases this handle; the document closes when its last handle does.
     pub async fn close(&self) -> Result<()> {
         self.open()?;

@@ -490,6 +490,20 @@ impl<R: Runtime> Docs<R> {
         expect_reply!(self.call(StoreCommand::ContentHashes).await?, Hashes)
     }
 
+    /// Returns once every write made to any document of this node before the call is
+    /// durable (committed to the store file for persistent nodes; see [`Doc::flush`]).
+    ///
+    /// [`Doc::flush`]: crate::Doc::flush
+    pub async fn flush(&self) -> Result<()> {
+        match self.call(StoreCommand::Flush).await? {
+            sheaf_core::replica::StoreResponse::Done => Ok(()),
+            other => Err(DocsError::UnexpectedReply {
+                expected: "Done",
+                got: crate::reply::kind(&other),
+            }),
+        }
+    }
+
     /// Stops the engine: ends all syncs, leaves all topics, flushes and closes the store.
     /// Returns once the store file is closed, so a persistent node can be reopened at once.
     ///
