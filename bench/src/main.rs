@@ -178,7 +178,10 @@ async fn run_async(out: &mut Out, plan: &Plan, wanted: &dyn Fn(&str) -> bool, re
     step!("W7", w_sync::initial(out, &plan.w7, reps, &stores, false));
     step!("W11", w_many::w11(out, plan.w11.0, plan.w11.1, reps));
     for docs in &plan.idle {
-        step!("IDLE", w_many::idle(out, *docs));
+        step!("IDLE", w_many::idle(out, *docs, true));
+    }
+    if let Some(docs) = plan.idle.first() {
+        step!("IDLE", w_many::idle(out, *docs, false));
     }
 }
 

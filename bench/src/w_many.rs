@@ -165,12 +165,12 @@ pub async fn w11(out: &mut Out, docs: usize, changed: usize, reps: usize) -> Res
     Ok(())
 }
 
-/// Idle cost of Sheaf nodes with many documents: two nodes share `docs` documents with
-/// `sheaf serve`'s anti-entropy (every 30 s); after they settled, the process's CPU over one
-/// minute (both nodes) and its resident memory.
-pub async fn idle(out: &mut Out, docs: usize) -> Result<()> {
+/// Idle cost of Sheaf nodes with many documents: two nodes share `docs` documents, with
+/// `sheaf serve`'s anti-entropy (every 30 s) or without (what gossip alone costs); after they
+/// settled, the process's CPU over one minute (both nodes) and its resident memory.
+pub async fn idle(out: &mut Out, docs: usize, anti_entropy: bool) -> Result<()> {
     let live = sheaf_tokio::LiveConfig {
-        anti_entropy_interval: Some(Duration::from_secs(30)),
+        anti_entropy_interval: anti_entropy.then_some(Duration::from_secs(30)),
         ..sheaf_tokio::LiveConfig::default()
     };
     let rss0 = rss_mb();
@@ -192,7 +192,9 @@ pub async fn idle(out: &mut Out, docs: usize) -> Result<()> {
     tokio::time::sleep(Duration::from_secs(60)).await;
     let cpu = cpu_seconds() - cpu0;
     let wall = t0.elapsed().as_secs_f64();
-    let mut rec = Record::new(Impl::Sheaf.name(), "idle", 0).param("docs", docs);
+    let mut rec = Record::new(Impl::Sheaf.name(), "idle", 0)
+        .param("docs", docs)
+        .param("anti_entropy", if anti_entropy { "30s" } else { "off" });
     rec.set("cpu_pct_two_nodes", 100.0 * cpu / wall);
     rec.set("rss_mb_two_nodes", rss_mb() - rss0);
     if let (Some(ma), Some(mb)) = (a.sheaf_metrics(), b.sheaf_metrics()) {

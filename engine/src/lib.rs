@@ -15,6 +15,8 @@ mod convert;
 mod doc;
 mod docs;
 mod gc;
+#[cfg(test)]
+mod gossip_tests;
 mod live_task;
 pub mod metrics;
 mod reply;

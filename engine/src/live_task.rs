@@ -72,7 +72,13 @@ pub(crate) enum LiveMsg {
     },
     TopicJoined {
         namespace: NamespaceId,
+        generation: u64,
         sender: GossipSender,
+    },
+    /// A topic's subscription failed to start or its stream ended (not after a leave).
+    TopicEnded {
+        namespace: NamespaceId,
+        generation: u64,
     },
     /// Ends the task (after `ApiCommand::Shutdown`).
     Stop,
@@ -85,10 +91,18 @@ enum SessionCmd {
 }
 
 struct Topic {
+    /// Which subscription of the topic this is: messages of an earlier one are ignored.
+    generation: u64,
     sender: Option<GossipSender>,
     queued: Vec<(BroadcastScope, Vec<u8>)>,
+    /// Bootstrap peers named while the subscription was still starting (at most
+    /// [`QUEUED_JOIN_PEERS`]; more are dropped, the document's syncs still reach them).
+    join_peers: Vec<iroh::EndpointId>,
     _stop: oneshot::Sender<()>,
 }
+
+/// Bootstrap peers kept for a topic whose subscription is still starting.
+const QUEUED_JOIN_PEERS: usize = 256;
 
 struct Subscriber {
     tx: mpsc::Sender<LiveEvent>,
@@ -110,6 +124,7 @@ pub(crate) struct LiveTask<R: Runtime> {
     pub(crate) lookup: MemoryLookup,
     pub(crate) next_accept: Arc<AtomicU64>,
     topics: BTreeMap<NamespaceId, Topic>,
+    next_topic: u64,
     sessions: BTreeMap<SessionId, mpsc::UnboundedSender<SessionCmd>>,
     dialing: BTreeMap<SessionId, ()>,
     api: BTreeMap<ApiRequestId, oneshot::Sender<Result<(), LiveError>>>,
@@ -148,6 +163,7 @@ impl<R: Runtime> LiveTask<R> {
             lookup,
             next_accept: Arc::new(AtomicU64::new(0)),
             topics: BTreeMap::new(),
+            next_topic: 0,
             sessions: BTreeMap::new(),
             dialing: BTreeMap::new(),
             api: BTreeMap::new(),
@@ -174,7 +190,11 @@ impl<R: Runtime> LiveTask<R> {
                 None => Some(self.inbox.recv().await),
             };
             match msg {
-                None => self.live.handle_timeout(self.clock.now()),
+                None => {
+                    let before = self.live.stats();
+                    self.live.handle_timeout(self.clock.now());
+                    self.record_metrics(&before);
+                }
                 Some(None) => return,
                 Some(Some(msg)) => {
                     if self.on_msg(msg) {
@@ -194,8 +214,20 @@ impl<R: Runtime> LiveTask<R> {
     fn run_due_timers(&mut self) {
         let now = self.clock.now();
         if self.live.poll_timeout().is_some_and(|due| due <= now.mono) {
+            let before = self.live.stats();
             self.live.handle_timeout(now);
+            self.record_metrics(&before);
         }
+    }
+
+    /// Adds what changed since `before` to the metrics, and sets the gauges.
+    fn record_metrics(&self, before: &sheaf_core::live::LiveStats) {
+        self.metrics.record(
+            before,
+            &self.live.stats(),
+            self.live.session_load(),
+            self.live.store_backlog(),
+        );
     }
 
     /// Handles one message; returns true when shutdown completed.
@@ -280,21 +312,51 @@ impl<R: Runtime> LiveTask<R> {
                 }
             }
             LiveMsg::Stop => return true,
-            LiveMsg::TopicJoined { namespace, sender } => {
-                if let Some(topic) = self.topics.get_mut(&namespace) {
+            LiveMsg::TopicJoined {
+                namespace,
+                generation,
+                sender,
+            } => {
+                if let Some(topic) = self
+                    .topics
+                    .get_mut(&namespace)
+                    .filter(|t| t.generation == generation)
+                {
                     for (scope, payload) in topic.queued.drain(..) {
                         broadcast(&self.rt, sender.clone(), scope, payload);
+                    }
+                    let peers = std::mem::take(&mut topic.join_peers);
+                    if !peers.is_empty() {
+                        let sender = sender.clone();
+                        self.rt.spawn(Box::pin(async move {
+                            let _ = sender.join_peers(peers).await;
+                        }));
                     }
                     topic.sender = Some(sender);
                 }
             }
+            LiveMsg::TopicEnded {
+                namespace,
+                generation,
+            } => {
+                if self
+                    .topics
+                    .get(&namespace)
+                    .is_some_and(|t| t.generation == generation)
+                {
+                    tracing::debug!(?namespace, "gossip subscription ended; Live rejoins");
+                    self.topics.remove(&namespace);
+                    self.live.handle(
+                        now,
+                        Input::Gossip {
+                            namespace,
+                            event: GossipEvent::Ended,
+                        },
+                    );
+                }
+            }
         }
-        self.metrics.record(
-            &before,
-            &self.live.stats(),
-            self.live.session_load(),
-            self.live.store_backlog(),
-        );
+        self.record_metrics(&before);
         false
     }
 
@@ -337,27 +399,37 @@ impl<R: Runtime> LiveTask<R> {
             Output::GossipJoin { namespace, peers } => {
                 let peers: Vec<iroh::EndpointId> =
                     peers.into_iter().filter_map(endpoint_id).collect();
-                if let Some(topic) = self.topics.get(&namespace) {
-                    if let Some(sender) = topic.sender.clone() {
-                        self.rt.spawn(Box::pin(async move {
-                            let _ = sender.join_peers(peers).await;
-                        }));
+                if let Some(topic) = self.topics.get_mut(&namespace) {
+                    match topic.sender.clone() {
+                        Some(sender) => {
+                            self.rt.spawn(Box::pin(async move {
+                                let _ = sender.join_peers(peers).await;
+                            }));
+                        }
+                        None => {
+                            let room = QUEUED_JOIN_PEERS.saturating_sub(topic.join_peers.len());
+                            topic.join_peers.extend(peers.into_iter().take(room));
+                        }
                     }
                     return;
                 }
                 let (stop_tx, stop_rx) = oneshot::channel();
+                let generation = self.next_topic;
+                self.next_topic += 1;
                 self.topics.insert(
                     namespace,
                     Topic {
+                        generation,
                         sender: None,
                         queued: Vec::new(),
+                        join_peers: Vec::new(),
                         _stop: stop_tx,
                     },
                 );
                 let gossip = self.gossip.clone();
                 let tx = self.tx.clone();
                 self.rt.spawn(Box::pin(gossip_topic(
-                    gossip, namespace, peers, tx, stop_rx,
+                    gossip, namespace, generation, peers, tx, stop_rx,
                 )));
             }
             Output::GossipLeave { namespace } => {
@@ -530,27 +602,39 @@ fn broadcast<R: Runtime>(rt: &R, sender: GossipSender, scope: BroadcastScope, pa
     }));
 }
 
-/// Joins a topic and forwards its events until told to stop.
+/// Joins a topic and forwards its events until told to stop. A subscription that fails to
+/// start, or whose stream ends while no one asked it to stop, is reported as
+/// [`LiveMsg::TopicEnded`]: `Live` decides when to join again.
 async fn gossip_topic(
     gossip: Gossip,
     namespace: NamespaceId,
+    generation: u64,
     bootstrap: Vec<iroh::EndpointId>,
     tx: mpsc::Sender<LiveMsg>,
     stop: oneshot::Receiver<()>,
 ) {
-    let topic = TopicId::from_bytes(namespace.to_bytes());
-    let Ok(sub) = gossip.subscribe(topic, bootstrap).await else {
-        return;
+    let ended = LiveMsg::TopicEnded {
+        namespace,
+        generation,
     };
-    let (sender, mut receiver) = sub.split();
-    if tx
-        .send(LiveMsg::TopicJoined { namespace, sender })
-        .await
-        .is_err()
-    {
-        return;
-    }
-    let forward = async {
+    let topic = TopicId::from_bytes(namespace.to_bytes());
+    let run = async {
+        let sub = match gossip.subscribe(topic, bootstrap).await {
+            Ok(sub) => sub,
+            Err(e) => {
+                tracing::warn!(?namespace, error = %e, "gossip subscription failed");
+                return true;
+            }
+        };
+        let (sender, mut receiver) = sub.split();
+        let joined = LiveMsg::TopicJoined {
+            namespace,
+            generation,
+            sender,
+        };
+        if tx.send(joined).await.is_err() {
+            return false;
+        }
         while let Some(event) = receiver.next().await {
             let event = match event {
                 Ok(iroh_gossip::api::Event::NeighborUp(p)) => GossipEvent::NeighborUp(peer_id(p)),
@@ -570,14 +654,19 @@ async fn gossip_topic(
                 .await
                 .is_err()
             {
-                break;
+                return false;
             }
         }
+        true
     };
-    futures_lite::future::or(forward, async {
+    let report = futures_lite::future::or(run, async {
         let _ = stop.await;
+        false
     })
     .await;
+    if report {
+        let _ = tx.send(ended).await;
+    }
 }
 
 /// Owns one sync stream: writes what `Live` sends, reads what the peer sends, and performs

@@ -218,7 +218,7 @@ pub fn live_inputs(data: &[u8]) {
                 s.handle(Input::Replica(event));
             }
             6 => {
-                let event = match arg % 6 {
+                let event = match arg % 7 {
                     0 => GossipEvent::Joined(vec![peer(data.u8())]),
                     1 => GossipEvent::NeighborUp(peer(data.u8())),
                     2 => GossipEvent::NeighborDown(peer(data.u8())),
@@ -245,6 +245,7 @@ pub fn live_inputs(data: &[u8]) {
                             direct: arg.is_multiple_of(2),
                         }
                     }
+                    5 => GossipEvent::Ended,
                     _ => GossipEvent::Lagged,
                 };
                 s.handle(Input::Gossip {

@@ -129,7 +129,7 @@ impl Live {
             }
         }
         self.timers.retain(|t| match t {
-            Timer::AntiEntropy(n) | Timer::Retry(n, _) => *n != ns,
+            Timer::AntiEntropy(n) | Timer::Retry(n, _) | Timer::GossipRejoin(n) => *n != ns,
             Timer::SessionIdle(_) | Timer::DownloadRetry(_) => true,
         });
         true

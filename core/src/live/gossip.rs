@@ -1,5 +1,7 @@
-//! Gossip: neighbours joining and leaving a document's swarm, and the ops they deliver
-//! (`Put`, `ContentReady`, `SyncReport`).
+//! Gossip: neighbours joining and leaving a document's swarm, the ops they deliver (`Put`,
+//! `ContentReady`, `SyncReport`), and the subscription itself: when the runtime reports it
+//! ended ([`GossipEvent::Ended`]: the join failed, or the stream closed), the topic is joined
+//! again with backoff, bootstrapped from every peer the document knows.
 //!
 //! # Budget
 //!
@@ -21,8 +23,10 @@
 
 use std::collections::BTreeMap;
 
+use rand_core::Rng;
+
 use super::types::*;
-use super::{error::StoreFailure, Cont, Live};
+use super::{error::StoreFailure, timer::Timer, Cont, Live};
 use crate::{
     hash::PeerId,
     keys::NamespaceId,
@@ -125,6 +129,7 @@ impl Live {
                 }
             }
             GossipEvent::NeighborUp(peer) => self.on_neighbor_up(ns, peer),
+            GossipEvent::Ended => self.on_gossip_ended(ns),
             GossipEvent::NeighborDown(peer) => {
                 if let Some(state) = self.states.get_mut(&ns) {
                     state.neighbors.remove(&peer);
@@ -200,9 +205,49 @@ impl Live {
         }
     }
 
+    /// The subscription ended: its neighbours are gone, and the topic is joined again after
+    /// a backoff (`retry_base` doubling per failure in a row, at most `retry_max`, ±50%
+    /// jitter from the seed).
+    fn on_gossip_ended(&mut self, ns: NamespaceId) {
+        if self.shutting_down {
+            return;
+        }
+        let jitter = self.rng.next_u64();
+        let (base, max) = (self.config.retry_base, self.config.retry_max);
+        let Some(state) = self.states.get_mut(&ns) else {
+            return;
+        };
+        let gone: Vec<PeerId> = std::mem::take(&mut state.neighbors).into_iter().collect();
+        state.gossip_failures = state.gossip_failures.saturating_add(1);
+        let exp = base
+            .saturating_mul(1u32 << (state.gossip_failures - 1).min(20))
+            .min(max);
+        let micros = u64::try_from(exp.as_micros()).unwrap_or(u64::MAX).max(1);
+        let delay = micros / 2 + jitter % micros;
+        let at = Mono(self.now.mono.0.saturating_add(delay.max(1)));
+        self.timers.set(Timer::GossipRejoin(ns), at);
+        for peer in gone {
+            self.emit(ns, LiveEvent::NeighborDown(peer));
+        }
+    }
+
+    /// Joins the topic again, with every peer the document knows as bootstrap.
+    pub(super) fn on_gossip_rejoin(&mut self, ns: NamespaceId) {
+        let Some(state) = self.states.get_mut(&ns) else {
+            return;
+        };
+        let peers: Vec<PeerId> = state.peers.keys().copied().collect();
+        self.stats.gossip_rejoins += 1;
+        self.push(Output::GossipJoin {
+            namespace: ns,
+            peers,
+        });
+    }
+
     pub(super) fn on_neighbor_up(&mut self, ns: NamespaceId, peer: PeerId) {
         if let Some(state) = self.states.get_mut(&ns) {
             state.neighbors.insert(peer);
+            state.gossip_failures = 0;
         }
         self.sync_with_peer(ns, peer, SyncReason::NewNeighbor);
         self.emit(ns, LiveEvent::NeighborUp(peer));

@@ -109,6 +109,7 @@ impl Live {
                 Timer::Retry(..) => counts.retry += 1,
                 Timer::AntiEntropy(_) => counts.anti_entropy += 1,
                 Timer::DownloadRetry(_) => counts.download_retry += 1,
+                Timer::GossipRejoin(_) => counts.gossip_rejoin += 1,
             }
         }
         counts
@@ -273,7 +274,7 @@ impl Live {
         // The table's bound: one slot per object that can be timed.
         let peers: usize = self.states.iter().map(|(_, st)| st.peers.len()).sum();
         let bound =
-            self.sessions.len() + peers + self.states.iter().count() + self.downloads.tracked();
+            self.sessions.len() + peers + 2 * self.states.iter().count() + self.downloads.tracked();
         if self.timers.len() > bound {
             return Err(InvariantViolation::TimerTable);
         }
@@ -287,6 +288,7 @@ impl Live {
                     .is_some_and(|p| p.retry_at == Some(*at)),
                 Timer::AntiEntropy(ns) => self.states.is_syncing(ns),
                 Timer::DownloadRetry(hash) => self.downloads.awaits_retry(hash),
+                Timer::GossipRejoin(ns) => self.states.is_syncing(ns),
             };
             if !ok {
                 return Err(InvariantViolation::DanglingTimer {

@@ -343,6 +343,7 @@ impl Live {
                 Timer::Retry(ns, peer) => self.on_retry_timer(ns, peer),
                 Timer::AntiEntropy(ns) => self.on_anti_entropy(ns),
                 Timer::DownloadRetry(hash) => self.on_download_retry(hash),
+                Timer::GossipRejoin(ns) => self.on_gossip_rejoin(ns),
             }
         }
         self.dispatch_dials();

@@ -62,6 +62,8 @@ pub(super) struct NamespaceState {
     pub(super) may_emit_ready: bool,
     /// Anti-entropy rounds of the document.
     pub(super) rounds: DocRounds,
+    /// Gossip subscriptions that ended in a row (reset when a neighbour comes up).
+    pub(super) gossip_failures: u32,
 }
 
 /// All documents in the sync set.

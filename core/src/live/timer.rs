@@ -13,7 +13,8 @@
 //! One slot per key, so the table never holds more timers than there are objects to time:
 //! open sessions (`SessionIdle`, at most `max_sessions` + `max_accepted_sessions`), tracked peers of synced documents
 //! (`Retry`, at most `max_peers_per_namespace` per document), synced documents
-//! (`AntiEntropy`) and tracked hashes (`DownloadRetry`, at most `max_tracked_hashes`).
+//! (`AntiEntropy`, `GossipRejoin`) and tracked hashes (`DownloadRetry`, at most
+//! `max_tracked_hashes`).
 //!
 //! Two ordered maps kept in step — timer → instant and (instant, timer) — make `set`, `stop`
 //! and popping the earliest due timer logarithmic and every iteration deterministic.
@@ -38,6 +39,8 @@ pub(super) enum Timer {
     AntiEntropy(NamespaceId),
     /// Every provider of a missing hash failed; try them again.
     DownloadRetry(Hash),
+    /// The document's gossip subscription ended; join the topic again.
+    GossipRejoin(NamespaceId),
 }
 
 /// One slot per [`Timer`]. See the module docs.

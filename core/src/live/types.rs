@@ -197,6 +197,9 @@ pub enum GossipEvent {
     },
     /// The gossip layer dropped messages for us.
     Lagged,
+    /// The runtime's subscription to the document's topic failed to start or ended: no
+    /// gossip arrives or leaves until `Live` joins the topic again (after a backoff).
+    Ended,
 }
 
 /// How a download ended.
@@ -501,6 +504,8 @@ pub struct TimerCounts {
     pub anti_entropy: usize,
     /// Retry rounds of failed downloads.
     pub download_retry: usize,
+    /// Rejoins of gossip topics whose subscription ended.
+    pub gossip_rejoin: usize,
 }
 
 /// Open sessions by direction, and dials waiting for room ([`super::Live::session_load`]).
@@ -537,6 +542,8 @@ pub struct LiveStats {
     pub gossip_puts_refused: u64,
     /// Gossip ops dropped before the store: over the gossip budget, or from a muted peer.
     pub gossip_dropped: u64,
+    /// Gossip topics joined again after their subscription ended.
+    pub gossip_rejoins: u64,
     /// Retries scheduled.
     pub retries_scheduled: u64,
     /// Downloads completed.

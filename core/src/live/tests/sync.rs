@@ -639,3 +639,42 @@ fn a_message_over_a_sync_bound_ends_the_session_with_its_limit() {
     assert_eq!(net.entries(0, id).len(), 3);
     assert!(net.entries(1, id).is_empty());
 }
+
+#[test]
+fn an_ended_gossip_subscription_is_joined_again() {
+    let (secret, a) = doc();
+    let id = secret.id();
+    let mut net = Net::new(2);
+    net.create(0, &secret, &[&a]);
+    net.import(1, Capability::Write(secret.clone()), &[&a]);
+    net.start_sync(0, id, &[]);
+    net.start_sync(1, id, &[0]);
+    net.subscribe(0, id);
+    net.run();
+    net.take_events(0);
+    // The runtime's subscription on node 0 ends (its topic is gone there).
+    net.nodes[0].topics.remove(&id);
+    net.queue.push_back((
+        0,
+        Input::Gossip {
+            namespace: id,
+            event: GossipEvent::Ended,
+        },
+    ));
+    net.run();
+    assert_eq!(compact(net.take_events(0)), vec![Ev::Down(1)]);
+    assert_eq!(net.nodes[0].live.timer_counts().gossip_rejoin, 1);
+    // After the backoff the topic is joined again and live updates flow.
+    let limit = net.now.mono + Duration::from_secs(2);
+    net.run_timers_until(limit);
+    assert_eq!(net.nodes[0].live.stats().gossip_rejoins, 1);
+    assert!(net.nodes[0].topics.contains(&id));
+    net.set(1, id, &a, "after", "x");
+    net.run();
+    let events = compact(net.take_events(0));
+    assert!(events.contains(&Ev::Up(1)), "{events:?}");
+    assert!(
+        events.contains(&Ev::Remote(1, "after".into())),
+        "{events:?}"
+    );
+}
