@@ -42,8 +42,10 @@ use crate::{
 pub(crate) const INBOX: usize = 1024;
 /// Capacity of each subscriber's channel; a full subscriber loses events (and gets `Lagged`).
 pub(crate) const SUBSCRIBER_CAPACITY: usize = 256;
-/// Broadcasts queued while a topic is being joined.
-const QUEUED_BROADCASTS: usize = 64;
+/// Gossip commands (broadcasts, peers to join) queued per topic: while the topic is being
+/// joined, and while iroh-gossip is slow to take them. A full queue drops the command and
+/// `Live` syncs the document with its neighbours instead (see [`TopicOut`]).
+const TOPIC_OUTBOX: usize = 64;
 /// Read buffer of a sync stream.
 const READ_CHUNK: usize = 64 * 1024;
 
@@ -93,16 +95,29 @@ enum SessionCmd {
 struct Topic {
     /// Which subscription of the topic this is: messages of an earlier one are ignored.
     generation: u64,
-    sender: Option<GossipSender>,
-    queued: Vec<(BroadcastScope, Vec<u8>)>,
-    /// Bootstrap peers named while the subscription was still starting (at most
-    /// [`QUEUED_JOIN_PEERS`]; more are dropped, the document's syncs still reach them).
-    join_peers: Vec<iroh::EndpointId>,
+    /// Commands for the topic's sender task (at most [`TOPIC_OUTBOX`]).
+    outbox: mpsc::Sender<TopicOut>,
+    /// The outbox's receiving end until the subscription starts and its sender task runs.
+    outbox_rx: Option<mpsc::Receiver<TopicOut>>,
     _stop: oneshot::Sender<()>,
 }
 
-/// Bootstrap peers kept for a topic whose subscription is still starting.
-const QUEUED_JOIN_PEERS: usize = 256;
+/// A command for a topic's sender task.
+///
+/// One task per topic hands them to iroh-gossip in order. iroh-gossip's actor can stall for
+/// as long as one neighbour does not read (its per-peer send queue is awaited; upstream
+/// iroh-gossip issue #47), and then every `broadcast` call waits. A task per broadcast would
+/// pile up without bound; one task and a bounded outbox keep the node's cost fixed, and what
+/// does not fit is dropped and repaired by syncs.
+enum TopicOut {
+    Broadcast(BroadcastScope, Bytes),
+    JoinPeers(Vec<iroh::EndpointId>),
+}
+
+/// Commands queued per sync stream. `Live` sends a reply only after it processed a message of
+/// the peer, and an honest peer waits for each reply before it sends the next message, so a
+/// queue holds two or three commands; a full one ends the session (see `session_cmd`).
+const SESSION_COMMANDS: usize = 16;
 
 struct Subscriber {
     tx: mpsc::Sender<LiveEvent>,
@@ -125,7 +140,8 @@ pub(crate) struct LiveTask<R: Runtime> {
     pub(crate) next_accept: Arc<AtomicU64>,
     topics: BTreeMap<NamespaceId, Topic>,
     next_topic: u64,
-    sessions: BTreeMap<SessionId, mpsc::UnboundedSender<SessionCmd>>,
+    /// Each open stream's command queue (at most [`SESSION_COMMANDS`]) and its connection.
+    sessions: BTreeMap<SessionId, (mpsc::Sender<SessionCmd>, Connection)>,
     dialing: BTreeMap<SessionId, ()>,
     api: BTreeMap<ApiRequestId, oneshot::Sender<Result<(), LiveError>>>,
     next_api: u64,
@@ -317,22 +333,15 @@ impl<R: Runtime> LiveTask<R> {
                 generation,
                 sender,
             } => {
-                if let Some(topic) = self
+                if let Some(rx) = self
                     .topics
                     .get_mut(&namespace)
                     .filter(|t| t.generation == generation)
+                    .and_then(|t| t.outbox_rx.take())
                 {
-                    for (scope, payload) in topic.queued.drain(..) {
-                        broadcast(&self.rt, sender.clone(), scope, payload);
-                    }
-                    let peers = std::mem::take(&mut topic.join_peers);
-                    if !peers.is_empty() {
-                        let sender = sender.clone();
-                        self.rt.spawn(Box::pin(async move {
-                            let _ = sender.join_peers(peers).await;
-                        }));
-                    }
-                    topic.sender = Some(sender);
+                    let task =
+                        topic_sender(self.rt.clone(), namespace, sender, rx, self.tx.clone());
+                    self.rt.spawn(Box::pin(task));
                 }
             }
             LiveMsg::TopicEnded {
@@ -367,8 +376,8 @@ impl<R: Runtime> LiveTask<R> {
         send: SendStream,
         recv: RecvStream,
     ) {
-        let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
-        self.sessions.insert(session, cmd_tx);
+        let (cmd_tx, cmd_rx) = mpsc::channel(SESSION_COMMANDS);
+        self.sessions.insert(session, (cmd_tx, conn.clone()));
         self.rt.spawn(Box::pin(session_io(
             session,
             conn,
@@ -399,30 +408,21 @@ impl<R: Runtime> LiveTask<R> {
             Output::GossipJoin { namespace, peers } => {
                 let peers: Vec<iroh::EndpointId> =
                     peers.into_iter().filter_map(endpoint_id).collect();
-                if let Some(topic) = self.topics.get_mut(&namespace) {
-                    match topic.sender.clone() {
-                        Some(sender) => {
-                            self.rt.spawn(Box::pin(async move {
-                                let _ = sender.join_peers(peers).await;
-                            }));
-                        }
-                        None => {
-                            let room = QUEUED_JOIN_PEERS.saturating_sub(topic.join_peers.len());
-                            topic.join_peers.extend(peers.into_iter().take(room));
-                        }
-                    }
+                if self.topics.contains_key(&namespace) {
+                    // Dropped when the outbox is full: the document's syncs still reach them.
+                    self.topic_out(namespace, TopicOut::JoinPeers(peers));
                     return;
                 }
                 let (stop_tx, stop_rx) = oneshot::channel();
+                let (outbox_tx, outbox_rx) = mpsc::channel(TOPIC_OUTBOX);
                 let generation = self.next_topic;
                 self.next_topic += 1;
                 self.topics.insert(
                     namespace,
                     Topic {
                         generation,
-                        sender: None,
-                        queued: Vec::new(),
-                        join_peers: Vec::new(),
+                        outbox: outbox_tx,
+                        outbox_rx: Some(outbox_rx),
                         _stop: stop_tx,
                     },
                 );
@@ -440,14 +440,14 @@ impl<R: Runtime> LiveTask<R> {
                 scope,
                 payload,
             } => {
-                if let Some(topic) = self.topics.get_mut(&namespace) {
-                    match &topic.sender {
-                        Some(sender) => broadcast(&self.rt, sender.clone(), scope, payload),
-                        None if topic.queued.len() < QUEUED_BROADCASTS => {
-                            topic.queued.push((scope, payload))
-                        }
-                        None => {}
-                    }
+                let out = TopicOut::Broadcast(scope, Bytes::from(payload));
+                if !self.topic_out(namespace, out) {
+                    // Peers miss this op by gossip: a sync with each neighbour carries it,
+                    // as when gossip drops messages for us.
+                    self.input(Input::Gossip {
+                        namespace,
+                        event: GossipEvent::Lagged,
+                    });
                 }
             }
             Output::SyncConnect { session, peer } => {
@@ -554,9 +554,35 @@ impl<R: Runtime> LiveTask<R> {
         self.live.handle(now, input);
     }
 
+    /// Queues `out` for the topic's sender task; false when its outbox is full (the command
+    /// is dropped and counted). No topic: nothing to send to, true.
+    fn topic_out(&mut self, namespace: NamespaceId, out: TopicOut) -> bool {
+        let Some(topic) = self.topics.get(&namespace) else {
+            return true;
+        };
+        match topic.outbox.try_send(out) {
+            Ok(()) => true,
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                tracing::debug!(?namespace, "gossip outbox full; dropped");
+                self.metrics.gossip_outbox_dropped.inc();
+                false
+            }
+            // The sender task ended with the subscription; its end is reported separately.
+            Err(mpsc::error::TrySendError::Closed(_)) => true,
+        }
+    }
+
+    /// Queues `cmd` for the session's stream task. A full queue means the peer stopped
+    /// reading our replies while it keeps sending (an honest peer waits for each reply): the
+    /// connection is closed, and the stream task reports the session closed to `Live`.
     fn session_cmd(&mut self, session: SessionId, cmd: SessionCmd) {
-        if let Some(tx) = self.sessions.get(&session) {
-            let _ = tx.send(cmd);
+        let Some((tx, conn)) = self.sessions.get(&session) else {
+            return;
+        };
+        if let Err(mpsc::error::TrySendError::Full(_)) = tx.try_send(cmd) {
+            tracing::debug!(?session, "sync peer does not read its replies; closing");
+            conn.close(2u32.into(), b"send queue full");
+            self.sessions.remove(&session);
         }
     }
 
@@ -592,14 +618,59 @@ impl<R: Runtime> LiveTask<R> {
     }
 }
 
-fn broadcast<R: Runtime>(rt: &R, sender: GossipSender, scope: BroadcastScope, payload: Vec<u8>) {
-    rt.spawn(Box::pin(async move {
-        let payload = Bytes::from(payload);
-        let _ = match scope {
-            BroadcastScope::Swarm => sender.broadcast(payload).await,
-            BroadcastScope::Neighbors => sender.broadcast_neighbors(payload).await,
+/// How long a gossip command may wait for iroh-gossip before `Live` hears that the topic is
+/// stalled; repeated while it still waits.
+const GOSSIP_STALL: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// A topic's sender task: hands its outbox to iroh-gossip in order, until the topic is left
+/// (the outbox's sender is dropped) or the subscription is gone. A command that waits longer
+/// than [`GOSSIP_STALL`] is reported to `Live` as [`GossipEvent::Lagged`] every
+/// [`GOSSIP_STALL`] while it waits: what this node broadcast may be stuck, and a neighbour
+/// that does not read may be stuck too, so `Live` syncs the document with its neighbours.
+async fn topic_sender<R: Runtime>(
+    rt: R,
+    namespace: NamespaceId,
+    sender: GossipSender,
+    mut outbox: mpsc::Receiver<TopicOut>,
+    tx: mpsc::Sender<LiveMsg>,
+) {
+    while let Some(out) = outbox.recv().await {
+        let mut send = std::pin::pin!(async {
+            match out {
+                TopicOut::Broadcast(BroadcastScope::Swarm, payload) => {
+                    sender.broadcast(payload).await
+                }
+                TopicOut::Broadcast(BroadcastScope::Neighbors, payload) => {
+                    sender.broadcast_neighbors(payload).await
+                }
+                TopicOut::JoinPeers(peers) => sender.join_peers(peers).await,
+            }
+            .is_ok()
+        });
+        let sent = loop {
+            let stall = rt.sleep_until(rt.now() + GOSSIP_STALL);
+            let step = futures_lite::future::or(async { Some((&mut send).await) }, async {
+                stall.await;
+                None
+            })
+            .await;
+            match step {
+                Some(sent) => break sent,
+                None => {
+                    tracing::debug!(?namespace, "gossip does not take our messages");
+                    let lagged = Input::Gossip {
+                        namespace,
+                        event: GossipEvent::Lagged,
+                    };
+                    // A full inbox has work enough; the next stall reports again.
+                    let _ = tx.try_send(LiveMsg::Input(lagged));
+                }
+            }
         };
-    }));
+        if !sent {
+            return;
+        }
+    }
 }
 
 /// Joins a topic and forwards its events until told to stop. A subscription that fails to
@@ -677,7 +748,7 @@ async fn session_io(
     conn: Connection,
     mut send: SendStream,
     mut recv: RecvStream,
-    mut cmds: mpsc::UnboundedReceiver<SessionCmd>,
+    mut cmds: mpsc::Receiver<SessionCmd>,
     tx: mpsc::Sender<LiveMsg>,
 ) {
     let report = |input: Input| {

@@ -37,6 +37,9 @@ pub struct Metrics {
     pub gossip_puts_refused: Counter,
     /// Gossip ops dropped before the store: over the gossip budget, or from a muted peer.
     pub gossip_dropped: Counter,
+    /// Gossip broadcasts and joins dropped because a topic's outbox was full (iroh-gossip did
+    /// not take them in time); the document's neighbours get what was dropped by a sync.
+    pub gossip_outbox_dropped: Counter,
     /// Failed syncs scheduled for a retry.
     pub sync_retries: Counter,
     /// Blobs downloaded.

@@ -120,6 +120,10 @@ impl StoreHandle {
         to_live: tokio::sync::mpsc::Sender<crate::live_task::LiveMsg>,
         metrics: std::sync::Arc<crate::metrics::Metrics>,
     ) -> std::io::Result<Self> {
+        // Unbounded by type, bounded by its senders: `Live` keeps its store work within the
+        // node's admission bounds (`Live::store_backlog`: sessions process one message at a
+        // time, gossip within `max_gossip_store`), and every API caller awaits its reply, so
+        // the queue holds at most one job per caller.
         let (tx, rx) = mpsc::channel::<Job>();
         let (done_tx, done_rx) = oneshot::channel();
         let stopping = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));

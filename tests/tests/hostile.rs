@@ -27,20 +27,25 @@ use sheaf_core::{
     wire::{encode_frame, SyncMessage, DEFAULT_MAX_FRAME_LEN},
     Author, Fingerprint, Hash, Mono, NamespaceSecret, Now, SignedEntry,
 };
-use sheaf_tokio::{AddrInfoOptions, LiveEvent, ShareMode};
+use sheaf_tokio::{AddrInfoOptions, LiveConfig, LiveEvent, ShareMode};
 use util::{memory_node, spawn, sync_ok, wait_for, NodeOpts, TIMEOUT};
 
 /// A raw connection and bi-stream on the sync ALPN.
 struct Raw {
     conn: Connection,
     send: SendStream,
-    recv: RecvStream,
+    /// Kept open: the attackers never read.
+    _recv: RecvStream,
 }
 
 async fn raw(endpoint: &iroh::Endpoint, to: iroh::EndpointAddr) -> Result<Raw> {
     let conn = endpoint.connect(to, sheaf::ALPN).await?;
     let (send, recv) = conn.open_bi().await?;
-    Ok(Raw { conn, send, recv })
+    Ok(Raw {
+        conn,
+        send,
+        _recv: recv,
+    })
 }
 
 async fn send_msg(send: &mut SendStream, msg: &SyncMessage) -> Result<()> {
@@ -48,17 +53,6 @@ async fn send_msg(send: &mut SendStream, msg: &SyncMessage) -> Result<()> {
     encode_frame(msg, DEFAULT_MAX_FRAME_LEN, &mut bytes)?;
     send.write_all(&bytes).await?;
     Ok(())
-}
-
-/// Polls `cond` every 10 ms until it holds, for at most [`TIMEOUT`].
-async fn until(what: &str, mut cond: impl FnMut() -> bool) -> Result<()> {
-    tokio::time::timeout(TIMEOUT, async {
-        while !cond() {
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-    })
-    .await
-    .with_context(|| format!("timed out waiting for {what}"))
 }
 
 /// 600 connections from 10 node ids each send the first byte of a frame header and nothing
@@ -87,13 +81,22 @@ async fn connections_that_never_init_do_not_block_outgoing_syncs() -> Result<()>
         }
         endpoints.push(endpoint);
     }
-    // Every connection has reached the node: admitted, or closed at once over a bound.
-    let metrics = target.docs.metrics().clone();
-    until("the node to see every connection", || {
-        let accepted = metrics.sessions_accepted.get() as u64;
-        accepted + metrics.sessions_refused.get() >= (ATTACKERS * PER_ATTACKER) as u64
+    // The node holds `max_accepted_sessions` of them and closes the rest at once: once that
+    // many connections were closed by the node, every connection has reached it.
+    let refused = ATTACKERS * PER_ATTACKER - LiveConfig::default().max_accepted_sessions;
+    let mut closed = tokio::task::JoinSet::new();
+    for r in &held {
+        let conn = r.conn.clone();
+        closed.spawn(async move { conn.closed().await });
+    }
+    tokio::time::timeout(TIMEOUT, async {
+        for _ in 0..refused {
+            closed.join_next().await;
+        }
     })
-    .await?;
+    .await
+    .context("the node did not close the connections over its accept bound")?;
+    let metrics = target.docs.metrics().clone();
     let accepted = metrics.sessions_accepted.get();
     println!(
         "{accepted} connections held, {} closed at once",
@@ -217,7 +220,6 @@ async fn whole_range_parts_end_that_session_with_its_reason() -> Result<()> {
     tokio::time::timeout(TIMEOUT, r.conn.closed())
         .await
         .context("connection not closed")?;
-    let _ = r.recv;
 
     attacker.close().await;
     honest.shutdown().await?;
@@ -255,19 +257,35 @@ fn forged_puts(ns: sheaf_core::NamespaceId, n: usize) -> Vec<bytes::Bytes> {
         .collect()
 }
 
-/// A rogue node floods a document's gossip topic with 100,000 forged `Put`s while two honest
-/// nodes write live and a third syncs the document.
+/// A rogue node floods a document's gossip topic with forged `Put`s while two honest nodes
+/// write live and a third syncs the document; once the rogue is gone, live writes flow again.
+///
+/// The flood need not finish: iroh-gossip's actor waits on a neighbour's full send queue
+/// (upstream issue #47), so a flood can stall the gossip of nodes that relay it to each
+/// other, even after the rogue is gone. The honest writes must arrive regardless: during the
+/// flood by the repair syncs of dropped gossip, after it by anti-entropy if gossip stays
+/// stalled. The node's store backlog and memory must stay bounded.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_forged_gossip_flood_leaves_honest_nodes_working() -> Result<()> {
     const FORGED: usize = 100_000;
     const WRITES: usize = 20;
+    /// Forged `Put`s that must have reached the node for the flood to count as one.
+    const FLOODED: u64 = 1_000;
     /// Store commands in flight: gossip's budget (256 by default) plus what sessions, the
     /// API and downloads add; far below a flood's 100,000.
     const BACKLOG_BOUND: i64 = 2_000;
     /// Generous: the flood's messages themselves pass through this process's gossip.
     const RSS_BOUND: u64 = 600 << 20;
-    let a = memory_node().await?;
-    let b = memory_node().await?;
+    // Anti-entropy repairs what a stalled gossip withholds (`sheaf serve` runs it too).
+    let repairing = || NodeOpts {
+        live: Some(LiveConfig {
+            anti_entropy_interval: Some(Duration::from_secs(2)),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let a = spawn(repairing()).await?;
+    let b = spawn(repairing()).await?;
     let doc_a = a.docs.create().await?;
     let id = doc_a.id();
     let ticket = doc_a
@@ -292,20 +310,19 @@ async fn a_forged_gossip_flood_leaves_honest_nodes_working() -> Result<()> {
         for put in puts {
             sender.broadcast(put).await?;
         }
-        anyhow::Ok(sender)
+        anyhow::Ok(())
     });
-
+    let m = a.docs.metrics().clone();
+    let reached = || m.gossip_dropped.get() + m.gossip_puts_refused.get();
     // Honest writes on b reach a live while the flood runs, one after another.
     let author_b = b.docs.author_default();
+    let write = |i: usize| format!("honest/{i}");
+    let arrived = |key: String| move |e: &LiveEvent| matches!(e, LiveEvent::InsertRemote { entry, .. } if entry.key() == key.as_bytes());
     for i in 0..WRITES {
-        let key = format!("honest/{i}");
-        doc_b.set_bytes(author_b, key.clone(), "v").await?;
-        wait_for(
-            &mut events_a,
-            |e| matches!(e, LiveEvent::InsertRemote { entry, .. } if entry.key() == key.as_bytes()),
-        )
-        .await
-        .with_context(|| format!("honest write {i} during the flood"))?;
+        doc_b.set_bytes(author_b, write(i), "v").await?;
+        wait_for(&mut events_a, arrived(write(i)))
+            .await
+            .with_context(|| format!("honest write {i} during the flood"))?;
     }
     // A third node joins and syncs meanwhile.
     let c = memory_node().await?;
@@ -313,18 +330,20 @@ async fn a_forged_gossip_flood_leaves_honest_nodes_working() -> Result<()> {
     wait_for(&mut events_c, |e| sync_ok(e, a_id))
         .await
         .context("a sync during the flood")?;
-    let _sender = tokio::time::timeout(TIMEOUT * 2, flood)
-        .await
-        .context("the flood did not finish")???;
 
-    let m = a.docs.metrics();
     let rss_growth = rss()?.saturating_sub(rss_before);
     println!(
-        "flood: {} refused by the store, {} dropped before it, store backlog at most {}, RSS +{} MB",
+        "flood: {} refused by the store, {} dropped before it, store backlog at most {}, RSS +{} MB, flood {}",
         m.gossip_puts_refused.get(),
         m.gossip_dropped.get(),
         m.store_backlog_max.get(),
-        rss_growth >> 20
+        rss_growth >> 20,
+        if flood.is_finished() { "finished" } else { "still sending" },
+    );
+    assert!(
+        reached() >= FLOODED,
+        "only {} forged Puts reached the node",
+        reached()
     );
     assert!(
         m.store_backlog_max.get() <= BACKLOG_BOUND,
@@ -336,12 +355,16 @@ async fn a_forged_gossip_flood_leaves_honest_nodes_working() -> Result<()> {
         "RSS grew by {} MB",
         rss_growth >> 20
     );
-    assert!(doc_a
-        .get_exact(author_b, "honest/0", false)
-        .await?
-        .is_some());
 
-    for node in [rogue, c, b, a] {
+    // The rogue goes; live writes flow again.
+    flood.abort();
+    rogue.shutdown().await?;
+    doc_b.set_bytes(author_b, "after", "v").await?;
+    wait_for(&mut events_a, arrived("after".into()))
+        .await
+        .context("a live write after the flood")?;
+
+    for node in [c, b, a] {
         node.shutdown().await?;
     }
     Ok(())

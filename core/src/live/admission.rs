@@ -39,7 +39,10 @@ use crate::{hash::PeerId, keys::NamespaceId};
 /// Open sessions by direction and peer, and the dials waiting for room.
 #[derive(Debug, Default)]
 pub(super) struct Admission {
+    /// Open sessions we dialed. Derivable from `per_peer`, kept so that every admission is
+    /// O(1); the invariants check that both agree.
     dialed: usize,
+    /// Open sessions peers opened (as `dialed`).
     accepted: usize,
     /// Open sessions per peer: `[dialed, accepted]`. Peers without sessions are absent.
     per_peer: BTreeMap<PeerId, [usize; 2]>,
@@ -111,8 +114,9 @@ impl Admission {
     }
 
     #[cfg(any(test, feature = "fuzzing", feature = "invariants"))]
-    pub(super) fn counted(&self) -> (usize, usize, &BTreeMap<PeerId, [usize; 2]>) {
-        (self.dialed, self.accepted, &self.per_peer)
+    /// Open sessions per peer, `[dialed, accepted]` (invariants: they sum to `open()`).
+    pub(super) fn per_peer(&self) -> &BTreeMap<PeerId, [usize; 2]> {
+        &self.per_peer
     }
 }
 

@@ -42,7 +42,10 @@ pub const MAX_MUTED: usize = 1024;
 /// Store work in flight per delivering peer, and the muted peers.
 #[derive(Debug, Default)]
 pub(super) struct GossipLoad {
+    /// Store commands in flight per delivering peer; peers without any are absent.
     in_flight: BTreeMap<PeerId, usize>,
+    /// The sum of `in_flight`, kept so that admitting an op is O(log peers); the invariants
+    /// check that both agree.
     total: usize,
     muted: BTreeMap<PeerId, Mono>,
 }
@@ -136,7 +139,8 @@ impl Live {
                 }
                 self.emit(ns, LiveEvent::NeighborDown(peer));
             }
-            // The gossip layer dropped messages for us: a sync with each neighbour repairs.
+            // The gossip layer dropped messages, for us or ours: a sync with each neighbour
+            // repairs.
             GossipEvent::Lagged => {
                 let neighbors: Vec<PeerId> = self
                     .states

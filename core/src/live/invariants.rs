@@ -211,7 +211,8 @@ impl Live {
 
     fn check_admission(&self) -> Result<(), InvariantViolation> {
         use std::collections::BTreeMap;
-        let (dialed, accepted, per_peer) = self.admission.counted();
+        let (dialed, accepted) = self.admission.open();
+        let per_peer = self.admission.per_peer();
         let mut counted: BTreeMap<PeerId, [usize; 2]> = BTreeMap::new();
         for s in self.sessions.values() {
             counted.entry(s.peer).or_default()[usize::from(s.id.role == Role::Accept)] += 1;

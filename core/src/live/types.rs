@@ -195,7 +195,8 @@ pub enum GossipEvent {
         /// `Neighbors | Swarm(Round(0))`).
         direct: bool,
     },
-    /// The gossip layer dropped messages for us.
+    /// The gossip layer dropped messages: for us, or ours before they left (the runtime's
+    /// outbox for the topic was full). Either way a sync with each neighbour repairs it.
     Lagged,
     /// The runtime's subscription to the document's topic failed to start or ended: no
     /// gossip arrives or leaves until `Live` joins the topic again (after a backoff).

@@ -1,5 +1,8 @@
 //! [`Counting`]: a backend that forwards every method to another and counts the entries its
 //! range scans by author and key return (the scans `Indexed` reads ranges with).
+//!
+//! `sheaf-bench` has a counting backend of its own that counts every read for its reports;
+//! this one counts only what the range budget bounds, and the core cannot depend on the bench.
 
 use std::ops::Bound;
 

@@ -488,47 +488,24 @@ fn configs() -> Vec<SyncConfig> {
 /// What one side did with a message: its reply and the outcome of every received entry.
 type Answered = (Option<Message>, Vec<(SignedEntry, Received)>);
 
-fn lazy<B: Backend>(
+/// Answers `message` on `store` with the lazy `process_message`, or with the eager oracle.
+fn answer_with<B: Backend>(
     store: &mut Indexed<B>,
     ns: NamespaceId,
     config: &SyncConfig,
     message: Message,
+    with_oracle: bool,
 ) -> Answered {
     let limits = EntryLimits::default();
     let now = now(T0 + 1_000_000_000);
     let mut received = Vec::new();
-    let reply = process_message(
-        store,
-        ns,
-        config,
-        message,
-        |e| limits.check_remote(e, ns, now).is_ok(),
-        |e, _, r| received.push((e.clone(), r)),
-        &mut NoContent,
-    )
-    .unwrap();
-    (reply, received)
-}
-
-fn eager<B: Backend>(
-    store: &mut Indexed<B>,
-    ns: NamespaceId,
-    config: &SyncConfig,
-    message: Message,
-) -> Answered {
-    let limits = EntryLimits::default();
-    let now = now(T0 + 1_000_000_000);
-    let mut received = Vec::new();
-    let reply = eager::process_message(
-        store,
-        ns,
-        config,
-        message,
-        |e| limits.check_remote(e, ns, now).is_ok(),
-        |e, _, r| received.push((e.clone(), r)),
-        &mut NoContent,
-    )
-    .unwrap();
+    let valid = |e: &SignedEntry| limits.check_remote(e, ns, now).is_ok();
+    let record = |e: &SignedEntry, _, r| received.push((e.clone(), r));
+    let reply = if with_oracle {
+        eager::process_message(store, ns, config, message, valid, record, &mut NoContent).unwrap()
+    } else {
+        process_message(store, ns, config, message, valid, record, &mut NoContent).unwrap()
+    };
     (reply, received)
 }
 
@@ -545,8 +522,8 @@ fn same_answer(
     message: Message,
 ) -> Option<Message> {
     let mut copy = Indexed::new(store.backend().clone());
-    let want = eager(&mut copy, ns, config, message.clone());
-    let got = lazy(store, ns, config, message.clone());
+    let want = answer_with(&mut copy, ns, config, message.clone(), true);
+    let got = answer_with(store, ns, config, message.clone(), false);
     assert_eq!(got, want, "{config:?} answering {message:?}");
     assert_eq!(all(store, ns), all(&mut copy, ns));
     got.0
