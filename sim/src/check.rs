@@ -13,9 +13,12 @@
 //!   author that extends its key. Store changes only happen at written or removed keys, so this
 //!   local check keeps the global property ("no stored entry is dominated by a same-author
 //!   entry at a prefix of its key with a record at least as new") true after every event.
-//! * **Bounded queues.** Sync sessions, downloads in flight and tracked, outstanding store
-//!   requests, the store executor's backlog and the global event queue stay within their
-//!   bounds.
+//! * **Bounded queues.** Sync sessions (dialed within `max_sessions`, accepted within
+//!   `max_accepted_sessions`), downloads in flight and tracked, outstanding store requests
+//!   (`Live::store_backlog` within [`store_backlog_bound`], derived there from the gossip
+//!   budget, the session bounds and the API calls in flight), the store executor's backlog and
+//!   the global event queue stay within their bounds. `Live::check_invariants` adds the
+//!   per-peer session cap and the gossip budget itself.
 //! * **No panic** ([`crate::run`] catches one and reports the seed).
 //!
 //! A full sweep (every entry of every store verified — once per distinct entry of the run —
@@ -41,6 +44,7 @@ use sheaf_core::{
     entry::RecordIdentifier,
     hash::PeerId,
     keys::NamespaceId,
+    live::LiveConfig,
     ranger::Range,
     store::{put_prefix_aware, Backend, Indexed, MemBackend},
     SignedEntry,
@@ -101,6 +105,36 @@ pub fn check_prefix_key(store: &mut dyn Backend, key: &TouchedKey) -> Result<(),
     Ok(())
 }
 
+/// Store requests outstanding per API call, at most (`Leave`: set sync, unsubscribe, close;
+/// `StartSync`: after the open, its subscription and the useful peers).
+pub const STORE_REQUESTS_PER_API_CALL: usize = 3;
+
+/// The bound on `Live::store_backlog` (store requests sent and not yet answered) of a node
+/// with `config`, `docs` documents and `api_calls` API calls since its backlog was last empty.
+///
+/// Every request `Live` sends is of one of these sources, each bounded on its own:
+///
+/// * gossip `Put`s and `SyncReport` checks: `max_gossip_store` (the gossip budget);
+/// * a session's initial message or message being processed: one per session at a time;
+///   a session that ends leaves its request outstanding, but every request outstanding was
+///   sent after the oldest one, which the store answers first — so these belong to sessions
+///   open when the oldest outstanding request was sent: at most `S = max_sessions +
+///   max_accepted_sessions`;
+/// * the useful-peer registration of a session that completed: a session completes only after
+///   a store reply, replies come in order, so the sessions that completed while the oldest
+///   request is outstanding were open when it was sent: at most `S` again;
+/// * missing-content scans: one page per document at a time;
+/// * API calls: at most [`STORE_REQUESTS_PER_API_CALL`] each, and only calls made since the
+///   backlog was last empty can still have requests outstanding (the simulator counts them
+///   per node and resets the count when it sees the backlog empty, which only overestimates).
+///
+/// So `backlog ≤ max_gossip_store + 2·S + docs + 3·api_calls`. Downloads, timers and the
+/// dial queue send no store requests.
+pub fn store_backlog_bound(config: &LiveConfig, docs: usize, api_calls: usize) -> usize {
+    let sessions = config.max_sessions + config.max_accepted_sessions;
+    config.max_gossip_store + 2 * sessions + docs + STORE_REQUESTS_PER_API_CALL * api_calls
+}
+
 fn all_entries(store: &mut dyn Backend, ns: NamespaceId) -> Vec<SignedEntry> {
     store
         .scan_author_key(ns, Bound::Unbounded, Bound::Unbounded, false, usize::MAX)
@@ -147,6 +181,21 @@ impl Sim {
             return Err(format!(
                 "bound: {pending} store requests outstanding, {} queued at the executor",
                 proc.executor.len()
+            ));
+        }
+        let backlog = proc.live.store_backlog();
+        if backlog == 0 {
+            proc.api_in_busy = 0;
+        }
+        let bound = store_backlog_bound(&self.live_config, self.docs.len(), proc.api_in_busy);
+        if backlog > self.counters.largest_live_backlog.0 {
+            self.counters.largest_live_backlog = (backlog, bound);
+        }
+        if backlog > bound {
+            return Err(format!(
+                "bound: Live's store backlog is {backlog} requests, over its bound {bound} ({} API calls since it was last empty; pending: {})",
+                proc.api_in_busy,
+                proc.live.pending()
             ));
         }
         let store = proc.replicas.indexed_mut().backend_mut();

@@ -6,12 +6,16 @@
 //! their own, so that switching a fault family off (`--faults`) leaves the other draws alone.
 //! The fault parameters are always drawn in full and then masked by the [`FaultSet`]: a seed
 //! replayed with fewer faults keeps the same latencies, crash times and partitions for the
-//! families still enabled.
+//! families still enabled. Families added later draw from streams of their own
+//! (`faults/byzantine`, `faults/store-fail`), never from the `faults` stream, so adding one
+//! shifts no draw of the older families.
 
 use std::{fmt, str::FromStr, time::Duration};
 
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha12Rng;
+
+use crate::byzantine::ByzantinePlan;
 
 /// One virtual second, in microseconds.
 pub const SEC: u64 = 1_000_000;
@@ -52,11 +56,17 @@ pub enum Fault {
     SlowStore,
     /// Wall clocks offset by up to ±5 minutes.
     Skew,
+    /// An extra, hostile node that floods forged and replayed gossip and opens abusive sync
+    /// sessions (see [`crate::byzantine`]).
+    Byzantine,
+    /// Store commands and commits failing, and rare long store stalls (see
+    /// [`crate::executor`]).
+    StoreFail,
 }
 
 impl Fault {
     /// Every family, in display order.
-    pub const ALL: [Fault; 8] = [
+    pub const ALL: [Fault; 10] = [
         Fault::Latency,
         Fault::Loss,
         Fault::Duplication,
@@ -65,6 +75,8 @@ impl Fault {
         Fault::Crash,
         Fault::SlowStore,
         Fault::Skew,
+        Fault::Byzantine,
+        Fault::StoreFail,
     ];
 
     /// The name used on the command line.
@@ -78,21 +90,23 @@ impl Fault {
             Fault::Crash => "crash",
             Fault::SlowStore => "slow-store",
             Fault::Skew => "skew",
+            Fault::Byzantine => "byzantine",
+            Fault::StoreFail => "store-fail",
         }
     }
 
-    fn bit(self) -> u8 {
-        1 << (self as u8)
+    fn bit(self) -> u16 {
+        1 << (self as u16)
     }
 }
 
 /// A set of fault families: `all`, `none` or a comma-separated list of names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct FaultSet(u8);
+pub struct FaultSet(u16);
 
 impl FaultSet {
     /// Every fault family.
-    pub const ALL: FaultSet = FaultSet(0xff);
+    pub const ALL: FaultSet = FaultSet((1 << Fault::ALL.len()) - 1);
     /// No faults.
     pub const NONE: FaultSet = FaultSet(0);
 
@@ -122,7 +136,7 @@ impl fmt::Display for FaultSet {
 
 /// A `--faults` value that names no known family.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown fault {0:?} (expected all, none or a list of: latency, loss, dup, reorder, partition, crash, slow-store, skew)")]
+#[error("unknown fault {0:?} (expected all, none or a list of: latency, loss, dup, reorder, partition, crash, slow-store, skew, byzantine, store-fail)")]
 pub struct UnknownFault(pub String);
 
 impl FromStr for FaultSet {
@@ -133,7 +147,7 @@ impl FromStr for FaultSet {
             "none" | "" => return Ok(FaultSet::NONE),
             _ => {}
         }
-        let mut set = 0u8;
+        let mut set = 0u16;
         for name in s.split(',').map(str::trim).filter(|n| !n.is_empty()) {
             let f = Fault::ALL
                 .iter()
@@ -170,6 +184,13 @@ pub enum PlantedBug {
         /// The buggy node.
         node: usize,
     },
+    /// Every forged entry the byzantine node floods the node with is also written to its store
+    /// with a raw `Backend::put`, as if the node skipped signature checks. Needs the
+    /// `byzantine` family; the per-event check that every stored entry verifies must name it.
+    StoreForgedPuts {
+        /// The buggy node.
+        node: usize,
+    },
 }
 
 impl fmt::Display for PlantedBug {
@@ -178,6 +199,7 @@ impl fmt::Display for PlantedBug {
             PlantedBug::IgnorePrefixDeletes { node } => write!(f, "ignore-prefix-deletes:{node}"),
             PlantedBug::DropSyncFrames { node } => write!(f, "drop-sync-frames:{node}"),
             PlantedBug::LeakLiveSession { node } => write!(f, "leak-live-session:{node}"),
+            PlantedBug::StoreForgedPuts { node } => write!(f, "store-forged-puts:{node}"),
         }
     }
 }
@@ -195,6 +217,7 @@ impl FromStr for PlantedBug {
             "ignore-prefix-deletes" => Ok(PlantedBug::IgnorePrefixDeletes { node }),
             "drop-sync-frames" => Ok(PlantedBug::DropSyncFrames { node }),
             "leak-live-session" => Ok(PlantedBug::LeakLiveSession { node }),
+            "store-forged-puts" => Ok(PlantedBug::StoreForgedPuts { node }),
             _ => Err(format!("unknown planted bug {kind:?}")),
         }
     }
@@ -336,6 +359,34 @@ pub enum Backend {
     Redb,
 }
 
+/// Store failures of the `store-fail` family (all zero when it is masked). See
+/// [`crate::executor`] for what each does and why.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct StoreFail {
+    /// Probability that a store command that reads or writes the backend fails with a backend
+    /// error, leaving the store unchanged.
+    pub command: f64,
+    /// Probability that a commit fails; the open transaction is lost, as redb's is.
+    pub commit: f64,
+    /// Probability of a long stall before a store command (on top of `slow-store`'s).
+    pub long_stall: f64,
+    /// Longest such stall, µs.
+    pub long_stall_max: u64,
+}
+
+impl StoreFail {
+    /// Draws the parameters of `seed` from their own stream.
+    fn draw(seed: u64) -> Self {
+        let mut rng = stream(seed, "faults/store-fail");
+        Self {
+            command: rng.random_range(0.0..0.03),
+            commit: rng.random_range(0.0..0.15),
+            long_stall: rng.random_range(0.0..0.004),
+            long_stall_max: rng.random_range(2 * SEC..=20 * SEC),
+        }
+    }
+}
+
 /// Everything the seed draws about the world of a run. Printed at the start of every run.
 #[derive(Debug, Clone)]
 pub struct FaultParams {
@@ -373,6 +424,10 @@ pub struct FaultParams {
     pub anti_entropy: Option<Duration>,
     /// Length of the safety phase (workload and faults), µs.
     pub safety: u64,
+    /// The byzantine node's identities and attacks (`byzantine` family).
+    pub byzantine: Option<ByzantinePlan>,
+    /// Store failures (`store-fail` family).
+    pub store_fail: StoreFail,
 }
 
 impl FaultParams {
@@ -442,6 +497,9 @@ impl FaultParams {
         } else {
             Some(Duration::from_secs(rng.random_range(10..=60)))
         };
+        // Later families: streams of their own, so the draws above never move.
+        let byzantine = ByzantinePlan::draw(cfg, safety);
+        let store_fail = StoreFail::draw(cfg.seed);
         let on = |fault: Fault| f.has(fault);
         Self {
             latency: if on(Fault::Latency) { latency } else { 5 * MS },
@@ -481,11 +539,17 @@ impl FaultParams {
             backends,
             anti_entropy,
             safety,
+            byzantine: on(Fault::Byzantine).then_some(byzantine),
+            store_fail: if on(Fault::StoreFail) {
+                store_fail
+            } else {
+                StoreFail::default()
+            },
         }
     }
 }
 
-fn secs(us: u64) -> String {
+pub(crate) fn secs(us: u64) -> String {
     format!("{:.3}s", us as f64 / SEC as f64)
 }
 
@@ -550,6 +614,20 @@ impl fmt::Display for FaultParams {
                 secs(c.at),
                 secs(c.restart)
             )?;
+        }
+        let sf = &self.store_fail;
+        if *sf != StoreFail::default() {
+            writeln!(
+                f,
+                "  store failures: command p={:.4}, commit p={:.3}, long stall p={:.4} ≤{}",
+                sf.command,
+                sf.commit,
+                sf.long_stall,
+                secs(sf.long_stall_max)
+            )?;
+        }
+        if let Some(b) = &self.byzantine {
+            write!(f, "{b}")?;
         }
         Ok(())
     }

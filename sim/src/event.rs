@@ -10,7 +10,7 @@ use sheaf_core::{
     SignedEntry,
 };
 
-use crate::{gossip::Pi, net::StreamItem};
+use crate::{byzantine::ByzEvent, gossip::Pi, net::StreamItem};
 
 /// A job for a node's store executor.
 #[derive(Debug)]
@@ -150,6 +150,8 @@ pub enum Event {
     Crash(usize),
     /// A node restarts.
     Restart(usize),
+    /// Work of the byzantine node.
+    Byzantine(ByzEvent),
     /// End of the safety phase: heal everything, start liveness.
     Heal,
     /// Liveness check.

@@ -54,12 +54,13 @@ impl Sim {
             live,
             replicas,
             executor: Default::default(),
-            exec_scheduled: false,
+            exec_due: None,
             commit_scheduled: None,
             live_timers: Default::default(),
             topics: Default::default(),
             next_accept: 0,
             next_api: 0,
+            api_in_busy: 0,
         });
         Ok(())
     }
@@ -71,6 +72,7 @@ impl Sim {
         };
         let request = sheaf_core::live::ApiRequestId(proc.next_api);
         proc.next_api += 1;
+        proc.api_in_busy += 1;
         self.drive(node, Work::Live(Input::Api { request, command }));
     }
 
@@ -108,9 +110,7 @@ impl Sim {
             return;
         };
         self.counters.crashes += 1;
-        let stats = proc.live.stats();
-        self.counters.syncs_ok += stats.sync_connect_ok;
-        self.counters.syncs_failed += stats.sync_connect_failed;
+        self.counters.add_live_stats(&proc.live.stats());
         let lost = proc.replicas.indexed_mut().backend().uncommitted();
         let placeholder =
             SimStore::new(Backend::Mem, Default::default()).expect("an empty MemBackend opens");
@@ -153,8 +153,9 @@ impl Sim {
         self.break_links(dead);
     }
 
-    /// End of the safety phase: heal every fault, restart crashed nodes, ask every member to
-    /// sync with every other member, and start checking liveness.
+    /// End of the safety phase: heal every fault (store failures stop and stalls in progress
+    /// end, the byzantine node stops and its connections drop), restart crashed nodes, ask every member to sync with
+    /// every other member, and start checking liveness.
     pub fn heal(&mut self) {
         self.healed_at = Some(self.now);
         self.trace.note(self.now, "heal");
@@ -163,6 +164,9 @@ impl Sim {
         self.params.duplicate = 0.0;
         self.params.reorder = 0.0;
         self.params.sync_fail = 0.0;
+        self.params.store_fail = Default::default();
+        self.end_store_stalls();
+        self.byz_stop();
         for node in 0..self.nodes.len() {
             self.restart(node);
         }

@@ -269,7 +269,8 @@ impl Sim {
         }
     }
 
-    /// A gossip message arrives at `to`.
+    /// A gossip message arrives at `to` (from an honest node or, `from` past the honest
+    /// nodes, from an identity of the byzantine node).
     pub fn gossip_arrive(&mut self, to: usize, ns: NamespaceId, from: usize, bytes: &[u8]) {
         let has_topic = self.nodes[to]
             .proc
@@ -280,7 +281,7 @@ impl Sim {
         }
         match postcard::from_bytes::<topic::Message<Pi>>(bytes) {
             Ok(message) => {
-                let from = Pi::from(self.nodes[from].id);
+                let from = Pi::from(self.peer_id(from));
                 self.drive(
                     to,
                     Work::Gossip(ns, topic::InEvent::RecvMessage(from, message)),

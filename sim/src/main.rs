@@ -58,7 +58,8 @@ struct Args {
     /// Operation mix: default (sets, deletes, prefix deletes, joins, leaves) or writes.
     #[arg(long, default_value = "default")]
     mix: OpMix,
-    /// Fault families: all, none, or a list of latency,loss,dup,reorder,partition,crash,slow-store,skew.
+    /// Fault families: all, none, or a list of
+    /// latency,loss,dup,reorder,partition,crash,slow-store,skew,byzantine,store-fail.
     #[arg(long, default_value = "all")]
     faults: FaultSet,
     /// Run every seed twice and compare the trace hashes.
@@ -71,7 +72,8 @@ struct Args {
     #[arg(long, default_value_t = 300)]
     liveness_bound: u64,
     /// Plant a deliberate bug in the simulated runtime (to test the simulator):
-    /// ignore-prefix-deletes:NODE, drop-sync-frames:NODE or leak-live-session:NODE.
+    /// ignore-prefix-deletes:NODE, drop-sync-frames:NODE, leak-live-session:NODE or
+    /// store-forged-puts:NODE (with the byzantine family).
     #[arg(long, hide = true)]
     plant_bug: Option<PlantedBug>,
     /// Report wanted blobs still missing after convergence as warnings, not failures (for

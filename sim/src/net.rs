@@ -19,6 +19,10 @@
 //!  SyncClose ────(abort)────────▶ SyncClosed{Some("closed by peer: …")}
 //! ```
 //!
+//! An end may belong to the byzantine node ([`crate::byzantine`]), which only ever dials: what
+//! arrives at its end goes to the attacker instead of a `Live`, and a broken connection tells
+//! only the honest end.
+//!
 //! All frames pass through unchanged: `Live` encodes them with the production frame codec and
 //! decodes what arrives, in whatever chunking, so the codec is exercised on every message.
 
@@ -68,6 +72,21 @@ pub struct End {
     pub closed: bool,
 }
 
+impl End {
+    /// A fresh end of `node` (incarnation `epoch`) for `session`.
+    pub fn new(node: usize, epoch: u32, session: SessionId) -> Self {
+        Self {
+            node,
+            epoch,
+            session,
+            fin_sent: false,
+            fin_acked: false,
+            fin_got: false,
+            closed: false,
+        }
+    }
+}
+
 /// A sync connection.
 #[derive(Debug, Clone)]
 pub struct Conn {
@@ -85,8 +104,8 @@ impl Sim {
         Some((id, side))
     }
 
-    /// Sends `item` towards end `to` of `conn`, in order, after `extra` latencies.
-    fn stream_push(&mut self, id: u64, to: usize, item: StreamItem, latencies: u32) {
+    /// Sends `item` towards end `to` of `conn`, in order, after `latencies` latencies.
+    pub(crate) fn stream_push(&mut self, id: u64, to: usize, item: StreamItem, latencies: u32) {
         let mut at = self.now;
         for _ in 0..latencies {
             at += self.latency();
@@ -105,6 +124,10 @@ impl Sim {
             return;
         };
         for end in conn.ends {
+            if self.is_byzantine(end.node) {
+                self.byz_forget(id);
+                continue;
+            }
             self.sessions.remove(&(end.node, end.session));
             if !end.closed {
                 let at = self.now + self.params.detect;
@@ -163,15 +186,7 @@ impl Sim {
             n: proc.next_accept,
         };
         proc.next_accept += 1;
-        let end = |node, epoch, session| End {
-            node,
-            epoch,
-            session,
-            fin_sent: false,
-            fin_acked: false,
-            fin_got: false,
-            closed: false,
-        };
+        let end = End::new;
         let id = self.next_conn;
         self.next_conn += 1;
         let epoch_j = self.nodes[j].epoch;
@@ -250,6 +265,9 @@ impl Sim {
         let end = &conn.ends[to];
         if end.closed {
             return;
+        }
+        if self.is_byzantine(end.node) {
+            return self.byz_stream(id, item);
         }
         let (node, epoch, session) = (end.node, end.epoch, end.session);
         if self.nodes[node].epoch != epoch || !self.up(node) {

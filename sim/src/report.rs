@@ -2,7 +2,11 @@
 
 use std::fmt;
 
-use crate::config::{SimConfig, SEC};
+use crate::{
+    byzantine::ByzStats,
+    config::{SimConfig, SEC},
+    world::Defences,
+};
 
 /// What kind of check failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -74,6 +78,8 @@ pub struct SeedReport {
     pub largest_queue: usize,
     /// Largest store backlog of a node.
     pub largest_store_backlog: usize,
+    /// Largest `Live::store_backlog` of a node, and its bound then.
+    pub largest_live_backlog: (usize, usize),
     /// Entries stored over all nodes at the end.
     pub entries: usize,
     /// Workload operations performed and skipped.
@@ -92,6 +98,12 @@ pub struct SeedReport {
     pub converged_docs: Vec<(usize, usize)>,
     /// Whether the run stopped at its event cap before converging (liveness not judged).
     pub capped: bool,
+    /// What the byzantine node did (zero without the family).
+    pub byzantine: ByzStats,
+    /// Store faults injected: commands failed, commits failed, long stalls.
+    pub store_faults: (u64, u64, u64),
+    /// What the honest nodes refused or dropped.
+    pub defences: Defences,
 }
 
 impl SeedReport {
@@ -170,6 +182,23 @@ pub fn summary(reports: &[SeedReport], runs: u64) -> String {
         .map(|r| r.largest_store_backlog)
         .max()
         .unwrap_or(0);
+    let (live_backlog, live_bound) = reports
+        .iter()
+        .map(|r| r.largest_live_backlog)
+        .max()
+        .unwrap_or((0, 0));
+    let sum = |f: &dyn Fn(&SeedReport) -> u64| reports.iter().map(f).sum::<u64>();
+    let forged = sum(&|r| r.byzantine.forged);
+    let replayed = sum(&|r| r.byzantine.replayed);
+    let hostile_sessions = sum(&|r| r.byzantine.sessions);
+    let cmds = sum(&|r| r.store_faults.0);
+    let commits = sum(&|r| r.store_faults.1);
+    let stalls = sum(&|r| r.store_faults.2);
+    let dropped = sum(&|r| r.defences.gossip_dropped);
+    let refused = sum(&|r| r.defences.puts_refused);
+    let sessions_refused = sum(&|r| r.defences.sessions_refused);
+    let accepts_failed = sum(&|r| r.defences.accepts_failed);
+    let store_errors = sum(&|r| r.defences.store_errors);
     let rows = [
         (
             "seeds",
@@ -196,6 +225,30 @@ pub fn summary(reports: &[SeedReport], runs: u64) -> String {
         (
             "largest queue",
             format!("{queue} events (store backlog {backlog})"),
+        ),
+        (
+            "Live backlog",
+            format!("{live_backlog} store requests (bound then {live_bound})"),
+        ),
+        (
+            "byzantine",
+            format!("{forged} forged, {replayed} replayed puts; {hostile_sessions} sessions"),
+        ),
+        (
+            "store faults",
+            format!("{cmds} commands, {commits} commits failed; {stalls} long stalls"),
+        ),
+        (
+            "refused",
+            format!("{refused} puts, {sessions_refused} sessions at once"),
+        ),
+        (
+            "dropped",
+            format!("{dropped} gossip ops over budget or muted"),
+        ),
+        (
+            "failed",
+            format!("{accepts_failed} accepted sessions, {store_errors} store commands"),
         ),
     ];
     let mut s =

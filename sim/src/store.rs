@@ -11,6 +11,11 @@
 //! `Backend` trait, and the index is rebuilt from it on first use. Uncommitted writes are
 //! therefore lost exactly as the executor's commit schedule dictates.
 //!
+//! A commit can also be made to fail (`store-fail`, see [`crate::executor`]): the flush then
+//! returns a backend error and, like redb's failed commit, loses every write since the last
+//! commit — the live backend is rebuilt from the committed shadow exactly as at a restart, and
+//! every key the lost writes touched is reported as touched.
+//!
 //! The wrapper is also where the per-event safety checks get their input cheaply: every
 //! `put` verifies the entry's signatures (so "every stored entry verifies" is checked once
 //! per write instead of once per entry per event; an entry identical to one already verified
@@ -74,6 +79,11 @@ impl Verified {
 /// A node's backend as the simulator runs it: the live backend, the committed shadow and the
 /// invariant hooks. The executor wraps it in `Indexed`, like any backend.
 pub struct SimStore {
+    backend: Backend,
+    /// The next flush fails (and rolls back).
+    fail_flush: bool,
+    /// Mutations lost by the last injected flush failure, until taken.
+    flush_failure: Option<usize>,
     verified: Verified,
     inner: Box<dyn core_store::Backend>,
     committed: MemBackend,
@@ -95,6 +105,9 @@ impl SimStore {
     /// An empty store on `backend`.
     pub fn new(backend: Backend, verified: Verified) -> Result<Self, StoreError> {
         Ok(Self {
+            backend,
+            fail_flush: false,
+            flush_failure: None,
             verified,
             inner: open(backend)?,
             committed: MemBackend::new(),
@@ -120,6 +133,9 @@ impl SimStore {
         copy_all(&mut committed, inner.as_mut())?;
         inner.flush()?;
         Ok(Self {
+            backend,
+            fail_flush: false,
+            flush_failure: None,
             verified,
             inner,
             committed,
@@ -153,6 +169,39 @@ impl SimStore {
     /// The live backend, for the checks.
     pub fn inner(&mut self) -> &mut dyn core_store::Backend {
         self.inner.as_mut()
+    }
+
+    /// Makes the next flush fail (`true`) or not.
+    pub fn fail_next_flush(&mut self, fail: bool) {
+        self.fail_flush = fail;
+    }
+
+    /// Whether a flush failed as asked since the last call, and how many mutations it lost.
+    pub fn take_flush_failure(&mut self) -> Option<usize> {
+        self.flush_failure.take()
+    }
+
+    /// A failed commit: every mutation since the last flush is lost, as the transaction of a
+    /// failed redb commit is. The live backend is rebuilt from the committed shadow.
+    fn roll_back(&mut self) -> Result<usize, StoreError> {
+        let lost = self.journal.len();
+        for m in self.journal.drain(..) {
+            match m {
+                Mutation::Put(e) => {
+                    self.touched
+                        .insert((e.namespace(), e.author(), e.id().key_bytes()));
+                }
+                Mutation::Remove(ns, a, k) => {
+                    self.touched.insert((ns, a, k));
+                }
+                _ => {}
+            }
+        }
+        let mut inner = open(self.backend)?;
+        copy_all(&mut self.committed, inner.as_mut())?;
+        inner.flush()?;
+        self.inner = inner;
+        Ok(lost)
     }
 }
 
@@ -335,6 +384,13 @@ impl core_store::Backend for SimStore {
     }
 
     fn flush(&mut self) -> Result<(), StoreError> {
+        if std::mem::take(&mut self.fail_flush) {
+            let lost = self.roll_back()?;
+            self.flush_failure = Some(lost);
+            return Err(StoreError::Backend(
+                "simulated commit failure: the transaction is lost".into(),
+            ));
+        }
         self.inner.flush()?;
         for m in self.journal.drain(..) {
             replay(&mut self.committed, m)?;
@@ -373,6 +429,42 @@ mod tests {
             assert_eq!(all, vec![e("kept", 1)], "{backend:?}");
             assert_eq!(s.sync_peers(ns.id()).unwrap(), vec![PeerId::from([9; 32])]);
             assert!(s.get_namespace(ns.id()).unwrap().is_some());
+        }
+    }
+
+    /// An injected commit failure loses exactly what a crash would, keeps what was committed,
+    /// reports the lost keys as touched, and the next commit works.
+    #[test]
+    fn a_failed_commit_rolls_back_to_the_last_commit() {
+        let mut rng = ChaCha12Rng::from_seed([2; 32]);
+        let ns = NamespaceSecret::new(&mut rng);
+        let a = Author::new(&mut rng);
+        let e =
+            |k: &str, t| SignedEntry::new(&ns, &a, k.as_bytes(), Record::new(Hash::new(k), 1, t));
+        for backend in [Backend::Mem, Backend::Redb] {
+            let mut s = SimStore::new(backend, Verified::default()).unwrap();
+            s.put_namespace(Capability::Write(ns.clone())).unwrap();
+            s.put(e("kept", 1)).unwrap();
+            s.flush().unwrap();
+            s.take_touched();
+            s.put(e("lost", 2)).unwrap();
+            s.remove(ns.id(), a.id(), b"kept").unwrap();
+            s.fail_next_flush(true);
+            assert!(s.flush().is_err());
+            assert_eq!(s.take_flush_failure(), Some(2), "{backend:?}");
+            let all = s
+                .scan_author_key(ns.id(), Bound::Unbounded, Bound::Unbounded, false, 10)
+                .unwrap();
+            assert_eq!(all, vec![e("kept", 1)], "{backend:?}");
+            assert_eq!(s.take_touched().len(), 2, "both keys are checked again");
+            s.put(e("later", 3)).unwrap();
+            s.flush().unwrap();
+            assert_eq!(s.take_flush_failure(), None);
+            let mut committed = SimStore::restore(backend, s.crash(), Verified::default()).unwrap();
+            let all = committed
+                .scan_author_key(ns.id(), Bound::Unbounded, Bound::Unbounded, false, 10)
+                .unwrap();
+            assert_eq!(all, vec![e("kept", 1), e("later", 3)], "{backend:?}");
         }
     }
 }

@@ -35,6 +35,7 @@ use sheaf_core::{
 };
 
 use crate::{
+    byzantine::{ByzEvent, Byzantine},
     config::{stream, FaultParams, OpMix, PlantedBug, SimConfig, MS, SEC},
     trace::Trace,
     world::{Blobs, Counters, Doc, Event, Job, Node, Sim},
@@ -147,10 +148,13 @@ impl Sim {
             }
             join_order.push(m);
         }
-        let live_config = LiveConfig {
+        let mut live_config = LiveConfig {
             anti_entropy_interval: params.anti_entropy,
             ..LiveConfig::default()
         };
+        if params.byzantine.is_some() {
+            live_config = crate::byzantine::hostile_config(live_config, cfg.nodes);
+        }
         let mut sim = Sim::from_parts(
             cfg,
             params,
@@ -262,6 +266,11 @@ impl Sim {
         for (i, c) in self.params.crashes.clone().iter().enumerate() {
             self.push(c.at, Event::Crash(i));
             self.push(c.restart, Event::Restart(c.node));
+        }
+        let attacks = self.byz.as_ref().map_or(0, |b| b.plan.attacks.len());
+        for i in 0..attacks {
+            let at = self.byz.as_ref().expect("counted").plan.attacks[i].at;
+            self.push(at, Event::Byzantine(ByzEvent::Attack(i)));
         }
         self.push(safety, Event::Heal);
     }
@@ -389,6 +398,11 @@ impl Sim {
         trace: Trace,
     ) -> Sim {
         Sim {
+            byz: params
+                .byzantine
+                .clone()
+                .map(|plan| Byzantine::new(cfg.seed, plan)),
+            fail_rng: stream(cfg.seed, "store-fail"),
             net_rng: stream(cfg.seed, "net"),
             work_rng: stream(cfg.seed, "workload"),
             cfg,

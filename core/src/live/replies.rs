@@ -114,7 +114,7 @@ impl Live {
                     self.sync_with_peer(ns, from, SyncReason::SyncReport);
                 }
             }
-            Cont::MissingContent(ns) => match result {
+            Cont::MissingContent { ns, cursor } => match result {
                 Ok(StoreResponse::MissingContent { hashes, next }) => {
                     for hash in hashes {
                         self.downloads.mark_missing(ns, hash);
@@ -126,7 +126,7 @@ impl Live {
                         self.read_scan_page(ns, Some(cursor));
                     }
                 }
-                _ => self.scans.failed(ns),
+                _ => self.scans.failed(ns, cursor, self.downloads.dropped),
             },
             Cont::Shutdown(api) => {
                 self.push(Output::Reply {
@@ -191,7 +191,7 @@ impl Cont {
             Cont::Initial(_) => (matches!(reply, StoreResponse::Message(_)), "Message"),
             Cont::Process(_) => (matches!(reply, StoreResponse::Synced { .. }), "Synced"),
             Cont::News { .. } => (matches!(reply, StoreResponse::News(_)), "News"),
-            Cont::MissingContent(_) => (
+            Cont::MissingContent { .. } => (
                 matches!(reply, StoreResponse::MissingContent { .. }),
                 "MissingContent",
             ),

@@ -68,7 +68,7 @@ pub enum Origin {
 /// Counters of a finished sync.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct SyncDetails {
-    /// Entries received.
+    /// Valid entries received (forged or otherwise invalid ones are not counted).
     pub entries_received: usize,
     /// Entries sent.
     pub entries_sent: usize,

@@ -163,11 +163,19 @@ pub enum ImportNamespaceOutcome {
 }
 
 /// Counters of one sync session, threaded through its messages.
+///
+/// Only received entries that pass validation count (held ones, which are dropped before the
+/// signature check because they could not change anything, count too): a peer's forged or
+/// otherwise invalid entries are neither received nor reported. iroh-docs counts every value of
+/// every message and takes the heads over all of them, so one hostile message of forged entries
+/// makes it tell all its neighbours, in a `SyncReport`, of heads (authors, timestamps) that
+/// nobody holds — and each neighbour that believes it dials a sync (see
+/// `forged_values_are_not_received_nor_reported` in the replica tests).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SyncOutcome {
-    /// Newest timestamp per author among the entries received.
+    /// Newest timestamp per author among the valid entries received.
     pub heads_received: AuthorHeads,
-    /// Entries received (valid or not).
+    /// Valid entries received (stored or not: older than ours, or already held).
     pub num_recv: usize,
     /// Entries sent.
     pub num_sent: usize,
@@ -634,10 +642,6 @@ impl<B: Backend, C: ContentStatusSource> Replicas<B, C> {
         outcome: &mut SyncOutcome,
     ) -> Result<Option<Message>, ReplicaError> {
         self.syncing(ns)?;
-        outcome.num_recv += message.value_count();
-        for (e, _) in message.values() {
-            outcome.heads_received.insert(e.author(), e.timestamp());
-        }
         let limits = self.config.limits;
         let sync = self.config.sync;
         let policy = self.indexed.get_download_policy(ns)?.unwrap_or_default();
@@ -653,6 +657,12 @@ impl<B: Backend, C: ContentStatusSource> Replicas<B, C> {
             message,
             |e| limits.check_remote_with(e, ns, now, keys, &checked).is_ok(),
             |e, status, received| {
+                // Invalid values are neither received nor part of the heads we report.
+                if let Received::Invalid = received {
+                    return;
+                }
+                outcome.num_recv += 1;
+                outcome.heads_received.insert(e.author(), e.timestamp());
                 if let Received::Inserted { .. } = received {
                     inserted = true;
                     if subscribed {

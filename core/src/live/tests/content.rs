@@ -82,6 +82,89 @@ fn the_missing_content_scan_waits_while_a_sync_runs() {
     assert_eq!(net.nodes[0].scan_pages, pages);
 }
 
+/// Found by the simulator (`--seed 886 --faults all`, with `store-fail`): a node restarted
+/// holding an entry whose content it misses; the first page of its missing-content scan
+/// failed in the store, which dropped the scan until a `StartSync` would *open* the document
+/// again — never, as it stayed synced — so the content was never fetched although every sync
+/// met a peer that had it. A failed page is now read again when the next session ends.
+#[test]
+fn a_failed_scan_page_is_read_again_after_the_next_sync() {
+    let (secret, a) = doc();
+    let id = secret.id();
+    let mut net = Net::new(2);
+    net.no_neighbors = true;
+    net.create(0, &secret, &[&a]);
+    net.import(1, Capability::Write(secret.clone()), &[]);
+    let entry = net.set(0, id, &a, "k", "content");
+    let content = Hash::new("content");
+    // Node 1 holds the entry from before a restart, without its content; its `Live` is new.
+    let now = net.now;
+    let origin = net.nodes[0].id;
+    let r = &mut net.nodes[1].replicas;
+    r.set_sync(id, true).unwrap();
+    r.insert_remote(now, id, entry, origin, ContentStatus::Missing)
+        .unwrap();
+    r.set_sync(id, false).unwrap();
+    net.start_sync(0, id, &[]);
+    net.nodes[1].failing_scan_pages = 1;
+    net.start_sync(1, id, &[]);
+    net.run();
+    assert_eq!(net.nodes[1].scan_pages, 1, "the first page failed");
+    // A sync ends (0 dials 1): the failed page is read again and finds the hash.
+    net.start_sync(0, id, &[1]);
+    net.run();
+    assert_eq!(
+        net.nodes[1].scan_pages, 2,
+        "read again once, when the session ended"
+    );
+    // The next sync with the peer that holds it brings the content, with no StartSync on 1.
+    net.start_sync(0, id, &[1]);
+    net.run();
+    assert!(net.nodes[1].blobs.0.borrow().contains(&content));
+    assert_eq!(net.nodes[1].scan_pages, 2);
+}
+
+/// A scan that found more missing hashes than the tracker keeps runs again on the next
+/// `StartSync`, also when the document stayed synced (it used to wait for a `StartSync` that
+/// opens the document, which a synced document never gets).
+#[test]
+fn a_lossy_scan_runs_again_on_the_next_start_sync_of_a_synced_document() {
+    let (secret, a) = doc();
+    let id = secret.id();
+    let mut net = Net::with_config(
+        2,
+        LiveConfig {
+            max_tracked_hashes: 1,
+            ..LiveConfig::default()
+        },
+    );
+    net.no_neighbors = true;
+    net.create(0, &secret, &[&a]);
+    net.import(1, Capability::Write(secret.clone()), &[]);
+    let entries: Vec<_> = (0..3)
+        .map(|i| net.set(0, id, &a, &format!("k{i}"), &format!("v{i}")))
+        .collect();
+    let now = net.now;
+    let origin = net.nodes[0].id;
+    let r = &mut net.nodes[1].replicas;
+    r.set_sync(id, true).unwrap();
+    for e in entries {
+        r.insert_remote(now, id, e, origin, ContentStatus::Missing)
+            .unwrap();
+    }
+    r.set_sync(id, false).unwrap();
+    net.start_sync(1, id, &[]);
+    net.run();
+    assert_eq!(net.nodes[1].scan_pages, 1);
+    assert!(
+        net.nodes[1].live.stats().downloads_dropped > 0,
+        "hashes dropped"
+    );
+    net.start_sync(1, id, &[]);
+    net.run();
+    assert_eq!(net.nodes[1].scan_pages, 2, "the lossy scan ran again");
+}
+
 #[test]
 fn download_policy_filters_content() {
     let (secret, a) = doc();

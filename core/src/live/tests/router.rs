@@ -51,6 +51,8 @@ pub(super) struct Node {
     pub(super) scan_pages: usize,
     /// Of those, pages read while the node had a sync connection open.
     pub(super) scan_pages_in_sync: usize,
+    /// The next this many scan pages fail with a backend error (a failing store).
+    pub(super) failing_scan_pages: usize,
 }
 
 pub(super) struct Conn {
@@ -103,6 +105,7 @@ impl Net {
                     online: true,
                     scan_pages: 0,
                     scan_pages_in_sync: 0,
+                    failing_scan_pages: 0,
                 }
             })
             .collect();
@@ -267,7 +270,17 @@ impl Net {
                         }
                     }
                     let now = self.now;
-                    let result = self.nodes[node].replicas.apply(now, command);
+                    let n = &mut self.nodes[node];
+                    let fail = matches!(command, StoreCommand::MissingContent { .. })
+                        && n.failing_scan_pages > 0;
+                    let result = if fail {
+                        n.failing_scan_pages -= 1;
+                        Err(crate::replica::ReplicaError::Store(
+                            crate::store::StoreError::Backend("injected".into()),
+                        ))
+                    } else {
+                        n.replicas.apply(now, command)
+                    };
                     self.drain_replica_events(node);
                     self.queue
                         .push_back((node, Input::StoreReply { request, result }));

@@ -34,8 +34,80 @@ fn remote_entries_need_sync_enabled_and_a_valid_shape<B: Backend>(store: B) {
     let mut outcome = SyncOutcome::default();
     r.sync_process_message(now(T0), id, msg, peer(2), &mut outcome)
         .unwrap();
-    assert_eq!(outcome.num_recv, 1);
+    assert_eq!(outcome.num_recv, 0, "an invalid entry is not received");
     assert!(r.get_exact(id, a.id(), b"bad", true).unwrap().is_none());
+}
+
+/// Deliberate difference from iroh-docs, found by the simulator's byzantine node: iroh-docs
+/// counts every value of a sync message as received and takes `heads_received` over all of
+/// them, valid or not. A hostile peer that sends one message of forged entries (far-future
+/// timestamps, authors nobody has) thus completes a "sync with news": its victim registers it
+/// as a useful peer and broadcasts a `SyncReport` with the forged heads to every neighbour,
+/// and every neighbour finds news in it and dials a sync — one hostile message, a sync per
+/// neighbour. Sheaf counts and reports only valid entries.
+fn forged_values_are_not_received_nor_reported<B: Backend>(store: B) {
+    let secret = ns(1);
+    let (a, b) = (author(1), author(2));
+    let id = secret.id();
+    let mut r = replicas(store, &secret, &[&a]);
+    r.set_sync(id, true).unwrap();
+    set(&mut r, id, &a, b"held", b"v", T0 + 5);
+    let entry =
+        |key: &[u8], wall| SignedEntry::new(&secret, &a, key, Record::new(Hash::new(key), 1, wall));
+    let valid = entry(b"new", T0);
+    let older = entry(b"held", T0);
+    let donor = entry(b"donor", T0);
+    // Forgeries: newer content under another entry's signatures, and an author nobody has
+    // with a timestamp in the future.
+    let newer = SignedEntry::from_parts(
+        *donor.signature(),
+        Entry::new(valid.id().clone(), Record::new(Hash::new(b"x"), 1, T0 + 60)),
+    );
+    let stranger = SignedEntry::from_parts(
+        *donor.signature(),
+        Entry::new(
+            RecordIdentifier::new(id, b.id(), b"k"),
+            Record::new(Hash::new(b"y"), 1, T0 + 90),
+        ),
+    );
+    let msg = Message::new(vec![MessagePart::RangeItem(RangeItem {
+        range: ranger::Range::new(RecordIdentifier::zero(), RecordIdentifier::zero()),
+        values: [valid.clone(), older, newer, stranger]
+            .into_iter()
+            .map(|e| (e, ContentStatus::Complete))
+            .collect(),
+        have_local: true,
+    })]);
+    let mut outcome = SyncOutcome::default();
+    r.sync_process_message(now(T0), id, msg, peer(2), &mut outcome)
+        .unwrap();
+    assert_eq!(outcome.num_recv, 2, "the new and the older valid entry");
+    assert_eq!(outcome.heads_received.get(&a.id()), Some(T0));
+    assert_eq!(
+        outcome.heads_received.get(&b.id()),
+        None,
+        "no forged author"
+    );
+    assert_eq!(r.get_exact(id, a.id(), b"new", false).unwrap(), Some(valid));
+    // A message of forgeries only is no news at all.
+    let only_forged = Message::new(vec![MessagePart::RangeItem(RangeItem {
+        range: ranger::Range::new(RecordIdentifier::zero(), RecordIdentifier::zero()),
+        values: vec![(
+            SignedEntry::from_parts(
+                *donor.signature(),
+                Entry::new(
+                    RecordIdentifier::new(id, b.id(), b"z"),
+                    Record::new(Hash::new(b"z"), 1, T0 + 99),
+                ),
+            ),
+            ContentStatus::Complete,
+        )],
+        have_local: true,
+    })]);
+    let mut outcome = SyncOutcome::default();
+    r.sync_process_message(now(T0), id, only_forged, peer(2), &mut outcome)
+        .unwrap();
+    assert_eq!(outcome, SyncOutcome::default());
 }
 
 fn signatures_checked_ahead_change_no_result<B: Backend>(store: B) {
@@ -185,6 +257,7 @@ fn no_remote_insert_event_for_obsolete_entries<B: Backend>(store: B) {
 
 for_each_backend!(
     remote_entries_need_sync_enabled_and_a_valid_shape,
+    forged_values_are_not_received_nor_reported,
     signatures_checked_ahead_change_no_result,
     replica_sync,
     sync_after_prefix_delete_converges,
