@@ -81,7 +81,7 @@ fn sheaf_side<B: Backend>(
         sync,
         ..ReplicaConfig::default()
     };
-    let mut r = Replicas::new(Counting::new(backend), config);
+    let mut r = Replicas::new(Counting::new(backend, Default::default()), config);
     r.import_namespace(now(), Capability::Write(data.secret.clone()))
         .expect("import");
     r.open(
@@ -99,7 +99,7 @@ fn sheaf_side<B: Backend>(
     // A running node builds its fingerprint index when it opens the document, not during a
     // sync: do that outside the measurement.
     r.sync_initial_message(data.secret.id()).expect("warm up");
-    r.indexed_mut().backend_mut().reset();
+    r.indexed_mut().backend_mut().observer.reset();
     r
 }
 
@@ -249,8 +249,9 @@ fn run_with(n: usize, diff: usize, reps: usize, with_iroh: bool, variants: bool)
             let mut b = sheaf_side(RedbBackend::memory().expect("redb"), &data, &data.b, sync);
             let s = sheaf_run(&mut a, &mut b, &data);
             let (calls, entries) = (
-                a.indexed_mut().backend().calls + b.indexed_mut().backend().calls,
-                a.indexed_mut().backend().entries + b.indexed_mut().backend().entries,
+                a.indexed_mut().backend().observer.calls + b.indexed_mut().backend().observer.calls,
+                a.indexed_mut().backend().observer.entries
+                    + b.indexed_mut().backend().observer.entries,
             );
             rows.push(row(name, s, Some(calls), Some(entries)));
         }
@@ -259,8 +260,9 @@ fn run_with(n: usize, diff: usize, reps: usize, with_iroh: bool, variants: bool)
             let mut b = sheaf_side(MemBackend::new(), &data, &data.b, SyncConfig::default());
             let s = sheaf_run(&mut a, &mut b, &data);
             let (calls, entries) = (
-                a.indexed_mut().backend().calls + b.indexed_mut().backend().calls,
-                a.indexed_mut().backend().entries + b.indexed_mut().backend().entries,
+                a.indexed_mut().backend().observer.calls + b.indexed_mut().backend().observer.calls,
+                a.indexed_mut().backend().observer.entries
+                    + b.indexed_mut().backend().observer.entries,
             );
             rows.push(row("sheaf-mem", s, Some(calls), Some(entries)));
         }

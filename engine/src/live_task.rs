@@ -27,7 +27,7 @@ use sheaf_core::{
         ApiCommand, ApiRequestId, BroadcastScope, DownloadOutcome, GossipEvent, Input, LagTracker,
         Live, LiveError, LiveEvent, Output, Role, SessionError, SessionId,
     },
-    replica::ReplicaEvent,
+    replica::{ReplicaError, ReplicaEvent},
 };
 use tokio::sync::{mpsc, oneshot};
 
@@ -398,7 +398,13 @@ impl<R: Runtime> LiveTask<R> {
     async fn on_output(&mut self, out: Output) {
         match out {
             Output::Store { request, command } => {
-                self.store.send_live(request, command);
+                if !self.store.send_live(request, command) {
+                    // The store thread is gone (see `store_thread::Exit`).
+                    self.input(Input::StoreReply {
+                        request,
+                        result: Err(ReplicaError::Stopped),
+                    });
+                }
             }
             Output::AddAddr(addr) => {
                 if let Some(addr) = endpoint_addr(&addr) {

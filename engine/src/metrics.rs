@@ -40,6 +40,9 @@ pub struct Metrics {
     /// Gossip broadcasts and joins dropped because a topic's outbox was full (iroh-gossip did
     /// not take them in time); the document's neighbours get what was dropped by a sync.
     pub gossip_outbox_dropped: Counter,
+    /// 1 once the store thread stopped without a shutdown (it failed): every document call
+    /// then returns `ReplicaError::Stopped`, and the node should be restarted.
+    pub store_stopped: Gauge,
     /// Failed syncs scheduled for a retry.
     pub sync_retries: Counter,
     /// Blobs downloaded.

@@ -128,9 +128,16 @@ impl StoreHandle {
         let (done_tx, done_rx) = oneshot::channel();
         let stopping = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let stop_flag = stopping.clone();
+        let exit = Exit {
+            to_live: to_live.clone(),
+            stopping: stopping.clone(),
+            metrics: metrics.clone(),
+        };
         thread::Builder::new()
             .name("sheaf-store".into())
             .spawn(move || {
+                // Dropped last, also when the thread unwinds from a panic.
+                let _exit = exit;
                 let mut replicas = Replicas::with_content(backend, BlobContent(blobs), config);
                 let threads = thread::available_parallelism().map_or(1, |n| n.get().min(8));
                 let ahead = Ahead { threads, metrics };
@@ -148,13 +155,14 @@ impl StoreHandle {
         })
     }
 
-    /// Runs a command for the API and waits for its result.
+    /// Runs a command for the API and waits for its result: [`ReplicaError::Stopped`] if the
+    /// thread is gone or goes before it answers.
     pub(crate) async fn call(&self, command: StoreCommand) -> StoreResult {
         let (reply, rx) = oneshot::channel();
         if self.tx.send(Job::Api { command, reply }).is_err() {
-            return Err(closed());
+            return Err(ReplicaError::Stopped);
         }
-        rx.await.unwrap_or_else(|_| Err(closed()))
+        rx.await.unwrap_or(Err(ReplicaError::Stopped))
     }
 
     /// Flushes, stops the thread and waits until the store is closed.
@@ -174,10 +182,27 @@ impl StoreHandle {
     }
 }
 
-fn closed() -> ReplicaError {
-    ReplicaError::Store(sheaf_core::store::StoreError::Backend(
-        "store executor stopped".into(),
-    ))
+/// Reports the store thread's end to `Live` unless a shutdown asked for it: `Live` then
+/// answers every command the thread had not ([`Input::StoreStopped`]), and later commands are
+/// answered at once by the live task. Runs when the thread returns or unwinds from a panic.
+struct Exit {
+    to_live: tokio::sync::mpsc::Sender<crate::live_task::LiveMsg>,
+    stopping: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    metrics: std::sync::Arc<crate::metrics::Metrics>,
+}
+
+impl Drop for Exit {
+    fn drop(&mut self) {
+        if self.stopping.load(std::sync::atomic::Ordering::Relaxed) {
+            return;
+        }
+        tracing::error!("the store thread stopped; documents answer with errors from now on");
+        self.metrics.store_stopped.set(1);
+        let stopped = crate::live_task::LiveMsg::Input(Input::StoreStopped);
+        // Not a runtime thread: waiting for room in the inbox is fine; a closed inbox means
+        // the node is gone anyway.
+        let _ = self.to_live.blocking_send(stopped);
+    }
 }
 
 /// New entries in a sync message from which checking their signatures on several threads

@@ -490,9 +490,9 @@ impl Harness {
             &mut self.outcome,
         ) {
             Ok(reply) => reply,
-            // Refused before any entry was stored (its values still count as received).
+            // Refused before any entry was checked or stored: nothing counts as received.
             Err(ReplicaError::Limit(SyncLimit::OverlappingParts)) => {
-                assert_eq!(self.outcome.num_recv, self.values_sent);
+                assert_eq!(self.outcome.num_recv, num_recv);
                 return;
             }
             Err(e) => panic!("sync_process_message failed on a MemBackend: {e}"),

@@ -161,6 +161,11 @@ pub enum StoreFailure {
     /// [`SessionLimit::Message`].
     #[error("sync limit exceeded: {0}")]
     Limit(SyncLimit),
+    /// The store executor stopped: no command runs any more ([`Input::StoreStopped`]).
+    ///
+    /// [`Input::StoreStopped`]: super::Input::StoreStopped
+    #[error("the store executor stopped")]
+    Stopped,
 }
 
 impl From<&ReplicaError> for StoreFailure {
@@ -183,6 +188,7 @@ impl From<&ReplicaError> for StoreFailure {
             ReplicaError::NewerEntryExists => Self::NewerEntryExists,
             ReplicaError::Capability(c) => Self::Capability(c.clone()),
             ReplicaError::Limit(l) => Self::Limit(*l),
+            ReplicaError::Stopped => Self::Stopped,
         }
     }
 }

@@ -323,6 +323,12 @@ impl Live {
             Input::Api { request, command } => self.on_api(request, command),
             Input::StoreReply { request, result } => self.on_store_reply(request, result),
             Input::Replica(event) => self.on_replica_event(event),
+            Input::StoreStopped => {
+                let unanswered: Vec<StoreRequestId> = self.pending.keys().copied().collect();
+                for request in unanswered {
+                    self.on_store_reply(request, Err(crate::replica::ReplicaError::Stopped));
+                }
+            }
             Input::Gossip { namespace, event } => self.on_gossip(namespace, event),
             Input::SyncConnected { session } => self.on_connected(session),
             Input::SyncAccepted { session, peer } => self.on_accepted(session, peer),

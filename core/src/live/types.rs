@@ -273,6 +273,11 @@ pub enum Input {
         /// [`SessionError::Transport`]).
         error: Option<SessionError>,
     },
+    /// The store executor stopped while it should run (its thread ended or failed): commands
+    /// it had not answered never will be. `Live` answers each of them with
+    /// [`ReplicaError::Stopped`], so that nothing waits on them. The runtime answers every
+    /// later [`Output::Store`] the same way.
+    StoreStopped,
     /// A download from [`Output::Download`] ended.
     DownloadFinished {
         /// The hash.

@@ -118,6 +118,10 @@ pub enum ReplicaError {
     /// it came in must end.
     #[error("sync limit exceeded: {0}")]
     Limit(#[from] SyncLimit),
+    /// The store executor stopped (its thread ended or failed): the command was not run, and
+    /// no later one will be.
+    #[error("the store executor stopped")]
+    Stopped,
 }
 
 impl From<ProcessError> for ReplicaError {

@@ -34,6 +34,7 @@ pub mod policy;
 pub mod query;
 #[cfg(feature = "redb")]
 mod redb;
+pub mod tap;
 #[cfg(test)]
 mod tests;
 
@@ -44,6 +45,7 @@ pub use policy::{DownloadPolicy, FilterKind};
 pub use query::{Query, QueryCursor, QueryPage, SortBy, SortDirection};
 #[cfg(feature = "redb")]
 pub use redb::RedbBackend;
+pub use tap::{Call, Observer, Tap};
 
 /// How many useful peers are remembered per document.
 pub const PEERS_PER_DOC: usize = 5;

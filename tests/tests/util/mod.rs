@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod fragile;
+
 use std::{
     path::{Path, PathBuf},
     time::Duration,
@@ -112,6 +114,8 @@ pub struct NodeOpts {
     /// Run the store on `sheaf_core::store::MemBackend` (through `Docs::with_backend`)
     /// instead of redb; only without `dir`.
     pub mem_backend: bool,
+    /// Run the store on this backend instead (only without `dir`).
+    pub fragile: Option<fragile::Fragile>,
 }
 
 /// A node with documents in memory.
@@ -140,6 +144,11 @@ pub async fn node(dir: Option<&Path>) -> Result<Node> {
 pub async fn spawn(opts: NodeOpts) -> Result<Node> {
     let endpoint = endpoint_with(opts.secret_key).await?;
     let (blobs, mut builder) = match &opts.dir {
+        None if opts.fragile.is_some() => {
+            let store = MemStore::new();
+            let backend = opts.fragile.as_ref().expect("checked").backend();
+            ((*store).clone(), sheaf_tokio::Docs::with_backend(backend))
+        }
         None if opts.mem_backend => {
             let store = MemStore::new();
             let backend = sheaf_core::store::MemBackend::new();

@@ -8,11 +8,12 @@
 //! The scenarios are split by topic: `sync` (sessions, tie-breaks, retries, timeouts,
 //! anti-entropy, gossip), `content` (downloads and the missing-content scan), `timers` (the
 //! timer table as seen from outside), `anti_entropy` (background work: spread, skip, rate), `admission` (session bounds and
-//! waiting dials).
+//! waiting dials), `failures` (a store executor that stops).
 
 mod admission;
 mod anti_entropy;
 mod content;
+mod failures;
 mod router;
 mod sync;
 mod timers;

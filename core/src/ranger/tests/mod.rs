@@ -47,9 +47,9 @@ fn store_of(n: usize) -> (Indexed<Counting<MemBackend>>, NamespaceId) {
             .put(SignedEntry::from_parts(*template.signature(), entry))
             .unwrap();
     }
-    let mut store = Indexed::new(Counting::new(backend));
+    let mut store = Indexed::new(Counting::new(backend, Default::default()));
     store.load(id).unwrap();
-    store.backend_mut().reads = 0;
+    store.backend_mut().observer.reads = 0;
     (store, id)
 }
 
@@ -112,7 +112,7 @@ fn many_whole_range_parts_do_bounded_work() {
             .collect(),
     );
     let reply = answer(&mut store, id, &config, message).unwrap().unwrap();
-    let reads = store.backend().reads;
+    let reads = store.backend().observer.reads;
     let sent = reply.value_count();
     // Every part is answered; at most one entry read per part beyond those sent (where the
     // part is cut).
@@ -153,7 +153,7 @@ fn a_whole_range_part_reads_about_what_the_budget_lets_it_send() {
         .range_entries_in_order(id, &wrapping, 5, 1)
         .unwrap()
         .remove(0);
-    store.backend_mut().reads = 0;
+    store.backend_mut().observer.reads = 0;
     let parts = [
         MessagePart::RangeFingerprint(RangeFingerprint {
             range: whole(),
@@ -175,11 +175,11 @@ fn a_whole_range_part_reads_about_what_the_budget_lets_it_send() {
         }),
     ];
     for part in parts {
-        store.backend_mut().reads = 0;
+        store.backend_mut().observer.reads = 0;
         let reply = answer(&mut store, id, &config, Message::new(vec![part.clone()]))
             .unwrap()
             .unwrap();
-        let reads = store.backend().reads;
+        let reads = store.backend().observer.reads;
         let sent = reply.value_count();
         assert!(sent >= config.max_message_bytes / 300, "{sent} sent");
         assert!(
@@ -242,7 +242,7 @@ fn too_many_parts_is_a_typed_error() {
         ),
         "{err:?}"
     );
-    assert_eq!(store.backend().reads, 0);
+    assert_eq!(store.backend().observer.reads, 0);
     assert!(store.get(id, new.author(), new.key()).unwrap().is_none());
     // At the bound it is answered.
     parts.pop();
@@ -273,9 +273,9 @@ fn too_many_reads_is_a_typed_error() {
         ),
         "{err:?}"
     );
-    assert_eq!(store.backend().reads, 100);
+    assert_eq!(store.backend().observer.reads, 100);
     // Within the bound (a range of 100 entries) it is answered.
-    store.backend_mut().reads = 0;
+    store.backend_mut().observer.reads = 0;
     let a = author(0).id();
     let hundred = Range::new(
         RecordIdentifier::new(id, a, "k000000"),
@@ -285,7 +285,7 @@ fn too_many_reads_is_a_typed_error() {
         .unwrap()
         .unwrap();
     assert_eq!(reply.value_count(), 100);
-    assert_eq!(store.backend().reads, 100);
+    assert_eq!(store.backend().observer.reads, 100);
 }
 
 /// Entries asking for ours over many small ranges (a peer's leaves, each holding one of our
@@ -301,7 +301,7 @@ fn leaf_parts_with_values_read_what_they_send() {
         ..SyncConfig::default()
     };
     let all = store.range_entries(id, &whole(), 0, usize::MAX).unwrap();
-    store.backend_mut().reads = 0;
+    store.backend_mut().observer.reads = 0;
     let leaf = 20;
     let parts: Vec<MessagePart> = (0..n / leaf - 1)
         .map(|i| {
@@ -316,7 +316,7 @@ fn leaf_parts_with_values_read_what_they_send() {
     let reply = answer(&mut store, id, &config, Message::new(parts))
         .unwrap()
         .unwrap();
-    let reads = store.backend().reads;
+    let reads = store.backend().observer.reads;
     let sent = reply.value_count();
     assert!(
         reads <= sent + 2 * count + FIRST_CHUNK,
@@ -339,7 +339,7 @@ fn entries_that_force_a_whole_range_are_capped_by_reads() {
         .range_entries(id, &whole(), n - 1, 1)
         .unwrap()
         .remove(0);
-    store.backend_mut().reads = 0;
+    store.backend_mut().observer.reads = 0;
     let parts = config.max_reads_per_message / n + 1;
     let message = Message::new(
         (0..parts)
@@ -360,7 +360,7 @@ fn entries_that_force_a_whole_range_are_capped_by_reads() {
         ),
         "{err:?}"
     );
-    assert_eq!(store.backend().reads, config.max_reads_per_message);
+    assert_eq!(store.backend().observer.reads, config.max_reads_per_message);
 }
 
 // ---- lazy answers equal eager answers -------------------------------------------------------
@@ -650,7 +650,7 @@ fn overlapping_parts_are_refused_before_any_work() {
         ),
     ];
     for (parts, overlap) in cases {
-        store.backend_mut().reads = 0;
+        store.backend_mut().observer.reads = 0;
         let result = answer(&mut store, id, &config, Message::new(parts.clone()));
         if overlap {
             assert!(
@@ -660,7 +660,7 @@ fn overlapping_parts_are_refused_before_any_work() {
                 ),
                 "{parts:?}: {result:?}"
             );
-            assert_eq!(store.backend().reads, 0);
+            assert_eq!(store.backend().observer.reads, 0);
         } else {
             assert!(result.is_ok(), "{parts:?}: {result:?}");
         }
