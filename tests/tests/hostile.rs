@@ -10,6 +10,7 @@
 //! * A node that joins a document's gossip topic and broadcasts 100,000 forged `Put`s does not
 //!   stop two honest nodes from writing live and syncing: the store backlog stays within its
 //!   bound and memory grows by a bounded amount.
+//! * 5,000 throwaway node ids that each sync once do not lock a new peer out of a document.
 
 mod util;
 
@@ -34,18 +35,14 @@ use util::{memory_node, spawn, sync_ok, wait_for, NodeOpts, TIMEOUT};
 struct Raw {
     conn: Connection,
     send: SendStream,
-    /// Kept open: the attackers never read.
-    _recv: RecvStream,
+    /// Kept open; most attackers never read it.
+    recv: RecvStream,
 }
 
 async fn raw(endpoint: &iroh::Endpoint, to: iroh::EndpointAddr) -> Result<Raw> {
     let conn = endpoint.connect(to, sheaf::ALPN).await?;
     let (send, recv) = conn.open_bi().await?;
-    Ok(Raw {
-        conn,
-        send,
-        _recv: recv,
-    })
+    Ok(Raw { conn, send, recv })
 }
 
 async fn send_msg(send: &mut SendStream, msg: &SyncMessage) -> Result<()> {
@@ -223,6 +220,76 @@ async fn whole_range_parts_end_that_session_with_its_reason() -> Result<()> {
 
     attacker.close().await;
     honest.shutdown().await?;
+    target.shutdown().await
+}
+
+/// 5,000 throwaway node ids each sync a document once and vanish, more than its peer table
+/// holds (4,096 by default): a new legitimate peer still syncs, because the table evicts the
+/// least recently active idle peer instead of refusing new ones.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn throwaway_node_ids_do_not_lock_a_new_peer_out() -> Result<()> {
+    const THROWAWAY: usize = 5_000;
+    const AT_ONCE: usize = 16;
+    let target = memory_node().await?;
+    let doc = target.docs.create().await?;
+    doc.set_bytes(target.docs.author_default(), "k", "v")
+        .await?;
+    doc.start_sync(vec![]).await?;
+    let ticket = doc
+        .share(ShareMode::Write, AddrInfoOptions::RelayAndAddresses)
+        .await?;
+    let mut init = Vec::new();
+    let whole = MessagePart::RangeFingerprint(RangeFingerprint {
+        range: Range::new(RecordIdentifier::zero(), RecordIdentifier::zero()),
+        fingerprint: Fingerprint([1; 32]),
+    });
+    let msg = SyncMessage::Init {
+        namespace: doc.id(),
+        message: Message::new(vec![whole]),
+    };
+    encode_frame(&msg, DEFAULT_MAX_FRAME_LEN, &mut init)?;
+    let init = bytes::Bytes::from(init);
+
+    // Each id sends `Init`, reads the node's first reply (the node has taken it into the
+    // document's peer table by then) and goes.
+    let addr = target.addr();
+    let mut running = tokio::task::JoinSet::new();
+    for i in 0..THROWAWAY {
+        if running.len() >= AT_ONCE {
+            running.join_next().await.context("a throwaway id")???;
+        }
+        let (addr, init) = (addr.clone(), init.clone());
+        running.spawn(async move {
+            let endpoint = util::endpoint().await?;
+            let mut r = raw(&endpoint, addr).await?;
+            r.send.write_all(&init).await?;
+            let mut first = [0u8; 1];
+            tokio::time::timeout(TIMEOUT, r.recv.read_exact(&mut first))
+                .await
+                .with_context(|| format!("no reply to throwaway id {i}"))??;
+            r.conn.close(0u32.into(), b"bye");
+            endpoint.close().await;
+            anyhow::Ok(())
+        });
+    }
+    while let Some(done) = running.join_next().await {
+        done??;
+    }
+    let evicted = target.docs.metrics().peers_evicted.get();
+    println!("{THROWAWAY} throwaway ids synced once; {evicted} evicted from the peer table");
+
+    let newcomer = memory_node().await?;
+    let (_, mut events) = newcomer.docs.import_and_subscribe(ticket).await?;
+    let target_id = target.peer();
+    wait_for(&mut events, |e| sync_ok(e, target_id))
+        .await
+        .context("a new peer after 5,000 throwaway ids")?;
+    assert!(
+        evicted >= (THROWAWAY - LiveConfig::default().max_peers_per_namespace) as u64,
+        "{evicted} evicted"
+    );
+
+    newcomer.shutdown().await?;
     target.shutdown().await
 }
 
