@@ -67,30 +67,11 @@ impl Node {
     /// Spawns a node: documents and blobs in memory, or persisted in `dir` (documents in
     /// `dir/docs.redb`, blobs in `dir/blobs`) for both implementations alike.
     pub async fn spawn(imp: Impl, dir: Option<&Path>) -> Result<Node> {
-        let endpoint = endpoint().await?;
-        let gossip = Gossip::builder().spawn(endpoint.clone());
         match imp {
-            Impl::Sheaf => {
-                let (blobs, builder) = match dir {
-                    None => (
-                        (*iroh_blobs::store::mem::MemStore::new()).clone(),
-                        sheaf_tokio::Docs::memory(),
-                    ),
-                    Some(dir) => (
-                        (*iroh_blobs::store::fs::FsStore::load(dir.join("blobs")).await?).clone(),
-                        sheaf_tokio::Docs::persistent(dir),
-                    ),
-                };
-                let docs = builder
-                    .spawn(endpoint.clone(), blobs.clone(), gossip.clone())
-                    .await?;
-                let router = docs.router(gossip);
-                Ok(Node {
-                    router,
-                    inner: Inner::Sheaf { docs, blobs },
-                })
-            }
+            Impl::Sheaf => Self::spawn_sheaf(dir, sheaf_tokio::LiveConfig::default()).await,
             Impl::Iroh => {
+                let endpoint = endpoint().await?;
+                let gossip = Gossip::builder().spawn(endpoint.clone());
                 let (blobs, builder) = match dir {
                     None => (
                         (*iroh_blobs_0103::store::mem::MemStore::new()).clone(),

@@ -123,8 +123,9 @@ impl StoreHandle {
         // Unbounded by type, bounded by its senders: `Live` keeps its store work within the
         // node's admission bounds (`Live::store_backlog`: sessions process one message at a
         // time, gossip within `max_gossip_store`), and every API caller awaits its reply, so
-        // the queue holds at most one job per caller.
-        let (tx, rx) = mpsc::channel::<Job>();
+        // the queue holds at most one job per caller. A `sync_channel` would block the live
+        // task, which runs on the async runtime, whenever the store is slow.
+        let (tx, rx) = mpsc::channel::<Job>(); // unbounded: bounded by its senders, see above
         let (done_tx, done_rx) = oneshot::channel();
         let stopping = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let stop_flag = stopping.clone();
