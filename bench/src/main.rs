@@ -1,4 +1,4 @@
-//! `sheaf-bench`: runs workloads W1–W8 and W11 (many documents; `IDLE`: idle cost) on Sheaf and iroh-docs 0.101, prints one JSON line per
+//! `sheaf-bench`: runs workloads W1–W9 and W11 (many documents; `IDLE`: idle cost) on Sheaf and iroh-docs 0.101, prints one JSON line per
 //! measurement and a table of medians with the iroh-docs / Sheaf ratio, and writes
 //! `RESULTS.md`.
 //!
@@ -12,7 +12,7 @@ use std::{path::PathBuf, time::Instant};
 use anyhow::Result;
 use clap::{Parser, Subcommand};
 use sheaf_bench::{
-    data::Stores, progress, reconcile, report, w_live, w_local, w_many, w_sync, Out,
+    data::Stores, progress, reconcile, report, w_attack, w_live, w_local, w_many, w_sync, Out,
 };
 
 /// Side-by-side benchmarks of Sheaf and iroh-docs 0.101 over loopback.
@@ -76,6 +76,8 @@ struct Plan {
     /// W8 repetitions unless `--reps` is given: at 1,000,000 entries one repetition takes
     /// minutes (building the four stores, iroh-docs verifying every entry).
     w8_reps: usize,
+    /// W9: entries in the document, live writes, no-op syncs per attack.
+    w9: (usize, usize, usize),
     /// W11: documents shared, documents changed while one node was down.
     w11: (usize, usize),
     /// Idle cost of Sheaf nodes with this many documents each.
@@ -95,6 +97,7 @@ impl Plan {
             w7: vec![10_000, 100_000],
             w8: (1_000_000, 100),
             w8_reps: 1,
+            w9: (10_000, 30, 5),
             w11: (1_000, 10),
             idle: vec![1_000, 5_000],
         }
@@ -112,6 +115,7 @@ impl Plan {
             w7: vec![10_000],
             w8: (100_000, 100),
             w8_reps: 1,
+            w9: (1_000, 20, 3),
             w11: (100, 10),
             idle: vec![100],
         }
@@ -176,6 +180,8 @@ async fn run_async(out: &mut Out, plan: &Plan, wanted: &dyn Fn(&str) -> bool, re
     step!("W5", w_sync::pair(out, &plan.w5, reps, &stores, false));
     step!("W6", w_live::w6(out, &plan.w6, plan.w6_writes, reps));
     step!("W7", w_sync::initial(out, &plan.w7, reps, &stores, false));
+    let (n, writes, syncs) = plan.w9;
+    step!("W9", w_attack::w9(out, n, writes, syncs, reps));
     step!("W11", w_many::w11(out, plan.w11.0, plan.w11.1, reps));
     for docs in &plan.idle {
         step!("IDLE", w_many::idle(out, *docs, true));
@@ -187,6 +193,13 @@ async fn run_async(out: &mut Out, plan: &Plan, wanted: &dyn Fn(&str) -> bool, re
 
 fn main() -> Result<()> {
     let cli = Cli::parse();
+    // Logs of both implementations on stderr when `RUST_LOG` asks for them.
+    if std::env::var_os("RUST_LOG").is_some() {
+        tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_writer(std::io::stderr)
+            .init();
+    }
     if let Some(Command::Reconcile {
         n,
         diff,

@@ -285,6 +285,8 @@ pub enum Ev {
         error: Option<String>,
         /// Sheaf's own timing of the sync: connect and process phases, in ms.
         phases: Option<(f64, f64)>,
+        /// This node dialed (rather than accepted) the sync.
+        dialed: bool,
     },
     /// The subscriber fell behind and this many events were dropped (Sheaf only).
     Lagged(u64),
@@ -424,6 +426,7 @@ impl Doc {
                             s.connect.as_secs_f64() * 1000.0,
                             s.process.as_secs_f64() * 1000.0,
                         )),
+                        dialed: matches!(s.origin, sheaf_tokio::Origin::Connect(_)),
                         error: s.result.err().map(|e| e.to_string()),
                     },
                     E::Lagged { missed } => Ev::Lagged(missed),
@@ -440,6 +443,7 @@ impl Doc {
                     Ok(E::PendingContentReady) => Ev::PendingContentReady,
                     Ok(E::NeighborUp(_)) => Ev::NeighborUp,
                     Ok(E::SyncFinished(s)) => Ev::SyncFinished {
+                        dialed: matches!(s.origin, iroh_docs::engine::Origin::Connect(_)),
                         error: s.result.err(),
                         phases: None,
                     },

@@ -78,6 +78,7 @@ pub fn headline(workload: &str) -> &'static [&'static str] {
         "W6" => &["p50_ms", "p95_ms"],
         "W4" | "W5" => &["ms", "first_ms"],
         "W7" => &["wire_per_floor"],
+        "W9" => &["p50_ms", "sync_ms"],
         "W11" => &["ms", "bytes", "cpu_s"],
         "idle" => &["cpu_pct_two_nodes", "rss_mb_two_nodes"],
         _ => &["ms"],
@@ -280,6 +281,9 @@ finished (QUIC packets including headers, handshake, acks and the gossip join, w
 otherwise), divided by the floor: the sum of the encoded sizes of the `N` entries it lacked.
 - **W8** in-process reconciliation, no network: two stores of `n` entries that differ in \
 `diff`, exchanging encoded messages until done (Sheaf: redb in memory, default split policy).
+- **W9** under attack: W6's live latency (`p50_ms`, 2 nodes, writes on the honest node timed until the attacked node's `InsertRemote`) and W5's no-op sync (`sync_ms`, the honest node dials the attacked one) with no attack, with a forged-`Put` gossip flood from a rogue node (`flood`), and with 500 connections that never send `Init` (`idle`); the degradation ratio is each attack's median over the same implementation's `none`.
+- **W11** many documents: two persistent nodes share `docs` documents; one stops, the other changes `changed` of them, the first restarts and calls `start_sync` with its peer for every document; `ms` until all changes arrived, UDP bytes of the restarted node, CPU of the process.
+- **idle**: two Sheaf nodes sharing `docs` documents with `sheaf serve`'s anti-entropy (every 30 s) or without; the process's CPU over one minute after 45 s to settle, and its RSS growth.
 ";
 
 /// `RESULTS.md`: how it was run, the machine, the table and all JSON lines.

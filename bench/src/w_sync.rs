@@ -306,7 +306,7 @@ async fn first_sync(
     loop {
         let wait = deadline.min(Instant::now() + IDLE);
         match tokio::time::timeout_at(wait, rx.recv()).await {
-            Ok(Some((1, Ev::SyncFinished { error, phases }, at))) => {
+            Ok(Some((1, Ev::SyncFinished { error, phases, .. }, at))) => {
                 if let Some((connect, process)) = phases {
                     rec.set(concat_metric(prefix, "connect_ms"), connect);
                     rec.set(concat_metric(prefix, "process_ms"), process);

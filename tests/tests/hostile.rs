@@ -2,8 +2,10 @@
 //! here with raw QUIC on `/iroh-sync/1`.
 //!
 //! * Hundreds of connections that send one byte and never `Init` do not stop the node from
-//!   syncing out: dialed and accepted sessions are admitted apart, one peer holds a bounded
-//!   number of sessions, and a connection must deliver its `Init` within the init timeout.
+//!   syncing out or in: dialed and accepted sessions are admitted apart, one peer holds a
+//!   bounded number of sessions, a new connection takes the place of the one that waited
+//!   longest for its `Init`, and a connection must deliver its `Init` within the init
+//!   timeout.
 //! * Sync messages of thousands of whole-range parts against a 100,000-entry document end
 //!   that session with its typed reason before any range is read, while another sync on the
 //!   same node proceeds.
@@ -53,7 +55,7 @@ async fn send_msg(send: &mut SendStream, msg: &SyncMessage) -> Result<()> {
 }
 
 /// 600 connections from 10 node ids each send the first byte of a frame header and nothing
-/// more. The node still syncs out, at once.
+/// more. The node still syncs out, and accepts a sync, at once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connections_that_never_init_do_not_block_outgoing_syncs() -> Result<()> {
     const ATTACKERS: usize = 10;
@@ -111,6 +113,18 @@ async fn connections_that_never_init_do_not_block_outgoing_syncs() -> Result<()>
         .await?
         .is_some());
     assert!(accepted <= 512, "{accepted} accepted sessions");
+    // And `other` dials the target while they are still held: it takes the place of one
+    // that never sent `Init`.
+    let mut other_events = doc.subscribe().await?;
+    doc.start_sync(vec![target.addr()]).await?;
+    let target_id = target.peer();
+    wait_for(&mut other_events, |e| {
+        matches!(e, LiveEvent::SyncFinished(s) if s.peer == target_id
+            && s.result.is_ok()
+            && matches!(s.origin, sheaf_tokio::Origin::Connect(_)))
+    })
+    .await
+    .context("incoming sync while 600 connections never sent Init")?;
 
     drop(held);
     for endpoint in endpoints {

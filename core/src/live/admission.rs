@@ -8,8 +8,13 @@
 //! * **Dialed and accepted sessions are counted apart.** Sessions a peer opens with us never
 //!   hold back the syncs we start, and ours never make us refuse a peer:
 //!   [`LiveConfig::max_sessions`] bounds dials, [`LiveConfig::max_accepted_sessions`]
-//!   accepts. A connection over the accept bound is closed at once
-//!   ([`SessionLimit::AcceptedSessions`]), before it can buffer anything.
+//!   accepts. When the accept bound is full, a new connection takes the place of the
+//!   accepted session that has waited longest for its `Init` (closed with
+//!   [`SessionLimit::AcceptedSessions`]); only when every accepted session is past `Init` is
+//!   the new connection closed at once, before it can buffer anything. Node ids are free, so
+//!   many identities can fill the bound with connections that never `Init`; an honest peer
+//!   sends its `Init` at once, and holds its place unless a whole bound's worth of
+//!   connections arrives within that first round trip.
 //! * **Per peer.** One peer holds at most [`LiveConfig::max_sessions_per_peer`] sessions in
 //!   each direction; a further accept is closed ([`SessionLimit::PeerSessions`]), so 600
 //!   connections from one node cannot take the accept bound from everyone else.

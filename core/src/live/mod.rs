@@ -64,6 +64,9 @@
 //! | `init_timeout`, `session_idle_timeout` | connections that drip bytes or stall and hold a slot |
 //! | `max_session_backlog`, `max_session_messages` | a peer that floods frames or never converges |
 //! | `max_sessions` (dialed), `max_accepted_sessions`, `max_sessions_per_peer` (`admission`) | many connections taking the node's capacity, accepted ones starving our own syncs |
+//! | a full accept bound gives way: the session waiting longest for `Init` is closed (`admission`) | many node ids filling the accept bound with connections that never `Init` |
+//! | `max_gossip_store_per_peer`, `max_gossip_store`, `gossip_mute` (`gossip`) | gossip `Put`s that cost a signature check each on the one store thread |
+//! | no repair dials to a peer whose dials fail (`gossip`) | a flood turning into a dial per op to a rogue that only gossips |
 //! | `SyncConfig` byte budget, parts, reads, overlapping parts (`ranger`) | one message that asks for the same entries thousands of times |
 //! | `anti_entropy_max_per_sec` (`anti_entropy`) | background syncs that grow with the number of documents |
 //! | `max_concurrent_downloads`, `max_tracked_hashes`, `max_providers_per_hash` | content bursts and hash floods |

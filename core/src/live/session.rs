@@ -192,6 +192,14 @@ impl Live {
             });
             return;
         }
+        if self.accept_refusal(&peer) == Some(SessionLimit::AcceptedSessions) {
+            // Full: the session that has waited longest for its `Init` makes room (see the
+            // `admission` module docs).
+            if let Some(old) = self.oldest_awaiting_init() {
+                self.stats.sessions_refused += 1;
+                self.fail_session(old, SessionError::Limit(SessionLimit::AcceptedSessions));
+            }
+        }
         if let Some(limit) = self.accept_refusal(&peer) {
             self.stats.sessions_refused += 1;
             self.push(Output::SyncClose {
@@ -220,6 +228,16 @@ impl Live {
         self.sessions.insert(id, session);
         self.admission.opened(Role::Accept, peer);
         self.timers.set(Timer::SessionIdle(id), deadline);
+    }
+
+    /// The accepted session that has waited longest for its `Init`, if any. Bounded by
+    /// `max_accepted_sessions` + `max_sessions`.
+    fn oldest_awaiting_init(&self) -> Option<SessionId> {
+        self.sessions
+            .values()
+            .filter(|s| s.phase == Phase::AwaitInit)
+            .min_by_key(|s| (s.started.mono, s.id))
+            .map(|s| s.id)
     }
 
     pub(super) fn send(&mut self, id: SessionId, msg: &SyncMessage) -> bool {
@@ -539,7 +557,8 @@ impl Live {
         if dial {
             self.schedule_retry(ns, s.peer, result.is_ok());
         }
-        if resync {
+        // After a failed dial the retry schedule decides when to dial again.
+        if resync && !(dial && result.is_err()) {
             self.sync_with_peer(ns, s.peer, SyncReason::Resync);
         }
     }

@@ -1,5 +1,6 @@
 //! Admission of sessions: accepted sessions never hold back our dials, one peer cannot take
-//! every slot, a connection must deliver `Init` in time and small, dials over a bound wait
+//! every slot, connections without `Init` give way to new ones when the bound is full, a
+//! connection must deliver `Init` in time and small, dials over a bound wait
 //! instead of being dropped, and throwaway peer ids do not fill a document's peer table.
 
 use std::time::Duration;
@@ -101,6 +102,57 @@ fn connections_that_never_send_init_do_not_hold_back_our_syncs() {
             Ok((0, 1))
         )]
     );
+}
+
+#[test]
+fn a_full_accept_bound_of_connections_without_init_makes_room_for_a_peer() {
+    let (mut net, id) = one_doc();
+    let bound = LiveConfig::default().max_accepted_sessions as u64;
+    for i in 0..bound {
+        let session = accepted(i);
+        let out = raw(
+            &mut net,
+            0,
+            Input::SyncAccepted {
+                session,
+                peer: stranger(i as usize % 100),
+            },
+        );
+        assert_eq!(closed_with(&out), None, "within the bound");
+    }
+    // One more takes the place of the one that waited longest for its `Init`.
+    let out = raw(
+        &mut net,
+        0,
+        Input::SyncAccepted {
+            session: accepted(bound),
+            peer: stranger(7),
+        },
+    );
+    let closed: Vec<(SessionId, SessionError)> = out
+        .iter()
+        .filter_map(|o| match o {
+            Output::SyncClose { session, reason } => Some((*session, reason.clone())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        closed,
+        vec![(
+            accepted(0),
+            SessionError::Limit(SessionLimit::AcceptedSessions)
+        )]
+    );
+    // The document's peer dials the node while the bound is still full: it gets in, syncs.
+    net.start_sync(0, id, &[]);
+    net.start_sync(1, id, &[0]);
+    net.run();
+    assert_eq!(net.entries(1, id), net.entries(0, id));
+    let synced: Vec<Ev> = compact(net.take_events(0))
+        .into_iter()
+        .filter(|e| matches!(e, Ev::Synced(..)))
+        .collect();
+    assert_eq!(synced, vec![Ev::Synced(1, Origin::Accept, Ok((0, 1)))]);
 }
 
 #[test]
@@ -400,4 +452,40 @@ fn a_peer_whose_own_put_fails_verification_is_muted() {
     }
     let stats = net.nodes[0].live.stats();
     assert_eq!((stats.gossip_puts_refused, stats.gossip_dropped), (1, 49));
+}
+
+/// Feeds `puts` to node 0, delivered by `from`, in bursts of 50 (more than the peer's store
+/// budget), routing everything between bursts.
+fn flood(net: &mut Net, id: NamespaceId, puts: &[Vec<u8>], from: PeerId) {
+    for burst in puts.chunks(50) {
+        for content in burst {
+            net.queue.push_back((
+                0,
+                Input::Gossip {
+                    namespace: id,
+                    event: GossipEvent::Received {
+                        content: content.clone(),
+                        delivered_from: from,
+                        direct: false,
+                    },
+                },
+            ));
+        }
+        net.run();
+    }
+}
+
+#[test]
+fn a_flood_from_a_peer_that_cannot_be_synced_with_dials_it_once() {
+    let (mut net, id) = one_doc();
+    net.start_sync(0, id, &[]);
+    net.run();
+    // The rogue only gossips: every dial to it fails.
+    flood(&mut net, id, &forged_puts(id, 500), stranger(1));
+    let stats = net.nodes[0].live.stats();
+    assert!(stats.gossip_dropped >= 300, "{stats:?}");
+    assert_eq!(
+        stats.sync_connect_failed, 1,
+        "dials to the rogue: {stats:?}"
+    );
 }
