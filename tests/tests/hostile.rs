@@ -113,18 +113,18 @@ async fn connections_that_never_init_do_not_block_outgoing_syncs() -> Result<()>
         .await?
         .is_some());
     assert!(accepted <= 512, "{accepted} accepted sessions");
-    // And `other` dials the target while they are still held: it takes the place of one
-    // that never sent `Init`.
-    let mut other_events = doc.subscribe().await?;
-    doc.start_sync(vec![target.addr()]).await?;
+    // And a new peer joins through the target while they are still held: its sync is
+    // accepted in place of one that never sent `Init`.
+    let third = memory_node().await?;
+    let via_target = joined
+        .share(ShareMode::Read, AddrInfoOptions::RelayAndAddresses)
+        .await?;
+    let (_, mut third_events) = third.docs.import_and_subscribe(via_target).await?;
     let target_id = target.peer();
-    wait_for(&mut other_events, |e| {
-        matches!(e, LiveEvent::SyncFinished(s) if s.peer == target_id
-            && s.result.is_ok()
-            && matches!(s.origin, sheaf_tokio::Origin::Connect(_)))
-    })
-    .await
-    .context("incoming sync while 600 connections never sent Init")?;
+    wait_for(&mut third_events, |e| sync_ok(e, target_id))
+        .await
+        .context("incoming sync while 600 connections never sent Init")?;
+    third.shutdown().await?;
 
     drop(held);
     for endpoint in endpoints {
