@@ -132,7 +132,7 @@ impl Live {
     pub(super) fn repair_sync(&mut self, ns: NamespaceId, peer: PeerId) {
         let failing = self
             .states
-            .get(&ns)
+            .get_mut(&ns)
             .and_then(|s| s.peers.get(&peer))
             .is_some_and(|p| p.failures > 0 || p.retry_at.is_some());
         if !failing {
