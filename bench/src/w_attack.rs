@@ -355,14 +355,10 @@ async fn flood(target: EndpointAddr, ns: NamespaceId) -> Result<Running> {
         }
     });
     // The flood is under way before the measurements start.
-    let deadline = Instant::now() + SETUP;
-    while sent.load(Ordering::Relaxed) < 1_000 && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
     Ok(Running::Flood {
         router,
         task,
-        since: (Instant::now(), sent.load(Ordering::Relaxed)),
+        since: under_way(&sent, 1_000).await,
         sent,
     })
 }
@@ -436,16 +432,22 @@ async fn idle(target: EndpointAddr) -> Result<Running> {
         }
         endpoints.push(endpoint);
     }
-    let deadline = Instant::now() + SETUP;
-    while opened.load(Ordering::Relaxed) < IDLE_CONNECTIONS as u64 && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
     Ok(Running::Idle {
         endpoints,
         tasks,
-        since: (Instant::now(), opened.load(Ordering::Relaxed)),
+        since: under_way(&opened, IDLE_CONNECTIONS as u64).await,
         opened,
     })
+}
+
+/// Polls `count` (an attacker's progress) until it reaches `target` or [`SETUP`] passed;
+/// returns when that was and the count then. (Polling: the attack's tasks only count.)
+async fn under_way(count: &AtomicU64, target: u64) -> (Instant, u64) {
+    let deadline = Instant::now() + SETUP;
+    while count.load(Ordering::Relaxed) < target && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    (Instant::now(), count.load(Ordering::Relaxed))
 }
 
 async fn stop(running: Running, rec: &mut Record) {
