@@ -77,7 +77,7 @@ struct Plan {
     /// minutes (building the four stores, iroh-docs verifying every entry).
     w8_reps: usize,
     /// W9: entries in the document, live writes, no-op syncs per attack.
-    w9: (usize, usize, usize),
+    w9: w_attack::Sizes,
     /// W11: documents shared, documents changed while one node was down.
     w11: (usize, usize),
     /// Idle cost of Sheaf nodes with this many documents each.
@@ -97,7 +97,11 @@ impl Plan {
             w7: vec![10_000, 100_000],
             w8: (1_000_000, 100),
             w8_reps: 1,
-            w9: (10_000, 30, 5),
+            w9: w_attack::Sizes {
+                n: 10_000,
+                writes: 30,
+                syncs: 5,
+            },
             w11: (1_000, 10),
             idle: vec![1_000, 5_000],
         }
@@ -115,7 +119,11 @@ impl Plan {
             w7: vec![10_000],
             w8: (100_000, 100),
             w8_reps: 1,
-            w9: (1_000, 20, 3),
+            w9: w_attack::Sizes {
+                n: 1_000,
+                writes: 20,
+                syncs: 3,
+            },
             w11: (100, 10),
             idle: vec![100],
         }
@@ -180,8 +188,7 @@ async fn run_async(out: &mut Out, plan: &Plan, wanted: &dyn Fn(&str) -> bool, re
     step!("W5", w_sync::pair(out, &plan.w5, reps, &stores, false));
     step!("W6", w_live::w6(out, &plan.w6, plan.w6_writes, reps));
     step!("W7", w_sync::initial(out, &plan.w7, reps, &stores, false));
-    let (n, writes, syncs) = plan.w9;
-    step!("W9", w_attack::w9(out, n, writes, syncs, reps));
+    step!("W9", w_attack::w9(out, plan.w9, reps));
     step!("W11", w_many::w11(out, plan.w11.0, plan.w11.1, reps));
     for docs in &plan.idle {
         step!("IDLE", w_many::idle(out, *docs, true));

@@ -87,16 +87,27 @@ impl Attack {
     }
 }
 
+/// What one W9 run does: entries in the document, live writes, no-op syncs.
+#[derive(Debug, Clone, Copy)]
+pub struct Sizes {
+    /// Entries the attacked node writes before the honest node joins.
+    pub n: usize,
+    /// Live writes timed.
+    pub writes: usize,
+    /// No-op syncs timed.
+    pub syncs: usize,
+}
+
 /// W9 for both implementations and every attack.
-pub async fn w9(out: &mut Out, n: usize, writes: usize, syncs: usize, reps: usize) -> Result<()> {
+pub async fn w9(out: &mut Out, sizes: Sizes, reps: usize) -> Result<()> {
     for rep in 0..reps {
         for imp in Impl::BOTH {
             for attack in Attack::ALL {
                 let mut rec = Record::new(imp.name(), "W9", rep)
-                    .param("n", n)
+                    .param("n", sizes.n)
                     .param("attack", attack.name());
                 crate::progress(&format!("W9 {} {}", imp.name(), attack.name()));
-                let run = once(imp, attack, n, writes, syncs, &mut rec);
+                let run = once(imp, attack, sizes, &mut rec);
                 rec.status = match tokio::time::timeout(RUN, run).await {
                     Ok(Ok(status)) => status,
                     Ok(Err(e)) => {
@@ -132,17 +143,10 @@ enum Running {
     },
 }
 
-async fn once(
-    imp: Impl,
-    attack: Attack,
-    n: usize,
-    writes: usize,
-    syncs: usize,
-    rec: &mut Record,
-) -> Result<&'static str> {
+async fn once(imp: Impl, attack: Attack, sizes: Sizes, rec: &mut Record) -> Result<&'static str> {
     let target = Node::spawn(imp, None).await?;
     let honest = Node::spawn(imp, None).await?;
-    let status = measure(&target, &honest, attack, n, writes, syncs, rec).await;
+    let status = measure(&target, &honest, attack, sizes, rec).await;
     target.shutdown().await;
     honest.shutdown().await;
     status
@@ -152,13 +156,11 @@ async fn measure(
     target: &Node,
     honest: &Node,
     attack: Attack,
-    n: usize,
-    writes: usize,
-    syncs: usize,
+    sizes: Sizes,
     rec: &mut Record,
 ) -> Result<&'static str> {
     let doc_t = target.create_doc().await?;
-    for i in 0..n {
+    for i in 0..sizes.n {
         doc_t
             .set(
                 Bytes::from(format!("base/{i:08}")),
@@ -181,7 +183,7 @@ async fn measure(
         }
         let ns = NamespaceSecret::from_bytes(&secret).id();
         let running = start(attack, target.addr(), ns).await?;
-        let status = timed(&doc_h, target, writes, syncs, &mut rx, rec).await;
+        let status = timed(&doc_h, target, sizes.writes, sizes.syncs, &mut rx, rec).await;
         stop(running, rec).await;
         status
     }

@@ -192,15 +192,17 @@ impl Live {
             });
             return;
         }
-        if self.accept_refusal(&peer) == Some(SessionLimit::AcceptedSessions) {
+        let mut refusal = self.accept_refusal(&peer);
+        if refusal == Some(SessionLimit::AcceptedSessions) {
             // Full: the session that has waited longest for its `Init` makes room (see the
             // `admission` module docs).
             if let Some(old) = self.oldest_awaiting_init() {
                 self.stats.sessions_refused += 1;
                 self.fail_session(old, SessionError::Limit(SessionLimit::AcceptedSessions));
+                refusal = self.accept_refusal(&peer);
             }
         }
-        if let Some(limit) = self.accept_refusal(&peer) {
+        if let Some(limit) = refusal {
             self.stats.sessions_refused += 1;
             self.push(Output::SyncClose {
                 session: id,

@@ -449,8 +449,8 @@ pub struct LiveConfig {
     /// Most anti-entropy sessions this node starts per second, over all documents, with a
     /// burst of one second's worth (default 1; 0 counts as 1). Each session is a QUIC
     /// connection and a reconciliation on both nodes: at 1 a second, a node with 1,000 idle
-    /// documents and one peer spends well under 1% of a core on anti-entropy (`bench/RESULTS.md`). Rounds over the budget wait
-    /// for their slot ([`LiveStats::anti_entropy_deferred`]): with many documents the
+    /// documents and one peer spends under 1% of a core on anti-entropy
+    /// (`bench/RESULTS.md`). Rounds over the budget wait for their slot ([`LiveStats::anti_entropy_deferred`]): with many documents the
     /// effective interval grows, the background work per second does not.
     pub anti_entropy_max_per_sec: u32,
     /// Store commands (gossip `Put`s and `SyncReport`s) in flight per delivering peer; more
