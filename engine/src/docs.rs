@@ -105,6 +105,7 @@ pub struct Builder<R> {
     live: LiveConfig,
     replica: ReplicaConfig,
     protect: Option<Arc<Mutex<Option<ProtectCallbackHandler>>>>,
+    gossip_probe: std::time::Duration,
     _rt: std::marker::PhantomData<fn() -> R>,
 }
 
@@ -134,6 +135,16 @@ impl<R: Runtime> Builder<R> {
     /// Sets the sync engine's configuration (bounds, retries, anti-entropy).
     pub fn live_config(mut self, config: LiveConfig) -> Self {
         self.live = config;
+        self
+    }
+
+    /// How often the node checks that iroh-gossip's actor answers (default 5 s; at least
+    /// 10 ms). A check not answered within the period reports a stall: every live document
+    /// then syncs with its gossip neighbours, after every failed check and once when gossip
+    /// answers again, and the `gossip_stalled` gauge is 1 meanwhile (see
+    /// [`Metrics`](crate::metrics::Metrics)).
+    pub fn gossip_probe_period(mut self, period: std::time::Duration) -> Self {
+        self.gossip_probe = period.max(std::time::Duration::from_millis(10));
         self
     }
 
@@ -199,6 +210,7 @@ impl<R: Runtime> Builder<R> {
             blobs.clone(),
             lookup,
             metrics.clone(),
+            self.gossip_probe,
         );
         rt.spawn(Box::pin(task.run()));
         if let Some(handler) = self.protect.and_then(|h| h.lock().ok()?.take()) {
@@ -315,6 +327,7 @@ impl<R: Runtime> Docs<R> {
             live: LiveConfig::default(),
             replica: ReplicaConfig::default(),
             protect: None,
+            gossip_probe: crate::gossip_probe::DEFAULT_PERIOD,
             _rt: std::marker::PhantomData,
         }
     }
@@ -332,6 +345,7 @@ impl<R: Runtime> Docs<R> {
             live: LiveConfig::default(),
             replica: ReplicaConfig::default(),
             protect: None,
+            gossip_probe: crate::gossip_probe::DEFAULT_PERIOD,
             _rt: std::marker::PhantomData,
         }
     }

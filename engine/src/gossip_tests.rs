@@ -1,12 +1,16 @@
+//! Gossip failures, with real endpoints and gossip on loopback.
+//!
 //! A document whose gossip subscription ends goes live again: the live task reports the end
-//! to `Live`, which joins the topic again after a backoff (real endpoints and gossip on
-//! loopback; the end is injected as the subscription task would report it).
+//! to `Live`, which joins the topic again after a backoff (the end is injected as the
+//! subscription task would report it). A gossip actor that stops answering is noticed by the
+//! health probe, and live writes then arrive by repair syncs (the actor runs on a runtime of
+//! its own, whose only thread the test blocks).
 
 use std::time::{Duration, Instant};
 
 use iroh::{endpoint::presets, Endpoint};
 use iroh_gossip::net::Gossip;
-use sheaf_core::live::LiveEvent;
+use sheaf_core::live::{LiveEvent, Origin, SyncReason};
 
 use crate::{live_task::LiveMsg, AddrInfoOptions, BoxFuture, Docs, Events, Runtime, ShareMode};
 
@@ -26,16 +30,28 @@ impl Runtime for Tokio {
 const TIMEOUT: Duration = Duration::from_secs(30);
 
 async fn node() -> (Docs<Tokio>, iroh::protocol::Router) {
-    let endpoint = Endpoint::builder(presets::Minimal)
+    let endpoint = endpoint().await;
+    let gossip = Gossip::builder().spawn(endpoint.clone());
+    spawn(Docs::memory(), endpoint, gossip).await
+}
+
+async fn endpoint() -> Endpoint {
+    Endpoint::builder(presets::Minimal)
         .clear_ip_transports()
         .bind_addr("127.0.0.1:0")
         .expect("loopback address")
         .bind()
         .await
-        .expect("bind");
+        .expect("bind")
+}
+
+async fn spawn(
+    builder: crate::Builder<Tokio>,
+    endpoint: Endpoint,
+    gossip: Gossip,
+) -> (Docs<Tokio>, iroh::protocol::Router) {
     let blobs = iroh_blobs::store::mem::MemStore::new();
-    let gossip = Gossip::builder().spawn(endpoint.clone());
-    let docs = Docs::<Tokio>::memory()
+    let docs = builder
         .spawn_on(
             Tokio(tokio::runtime::Handle::current()),
             endpoint,
@@ -118,4 +134,93 @@ async fn a_document_whose_gossip_ended_goes_live_again() {
 
     router_b.shutdown().await.expect("shutdown b");
     router_a.shutdown().await.expect("shutdown a");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_gossip_actor_is_noticed_and_live_writes_arrive_by_sync() {
+    let (a, router_a) = node().await;
+    // b's gossip actor runs on a runtime of its own with one thread, which the test can block.
+    let gossip_rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("gossip runtime");
+    let endpoint_b = endpoint().await;
+    let gossip_b = {
+        let _on = gossip_rt.enter();
+        Gossip::builder().spawn(endpoint_b.clone())
+    };
+    let probe_gossip = gossip_b.clone();
+    let builder = Docs::memory().gossip_probe_period(Duration::from_millis(200));
+    let (b, router_b) = spawn(builder, endpoint_b, gossip_b).await;
+
+    let doc_a = a.create().await.expect("create");
+    let ticket = doc_a
+        .share(ShareMode::Write, AddrInfoOptions::RelayAndAddresses)
+        .await
+        .expect("share");
+    let (_doc_b, mut events_b) = b.import_and_subscribe(ticket).await.expect("import");
+    let a_id = crate::convert::peer_id(router_a.endpoint().id());
+    wait_for(
+        &mut events_b,
+        "a as a neighbour",
+        |e| matches!(e, LiveEvent::NeighborUp(p) if *p == a_id),
+    )
+    .await;
+    assert_eq!(b.metrics().gossip_stalled.get(), 0);
+
+    // Block the gossip runtime's only thread: b's actor stops answering.
+    let (started_tx, started_rx) = tokio::sync::oneshot::channel();
+    let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+    gossip_rt.spawn(async move {
+        let _ = started_tx.send(());
+        let _ = release_rx.recv();
+    });
+    started_rx
+        .await
+        .expect("the gossip runtime runs the blocker");
+    let ticks = probe_gossip.metrics().actor_tick_main.get();
+    let stalled_at =
+        crate::runtime::Runtime::wall_micros(&Tokio(tokio::runtime::Handle::current()));
+
+    // The probe notices, and b repairs by syncing with its neighbour: no gossip report can
+    // reach b now, so a sync for a report that starts after the stall is that repair.
+    wait_for(&mut events_b, "a repair sync", |e| {
+        matches!(e, LiveEvent::SyncFinished(s)
+            if s.origin == Origin::Connect(SyncReason::SyncReport)
+                && s.started_micros >= stalled_at
+                && s.result.is_ok())
+    })
+    .await;
+    // While the stall lasts, every failed probe repairs again: a's next write arrives too.
+    doc_a
+        .set_bytes(a.author_default(), "during", "stall")
+        .await
+        .expect("write");
+    wait_for(
+        &mut events_b,
+        "a's write, by a repair sync",
+        |e| matches!(e, LiveEvent::InsertRemote { entry, .. } if entry.key() == b"during"),
+    )
+    .await;
+    assert_eq!(b.metrics().gossip_stalled.get(), 1);
+    assert!(b.metrics().gossip_stalls.get() >= 2);
+    assert_eq!(probe_gossip.metrics().actor_tick_main.get(), ticks);
+
+    // Released, gossip carries live writes again.
+    release_tx.send(()).expect("blocker waits");
+    doc_a
+        .set_bytes(a.author_default(), "after", "stall")
+        .await
+        .expect("write");
+    wait_for(
+        &mut events_b,
+        "a's write after the stall",
+        |e| matches!(e, LiveEvent::InsertRemote { entry, .. } if entry.key() == b"after"),
+    )
+    .await;
+
+    router_b.shutdown().await.expect("shutdown b");
+    router_a.shutdown().await.expect("shutdown a");
+    gossip_rt.shutdown_background();
 }

@@ -15,6 +15,7 @@ mod convert;
 mod doc;
 mod docs;
 mod gc;
+mod gossip_probe;
 #[cfg(test)]
 mod gossip_tests;
 mod live_task;

@@ -147,6 +147,8 @@ pub(crate) struct LiveTask<R: Runtime> {
     next_api: u64,
     subscribers: BTreeMap<NamespaceId, Vec<Subscriber>>,
     pub(crate) metrics: Arc<crate::metrics::Metrics>,
+    /// Period of the gossip health probe (see [`crate::gossip_probe`]).
+    gossip_probe: std::time::Duration,
 }
 
 impl<R: Runtime> LiveTask<R> {
@@ -163,6 +165,7 @@ impl<R: Runtime> LiveTask<R> {
         blobs: iroh_blobs::api::Store,
         lookup: MemoryLookup,
         metrics: Arc<crate::metrics::Metrics>,
+        gossip_probe: std::time::Duration,
     ) -> Self {
         let downloader = blobs.downloader(&endpoint);
         Self {
@@ -186,11 +189,22 @@ impl<R: Runtime> LiveTask<R> {
             next_api: 0,
             subscribers: BTreeMap::new(),
             metrics,
+            gossip_probe,
         }
     }
 
     /// Runs until the inbox closes or shutdown completes.
     pub(crate) async fn run(mut self) {
+        // The probe stops when this task ends (its stop sender is dropped).
+        let (_probe_stop, probe_stopped) = oneshot::channel();
+        self.rt.spawn(Box::pin(crate::gossip_probe::run(
+            self.rt.clone(),
+            self.gossip.clone(),
+            self.gossip_probe,
+            self.tx.clone(),
+            self.metrics.clone(),
+            probe_stopped,
+        )));
         loop {
             let timeout = self.live.poll_timeout().map(|t| self.clock.instant(t));
             let msg = match timeout {

@@ -40,6 +40,12 @@ pub struct Metrics {
     /// Gossip broadcasts and joins dropped because a topic's outbox was full (iroh-gossip did
     /// not take them in time); the document's neighbours get what was dropped by a sync.
     pub gossip_outbox_dropped: Counter,
+    /// Health probes of iroh-gossip's actor that it did not answer in time; each makes every
+    /// live document sync with its neighbours (see [`crate::Builder::gossip_probe_period`]).
+    pub gossip_stalls: Counter,
+    /// 1 while iroh-gossip's actor does not answer the health probe: live updates then
+    /// arrive only by the repair syncs the probe causes.
+    pub gossip_stalled: Gauge,
     /// 1 once the store thread stopped without a shutdown (it failed): every document call
     /// then returns `ReplicaError::Stopped`, and the node should be restarted.
     pub store_stopped: Gauge,

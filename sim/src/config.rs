@@ -62,11 +62,14 @@ pub enum Fault {
     /// Store commands and commits failing, and rare long store stalls (see
     /// [`crate::executor`]).
     StoreFail,
+    /// A node's gossip layer stalling for seconds: nothing goes in or out, and the runtime's
+    /// health probe reports it to `Live` (see [`crate::gossip`]).
+    GossipStall,
 }
 
 impl Fault {
     /// Every family, in display order.
-    pub const ALL: [Fault; 10] = [
+    pub const ALL: [Fault; 11] = [
         Fault::Latency,
         Fault::Loss,
         Fault::Duplication,
@@ -77,6 +80,7 @@ impl Fault {
         Fault::Skew,
         Fault::Byzantine,
         Fault::StoreFail,
+        Fault::GossipStall,
     ];
 
     /// The name used on the command line.
@@ -92,6 +96,7 @@ impl Fault {
             Fault::Skew => "skew",
             Fault::Byzantine => "byzantine",
             Fault::StoreFail => "store-fail",
+            Fault::GossipStall => "gossip-stall",
         }
     }
 
@@ -387,6 +392,32 @@ impl StoreFail {
     }
 }
 
+/// A node's gossip layer stops answering from `start` until `end` (µs).
+#[derive(Debug, Clone)]
+pub struct GossipStall {
+    /// The node.
+    pub node: usize,
+    /// Start, µs.
+    pub start: u64,
+    /// End, µs (at the latest the heal).
+    pub end: u64,
+}
+
+impl GossipStall {
+    /// Draws up to two stalls of `seed` from their own stream.
+    fn draw(seed: u64, nodes: usize, safety: u64) -> Vec<Self> {
+        let mut rng = stream(seed, "faults/gossip-stall");
+        (0..rng.random_range(0..=2usize))
+            .map(|_| {
+                let node = rng.random_range(0..nodes);
+                let start = rng.random_range(SEC..safety);
+                let end = (start + rng.random_range(2 * SEC..=20 * SEC)).min(safety);
+                GossipStall { node, start, end }
+            })
+            .collect()
+    }
+}
+
 /// Everything the seed draws about the world of a run. Printed at the start of every run.
 #[derive(Debug, Clone)]
 pub struct FaultParams {
@@ -428,6 +459,8 @@ pub struct FaultParams {
     pub byzantine: Option<ByzantinePlan>,
     /// Store failures (`store-fail` family).
     pub store_fail: StoreFail,
+    /// Gossip stalls (`gossip-stall` family).
+    pub gossip_stalls: Vec<GossipStall>,
 }
 
 impl FaultParams {
@@ -500,6 +533,7 @@ impl FaultParams {
         // Later families: streams of their own, so the draws above never move.
         let byzantine = ByzantinePlan::draw(cfg, safety);
         let store_fail = StoreFail::draw(cfg.seed);
+        let gossip_stalls = GossipStall::draw(cfg.seed, n, safety);
         let on = |fault: Fault| f.has(fault);
         Self {
             latency: if on(Fault::Latency) { latency } else { 5 * MS },
@@ -544,6 +578,11 @@ impl FaultParams {
                 store_fail
             } else {
                 StoreFail::default()
+            },
+            gossip_stalls: if on(Fault::GossipStall) {
+                gossip_stalls
+            } else {
+                Vec::new()
             },
         }
     }
@@ -613,6 +652,15 @@ impl fmt::Display for FaultParams {
                 c.node,
                 secs(c.at),
                 secs(c.restart)
+            )?;
+        }
+        for g in &self.gossip_stalls {
+            writeln!(
+                f,
+                "  gossip of node {} stalls {}..{}",
+                g.node,
+                secs(g.start),
+                secs(g.end)
             )?;
         }
         let sf = &self.store_fail;

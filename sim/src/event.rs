@@ -146,6 +146,12 @@ pub enum Event {
     PartitionStart(usize),
     /// A partition heals.
     PartitionEnd(usize),
+    /// A gossip stall starts.
+    GossipStallStart(usize),
+    /// A gossip stall ends.
+    GossipStallEnd(usize),
+    /// The stalled node's runtime probes its gossip layer (while stall `usize` lasts).
+    GossipProbe(usize),
     /// A crash.
     Crash(usize),
     /// A node restarts.

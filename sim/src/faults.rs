@@ -160,6 +160,10 @@ impl Sim {
         self.healed_at = Some(self.now);
         self.trace.note(self.now, "heal");
         self.active_partitions.clear();
+        let stalls: Vec<usize> = self.gossip_stalled.iter().copied().collect();
+        for i in stalls {
+            self.gossip_stall_end(i);
+        }
         self.params.gossip_loss = 0.0;
         self.params.duplicate = 0.0;
         self.params.reorder = 0.0;

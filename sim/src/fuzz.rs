@@ -18,7 +18,7 @@
 //! | 11 | fault families, one bit each in [`Fault::ALL`] order (the first eight) |
 //! | 12 | key segments: `2 + b % 3` |
 //! | 13 | mix: odd = writes only, even = default |
-//! | 14 | fault families from the ninth on (`byzantine`, `store-fail`), one bit each |
+//! | 14 | fault families from the ninth on (`byzantine`, `store-fail`, `gossip-stall`), one bit each |
 //!
 //! Every run is executed twice and must give the same trace hash (determinism). A run that
 //! reaches the event cap before converging is judged on safety only; any failure — safety,

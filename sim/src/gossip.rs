@@ -33,6 +33,14 @@
 //! `DisconnectPeer` from a state closes the link; the peer's state learns it after one
 //! latency. Received broadcasts become `GossipEvent::Received` with `direct` set exactly as
 //! iroh-gossip's `DeliveryScope::is_direct` says (first hop or neighbour scope).
+//!
+//! # Stalls (`gossip-stall`)
+//!
+//! iroh-gossip's actor can stop answering (a deadlock under load was seen on loopback); its
+//! topics then neither deliver nor send, and no event says so. The engine probes the actor and
+//! reports a stall to `Live` as [`Input::GossipStalled`]. Here a stalled node's gossip
+//! messages, in and out, are lost while the stall lasts; the node's runtime reports it every
+//! [`PROBE`] and once more when the stall ends, as the engine's probe does.
 
 use std::{
     collections::VecDeque,
@@ -231,6 +239,9 @@ impl Sim {
             return;
         }
         self.links.insert(link(from, to, ns));
+        if self.gossip_is_stalled(from) || self.gossip_is_stalled(to) {
+            return;
+        }
         let (loss, dup, reorder) = (
             self.params.gossip_loss,
             self.params.duplicate,
@@ -276,7 +287,7 @@ impl Sim {
             .proc
             .as_ref()
             .is_some_and(|p| p.topics.contains_key(&ns));
-        if !has_topic {
+        if !has_topic || self.gossip_is_stalled(to) {
             return;
         }
         match postcard::from_bytes::<topic::Message<Pi>>(bytes) {
@@ -350,6 +361,52 @@ impl Sim {
                     );
                 }
             }
+        }
+    }
+}
+
+/// How often a stalled node's runtime reports the stall (the engine's probe period).
+pub const PROBE: u64 = 5 * crate::config::SEC;
+
+impl Sim {
+    /// Whether `node`'s gossip layer is stalled.
+    pub(crate) fn gossip_is_stalled(&self, node: usize) -> bool {
+        self.gossip_stalled
+            .iter()
+            .any(|i| self.params.gossip_stalls[*i].node == node)
+    }
+
+    /// Stall `i` starts; the first probe fails one period later.
+    pub(crate) fn gossip_stall_start(&mut self, i: usize) {
+        let node = self.params.gossip_stalls[i].node;
+        self.gossip_stalled.insert(i);
+        self.trace
+            .note(self.now, &format!("gossip of node {node} stalls"));
+        self.push(self.now + PROBE, Event::GossipProbe(i));
+    }
+
+    /// A probe of stall `i`'s node: while the stall lasts, reported to its `Live`.
+    pub(crate) fn gossip_probe(&mut self, i: usize) {
+        if !self.gossip_stalled.contains(&i) {
+            return;
+        }
+        let node = self.params.gossip_stalls[i].node;
+        if self.up(node) {
+            self.drive(node, Work::Live(Input::GossipStalled));
+        }
+        self.push(self.now + PROBE, Event::GossipProbe(i));
+    }
+
+    /// Stall `i` ends (or the heal ends it): reported once more, since ops were lost.
+    pub(crate) fn gossip_stall_end(&mut self, i: usize) {
+        if !self.gossip_stalled.remove(&i) {
+            return;
+        }
+        let node = self.params.gossip_stalls[i].node;
+        self.trace
+            .note(self.now, &format!("gossip of node {node} answers again"));
+        if self.up(node) {
+            self.drive(node, Work::Live(Input::GossipStalled));
         }
     }
 }

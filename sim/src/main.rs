@@ -59,7 +59,8 @@ struct Args {
     #[arg(long, default_value = "default")]
     mix: OpMix,
     /// Fault families: all, none, or a list of
-    /// latency,loss,dup,reorder,partition,crash,slow-store,skew,byzantine,store-fail.
+    /// latency,loss,dup,reorder,partition,crash,slow-store,skew,byzantine,store-fail,
+    /// gossip-stall.
     #[arg(long, default_value = "all")]
     faults: FaultSet,
     /// Run every seed twice and compare the trace hashes.

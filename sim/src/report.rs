@@ -199,6 +199,7 @@ pub fn summary(reports: &[SeedReport], runs: u64) -> String {
     let sessions_refused = sum(&|r| r.defences.sessions_refused);
     let accepts_failed = sum(&|r| r.defences.accepts_failed);
     let store_errors = sum(&|r| r.defences.store_errors);
+    let gossip_stalls = sum(&|r| r.defences.gossip_stalls);
     let rows = [
         (
             "seeds",
@@ -246,6 +247,7 @@ pub fn summary(reports: &[SeedReport], runs: u64) -> String {
             "dropped",
             format!("{dropped} gossip ops over budget or muted"),
         ),
+        ("gossip stalls", format!("{gossip_stalls} reports to Live")),
         (
             "failed",
             format!("{accepts_failed} accepted sessions, {store_errors} store commands"),

@@ -263,6 +263,10 @@ impl Sim {
             self.push(p.start, Event::PartitionStart(i));
             self.push(p.end, Event::PartitionEnd(i));
         }
+        for (i, g) in self.params.gossip_stalls.clone().iter().enumerate() {
+            self.push(g.start, Event::GossipStallStart(i));
+            self.push(g.end, Event::GossipStallEnd(i));
+        }
         for (i, c) in self.params.crashes.clone().iter().enumerate() {
             self.push(c.at, Event::Crash(i));
             self.push(c.restart, Event::Restart(c.node));
@@ -418,6 +422,7 @@ impl Sim {
             blob_len: BTreeMap::new(),
             live_config,
             active_partitions: BTreeSet::new(),
+            gossip_stalled: BTreeSet::new(),
             conns: BTreeMap::new(),
             sessions: BTreeMap::new(),
             next_conn: 0,

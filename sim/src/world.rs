@@ -189,6 +189,8 @@ pub struct Defences {
     pub accepts_failed: u64,
     /// Store commands that failed.
     pub store_errors: u64,
+    /// Gossip stalls reported to `Live` (`gossip-stall`).
+    pub gossip_stalls: u64,
 }
 
 impl Counters {
@@ -202,6 +204,7 @@ impl Counters {
         d.sessions_refused += s.sessions_refused;
         d.accepts_failed += s.sync_accept_failed;
         d.store_errors += s.store_errors;
+        d.gossip_stalls += s.gossip_stalls;
     }
 }
 
@@ -239,6 +242,8 @@ pub struct Sim {
     pub live_config: LiveConfig,
     /// Partitions in force.
     pub active_partitions: BTreeSet<usize>,
+    /// Gossip stalls in progress (indices into the parameters' `gossip_stalls`).
+    pub gossip_stalled: BTreeSet<usize>,
     /// Sync connections.
     pub conns: BTreeMap<u64, Conn>,
     /// (node, session) → connection.
@@ -465,6 +470,9 @@ impl Sim {
                 self.active_partitions.remove(&i);
                 self.trace.note(self.now, &format!("partition {i} healed"));
             }
+            Event::GossipStallStart(i) => self.gossip_stall_start(i),
+            Event::GossipStallEnd(i) => self.gossip_stall_end(i),
+            Event::GossipProbe(i) => self.gossip_probe(i),
             Event::Crash(i) => self.crash(self.params.crashes[i].node),
             Event::Restart(node) => self.restart(node),
             Event::Byzantine(e) => self.byz_event(e),

@@ -56,6 +56,7 @@ fn seeds_with_single_fault_families() {
         "skew",
         "byzantine",
         "store-fail",
+        "gossip-stall",
     ]
     .iter()
     .enumerate()
@@ -238,6 +239,20 @@ fn seeds_with_a_byzantine_node() {
 #[test]
 fn seeds_with_store_failures() {
     seeds(2100..2110, "store-fail".parse().unwrap());
+}
+
+/// Gossip layers that stall: the stalled nodes hear about it, repair by sync, and converge.
+#[test]
+fn seeds_with_gossip_stalls() {
+    let mut reported = 0;
+    for seed in 2300..2320 {
+        let mut cfg = config(seed);
+        cfg.faults = "gossip-stall,loss".parse().unwrap();
+        let r = run(&cfg, None);
+        assert_ok(&r);
+        reported += r.defences.gossip_stalls;
+    }
+    assert!(reported > 0, "some seed stalls a node's gossip");
 }
 
 /// The new families together with the others they interact with most: crashes and slow

@@ -254,8 +254,9 @@ pub fn live_inputs(data: &[u8]) {
                 };
                 s.handle(Input::Replica(event));
             }
+            6 if arg % 8 == 7 => s.handle(Input::GossipStalled),
             6 => {
-                let event = match arg % 7 {
+                let event = match arg % 8 {
                     0 => GossipEvent::Joined(vec![peer(data.u8())]),
                     1 => GossipEvent::NeighborUp(peer(data.u8())),
                     2 => GossipEvent::NeighborDown(peer(data.u8())),

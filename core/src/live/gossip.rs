@@ -140,6 +140,17 @@ impl Live {
         }
     }
 
+    /// The gossip layer stalled for every topic at once: each document repairs as if its
+    /// stream lagged. Bounded like any repair: one sync per neighbour runs and one more is
+    /// queued behind it, and dials wait for room under the session bounds.
+    pub(super) fn on_gossip_stalled(&mut self) {
+        self.stats.gossip_stalls += 1;
+        let namespaces: Vec<NamespaceId> = self.states.namespaces().copied().collect();
+        for ns in namespaces {
+            self.on_gossip(ns, GossipEvent::Lagged);
+        }
+    }
+
     pub(super) fn on_gossip(&mut self, ns: NamespaceId, event: GossipEvent) {
         if !self.states.is_syncing(&ns) {
             return;

@@ -73,6 +73,12 @@
 //! | `max_peers_per_namespace`, `max_start_sync_peers` | peer tables that grow with every id a peer makes up |
 //! | the output queue (`MAX_OUTPUTS`) | a caller that does not drain |
 //!
+//! Failures the runtime reports, and what `Live` does: a gossip subscription that ended
+//! ([`GossipEvent::Ended`]) is joined again with backoff; a gossip stream that lagged
+//! ([`GossipEvent::Lagged`]) or a gossip layer that stopped answering the runtime's health
+//! probe ([`Input::GossipStalled`]) starts repair syncs with the neighbours, within the
+//! session bounds; a store that stopped ([`Input::StoreStopped`]) fails what waits on it.
+//!
 //! Writes are committed by the store executor on its own schedule ([`crate::replica::Replicas::poll_timeout`],
 //! at most every 500 ms), not by `Live`: only the executor sees every write, including the
 //! API's local ones. Subscribers are fed by the runtime through [`LagTracker`], so a slow one
@@ -333,6 +339,7 @@ impl Live {
                 }
             }
             Input::Gossip { namespace, event } => self.on_gossip(namespace, event),
+            Input::GossipStalled => self.on_gossip_stalled(),
             Input::SyncConnected { session } => self.on_connected(session),
             Input::SyncAccepted { session, peer } => self.on_accepted(session, peer),
             Input::SyncData { session, bytes } => self.on_data(session, &bytes),

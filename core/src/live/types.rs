@@ -278,6 +278,11 @@ pub enum Input {
     /// [`ReplicaError::Stopped`], so that nothing waits on them. The runtime answers every
     /// later [`Output::Store`] the same way.
     StoreStopped,
+    /// The gossip layer stopped answering the runtime (or answers again after it did): ops
+    /// may have been lost on every topic, ours and our neighbours'. Reported by the runtime
+    /// once per failed health probe while the stall lasts, and once when it ends; `Live`
+    /// repairs every document as for [`GossipEvent::Lagged`], with the same limits.
+    GossipStalled,
     /// A download from [`Output::Download`] ended.
     DownloadFinished {
         /// The hash.
@@ -552,6 +557,8 @@ pub struct LiveStats {
     pub gossip_dropped: u64,
     /// Gossip topics joined again after their subscription ended.
     pub gossip_rejoins: u64,
+    /// Reports that the gossip layer stalled ([`Input::GossipStalled`]).
+    pub gossip_stalls: u64,
     /// Retries scheduled.
     pub retries_scheduled: u64,
     /// Downloads completed.

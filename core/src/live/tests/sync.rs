@@ -678,3 +678,36 @@ fn an_ended_gossip_subscription_is_joined_again() {
         "{events:?}"
     );
 }
+
+#[test]
+fn a_stalled_gossip_layer_repairs_every_document_with_its_neighbours() {
+    let (secret, a) = doc();
+    let id = secret.id();
+    let (lonely, _) = doc();
+    let mut net = Net::new(2);
+    net.create(0, &secret, &[&a]);
+    net.import(1, Capability::Write(secret.clone()), &[&a]);
+    net.create(0, &lonely, &[&a]);
+    net.start_sync(0, id, &[]);
+    net.start_sync(1, id, &[0]);
+    net.start_sync(0, lonely.id(), &[]);
+    net.subscribe(0, id);
+    net.run();
+    net.take_events(0);
+    // Node 0's gossip stops delivering: node 1's write does not reach it.
+    net.nodes[0].topics.remove(&id);
+    net.set(1, id, &a, "while-stalled", "x");
+    net.run();
+    assert!(compact(net.take_events(0)).is_empty());
+    let dialed = net.nodes[0].live.stats().sync_connect_ok;
+    net.queue.push_back((0, Input::GossipStalled));
+    net.run();
+    let events = compact(net.take_events(0));
+    assert!(
+        events.contains(&Ev::Remote(1, "while-stalled".into())),
+        "{events:?}"
+    );
+    // One repair: the document with a neighbour, with that neighbour; none for the other.
+    assert_eq!(net.nodes[0].live.stats().sync_connect_ok, dialed + 1);
+    assert_eq!(net.nodes[0].live.stats().gossip_stalls, 1);
+}
