@@ -40,10 +40,6 @@
 //! Human-readable by default; with `--json`, one JSON object per line. Progress bars are
 //! drawn on stderr, only when stderr is a terminal and `--json` is off. Keys are bytes: they
 //! are given as text or hex and printed escaped or as hex, see [`keys`].
-#![doc = ""]
-#![doc = "# README"]
-#![doc = ""]
-#![doc = include_str!("../../README.md")]
 
 pub mod args;
 pub mod commands;
@@ -56,6 +52,12 @@ pub mod output;
 pub mod serve;
 
 use std::path::PathBuf;
+
+/// The workspace README, compiled and run as documentation tests so its examples stay true.
+/// Only under `cfg(doctest)`: the file lies outside this crate's package.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;
 
 /// Why a command failed. Every message is one line.
 #[derive(Debug, thiserror::Error)]
