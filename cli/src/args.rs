@@ -4,6 +4,8 @@ use std::{net::SocketAddr, path::PathBuf};
 
 use clap::{Parser, Subcommand, ValueEnum};
 
+use crate::keys::ESCAPING_HELP;
+
 /// `sheaf`: multi-writer signed key-value documents, synced peer to peer over iroh.
 #[derive(Debug, Parser)]
 #[command(name = "sheaf", version)]
@@ -48,9 +50,11 @@ pub struct DemoArgs {
 /// Options of `sheaf serve`.
 #[derive(Debug, clap::Args)]
 pub struct ServeArgs {
-    /// The UDP address to bind (a fixed port keeps shared tickets valid across restarts).
-    #[arg(long, default_value = "0.0.0.0:0", value_name = "ADDR")]
-    pub bind: SocketAddr,
+    /// The UDP address to bind. Without it the node binds `0.0.0.0` on the port it used
+    /// last time (remembered in `DIR/serve.port`), so tickets shared before a restart stay
+    /// valid; on a fresh port if that one is taken (with a warning) or on the first start.
+    #[arg(long, value_name = "ADDR")]
+    pub bind: Option<SocketAddr>,
 }
 
 /// Capability carried by a ticket.
@@ -71,42 +75,87 @@ pub enum DocCommand {
     /// Lists the documents in the store.
     List,
     /// Writes KEY = VALUE (or the content of --file) as the default author.
+    ///
+    /// With --key-hex the key is given in hex and the first argument after DOC is the VALUE:
+    /// `sheaf doc set DOC --key-hex 01ff00 VALUE`.
+    #[command(after_help = ESCAPING_HELP)]
     Set {
         /// Document id.
         doc: String,
-        /// Entry key.
-        key: String,
+        /// Entry key, as text (omit with --key-hex).
+        key: Option<String>,
         /// The value (omit with --file).
-        #[arg(required_unless_present = "file", conflicts_with = "file")]
         value: Option<String>,
+        /// Entry key, in hex (instead of KEY).
+        #[arg(long, value_name = "HEX")]
+        key_hex: Option<String>,
         /// Import this file as the value.
         #[arg(long, value_name = "PATH")]
         file: Option<PathBuf>,
     },
     /// Prints the newest value at KEY (or writes it to --out).
+    #[command(after_help = ESCAPING_HELP)]
     Get {
         /// Document id.
         doc: String,
-        /// Entry key.
-        key: String,
+        /// Entry key, as text (omit with --key-hex).
+        key: Option<String>,
+        /// Entry key, in hex (instead of KEY).
+        #[arg(long, value_name = "HEX")]
+        key_hex: Option<String>,
         /// Export the content to this file instead of printing it.
         #[arg(long, value_name = "PATH")]
         out: Option<PathBuf>,
     },
-    /// Lists the newest entry of each key.
+    /// Lists the newest entry of each key (every author's entries with --all).
+    #[command(after_help = ESCAPING_HELP)]
     Ls {
         /// Document id.
         doc: String,
-        /// Only keys starting with this prefix.
+        /// Only keys starting with this prefix, as text.
         #[arg(long, value_name = "P")]
         prefix: Option<String>,
+        /// Only keys starting with this prefix, in hex (instead of --prefix).
+        #[arg(long, value_name = "HEX")]
+        prefix_hex: Option<String>,
+        /// Every author's entry of each key, not only the newest one.
+        #[arg(long)]
+        all: bool,
+        /// Also empty entries (tombstones left by `doc del`).
+        #[arg(long)]
+        include_empty: bool,
     },
     /// Deletes the default author's entries under PREFIX.
+    #[command(after_help = ESCAPING_HELP)]
     Del {
         /// Document id.
         doc: String,
-        /// Key prefix.
-        prefix: String,
+        /// Key prefix, as text (omit with --prefix-hex).
+        prefix: Option<String>,
+        /// Key prefix, in hex (instead of PREFIX).
+        #[arg(long, value_name = "HEX")]
+        prefix_hex: Option<String>,
+    },
+    /// Writes every file under DIR as an entry (key: its path relative to DIR, with `/`).
+    ///
+    /// File names must be valid UTF-8. Symbolic links are skipped, and so are empty files: an
+    /// entry cannot be empty (an empty entry marks a deletion).
+    Import {
+        /// Document id.
+        doc: String,
+        /// The folder to import.
+        dir: PathBuf,
+    },
+    /// Writes the newest entry of each key as a file under DIR (path: the key, split at `/`).
+    ///
+    /// Each file is written to a temporary file beside it and renamed into place. The export
+    /// is refused, before anything is written, when a key is not a safe relative path:
+    /// not UTF-8, absolute, with an empty, `.` or `..` component, or with a NUL byte.
+    Export {
+        /// Document id.
+        doc: String,
+        /// The folder to write to (created if needed).
+        dir: PathBuf,
     },
     /// Prints a ticket for the document (needs a running `sheaf serve`).
     Share {

@@ -11,13 +11,14 @@ use std::{
 use serde::{Deserialize, Serialize};
 use sheaf_tokio::{
     AddrInfoOptions, AuthorId, CapabilityKind, Doc, DocTicket, FileProgress, LiveEvent,
-    NamespaceId, Query, ShareMode,
+    NamespaceId, Query, ShareMode, SortBy, SortDirection,
 };
 use tokio::sync::mpsc;
 
 use crate::{
     args::{AuthorCommand, Cli, Command, DocCommand, Mode},
     control,
+    keys::{quoted, Key},
     node::{data_dir, ensure_dir, DirLock, LockOutcome, Node},
     output::{Bar, EntryInfo, EventInfo, Output, Printer, Progress},
     CliError, Result,
@@ -36,7 +37,7 @@ pub enum Request {
         /// Document id.
         doc: String,
         /// Key.
-        key: String,
+        key: Key,
         /// Value, or
         value: Option<String>,
         /// a file to import (absolute path).
@@ -47,7 +48,7 @@ pub enum Request {
         /// Document id.
         doc: String,
         /// Key.
-        key: String,
+        key: Key,
         /// File to export to (absolute path).
         out: Option<PathBuf>,
     },
@@ -56,14 +57,34 @@ pub enum Request {
         /// Document id.
         doc: String,
         /// Key prefix.
-        prefix: Option<String>,
+        prefix: Option<Key>,
+        /// Every author's entries, not only the newest per key.
+        #[serde(default)]
+        all: bool,
+        /// Tombstones too.
+        #[serde(default)]
+        include_empty: bool,
     },
     /// `doc del`.
     DocDel {
         /// Document id.
         doc: String,
         /// Key prefix.
-        prefix: String,
+        prefix: Key,
+    },
+    /// `doc import`.
+    DocImport {
+        /// Document id.
+        doc: String,
+        /// The folder (absolute path).
+        dir: PathBuf,
+    },
+    /// `doc export`.
+    DocExport {
+        /// Document id.
+        doc: String,
+        /// The folder (absolute path).
+        dir: PathBuf,
     },
     /// `doc share`.
     DocShare {
@@ -149,20 +170,74 @@ fn doc_request(cmd: DocCommand) -> Result<Request> {
             doc,
             key,
             value,
+            key_hex,
             file,
-        } => Request::DocSet {
+        } => {
+            // With --key-hex, the first argument after DOC is the value.
+            let (key, value) = match (&key_hex, key, value) {
+                (Some(_), Some(value), None) if file.is_none() => (None, Some(value)),
+                (Some(_), Some(_), None) => {
+                    return Err(CliError::Other(
+                        "give either a VALUE or --file, not both".into(),
+                    ))
+                }
+                (_, key, value) => (key, value),
+            };
+            let key = Key::from_args(key, key_hex, "KEY", "--key-hex")?;
+            if value.is_some() == file.is_some() {
+                return Err(CliError::Other(match value {
+                    Some(_) => "give either a VALUE or --file, not both".into(),
+                    None => "give a VALUE or --file PATH".into(),
+                }));
+            }
+            Request::DocSet {
+                doc,
+                key,
+                value,
+                file: file.map(absolute).transpose()?,
+            }
+        }
+        DocCommand::Get {
             doc,
             key,
-            value,
-            file: file.map(absolute).transpose()?,
-        },
-        DocCommand::Get { doc, key, out } => Request::DocGet {
+            key_hex,
+            out,
+        } => Request::DocGet {
             doc,
-            key,
+            key: Key::from_args(key, key_hex, "KEY", "--key-hex")?,
             out: out.map(absolute).transpose()?,
         },
-        DocCommand::Ls { doc, prefix } => Request::DocLs { doc, prefix },
-        DocCommand::Del { doc, prefix } => Request::DocDel { doc, prefix },
+        DocCommand::Ls {
+            doc,
+            prefix,
+            prefix_hex,
+            all,
+            include_empty,
+        } => Request::DocLs {
+            doc,
+            prefix: match (prefix, prefix_hex) {
+                (None, None) => None,
+                (p, h) => Some(Key::from_args(p, h, "--prefix", "--prefix-hex")?),
+            },
+            all,
+            include_empty,
+        },
+        DocCommand::Del {
+            doc,
+            prefix,
+            prefix_hex,
+        } => Request::DocDel {
+            doc,
+            prefix: Key::from_args(prefix, prefix_hex, "PREFIX", "--prefix-hex")?,
+        },
+        DocCommand::Import { doc, dir } => Request::DocImport {
+            doc,
+            dir: absolute(dir)?,
+        },
+        DocCommand::Export { doc, dir } => Request::DocExport {
+            doc,
+            dir: absolute(dir)?,
+        },
         DocCommand::Share { doc, mode } => Request::DocShare { doc, mode },
         DocCommand::Join {
             ticket,
@@ -251,7 +326,8 @@ pub fn parse_ticket(s: &str) -> Result<DocTicket> {
     DocTicket::from_str(s.trim()).map_err(|e| CliError::Ticket(e.to_string()))
 }
 
-fn progress(tx: &mpsc::Sender<Update>, what: &str, pos: u64, len: Option<u64>) {
+/// Reports progress of a long operation to the renderer.
+pub fn progress(tx: &mpsc::Sender<Update>, what: &str, pos: u64, len: Option<u64>) {
     // Progress is advisory: drop reports the renderer has no room for.
     let _ = tx.try_send(Update::Progress(Progress {
         what: what.to_string(),
@@ -310,6 +386,7 @@ pub async fn execute(
         } => {
             let doc = node.open_doc(parse_doc(&doc)?).await?;
             let author = docs.author_default();
+            let key = key.0;
             let (hash, len) = match (value, file) {
                 (_, Some(path)) => {
                     doc.import_file(author, key.clone(), &path, file_progress(updates, "import"))
@@ -323,23 +400,23 @@ pub async fn execute(
             };
             match doc.get_exact(author, key.clone(), false).await? {
                 Some(entry) => Ok(Output::Written((&entry).into())),
-                None => Ok(Output::Written(EntryInfo {
-                    key,
-                    author: author.to_string(),
-                    hash: hash.to_string(),
+                None => Ok(Output::Written(EntryInfo::new(
+                    &key,
+                    author.to_string(),
+                    hash.to_string(),
                     len,
-                    timestamp: 0,
-                })),
+                    0,
+                ))),
             }
         }
         Request::DocGet { doc, key, out } => {
             let doc = node.open_doc(parse_doc(&doc)?).await?;
             let entry = doc
-                .get_one(Query::single_latest_per_key().with_key_exact(key.clone()))
+                .get_one(Query::single_latest_per_key().with_key_exact(key.0.clone()))
                 .await?
-                .ok_or_else(|| CliError::NoEntry(key.clone()))?;
+                .ok_or_else(|| CliError::NoEntry(quoted(&key.0)))?;
             if !node.has_content(entry.content_hash()).await {
-                return Err(CliError::NoContent(key));
+                return Err(CliError::NoContent(quoted(&key.0)));
             }
             if let Some(path) = out {
                 doc.export_file(&entry, &path, file_progress(updates, "export"))
@@ -357,18 +434,33 @@ pub async fn execute(
                     entry.content_hash().to_bytes(),
                 ))
                 .await
-                .map_err(|e| CliError::Other(format!("reading content of {key:?}: {e}")))?;
+                .map_err(|e| {
+                    CliError::Other(format!("reading content of {}: {e}", quoted(&key.0)))
+                })?;
             Ok(Output::Value {
                 entry: (&entry).into(),
                 content_hex: Some(hex::encode(&bytes)),
                 out: None,
             })
         }
-        Request::DocLs { doc, prefix } => {
+        Request::DocLs {
+            doc,
+            prefix,
+            all,
+            include_empty,
+        } => {
             let doc = node.open_doc(parse_doc(&doc)?).await?;
-            let mut query = Query::single_latest_per_key();
+            let mut query = if all {
+                // Each key's entries together, by author within a key.
+                Query::all().sort_by(SortBy::KeyAuthor, SortDirection::Asc)
+            } else {
+                Query::single_latest_per_key()
+            };
             if let Some(p) = prefix {
-                query = query.with_key_prefix(p);
+                query = query.with_key_prefix(p.0);
+            }
+            if include_empty {
+                query = query.include_empty();
             }
             let entries = doc.get_many(query).await?;
             Ok(Output::Entries {
@@ -377,8 +469,16 @@ pub async fn execute(
         }
         Request::DocDel { doc, prefix } => {
             let doc = node.open_doc(parse_doc(&doc)?).await?;
-            let removed = doc.del(docs.author_default(), prefix).await?;
+            let removed = doc.del(docs.author_default(), prefix.0).await?;
             Ok(Output::Removed { removed })
+        }
+        Request::DocImport { doc, dir } => {
+            let doc = node.open_doc(parse_doc(&doc)?).await?;
+            crate::folder::import(&doc, docs.author_default(), &dir, updates).await
+        }
+        Request::DocExport { doc, dir } => {
+            let doc = node.open_doc(parse_doc(&doc)?).await?;
+            crate::folder::export(node, &doc, &dir, updates).await
         }
         Request::DocShare { doc, mode } => {
             let id = parse_doc(&doc)?;

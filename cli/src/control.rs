@@ -274,13 +274,19 @@ mod tests {
     fn requests_and_replies_are_single_json_lines() {
         let requests = [
             Request::DocNew,
+            Request::DocLs {
+                doc: "ab".into(),
+                prefix: Some(crate::keys::Key(vec![0xff])),
+                all: true,
+                include_empty: true,
+            },
             Request::DocShare {
                 doc: "ab".into(),
                 mode: Mode::Write,
             },
             Request::DocSet {
                 doc: "ab".into(),
-                key: "k\nwith newline".into(),
+                key: crate::keys::Key(vec![b'k', b'\n', 0, 0xff]),
                 value: Some("v".into()),
                 file: None,
             },
@@ -289,13 +295,7 @@ mod tests {
             let back = round_trip(r);
             assert_eq!(format!("{back:?}"), format!("{r:?}"));
         }
-        let entry = EntryInfo {
-            key: "k".into(),
-            author: "a".into(),
-            hash: "h".into(),
-            len: 3,
-            timestamp: 1,
-        };
+        let entry = EntryInfo::new(&[0x01, 0xff, 0x00], "a".into(), "h".into(), 3, 1);
         let replies = [
             Reply::Update {
                 update: Update::Progress(Progress {

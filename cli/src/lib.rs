@@ -38,21 +38,26 @@
 //! # Output
 //!
 //! Human-readable by default; with `--json`, one JSON object per line. Progress bars are
-//! drawn on stderr, only when stderr is a terminal and `--json` is off.
-#![doc = ""]
-#![doc = "# README"]
-#![doc = ""]
-#![doc = include_str!("../../README.md")]
+//! drawn on stderr, only when stderr is a terminal and `--json` is off. Keys are bytes: they
+//! are given as text or hex and printed escaped or as hex, see [`keys`].
 
 pub mod args;
 pub mod commands;
 pub mod control;
 pub mod demo;
+pub mod folder;
+pub mod keys;
 pub mod node;
 pub mod output;
 pub mod serve;
 
 use std::path::PathBuf;
+
+/// The workspace README, compiled and run as documentation tests so its examples stay true.
+/// Only under `cfg(doctest)`: the file lies outside this crate's package.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;
 
 /// Why a command failed. Every message is one line.
 #[derive(Debug, thiserror::Error)]
@@ -89,12 +94,20 @@ pub enum CliError {
     /// The document is not in the store.
     #[error("unknown document {0}")]
     UnknownDoc(String),
-    /// No entry at that key.
-    #[error("no entry at key {0:?}")]
+    /// No entry at that key (escaped and quoted, see [`keys::quoted`]).
+    #[error("no entry at key {0}")]
     NoEntry(String),
-    /// The content of an entry is not (yet) in the blob store.
-    #[error("the content of {0:?} has not been downloaded yet")]
+    /// The content of an entry (key escaped and quoted) is not (yet) in the blob store.
+    #[error("the content of {0} has not been downloaded yet")]
     NoContent(String),
+    /// The node's socket could not be bound.
+    #[error("cannot bind {addr}: {reason}")]
+    Bind {
+        /// The address.
+        addr: std::net::SocketAddr,
+        /// Why, as one line.
+        reason: String,
+    },
     /// The operation needs a running `sheaf serve`.
     #[error("{0} needs a running `sheaf serve` on {1}")]
     NeedsServe(&'static str, String),

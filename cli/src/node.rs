@@ -176,14 +176,17 @@ impl Node {
         let mut builder = Endpoint::builder(presets::Minimal)
             .clear_ip_transports()
             .bind_addr(bind)
-            .map_err(|e| CliError::Other(format!("cannot bind {bind}: {e}")))?;
+            .map_err(|e| CliError::Bind {
+                addr: bind,
+                reason: e.to_string(),
+            })?;
         if let Some(key) = key {
             builder = builder.secret_key(key);
         }
-        let endpoint = builder
-            .bind()
-            .await
-            .map_err(|e| CliError::Other(format!("cannot bind {bind}: {e}")))?;
+        let endpoint = builder.bind().await.map_err(|e| CliError::Bind {
+            addr: bind,
+            reason: e.to_string(),
+        })?;
         let (blobs, builder) = match dir {
             Some(dir) => {
                 let store = match FsStore::load(dir.join("blobs")).await {

@@ -8,6 +8,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use sheaf_tokio::{ContentStatus, LiveEvent, SignedEntry};
 
+use crate::keys::{escape, quoted};
+
 /// The result of a document or author command. Also what travels over the control channel.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
@@ -57,6 +59,26 @@ pub enum Output {
         /// Whether a first sync finished.
         synced: bool,
     },
+    /// A folder imported (`doc import`).
+    Imported {
+        /// Files written as entries.
+        files: usize,
+        /// Their total size.
+        bytes: u64,
+        /// Files left out: empty ones (an entry cannot be empty) and symbolic links.
+        skipped: usize,
+        /// The folder.
+        dir: String,
+    },
+    /// A document exported (`doc export`).
+    Exported {
+        /// Files written.
+        files: usize,
+        /// Their total size.
+        bytes: u64,
+        /// The folder.
+        dir: String,
+    },
     /// An author id (`author new`, `author default`).
     Author {
         /// The id.
@@ -74,8 +96,11 @@ pub enum Output {
 /// An entry as printed.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct EntryInfo {
-    /// The key (lossy UTF-8).
-    pub key: String,
+    /// The key, when it is valid UTF-8.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub key: Option<String>,
+    /// The key's bytes, hex-encoded.
+    pub key_hex: String,
     /// The author's id.
     pub author: String,
     /// The content hash.
@@ -88,13 +113,45 @@ pub struct EntryInfo {
 
 impl From<&SignedEntry> for EntryInfo {
     fn from(e: &SignedEntry) -> Self {
+        EntryInfo::new(
+            e.key(),
+            e.author().to_string(),
+            e.content_hash().to_string(),
+            e.content_len(),
+            e.timestamp(),
+        )
+    }
+}
+
+impl EntryInfo {
+    /// The entry with key `key` (bytes) and the other fields as given.
+    pub fn new(key: &[u8], author: String, hash: String, len: u64, timestamp: u64) -> Self {
         EntryInfo {
-            key: String::from_utf8_lossy(e.key()).into_owned(),
-            author: e.author().to_string(),
-            hash: e.content_hash().to_string(),
-            len: e.content_len(),
-            timestamp: e.timestamp(),
+            key: std::str::from_utf8(key).ok().map(str::to_string),
+            key_hex: hex::encode(key),
+            author,
+            hash,
+            len,
+            timestamp,
         }
+    }
+
+    /// The key's bytes.
+    pub fn key_bytes(&self) -> Vec<u8> {
+        match &self.key {
+            Some(k) => k.as_bytes().to_vec(),
+            None => hex::decode(&self.key_hex).unwrap_or_default(),
+        }
+    }
+
+    /// The key escaped for text output ([`escape`]).
+    pub fn key_text(&self) -> String {
+        escape(&self.key_bytes())
+    }
+
+    /// The key escaped and quoted, for a sentence ([`quoted`]).
+    pub fn key_quoted(&self) -> String {
+        quoted(&self.key_bytes())
     }
 }
 
@@ -192,16 +249,18 @@ impl EventInfo {
     pub fn human(&self) -> String {
         let peer = self.peer.as_deref().map(short).unwrap_or("?");
         match (self.event.as_str(), &self.entry) {
-            ("insert_local", Some(e)) if e.len == 0 => format!("delete local   {:?}", e.key),
+            ("insert_local", Some(e)) if e.len == 0 => {
+                format!("delete local   {}", e.key_quoted())
+            }
             ("insert_local", Some(e)) => {
-                format!("insert local   {:?} ({} bytes)", e.key, e.len)
+                format!("insert local   {} ({} bytes)", e.key_quoted(), e.len)
             }
             ("insert_remote", Some(e)) if e.len == 0 => {
-                format!("delete remote  {:?} from {peer}", e.key)
+                format!("delete remote  {} from {peer}", e.key_quoted())
             }
             ("insert_remote", Some(e)) => format!(
-                "insert remote  {:?} ({} bytes) from {peer}, {}",
-                e.key,
+                "insert remote  {} ({} bytes) from {peer}, {}",
+                e.key_quoted(),
                 e.len,
                 self.detail.as_deref().unwrap_or("")
             ),
@@ -276,7 +335,7 @@ impl Printer {
                 if self.json {
                     self.json_line(&json!(e));
                 } else {
-                    self.line(&format!("{} {} bytes {}", e.key, e.len, e.hash));
+                    self.line(&format!("{} {} bytes {}", e.key_text(), e.len, e.hash));
                 }
             }
             Output::Value {
@@ -314,10 +373,14 @@ impl Printer {
                     if self.json {
                         self.json_line(&json!(e));
                     } else {
+                        let len = if e.len == 0 {
+                            "empty".to_string()
+                        } else {
+                            format!("{} bytes", e.len)
+                        };
                         self.line(&format!(
-                            "{}\t{} bytes\t{}\tby {}",
-                            e.key,
-                            e.len,
+                            "{}\t{len}\t{}\tby {}",
+                            e.key_text(),
                             short(&e.hash),
                             short(&e.author)
                         ));
@@ -343,6 +406,34 @@ impl Printer {
                     self.line(&format!("joined {doc}: {entries} entries"));
                 } else {
                     self.line(&format!("joined {doc}: {entries} entries so far, syncing"));
+                }
+            }
+            Output::Imported {
+                files,
+                bytes,
+                skipped,
+                dir,
+            } => {
+                if self.json {
+                    self.json_line(&json!({
+                        "imported": files, "bytes": bytes, "skipped": skipped, "dir": dir
+                    }));
+                } else if *skipped > 0 {
+                    self.line(&format!(
+                        "imported {files} files ({bytes} bytes) from {dir}, \
+                         skipped {skipped} (empty files and links)"
+                    ));
+                } else {
+                    self.line(&format!(
+                        "imported {files} files ({bytes} bytes) from {dir}"
+                    ));
+                }
+            }
+            Output::Exported { files, bytes, dir } => {
+                if self.json {
+                    self.json_line(&json!({"exported": files, "bytes": bytes, "dir": dir}));
+                } else {
+                    self.line(&format!("exported {files} files ({bytes} bytes) to {dir}"));
                 }
             }
             Output::Author { author } => self.one("author", author),

@@ -1,9 +1,11 @@
 //! `sheaf serve`: a persistent node on a data directory. It takes the directory's lock
 //! (a second `serve` fails), resumes syncing the documents it shared or joined, answers the
 //! other commands on the control socket, prints its id and addresses and `ready`, and runs
-//! until Ctrl-C or SIGTERM.
+//! until Ctrl-C or SIGTERM. Without `--bind` it comes back on the port it used last time,
+//! so tickets it handed out stay valid across restarts.
 
 use std::{
+    net::SocketAddr,
     path::{Path, PathBuf},
     sync::Arc,
 };
@@ -37,11 +39,74 @@ pub async fn run(dir: PathBuf, args: ServeArgs, printer: Printer) -> Result<()> 
     // Listen before the node starts: a SIGTERM right after `ready` (or during start-up) must
     // shut down cleanly, not hit the default action and kill the process.
     let shutdown = ShutdownSignal::listen();
-    let node = Arc::new(Node::persistent(&dir, args.bind).await?);
+    let node = Arc::new(spawn_node(&dir, args.bind).await?);
     let result = serve_node(&dir, node.clone(), printer, shutdown).await;
     node.shutdown().await.ok();
     drop(lock);
     result
+}
+
+/// The file in the data directory that remembers the port `serve` last bound without `--bind`.
+pub const PORT_FILE: &str = "serve.port";
+
+/// The port remembered in `dir`, if any.
+pub fn remembered_port(dir: &Path) -> Option<u16> {
+    std::fs::read_to_string(dir.join(PORT_FILE))
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+        .filter(|p| *p != 0)
+}
+
+/// Remembers `port` in `dir` (written to a temporary file and renamed into place).
+fn remember_port(dir: &Path, port: u16) -> Result<()> {
+    let tmp = dir.join(format!("{PORT_FILE}.tmp"));
+    std::fs::write(&tmp, format!("{port}\n"))?;
+    std::fs::rename(tmp, dir.join(PORT_FILE))?;
+    Ok(())
+}
+
+/// Starts the node on `bind`, or, without it, on `0.0.0.0` and the remembered port: tickets
+/// name the node's addresses, so a node that came back on another port would leave every
+/// ticket handed out before unusable. If the remembered port is taken, the node takes a
+/// fresh one and says so on stderr; the port it ends up on is remembered for next time.
+async fn spawn_node(dir: &Path, bind: Option<SocketAddr>) -> Result<Node> {
+    if let Some(bind) = bind {
+        return Node::persistent(dir, bind).await;
+    }
+    let any = |port| SocketAddr::from(([0, 0, 0, 0], port));
+    let node = match remembered_port(dir) {
+        Some(port) => match Node::persistent(dir, any(port)).await {
+            Ok(node) => node,
+            Err(CliError::Bind { reason, .. }) => {
+                eprintln!(
+                    "warning: port {port} is taken ({}); serving on a fresh port, so \
+                     tickets shared before the restart no longer reach this node",
+                    reason.split_whitespace().collect::<Vec<_>>().join(" ")
+                );
+                Node::persistent(dir, any(0)).await?
+            }
+            Err(e) => return Err(e),
+        },
+        None => Node::persistent(dir, any(0)).await?,
+    };
+    let port = node
+        .router
+        .endpoint()
+        .bound_sockets()
+        .iter()
+        .find(|a| a.is_ipv4())
+        .map(|a| a.port());
+    if let Some(port) = port {
+        if let Err(e) = remember_port(dir, port) {
+            eprintln!(
+                "warning: cannot remember port {port} in {}: {e}",
+                dir.display()
+            );
+        }
+    }
+    Ok(node)
 }
 
 async fn serve_node(

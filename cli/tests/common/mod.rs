@@ -247,8 +247,18 @@ impl Serve {
 impl Serve {
     /// Starts `sheaf --data DIR serve --bind BIND` and waits until it is ready.
     pub fn start_on(dir: &Path, bind: &str) -> Serve {
+        Self::start_with(dir, &["--bind", bind])
+    }
+
+    /// Starts `sheaf --data DIR serve` without `--bind` (on the port it remembers) and waits
+    /// until it is ready.
+    pub fn start_unbound(dir: &Path) -> Serve {
+        Self::start_with(dir, &[])
+    }
+
+    fn start_with(dir: &Path, args: &[&str]) -> Serve {
         let mut cmd = sheaf();
-        cmd.arg("--data").arg(dir).args(["serve", "--bind", bind]);
+        cmd.arg("--data").arg(dir).arg("serve").args(args);
         let mut proc = Proc::spawn(cmd);
         let node = proc.wait_line(|l| l.starts_with("node "));
         proc.wait_line(|l| l == "ready");
