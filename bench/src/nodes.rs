@@ -46,6 +46,16 @@ pub async fn endpoint() -> Result<Endpoint> {
         .await?)
 }
 
+/// [`endpoint`] with a Sheaf gossip gate's hooks, for the engine that uses `gate`.
+pub async fn gated_endpoint(gate: &sheaf_tokio::GossipGate) -> Result<Endpoint> {
+    Ok(Endpoint::builder(presets::Minimal)
+        .clear_ip_transports()
+        .bind_addr("127.0.0.1:0")?
+        .hooks(gate.hooks())
+        .bind()
+        .await?)
+}
+
 enum Inner {
     Sheaf {
         docs: sheaf_tokio::Docs,
@@ -104,7 +114,8 @@ impl Node {
 
     /// Spawns a Sheaf node in memory (or persisted in `dir`) with its own sync configuration.
     pub async fn spawn_sheaf(dir: Option<&Path>, live: sheaf_tokio::LiveConfig) -> Result<Node> {
-        let endpoint = endpoint().await?;
+        let gate = sheaf_tokio::GossipGate::new();
+        let endpoint = gated_endpoint(&gate).await?;
         let gossip = Gossip::builder().spawn(endpoint.clone());
         let (blobs, builder) = match dir {
             None => (
@@ -118,6 +129,7 @@ impl Node {
         };
         let docs = builder
             .live_config(live)
+            .gossip_gate(gate)
             .spawn(endpoint.clone(), blobs.clone(), gossip.clone())
             .await?;
         let router = docs.router(gossip);

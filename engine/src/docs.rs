@@ -25,6 +25,7 @@ use crate::{
     convert::{endpoint_id, node_addr, peer_id},
     doc::Doc,
     gc::ProtectCallbackHandler,
+    gossip_gate::{GatedGossip, GossipGate},
     live_task::{LiveMsg, LiveTask, INBOX},
     reply::expect_reply,
     runtime::Runtime,
@@ -106,6 +107,7 @@ pub struct Builder<R> {
     replica: ReplicaConfig,
     protect: Option<Arc<Mutex<Option<ProtectCallbackHandler>>>>,
     gossip_probe: std::time::Duration,
+    gate: Option<GossipGate>,
     _rt: std::marker::PhantomData<fn() -> R>,
 }
 
@@ -145,6 +147,15 @@ impl<R: Runtime> Builder<R> {
     /// [`Metrics`](crate::metrics::Metrics)).
     pub fn gossip_probe_period(mut self, period: std::time::Duration) -> Self {
         self.gossip_probe = period.max(std::time::Duration::from_millis(10));
+        self
+    }
+
+    /// Uses `gate` for gossip bans: the gate whose [`hooks`](GossipGate::hooks) the endpoint
+    /// was built with, so that bans also cut gossip connections this node dials (see
+    /// [`crate::gossip_gate`]). Without it the engine makes a gate of its own, which cuts the
+    /// connections peers open to us.
+    pub fn gossip_gate(mut self, gate: GossipGate) -> Self {
+        self.gate = Some(gate);
         self
     }
 
@@ -195,6 +206,8 @@ impl<R: Runtime> Builder<R> {
         if let Ok(services) = endpoint.address_lookup() {
             services.add(lookup.clone());
         }
+        let gate = self.gate.clone().unwrap_or_default();
+        gate.attach(metrics.clone());
         let mut seed = [0u8; 32];
         rand::rng().fill_bytes(&mut seed);
         let live = Live::new(self.live, peer_id(endpoint.id()), seed);
@@ -211,6 +224,7 @@ impl<R: Runtime> Builder<R> {
             lookup,
             metrics.clone(),
             self.gossip_probe,
+            gate.clone(),
         );
         rt.spawn(Box::pin(task.run()));
         if let Some(handler) = self.protect.and_then(|h| h.lock().ok()?.take()) {
@@ -245,6 +259,7 @@ impl<R: Runtime> Builder<R> {
                 default_author: Mutex::new(default_author),
                 author_file,
                 metrics,
+                gate,
             }),
         })
     }
@@ -296,6 +311,7 @@ pub(crate) struct Inner<R: Runtime> {
     default_author: Mutex<AuthorId>,
     author_file: Option<PathBuf>,
     metrics: Arc<crate::metrics::Metrics>,
+    gate: crate::gossip_gate::GossipGate,
 }
 
 /// The docs engine of a node. Cheap to clone.
@@ -328,6 +344,7 @@ impl<R: Runtime> Docs<R> {
             replica: ReplicaConfig::default(),
             protect: None,
             gossip_probe: crate::gossip_probe::DEFAULT_PERIOD,
+            gate: None,
             _rt: std::marker::PhantomData,
         }
     }
@@ -346,6 +363,7 @@ impl<R: Runtime> Docs<R> {
             replica: ReplicaConfig::default(),
             protect: None,
             gossip_probe: crate::gossip_probe::DEFAULT_PERIOD,
+            gate: None,
             _rt: std::marker::PhantomData,
         }
     }
@@ -581,11 +599,19 @@ impl<R: Runtime> Docs<R> {
                 iroh_blobs::ALPN,
                 iroh_blobs::BlobsProtocol::new(&self.inner.blobs, None),
             )
-            .accept(
-                iroh_gossip::ALPN,
-                BoundedShutdown::new(gossip, "gossip", GOSSIP_SHUTDOWN_BOUND),
-            )
+            .accept(iroh_gossip::ALPN, self.gossip_handler(gossip))
             .spawn()
+    }
+
+    /// The protocol handler for iroh-gossip's ALPN that a router built by hand should mount
+    /// (what [`Docs::router`] mounts): `gossip` behind this engine's gate, which cuts off
+    /// peers that send forged `Put`s (see [`GatedGossip`]), with a bounded shutdown.
+    pub fn gossip_handler(&self, gossip: Gossip) -> BoundedShutdown<GatedGossip> {
+        BoundedShutdown::new(
+            GatedGossip::new(gossip, self.inner.gate.clone()),
+            "gossip",
+            GOSSIP_SHUTDOWN_BOUND,
+        )
     }
 
     pub(crate) fn valid_peer(&self, addr: &sheaf_core::wire::NodeAddr) -> bool {

@@ -15,6 +15,7 @@ mod convert;
 mod doc;
 mod docs;
 mod gc;
+pub mod gossip_gate;
 mod gossip_probe;
 #[cfg(test)]
 mod gossip_tests;
@@ -30,6 +31,7 @@ mod tests;
 pub use doc::{AddrInfoOptions, Doc, Events, FileProgress, ShareMode};
 pub use docs::{Builder, Docs, DocsError, Result};
 pub use gc::ProtectCallbackHandler;
+pub use gossip_gate::{GatedGossip, GossipGate};
 pub use runtime::{BoxFuture, Runtime};
 pub use sheaf_core::{
     live::{LiveConfig, LiveEvent, Origin, SyncDetails, SyncEvent, SyncReason},

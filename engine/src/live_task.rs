@@ -149,6 +149,8 @@ pub(crate) struct LiveTask<R: Runtime> {
     pub(crate) metrics: Arc<crate::metrics::Metrics>,
     /// Period of the gossip health probe (see [`crate::gossip_probe`]).
     gossip_probe: std::time::Duration,
+    /// Where bans of `Live` take effect (see [`crate::gossip_gate`]).
+    gate: crate::gossip_gate::GossipGate,
 }
 
 impl<R: Runtime> LiveTask<R> {
@@ -166,6 +168,7 @@ impl<R: Runtime> LiveTask<R> {
         lookup: MemoryLookup,
         metrics: Arc<crate::metrics::Metrics>,
         gossip_probe: std::time::Duration,
+        gate: crate::gossip_gate::GossipGate,
     ) -> Self {
         let downloader = blobs.downloader(&endpoint);
         Self {
@@ -190,6 +193,7 @@ impl<R: Runtime> LiveTask<R> {
             subscribers: BTreeMap::new(),
             metrics,
             gossip_probe,
+            gate,
         }
     }
 
@@ -451,6 +455,11 @@ impl<R: Runtime> LiveTask<R> {
                 self.rt.spawn(Box::pin(gossip_topic(
                     gossip, namespace, generation, peers, tx, stop_rx,
                 )));
+            }
+            Output::GossipBan { peer, mute } => {
+                if let Some(id) = endpoint_id(peer) {
+                    self.gate.ban(id, self.rt.now(), mute);
+                }
             }
             Output::GossipLeave { namespace } => {
                 self.topics.remove(&namespace);

@@ -46,6 +46,11 @@ pub struct Metrics {
     /// 1 while iroh-gossip's actor does not answer the health probe: live updates then
     /// arrive only by the repair syncs the probe causes.
     pub gossip_stalled: Gauge,
+    /// Peers cut off from our gossip for a while: each sent, as its author's node, a `Put`
+    /// that failed verification (see [`crate::gossip_gate`]).
+    pub gossip_bans: Counter,
+    /// Gossip connections closed for a ban, open ones and new ones refused.
+    pub gossip_connections_cut: Counter,
     /// 1 once the store thread stopped without a shutdown (it failed): every document call
     /// then returns `ReplicaError::Stopped`, and the node should be restarted.
     pub store_stopped: Gauge,

@@ -61,6 +61,7 @@ impl Sim {
             next_accept: 0,
             next_api: 0,
             api_in_busy: 0,
+            gossip_bans: Default::default(),
         });
         Ok(())
     }

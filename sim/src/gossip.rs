@@ -41,6 +41,12 @@
 //! reports a stall to `Live` as [`Input::GossipStalled`]. Here a stalled node's gossip
 //! messages, in and out, are lost while the stall lasts; the node's runtime reports it every
 //! [`PROBE`] and once more when the stall ends, as the engine's probe does.
+//!
+//! # Bans
+//!
+//! A node whose `Live` bans a peer (`Output::GossipBan`: it sent a forged `Put` as its
+//! author's node) takes no gossip message from that peer until the ban ends, as the engine
+//! refuses its gossip connections.
 
 use std::{
     collections::VecDeque,
@@ -288,6 +294,24 @@ impl Sim {
             .as_ref()
             .is_some_and(|p| p.topics.contains_key(&ns));
         if !has_topic || self.gossip_is_stalled(to) {
+            return;
+        }
+        let sender = self.peer_id(from);
+        let now = self.now;
+        let banned = self.nodes[to]
+            .proc
+            .as_mut()
+            .and_then(|p| match p.gossip_bans.get(&sender) {
+                Some(until) if *until > now => Some(true),
+                Some(_) => {
+                    p.gossip_bans.remove(&sender);
+                    None
+                }
+                None => None,
+            })
+            .is_some();
+        if banned {
+            self.counters.defences.gossip_banned_msgs += 1;
             return;
         }
         match postcard::from_bytes::<topic::Message<Pi>>(bytes) {

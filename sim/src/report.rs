@@ -200,6 +200,8 @@ pub fn summary(reports: &[SeedReport], runs: u64) -> String {
     let accepts_failed = sum(&|r| r.defences.accepts_failed);
     let store_errors = sum(&|r| r.defences.store_errors);
     let gossip_stalls = sum(&|r| r.defences.gossip_stalls);
+    let bans = sum(&|r| r.defences.gossip_bans);
+    let banned_msgs = sum(&|r| r.defences.gossip_banned_msgs);
     let rows = [
         (
             "seeds",
@@ -248,6 +250,10 @@ pub fn summary(reports: &[SeedReport], runs: u64) -> String {
             format!("{dropped} gossip ops over budget or muted"),
         ),
         ("gossip stalls", format!("{gossip_stalls} reports to Live")),
+        (
+            "gossip bans",
+            format!("{bans} peers cut off, {banned_msgs} msgs refused"),
+        ),
         (
             "failed",
             format!("{accepts_failed} accepted sessions, {store_errors} store commands"),

@@ -114,6 +114,9 @@ pub struct Proc {
     /// API calls since `Live` last had no store request outstanding (for the store backlog
     /// bound, see [`crate::check`]).
     pub api_in_busy: usize,
+    /// Peers whose gossip this process refuses, until (virtual µs): `Output::GossipBan`.
+    /// Process state, as the engine's gate is: a restart forgets it.
+    pub gossip_bans: BTreeMap<PeerId, u64>,
 }
 
 /// A simulated node.
@@ -191,6 +194,10 @@ pub struct Defences {
     pub store_errors: u64,
     /// Gossip stalls reported to `Live` (`gossip-stall`).
     pub gossip_stalls: u64,
+    /// Peers whose gossip a node cut off (`Output::GossipBan`).
+    pub gossip_bans: u64,
+    /// Gossip messages refused from a banned peer.
+    pub gossip_banned_msgs: u64,
 }
 
 impl Counters {
@@ -541,6 +548,11 @@ impl Sim {
                     self.enqueue_job(node, Job::Live { request, command })
                 }
                 Output::AddAddr(_) | Output::CloseSubscribers { .. } => {}
+                Output::GossipBan { peer, mute } => {
+                    let until = self.now + mute.as_micros() as u64;
+                    self.counters.defences.gossip_bans += 1;
+                    proc.gossip_bans.insert(peer, until);
+                }
                 Output::GossipJoin { namespace, peers } => {
                     let peers = peers.into_iter().map(crate::gossip::Pi::from).collect();
                     work.push_back(Work::Gossip(

@@ -22,7 +22,10 @@
 //! sent us, as the author's own
 //! node, a `Put` that failed verification is muted for
 //! [`LiveConfig::gossip_mute`](super::LiveConfig::gossip_mute): its `Put`s are dropped
-//! before they reach the store. Relays are never muted for what they forward (iroh-gossip
+//! before they reach the store, and the runtime is asked to close its gossip connections and
+//! refuse new ones meanwhile ([`Output::GossipBan`]): a flood costs the gossip layer too (a
+//! QUIC stream to read, a message id to hash and remember, a copy relayed to every
+//! neighbour), and each forwarded copy costs our neighbours the same. Relays are never muted for what they forward (iroh-gossip
 //! forwards before anyone can check), only budgeted; the mute table holds at most
 //! [`MAX_MUTED`] peers and forgets the one whose mute ends first.
 
@@ -121,7 +124,15 @@ impl Live {
                 muted.remove(&first);
             }
         }
+        // The peer's other `Put`s in flight are refused too: one ban per mute.
+        let newly = muted.get(&from).is_none_or(|t| *t <= self.now.mono);
         muted.insert(from, until);
+        if newly {
+            self.push(Output::GossipBan {
+                peer: from,
+                mute: self.config.gossip_mute,
+            });
+        }
     }
 }
 

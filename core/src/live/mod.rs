@@ -108,6 +108,7 @@ use rand_chacha::{rand_core::SeedableRng, ChaCha12Rng};
 
 pub use error::{MessageKind, SessionError, SessionLimit, StoreFailure};
 pub use fanout::LagTracker;
+pub use gossip::MAX_MUTED;
 #[cfg(any(test, feature = "fuzzing", feature = "invariants"))]
 pub use invariants::{InvariantViolation, PlantedBug};
 pub use types::*;

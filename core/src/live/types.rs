@@ -334,6 +334,16 @@ pub enum Output {
         /// The payload.
         payload: Vec<u8>,
     },
+    /// `peer` sent us, as its author's node, a gossip `Put` that failed verification, and is
+    /// muted: close its gossip connections and refuse new ones for `mute` (from now). Its
+    /// `Put`s are dropped meanwhile anyway; cutting the connection also spares the gossip
+    /// layer the flood and stops it from relaying the flood to our neighbours.
+    GossipBan {
+        /// The peer.
+        peer: PeerId,
+        /// For how long.
+        mute: Duration,
+    },
     /// Dial `peer` on the sync protocol and open a bi-stream; report
     /// [`Input::SyncConnected`] or [`Input::SyncClosed`].
     SyncConnect {

@@ -452,6 +452,19 @@ fn a_peer_whose_own_put_fails_verification_is_muted() {
     }
     let stats = net.nodes[0].live.stats();
     assert_eq!((stats.gossip_puts_refused, stats.gossip_dropped), (1, 49));
+    // Its gossip connections are cut for the mute, once.
+    let mute = LiveConfig::default().gossip_mute;
+    assert_eq!(net.bans, vec![(0, stranger(1), mute)]);
+}
+
+#[test]
+fn a_relay_of_forged_puts_is_not_banned() {
+    let (mut net, id) = one_doc();
+    net.start_sync(0, id, &[]);
+    net.run();
+    flood(&mut net, id, &forged_puts(id, 50), stranger(1));
+    assert!(net.nodes[0].live.stats().gossip_puts_refused > 0);
+    assert!(net.bans.is_empty(), "{:?}", net.bans);
 }
 
 /// Feeds `puts` to node 0, delivered by `from`, in bursts of 50 (more than the peer's store
@@ -488,4 +501,31 @@ fn a_flood_from_a_peer_that_cannot_be_synced_with_dials_it_once() {
         stats.sync_connect_failed, 1,
         "dials to the rogue: {stats:?}"
     );
+}
+
+#[test]
+fn a_forger_with_many_puts_in_flight_is_banned_once() {
+    let (mut net, id) = one_doc();
+    net.start_sync(0, id, &[]);
+    net.run();
+    for content in forged_puts(id, 50) {
+        net.queue.push_back((
+            0,
+            Input::Gossip {
+                namespace: id,
+                event: GossipEvent::Received {
+                    content,
+                    delivered_from: stranger(1),
+                    direct: true,
+                },
+            },
+        ));
+    }
+    net.run();
+    let refused = net.nodes[0].live.stats().gossip_puts_refused;
+    assert_eq!(
+        refused as usize,
+        LiveConfig::default().max_gossip_store_per_peer
+    );
+    assert_eq!(net.bans.len(), 1, "{:?}", net.bans);
 }

@@ -72,6 +72,8 @@ pub(super) struct Net {
     pub(super) no_neighbors: bool,
     /// The next this many downloads fail whatever the providers hold (transient failures).
     pub(super) failing_downloads: u32,
+    /// Gossip bans asked for: (node, peer, mute).
+    pub(super) bans: Vec<(usize, PeerId, Duration)>,
 }
 
 pub(super) fn peer_id(i: usize) -> PeerId {
@@ -119,6 +121,7 @@ impl Net {
             delivered: 0,
             no_neighbors: false,
             failing_downloads: 0,
+            bans: Vec::new(),
         }
     }
 
@@ -286,6 +289,7 @@ impl Net {
                         .push_back((node, Input::StoreReply { request, result }));
                 }
                 Output::AddAddr(_) => {}
+                Output::GossipBan { peer, mute } => self.bans.push((node, peer, mute)),
                 Output::GossipJoin { namespace, .. } => {
                     if self.nodes[node].topics.insert(namespace) && !self.no_neighbors {
                         let me = self.nodes[node].id;
