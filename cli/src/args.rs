@@ -55,6 +55,10 @@ pub struct ServeArgs {
     /// valid; on a fresh port if that one is taken (with a warning) or on the first start.
     #[arg(long, value_name = "ADDR")]
     pub bind: Option<SocketAddr>,
+    /// Append logs to this file instead of stderr (never stdout). The level comes from
+    /// `RUST_LOG`, else `info` for Sheaf and `warn` for everything else.
+    #[arg(long, value_name = "PATH")]
+    pub log_file: Option<std::path::PathBuf>,
 }
 
 /// Capability carried by a ticket.

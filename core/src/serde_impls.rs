@@ -8,11 +8,11 @@
 //! | type | human-readable (JSON) | binary (postcard) |
 //! |---|---|---|
 //! | [`NamespaceId`], [`AuthorId`], [`Fingerprint`](crate::Fingerprint) | array of 32 numbers | 32 raw bytes |
-//! | [`Hash`] | 64-char lowercase hex string | 32 raw bytes |
+//! | [`Hash`](struct@Hash) | 64-char lowercase hex string | 32 raw bytes |
 //! | [`PeerId`] (iroh's `PublicKey`) | 64-char lowercase hex string | 32 raw bytes (must be a valid key) |
 //! | [`Author`], [`NamespaceSecret`] | `{"signing_key": [32 numbers]}` | `varint(32) ‖ secret` |
 //! | [`EntrySignature`](crate::EntrySignature) | two arrays of 64 numbers | 128 raw bytes |
-//! | [`RecordIdentifier`](crate::RecordIdentifier), filter bytes | array of numbers | `varint(len) ‖ bytes` |
+//! | [`RecordIdentifier`], filter bytes | array of numbers | `varint(len) ‖ bytes` |
 //! | [`TransportAddr::Ip`] | `"127.0.0.1:1234"` | std's `SocketAddr` encoding |
 //!
 //! Where iroh-docs' deserializer accepts something Sheaf's types cannot hold, Sheaf's refuses
