@@ -55,6 +55,10 @@ pub struct ServeArgs {
     /// valid; on a fresh port if that one is taken (with a warning) or on the first start.
     #[arg(long, value_name = "ADDR")]
     pub bind: Option<SocketAddr>,
+    /// Append logs to this file instead of stderr (never stdout). The level comes from
+    /// `RUST_LOG`, else `info` for Sheaf and `warn` for everything else.
+    #[arg(long, value_name = "PATH")]
+    pub log_file: Option<std::path::PathBuf>,
 }
 
 /// Capability carried by a ticket.
@@ -171,7 +175,14 @@ pub enum DocCommand {
         /// Return once the document is imported, without waiting for the first sync.
         #[arg(long)]
         no_wait: bool,
-        /// Give up waiting for the first sync after this many seconds.
+        /// Return only when the content of every entry is stored locally (a progress bar
+        /// shows the bytes on a terminal); fail if it is not within --timeout. Without it,
+        /// content still missing when the wait ends keeps downloading in the background of
+        /// `sheaf serve`.
+        #[arg(long, conflicts_with = "no_wait")]
+        wait_content: bool,
+        /// Give up waiting after this many seconds: for the first sync, and with
+        /// --wait-content for all content too.
         #[arg(long, default_value_t = 60, value_name = "SECS")]
         timeout: u64,
     },

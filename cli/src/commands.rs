@@ -99,6 +99,9 @@ pub enum Request {
         ticket: String,
         /// Wait for the first sync (and content).
         wait: bool,
+        /// Fail unless all content is present when the wait ends (`--wait-content`).
+        #[serde(default)]
+        wait_content: bool,
         /// For at most this many seconds.
         timeout_secs: u64,
     },
@@ -242,6 +245,7 @@ fn doc_request(cmd: DocCommand) -> Result<Request> {
         DocCommand::Join {
             ticket,
             no_wait,
+            wait_content,
             timeout,
         } => {
             // Fail fast on a malformed ticket, before touching the store.
@@ -249,6 +253,7 @@ fn doc_request(cmd: DocCommand) -> Result<Request> {
             Request::DocJoin {
                 ticket,
                 wait: !no_wait,
+                wait_content,
                 timeout_secs: timeout,
             }
         }
@@ -499,20 +504,18 @@ pub async fn execute(
         Request::DocJoin {
             ticket,
             wait,
+            wait_content,
             timeout_secs,
         } => {
             let ticket = parse_ticket(&ticket)?;
             let (doc, events) = docs.import_and_subscribe(ticket.clone()).await?;
             node.record_sync(doc.id(), Some(&ticket))?;
             let synced = if wait {
-                join_wait(
-                    node,
-                    &doc,
-                    events,
-                    updates,
-                    Duration::from_secs(timeout_secs),
-                )
-                .await?;
+                let wait = JoinWait {
+                    timeout: Duration::from_secs(timeout_secs),
+                    all_content: wait_content,
+                };
+                join_wait(node, &doc, events, updates, wait).await?;
                 true
             } else {
                 false
@@ -570,21 +573,45 @@ pub async fn execute(
     }
 }
 
-/// Waits until a first sync finished and the content it announced arrived (or `timeout`).
+/// How `doc join` waits.
+#[derive(Debug, Clone, Copy)]
+struct JoinWait {
+    /// Bound on the whole wait.
+    timeout: Duration,
+    /// Fail unless every entry's content is present when the wait ends (`--wait-content`).
+    all_content: bool,
+}
+
+/// Waits until a first sync finished and the content it announced arrived (or the timeout:
+/// an error before the first sync, and with `--wait-content` while content is missing).
 async fn join_wait(
     node: &Node,
     doc: &Doc,
     mut events: sheaf_tokio::Events,
     updates: &mpsc::Sender<Update>,
-    timeout: Duration,
+    wait: JoinWait,
 ) -> Result<()> {
+    let timeout = wait.timeout;
     let deadline = tokio::time::Instant::now() + timeout;
     let mut received = 0u64;
     let mut last_error = None;
     let mut synced = false;
+    let mut missing = 0;
     loop {
-        if synced && node.missing_content(doc).await? == 0 {
-            return Ok(());
+        if synced {
+            let content = node.content_progress(doc).await?;
+            if wait.all_content {
+                progress(
+                    updates,
+                    "content",
+                    content.present_bytes,
+                    Some(content.total_bytes),
+                );
+            }
+            missing = content.missing_entries;
+            if missing == 0 {
+                return Ok(());
+            }
         }
         let next = tokio::time::timeout_at(deadline, async {
             // Re-check content now and then even without events.
@@ -592,6 +619,13 @@ async fn join_wait(
         })
         .await;
         match next {
+            Err(_) if synced && wait.all_content => {
+                return Err(CliError::Timeout(format!(
+                    "the content of {missing} entries is still missing after {}s \
+                     (a peer that has it must be reachable; raise --timeout for large documents)",
+                    timeout.as_secs()
+                )));
+            }
             Err(_) if synced => return Ok(()), // content keeps arriving in the background
             Err(_) => {
                 let why = last_error

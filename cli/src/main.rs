@@ -22,12 +22,9 @@ fn main() -> ExitCode {
         eprintln!("error: internal error{at}: {}", one_line(&msg));
     }));
     let cli = Cli::parse();
-    // Logs go to stderr, and only when asked for (`RUST_LOG=info sheaf serve`).
-    if std::env::var_os("RUST_LOG").is_some() {
-        let _ = tracing_subscriber::fmt()
-            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-            .with_writer(std::io::stderr)
-            .try_init();
+    if let Err(e) = init_logs(&cli) {
+        eprintln!("error: {}", one_line(&e));
+        return ExitCode::FAILURE;
     }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -53,6 +50,37 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Logs never go to stdout, so `--json` output stays machine-readable. They go to the file of
+/// `serve --log-file` (at `RUST_LOG`'s level, else info for Sheaf), or to stderr when
+/// `RUST_LOG` asks for them (`RUST_LOG=info sheaf serve`); otherwise nowhere.
+fn init_logs(cli: &Cli) -> Result<(), String> {
+    use tracing_subscriber::EnvFilter;
+    let log_file = match &cli.command {
+        sheaf_cli::args::Command::Serve(args) => args.log_file.as_ref(),
+        _ => None,
+    };
+    if let Some(path) = log_file {
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .map_err(|e| format!("cannot open the log file {}: {e}", path.display()))?;
+        let filter = EnvFilter::try_from_default_env()
+            .unwrap_or_else(|_| EnvFilter::new("warn,sheaf=info,sheaf_cli=info"));
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_ansi(false)
+            .with_writer(std::sync::Mutex::new(file))
+            .try_init();
+    } else if std::env::var_os("RUST_LOG").is_some() {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(EnvFilter::from_default_env())
+            .with_writer(std::io::stderr)
+            .try_init();
+    }
+    Ok(())
 }
 
 fn one_line(s: &str) -> String {

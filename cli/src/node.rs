@@ -280,15 +280,21 @@ impl Node {
         )
     }
 
-    /// How many non-empty entries of `doc` lack their content.
-    pub async fn missing_content(&self, doc: &Doc) -> Result<usize> {
-        let mut missing = 0;
+    /// How much of the content of `doc`'s entries is stored here.
+    pub async fn content_progress(&self, doc: &Doc) -> Result<ContentProgress> {
+        let mut out = ContentProgress::default();
         for e in doc.get_many(sheaf_tokio::Query::all()).await? {
-            if e.content_len() > 0 && !self.has_content(e.content_hash()).await {
-                missing += 1;
+            if e.content_len() == 0 {
+                continue;
+            }
+            out.total_bytes = out.total_bytes.saturating_add(e.content_len());
+            if self.has_content(e.content_hash()).await {
+                out.present_bytes = out.present_bytes.saturating_add(e.content_len());
+            } else {
+                out.missing_entries += 1;
             }
         }
-        Ok(missing)
+        Ok(out)
     }
 
     /// Opens a document of the store, failing with "unknown document" for others.
@@ -395,4 +401,15 @@ impl SyncList {
         std::fs::rename(tmp, dir.join("sync.json"))?;
         Ok(())
     }
+}
+
+/// How much of a document's content is stored locally ([`Node::content_progress`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ContentProgress {
+    /// Non-empty entries whose content is not (completely) stored.
+    pub missing_entries: usize,
+    /// Content bytes of the entries whose content is stored.
+    pub present_bytes: u64,
+    /// Content bytes of all non-empty entries.
+    pub total_bytes: u64,
 }

@@ -122,7 +122,7 @@ impl Decode for RecordIdentifier {
 }
 
 /// What a record identifier points to: content length, content hash and timestamp.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct Record {
     len: u64,
     hash: Hash,
@@ -206,7 +206,9 @@ impl Decode for Record {
 }
 
 /// An unsigned entry: identifier and record.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 pub struct Entry {
     id: RecordIdentifier,
     record: Record,
@@ -316,9 +318,11 @@ impl Decode for Entry {
 }
 
 /// The two signatures of an entry. On the wire the author's comes first.
-#[derive(Clone, Copy, PartialEq, Eq)]
+#[derive(Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct EntrySignature {
+    #[serde(with = "crate::serde_impls::signature")]
     author_signature: Signature,
+    #[serde(with = "crate::serde_impls::signature")]
     namespace_signature: Signature,
 }
 
@@ -506,7 +510,7 @@ impl EntryLimits {
 }
 
 /// An entry with its namespace and author signatures.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct SignedEntry {
     signature: EntrySignature,
     entry: Entry,

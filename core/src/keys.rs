@@ -139,7 +139,7 @@ secret!(
 );
 
 /// What a node may do in a namespace, as carried in tickets and stored per document.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Capability {
     /// Holding the secret: may read and write.
     Write(NamespaceSecret),
@@ -148,7 +148,9 @@ pub enum Capability {
 }
 
 /// The kind of a [`Capability`], without key material.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 pub enum CapabilityKind {
     /// See [`Capability::Write`].
     Write,

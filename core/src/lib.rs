@@ -34,6 +34,7 @@ pub mod keys;
 pub mod live;
 pub mod ranger;
 pub mod replica;
+pub mod serde_impls;
 pub mod store;
 pub mod time;
 pub mod wire;

@@ -565,6 +565,7 @@ impl<R: Runtime> LiveTask<R> {
                         .ok();
                     *content_status = to_content_status(status);
                 }
+                log_sync_finished(namespace, &event);
                 self.fanout(namespace, event);
             }
             Output::CloseSubscribers { namespace } => {
@@ -850,5 +851,32 @@ async fn session_io(
         // connection) stays open until the peer has acknowledged our last bytes; waiting for
         // that first would add the peer's delayed-ACK time (up to 25 ms) to every sync.
         let _ = send.stopped().await;
+    }
+}
+
+/// One info line per finished sync session: document, peer, origin, outcome, duration.
+fn log_sync_finished(namespace: NamespaceId, event: &LiveEvent) {
+    let LiveEvent::SyncFinished(sync) = event else {
+        return;
+    };
+    let duration = sync.connect + sync.process;
+    match &sync.result {
+        Ok(details) => tracing::info!(
+            doc = %namespace,
+            peer = %sync.peer,
+            origin = ?sync.origin,
+            ?duration,
+            received = details.entries_received,
+            sent = details.entries_sent,
+            "sync finished: ok"
+        ),
+        Err(error) => tracing::info!(
+            doc = %namespace,
+            peer = %sync.peer,
+            origin = ?sync.origin,
+            ?duration,
+            %error,
+            "sync finished: failed"
+        ),
     }
 }

@@ -40,7 +40,9 @@ pub struct StoreRequestId(pub u64);
 pub struct ApiRequestId(pub u64);
 
 /// Why a sync was started (iroh-docs' `SyncReason`, plus Sheaf's own triggers).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 pub enum SyncReason {
     /// A peer given to `start_sync`.
     DirectJoin,
@@ -57,7 +59,9 @@ pub enum SyncReason {
 }
 
 /// How a sync session came about.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 pub enum Origin {
     /// We dialed, for this reason.
     Connect(SyncReason),
@@ -66,7 +70,7 @@ pub enum Origin {
 }
 
 /// Counters of a finished sync.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 pub struct SyncDetails {
     /// Valid entries received (forged or otherwise invalid ones are not counted).
     pub entries_received: usize,

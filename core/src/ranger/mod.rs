@@ -31,7 +31,9 @@ use crate::{
 };
 
 /// XOR-combinable summary of a set of entries.
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 pub struct Fingerprint(pub [u8; 32]);
 
 impl Fingerprint {
@@ -141,7 +143,7 @@ impl Decode for Range {
 }
 
 /// Whether the sender of an entry holds its content.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum ContentStatus {
     /// The content is fully available.
     Complete,

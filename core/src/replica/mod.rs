@@ -144,7 +144,7 @@ pub struct OpenOpts {
 }
 
 /// State of an open document.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct OpenState {
     /// Whether sync is enabled.
     pub sync: bool,

@@ -7,7 +7,7 @@ use bytes::Bytes;
 use crate::wire::codec::{put_bytes, put_u64, Decode, DecodeError, Encode, Reader};
 
 /// A key filter of a [`DownloadPolicy`].
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum FilterKind {
     /// Keys starting with these bytes.
     Prefix(Bytes),
@@ -74,7 +74,7 @@ impl FromStr for FilterKind {
 }
 
 /// Which entries' content to download.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum DownloadPolicy {
     /// Only keys matching one of the filters.
     NothingExcept(Vec<FilterKind>),

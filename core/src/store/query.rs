@@ -21,7 +21,9 @@ use crate::{
 };
 
 /// Order of a flat query.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize, serde::Deserialize,
+)]
 pub enum SortBy {
     /// By key, then author.
     KeyAuthor,
@@ -31,7 +33,9 @@ pub enum SortBy {
 }
 
 /// Direction of iteration.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize, serde::Deserialize,
+)]
 pub enum SortDirection {
     /// Ascending.
     #[default]
@@ -50,7 +54,7 @@ pub enum QueryKind {
 }
 
 /// Filter on keys.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default, serde::Serialize, serde::Deserialize)]
 pub enum KeyFilter {
     /// Any key.
     #[default]

@@ -17,7 +17,7 @@ use crate::{
 pub const DEFAULT_MAX_FRAME_LEN: u32 = 1024 * 1024 * 1024;
 
 /// Why an acceptor declined a sync.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum AbortReason {
     /// The namespace is not being synced here.
     NotFound,

@@ -8,6 +8,17 @@
 //!
 //! Every decoder is total: any input yields a value or a typed [`DecodeError`], never a panic,
 //! and no length read from the input can make it allocate more than the input's size.
+//!
+//! # serde and the wire codec
+//!
+//! The public data types also implement serde, in iroh-docs' representations (postcard bytes
+//! equal to iroh-docs'; see [`crate::serde_impls`]). That is for applications' own storage and
+//! messages: a ticket or an entry kept in a database, sent over an app protocol, printed as
+//! JSON. The sync protocol, gossip and ticket strings keep using the hand-written codec here,
+//! because it gives stricter errors (a typed [`DecodeError`] naming what was wrong, where serde
+//! gives a message) and allocation bounds (no length prefix can allocate more than the input
+//! holds), and because the fuzz targets (`sheaf_core::fuzz`, feature `fuzzing`) cover exactly
+//! these decoders. Both produce the same bytes.
 
 pub mod codec;
 pub mod frame;

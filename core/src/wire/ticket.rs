@@ -154,7 +154,9 @@ impl Decode for TransportAddr {
 }
 
 /// A peer and the addresses it can be reached at (iroh's `EndpointAddr`).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub struct NodeAddr {
     /// The peer's id.
     pub id: PeerId,
@@ -230,7 +232,7 @@ pub enum TicketError {
 }
 
 /// A capability for a document and peers to sync it with.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct DocTicket {
     /// Read or write access.
     pub capability: Capability,
