@@ -172,8 +172,11 @@ impl Node {
         bind: SocketAddr,
         live: LiveConfig,
     ) -> Result<Node> {
-        // Offline-first: no relay, no DNS, no port mapper; direct addresses only.
+        // Offline-first: no relay, no DNS, no port mapper; direct addresses only. The gate's
+        // hooks cut off peers that forge gossip, whichever side dialed.
+        let gate = sheaf_tokio::GossipGate::new();
         let mut builder = Endpoint::builder(presets::Minimal)
+            .hooks(gate.hooks())
             .clear_ip_transports()
             .bind_addr(bind)
             .map_err(|e| CliError::Bind {
@@ -206,6 +209,7 @@ impl Node {
         let gossip = Gossip::builder().spawn(endpoint.clone());
         let docs = match builder
             .live_config(live)
+            .gossip_gate(gate)
             .spawn(endpoint.clone(), blobs.clone(), gossip.clone())
             .await
         {

@@ -28,8 +28,7 @@ fn serve_log_file_has_sync_and_shutdown_lines_and_stdout_stays_clean() {
     let doc = ok(a.path(), &["doc", "new"]);
     ok(a.path(), &["doc", "set", &doc, "k", "v"]);
     let ticket = ok(a.path(), &["doc", "share", &doc, "read"]);
-    // Sessions are logged where their `SyncFinished` event is delivered, which happens for
-    // documents with a subscriber: a watcher here (and `doc join` on the joining side).
+    // Every session is logged; the watcher's events tell when to look.
     let mut watch = Watch::start(a.path(), &doc);
     let serve_b = Serve::start(b.path());
     ok(b.path(), &["doc", "join", &ticket]);

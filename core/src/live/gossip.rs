@@ -127,7 +127,7 @@ impl Live {
         // The peer's other `Put`s in flight are refused too: one ban per mute.
         let newly = muted.get(&from).is_none_or(|t| *t <= self.now.mono);
         muted.insert(from, until);
-        if newly {
+        if newly && !self.config.gossip_mute.is_zero() {
             self.push(Output::GossipBan {
                 peer: from,
                 mute: self.config.gossip_mute,

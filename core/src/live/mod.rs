@@ -66,6 +66,7 @@
 //! | `max_sessions` (dialed), `max_accepted_sessions`, `max_sessions_per_peer` (`admission`) | many connections taking the node's capacity, accepted ones starving our own syncs |
 //! | a full accept bound gives way: the session waiting longest for `Init` is closed (`admission`) | many node ids filling the accept bound with connections that never `Init` |
 //! | `max_gossip_store_per_peer`, `max_gossip_store`, `gossip_mute` (`gossip`) | gossip `Put`s that cost a signature check each on the one store thread |
+//! | a muted peer is banned from our gossip for the mute ([`Output::GossipBan`], `gossip`) | a forger's flood costing the gossip layer and our neighbours, not only the store |
 //! | no repair dials to a peer whose dials fail (`gossip`) | a flood turning into a dial per op to a rogue that only gossips |
 //! | `SyncConfig` byte budget, parts, reads, overlapping parts (`ranger`) | one message that asks for the same entries thousands of times |
 //! | `anti_entropy_max_per_sec` (`anti_entropy`) | background syncs that grow with the number of documents |

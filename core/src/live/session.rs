@@ -544,7 +544,11 @@ impl Live {
                 entries_sent: s.outcome.num_sent,
             }),
         };
-        self.emit(ns, LiveEvent::SyncFinished(event));
+        // Output whether or not the document has subscribers: the runtime logs every sync.
+        self.push(Output::Event {
+            namespace: ns,
+            event: LiveEvent::SyncFinished(event),
+        });
         if result.is_ok() {
             let ours = s.origin == Origin::Connect(SyncReason::AntiEntropy);
             self.note_synced(ns, s.peer, ours);

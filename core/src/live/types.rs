@@ -383,7 +383,9 @@ pub enum Output {
         /// Peers believed to hold it.
         providers: Vec<PeerId>,
     },
-    /// Deliver an event to the document's subscribers.
+    /// Deliver an event to the document's subscribers. Only documents with subscribers get
+    /// events, except [`LiveEvent::SyncFinished`], which comes for every sync so that the
+    /// runtime can log it (with no subscriber, it goes no further).
     Event {
         /// Document.
         namespace: NamespaceId,

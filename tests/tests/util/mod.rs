@@ -93,11 +93,22 @@ pub async fn endpoint() -> Result<Endpoint> {
 
 /// Like [`endpoint`], with a fixed secret key (to restart a node under the same id).
 pub async fn endpoint_with(secret_key: Option<SecretKey>) -> Result<Endpoint> {
+    gated_endpoint(secret_key, None).await
+}
+
+/// Like [`endpoint_with`], with the hooks of a Sheaf gossip gate if one is given.
+pub async fn gated_endpoint(
+    secret_key: Option<SecretKey>,
+    gate: Option<&sheaf_tokio::GossipGate>,
+) -> Result<Endpoint> {
     let mut builder = Endpoint::builder(presets::Minimal)
         .clear_ip_transports()
         .bind_addr("127.0.0.1:0")?;
     if let Some(key) = secret_key {
         builder = builder.secret_key(key);
+    }
+    if let Some(gate) = gate {
+        builder = builder.hooks(gate.hooks());
     }
     Ok(builder.bind().await?)
 }
@@ -142,7 +153,9 @@ pub async fn node(dir: Option<&Path>) -> Result<Node> {
 
 /// Spawns a node as `opts` says.
 pub async fn spawn(opts: NodeOpts) -> Result<Node> {
-    let endpoint = endpoint_with(opts.secret_key).await?;
+    // Nodes cut off forgers' gossip in both directions, as `sheaf serve` does.
+    let gate = sheaf_tokio::GossipGate::new();
+    let endpoint = gated_endpoint(opts.secret_key, Some(&gate)).await?;
     let (blobs, mut builder) = match &opts.dir {
         None if opts.fragile.is_some() => {
             let store = MemStore::new();
@@ -166,6 +179,7 @@ pub async fn spawn(opts: NodeOpts) -> Result<Node> {
     if let Some(live) = opts.live {
         builder = builder.live_config(live);
     }
+    builder = builder.gossip_gate(gate);
     let gossip = Gossip::builder().spawn(endpoint.clone());
     let docs = match builder
         .spawn(endpoint.clone(), blobs.clone(), gossip.clone())

@@ -46,6 +46,10 @@ pub(super) struct Node {
     pub(super) events: Vec<(NamespaceId, LiveEvent)>,
     pub(super) replies: BTreeMap<ApiRequestId, Result<(), LiveError>>,
     pub(super) topics: BTreeSet<NamespaceId>,
+    /// Documents subscribed through [`Net::subscribe`]: a runtime forwards events only there.
+    pub(super) subscribed: BTreeSet<NamespaceId>,
+    /// `SyncFinished` outputs, for subscribed documents or not.
+    pub(super) syncs_output: usize,
     pub(super) online: bool,
     /// Pages of the missing-content scan read from the store.
     pub(super) scan_pages: usize,
@@ -104,6 +108,8 @@ impl Net {
                     events: Vec::new(),
                     replies: BTreeMap::new(),
                     topics: BTreeSet::new(),
+                    subscribed: BTreeSet::new(),
+                    syncs_output: 0,
                     online: true,
                     scan_pages: 0,
                     scan_pages_in_sync: 0,
@@ -189,6 +195,7 @@ impl Net {
     }
 
     pub(super) fn subscribe(&mut self, node: usize, namespace: NamespaceId) {
+        self.nodes[node].subscribed.insert(namespace);
         self.api(node, ApiCommand::Subscribe { namespace });
     }
 
@@ -460,8 +467,15 @@ impl Net {
                     self.queue
                         .push_back((node, Input::DownloadFinished { hash, outcome }));
                 }
+                // `SyncFinished` comes for every document; a runtime forwards it to
+                // subscribers only.
                 Output::Event { namespace, event } => {
-                    self.nodes[node].events.push((namespace, event))
+                    if matches!(event, LiveEvent::SyncFinished(_)) {
+                        self.nodes[node].syncs_output += 1;
+                    }
+                    if self.nodes[node].subscribed.contains(&namespace) {
+                        self.nodes[node].events.push((namespace, event))
+                    }
                 }
                 Output::CloseSubscribers { .. } => {}
                 Output::Reply { request, result } => {

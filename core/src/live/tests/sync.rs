@@ -711,3 +711,19 @@ fn a_stalled_gossip_layer_repairs_every_document_with_its_neighbours() {
     assert_eq!(net.nodes[0].live.stats().sync_connect_ok, dialed + 1);
     assert_eq!(net.nodes[0].live.stats().gossip_stalls, 1);
 }
+
+#[test]
+fn every_finished_sync_is_output_for_the_runtime_to_log() {
+    let (secret, a) = doc();
+    let id = secret.id();
+    let mut net = Net::new(2);
+    net.create(0, &secret, &[&a]);
+    net.import(1, Capability::Write(secret.clone()), &[&a]);
+    net.start_sync(0, id, &[]);
+    net.start_sync(1, id, &[0]);
+    net.run();
+    // Neither node subscribed: no events, but each sync still came out once per side.
+    assert!(net.take_events(0).is_empty() && net.take_events(1).is_empty());
+    assert!(net.nodes[0].syncs_output >= 1, "accepting side");
+    assert!(net.nodes[1].syncs_output >= 1, "dialing side");
+}
