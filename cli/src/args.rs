@@ -34,6 +34,8 @@ pub enum Command {
     /// Author commands.
     #[command(subcommand)]
     Author(AuthorCommand),
+    /// Shows the node's health: its store runs, iroh-gossip answers; and its documents.
+    Status,
 }
 
 /// Options of `sheaf demo`.
@@ -188,6 +190,13 @@ pub enum DocCommand {
     },
     /// Streams the document's live events until interrupted.
     Watch {
+        /// Document id.
+        doc: String,
+    },
+    /// Shows the document's entries, content still missing, and its peers: gossip
+    /// neighbours, syncs running, failures, and each peer's last sync (those need a running
+    /// `sheaf serve`).
+    Status {
         /// Document id.
         doc: String,
     },

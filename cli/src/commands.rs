@@ -110,6 +110,13 @@ pub enum Request {
         /// Document id.
         doc: String,
     },
+    /// `doc status`.
+    DocStatus {
+        /// Document id.
+        doc: String,
+    },
+    /// `status`.
+    Status,
     /// `author new`.
     AuthorNew,
     /// `author list`.
@@ -157,6 +164,7 @@ pub async fn run(cli: Cli) -> Result<()> {
             AuthorCommand::List => Request::AuthorList,
             AuthorCommand::Default { id } => Request::AuthorDefault { id },
         },
+        Command::Status => Request::Status,
     };
     let dir = data_dir(cli.data)?;
     let output = dispatch(&dir, request, printer).await?;
@@ -260,6 +268,10 @@ fn doc_request(cmd: DocCommand) -> Result<Request> {
         DocCommand::Watch { doc } => {
             parse_doc(&doc)?;
             Request::DocWatch { doc }
+        }
+        DocCommand::Status { doc } => {
+            parse_doc(&doc)?;
+            Request::DocStatus { doc }
         }
     })
 }
@@ -546,6 +558,24 @@ pub async fn execute(
             }
             Ok(Output::Done)
         }
+        Request::DocStatus { doc } => {
+            let doc = node.open_doc(parse_doc(&doc)?).await?;
+            let entries = doc.get_many(sheaf_tokio::Query::all()).await?.len();
+            let content = node.content_progress(&doc).await?;
+            let sync = doc.sync_status().await?;
+            Ok(Output::DocStatus(crate::status::DocStatus::new(
+                doc.id().to_string(),
+                entries,
+                content,
+                sync,
+            )))
+        }
+        Request::Status => Ok(Output::NodeStatus(crate::status::NodeStatus::new(
+            node.id().to_string(),
+            host == Host::Served,
+            docs.list().await?.len(),
+            docs.health(),
+        ))),
         Request::AuthorNew => Ok(Output::Author {
             author: docs.author_create().await?.to_string(),
         }),

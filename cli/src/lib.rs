@@ -50,6 +50,7 @@ pub mod keys;
 pub mod node;
 pub mod output;
 pub mod serve;
+pub mod status;
 
 use std::path::PathBuf;
 

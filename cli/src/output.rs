@@ -45,6 +45,10 @@ pub enum Output {
         /// How many.
         removed: usize,
     },
+    /// A document's status (`doc status`).
+    DocStatus(crate::status::DocStatus),
+    /// The node's status (`status`).
+    NodeStatus(crate::status::NodeStatus),
     /// A ticket (`doc share`).
     Ticket {
         /// The ticket string.
@@ -395,6 +399,22 @@ impl Printer {
                 }
             }
             Output::Ticket { ticket } => self.one("ticket", ticket),
+            Output::DocStatus(status) if self.json => self.json_line(&json!(status)),
+            Output::DocStatus(status) => {
+                let now = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map(|d| d.as_micros() as u64)
+                    .unwrap_or(0);
+                for line in status.lines(now) {
+                    self.line(&line);
+                }
+            }
+            Output::NodeStatus(status) if self.json => self.json_line(&json!(status)),
+            Output::NodeStatus(status) => {
+                for line in status.lines() {
+                    self.line(&line);
+                }
+            }
             Output::Joined {
                 doc,
                 entries,

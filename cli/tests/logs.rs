@@ -1,5 +1,5 @@
 //! `sheaf serve --log-file`: logs go to the file, never to stdout, with one line per finished
-//! sync session (of documents with a subscriber) and per shutdown step.
+//! sync session and per shutdown step.
 
 mod common;
 

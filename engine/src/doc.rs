@@ -405,6 +405,24 @@ impl<R: Runtime> Doc<R> {
         Ok(Events { rx })
     }
 
+    /// The document's sync state: the peers it tracks, which are gossip neighbours, syncs
+    /// running, failures and each peer's last finished sync. `None` while the document is
+    /// not being synced (see [`Doc::start_sync`]).
+    pub async fn sync_status(&self) -> Result<Option<crate::DocSyncStatus>> {
+        self.open()?;
+        let (reply, answer) = oneshot::channel();
+        self.docs
+            .inner
+            .live
+            .send(LiveMsg::SyncStatus {
+                namespace: self.id,
+                reply,
+            })
+            .await
+            .map_err(|_| DocsError::Stopped)?;
+        answer.await.map_err(|_| DocsError::Stopped)
+    }
+
     /// Sync flag, subscriber and handle counts.
     pub async fn status(&self) -> Result<OpenState> {
         expect_reply!(self.call(StoreCommand::GetState(self.id)).await?, State)

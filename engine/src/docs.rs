@@ -314,6 +314,24 @@ pub(crate) struct Inner<R: Runtime> {
     gate: crate::gossip_gate::GossipGate,
 }
 
+/// The health of a node ([`Docs::health`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Health {
+    /// The store thread runs; when it stopped (it failed), every document call returns
+    /// `ReplicaError::Stopped` until the node is restarted.
+    pub store_running: bool,
+    /// iroh-gossip answers the engine's probe; while it does not, live updates arrive only
+    /// by the syncs the engine starts after each failed probe.
+    pub gossip_answering: bool,
+}
+
+impl Health {
+    /// Whether every part is healthy.
+    pub fn ok(&self) -> bool {
+        self.store_running && self.gossip_answering
+    }
+}
+
 /// The docs engine of a node. Cheap to clone.
 pub struct Docs<R: Runtime> {
     pub(crate) inner: Arc<Inner<R>>,
@@ -395,6 +413,17 @@ impl<R: Runtime> Docs<R> {
     /// The engine's counters.
     pub fn metrics(&self) -> &Arc<crate::metrics::Metrics> {
         &self.inner.metrics
+    }
+
+    /// Whether the node is healthy: its store runs and iroh-gossip answers. Unhealthy parts
+    /// are also in the metrics (`store_stopped`, `gossip_stalled`); a stopped store needs a
+    /// restart, a stalled gossip is worked around by syncs.
+    pub fn health(&self) -> Health {
+        let m = &self.inner.metrics;
+        Health {
+            store_running: m.store_stopped.get() == 0,
+            gossip_answering: m.gossip_stalled.get() == 0,
+        }
     }
 
     /// The runtime.

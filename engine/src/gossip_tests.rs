@@ -159,15 +159,36 @@ async fn a_stalled_gossip_actor_is_noticed_and_live_writes_arrive_by_sync() {
         .share(ShareMode::Write, AddrInfoOptions::RelayAndAddresses)
         .await
         .expect("share");
-    let (_doc_b, mut events_b) = b.import_and_subscribe(ticket).await.expect("import");
+    let (doc_b, mut events_b) = b.import_and_subscribe(ticket).await.expect("import");
     let a_id = crate::convert::peer_id(router_a.endpoint().id());
+    let (mut up, mut synced) = (false, false);
     wait_for(
         &mut events_b,
-        "a as a neighbour",
-        |e| matches!(e, LiveEvent::NeighborUp(p) if *p == a_id),
+        "a as a neighbour, and a finished sync",
+        |e| {
+            match e {
+                LiveEvent::NeighborUp(p) => up |= *p == a_id,
+                LiveEvent::SyncFinished(s) => synced |= s.peer == a_id && s.result.is_ok(),
+                _ => {}
+            }
+            up && synced
+        },
     )
     .await;
     assert_eq!(b.metrics().gossip_stalled.get(), 0);
+    assert!(b.health().ok());
+    // b's status view names a: a gossip neighbour, synced once (the import's sync).
+    let status = doc_b.sync_status().await.expect("status").expect("syncing");
+    let peer = status
+        .peers
+        .iter()
+        .find(|p| p.peer == a_id)
+        .expect("a tracked");
+    assert!(peer.neighbor && peer.failures == 0, "{peer:?}");
+    assert!(
+        peer.last_sync.as_ref().is_some_and(|s| s.result.is_ok()),
+        "{peer:?}"
+    );
 
     // Block the gossip runtime's only thread: b's actor stops answering.
     let (started_tx, started_rx) = tokio::sync::oneshot::channel();
@@ -204,6 +225,7 @@ async fn a_stalled_gossip_actor_is_noticed_and_live_writes_arrive_by_sync() {
     )
     .await;
     assert_eq!(b.metrics().gossip_stalled.get(), 1);
+    assert!(!b.health().gossip_answering && b.health().store_running);
     assert!(b.metrics().gossip_stalls.get() >= 2);
     assert_eq!(probe_gossip.metrics().actor_tick_main.get(), ticks);
 

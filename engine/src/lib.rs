@@ -29,12 +29,15 @@ mod store_thread;
 mod tests;
 
 pub use doc::{AddrInfoOptions, Doc, Events, FileProgress, ShareMode};
-pub use docs::{Builder, Docs, DocsError, Result};
+pub use docs::{Builder, Docs, DocsError, Health, Result};
 pub use gc::ProtectCallbackHandler;
 pub use gossip_gate::{GatedGossip, GossipGate};
 pub use runtime::{BoxFuture, Runtime};
 pub use sheaf_core::{
-    live::{LiveConfig, LiveEvent, Origin, SyncDetails, SyncEvent, SyncReason},
+    live::{
+        DocSyncStatus, LiveConfig, LiveEvent, Origin, PeerSyncStatus, SyncDetails, SyncEvent,
+        SyncReason,
+    },
     replica::{OpenState, ReplicaConfig},
     store::{DownloadPolicy, FilterKind, Query, SortBy, SortDirection},
     wire::{DocTicket, NodeAddr},

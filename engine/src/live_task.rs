@@ -82,6 +82,11 @@ pub(crate) enum LiveMsg {
         namespace: NamespaceId,
         generation: u64,
     },
+    /// Asks for a document's sync state (`None`: not being synced).
+    SyncStatus {
+        namespace: NamespaceId,
+        reply: oneshot::Sender<Option<sheaf_core::live::DocSyncStatus>>,
+    },
     /// Ends the task (after `ApiCommand::Shutdown`).
     Stop,
 }
@@ -299,6 +304,9 @@ impl<R: Runtime> LiveTask<R> {
                 self.next_api += 1;
                 self.api.insert(request, reply);
                 self.live.handle(now, Input::Api { request, command });
+            }
+            LiveMsg::SyncStatus { namespace, reply } => {
+                let _ = reply.send(self.live.sync_status(&namespace));
             }
             LiveMsg::Subscribe {
                 namespace,

@@ -326,6 +326,25 @@ impl Live {
         self.push(Output::Reply { request, result });
     }
 
+    /// The sync state of `namespace` (`None` if it is not being synced): its peers, which of
+    /// them are gossip neighbours, running syncs, failures and each peer's last sync.
+    pub fn sync_status(&self, namespace: &NamespaceId) -> Option<DocSyncStatus> {
+        let state = self.states.get(namespace)?;
+        let peers = state
+            .peers
+            .iter()
+            .map(|(peer, p)| PeerSyncStatus {
+                peer: *peer,
+                neighbor: state.neighbors.contains(peer),
+                syncing: p.state != peers::SyncState::Idle,
+                failures: p.failures,
+                retry_scheduled: p.retry_at.is_some(),
+                last_sync: p.last_sync.as_deref().cloned(),
+            })
+            .collect();
+        Some(DocSyncStatus { peers })
+    }
+
     /// Handles one input at time `now`.
     pub fn handle(&mut self, now: Now, input: Input) {
         debug_assert!(now.mono >= self.now.mono, "time went backwards");

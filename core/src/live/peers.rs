@@ -45,6 +45,8 @@ pub(super) struct PeerState {
     /// When the peer was first tracked or last completed a sync: the least recently active
     /// idle peer makes room when the table is full.
     pub(super) last_active: Mono,
+    /// The last sync with the peer that finished, either way (for status views).
+    pub(super) last_sync: Option<Box<super::types::SyncEvent>>,
 }
 
 /// What an acceptor answers.
@@ -100,7 +102,6 @@ impl NamespaceStates {
         self.map.get_mut(ns)
     }
 
-    #[cfg(any(test, feature = "fuzzing", feature = "invariants"))]
     pub(super) fn get(&self, ns: &NamespaceId) -> Option<&NamespaceState> {
         self.map.get(ns)
     }

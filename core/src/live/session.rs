@@ -544,6 +544,13 @@ impl Live {
                 entries_sent: s.outcome.num_sent,
             }),
         };
+        if let Some(p) = self
+            .states
+            .get_mut(&ns)
+            .and_then(|st| st.peers.get_mut(&s.peer))
+        {
+            p.last_sync = Some(Box::new(event.clone()));
+        }
         // Output whether or not the document has subscribers: the runtime logs every sync.
         self.push(Output::Event {
             namespace: ns,

@@ -602,3 +602,27 @@ pub struct LiveStats {
     /// ([`LiveConfig::anti_entropy_max_per_sec`]).
     pub anti_entropy_deferred: u64,
 }
+
+/// A document's sync state, for status views ([`Live::sync_status`](super::Live::sync_status)).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DocSyncStatus {
+    /// The peers the document tracks (at most `max_peers_per_namespace`), in id order.
+    pub peers: Vec<PeerSyncStatus>,
+}
+
+/// One peer of a document, for status views.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeerSyncStatus {
+    /// The peer.
+    pub peer: PeerId,
+    /// Whether it is a gossip neighbour in the document's swarm now.
+    pub neighbor: bool,
+    /// Whether a sync with it is running.
+    pub syncing: bool,
+    /// Dialed syncs with it that failed in a row.
+    pub failures: u32,
+    /// Whether a retry of a failed sync is scheduled.
+    pub retry_scheduled: bool,
+    /// The last sync with it that finished, successful or not.
+    pub last_sync: Option<SyncEvent>,
+}

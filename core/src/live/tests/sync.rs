@@ -727,3 +727,26 @@ fn every_finished_sync_is_output_for_the_runtime_to_log() {
     assert!(net.nodes[0].syncs_output >= 1, "accepting side");
     assert!(net.nodes[1].syncs_output >= 1, "dialing side");
 }
+
+#[test]
+fn sync_status_names_each_peer_with_its_last_sync() {
+    let (secret, a) = doc();
+    let id = secret.id();
+    let mut net = Net::new(2);
+    net.create(0, &secret, &[&a]);
+    net.set(0, id, &a, "k", "v");
+    net.import(1, Capability::Write(secret.clone()), &[&a]);
+    net.start_sync(0, id, &[]);
+    net.start_sync(1, id, &[0]);
+    net.run();
+    let status = net.nodes[1].live.sync_status(&id).expect("syncing");
+    assert_eq!(status.peers.len(), 1);
+    let p = &status.peers[0];
+    assert_eq!(p.peer, net.nodes[0].id);
+    assert!(p.neighbor && !p.syncing && !p.retry_scheduled);
+    assert_eq!(p.failures, 0);
+    let last = p.last_sync.as_ref().expect("a finished sync");
+    assert_eq!(last.result.as_ref().map(|d| d.entries_received), Ok(1));
+    let other = crate::keys::NamespaceSecret::from_bytes(&[77; 32]).id();
+    assert_eq!(net.nodes[1].live.sync_status(&other), None);
+}

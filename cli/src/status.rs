@@ -1,0 +1,216 @@
+//! `sheaf status` and `sheaf doc status`: what a node and a document look like from inside.
+//!
+//! A node's health is the engine's ([`sheaf_tokio::Health`]): its store runs, and iroh-gossip
+//! answers the engine's probe. A document's status joins the store's view (entries, content
+//! present or missing) with the sync engine's ([`sheaf_tokio::DocSyncStatus`]: each peer the
+//! document tracks, whether it is a gossip neighbour, syncs running, failures in a row, and
+//! the last sync that finished). Without a running `sheaf serve` the command's own short-lived
+//! node syncs nothing, so only the store's part is shown.
+
+use serde::{Deserialize, Serialize};
+use sheaf_tokio::{DocSyncStatus, Health, PeerSyncStatus};
+
+use crate::node::ContentProgress;
+
+/// A node's status (`sheaf status`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeStatus {
+    /// The node's id.
+    pub node: String,
+    /// Whether it is a running `sheaf serve` (else a short-lived node of this command).
+    pub serving: bool,
+    /// Documents in the store.
+    pub documents: usize,
+    /// The store thread runs.
+    pub store_running: bool,
+    /// iroh-gossip answers the engine's probe.
+    pub gossip_answering: bool,
+}
+
+impl NodeStatus {
+    /// From the engine's health.
+    pub fn new(node: String, serving: bool, documents: usize, health: Health) -> Self {
+        Self {
+            node,
+            serving,
+            documents,
+            store_running: health.store_running,
+            gossip_answering: health.gossip_answering,
+        }
+    }
+
+    /// Text lines.
+    pub fn lines(&self) -> Vec<String> {
+        let ok = |b: bool, good: &str, bad: &str| if b { good } else { bad }.to_string();
+        let health = if self.store_running && self.gossip_answering {
+            "healthy".to_string()
+        } else {
+            "UNHEALTHY".to_string()
+        };
+        vec![
+            format!("node {}", self.node),
+            format!(
+                "{} ({})",
+                health,
+                if self.serving {
+                    "serving"
+                } else {
+                    "not serving"
+                }
+            ),
+            format!("documents {}", self.documents),
+            format!(
+                "store {}",
+                ok(self.store_running, "running", "STOPPED (restart the node)")
+            ),
+            format!(
+                "gossip {}",
+                ok(
+                    self.gossip_answering,
+                    "answering",
+                    "NOT ANSWERING (live updates arrive by sync)"
+                )
+            ),
+        ]
+    }
+}
+
+/// A document's status (`sheaf doc status`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DocStatus {
+    /// The document.
+    pub doc: String,
+    /// Entries stored, every author's.
+    pub entries: usize,
+    /// Entries whose content is not (completely) stored here.
+    pub content_missing: usize,
+    /// Content bytes stored, of all entries' content bytes.
+    pub content_bytes: (u64, u64),
+    /// Whether the node syncs the document (`None` is shown when it does not).
+    pub syncing: bool,
+    /// The peers the document tracks.
+    pub peers: Vec<PeerStatus>,
+}
+
+/// One peer of a document.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PeerStatus {
+    /// The peer's node id.
+    pub peer: String,
+    /// A gossip neighbour now.
+    pub neighbor: bool,
+    /// A sync with it is running.
+    pub syncing: bool,
+    /// Dialed syncs that failed in a row.
+    pub failures: u32,
+    /// A retry is scheduled.
+    pub retry_scheduled: bool,
+    /// The last sync that finished.
+    pub last_sync: Option<LastSync>,
+}
+
+/// The last finished sync with a peer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LastSync {
+    /// When it finished, µs since the UNIX epoch.
+    pub finished_micros: u64,
+    /// Whether we dialed it.
+    pub dialed: bool,
+    /// Entries received and sent, if it succeeded.
+    pub entries: Option<(usize, usize)>,
+    /// Why it failed, if it did.
+    pub error: Option<String>,
+}
+
+impl DocStatus {
+    /// From the store's and the sync engine's views.
+    pub fn new(
+        doc: String,
+        entries: usize,
+        content: ContentProgress,
+        sync: Option<DocSyncStatus>,
+    ) -> Self {
+        Self {
+            doc,
+            entries,
+            content_missing: content.missing_entries,
+            content_bytes: (content.present_bytes, content.total_bytes),
+            syncing: sync.is_some(),
+            peers: sync
+                .map(|s| s.peers.iter().map(PeerStatus::from).collect())
+                .unwrap_or_default(),
+        }
+    }
+
+    /// Text lines; times relative to `now_micros`.
+    pub fn lines(&self, now_micros: u64) -> Vec<String> {
+        let mut out = vec![
+            format!("doc {}", self.doc),
+            format!(
+                "entries {}, content missing for {} ({} of {} bytes here)",
+                self.entries, self.content_missing, self.content_bytes.0, self.content_bytes.1
+            ),
+        ];
+        if !self.syncing {
+            out.push("not syncing (run `sheaf serve` to sync)".into());
+            return out;
+        }
+        out.push(format!("peers {}", self.peers.len()));
+        for p in &self.peers {
+            let mut flags = Vec::new();
+            if p.neighbor {
+                flags.push("neighbour".to_string());
+            }
+            if p.syncing {
+                flags.push("syncing".to_string());
+            }
+            if p.failures > 0 {
+                flags.push(format!("{} failures", p.failures));
+            }
+            if p.retry_scheduled {
+                flags.push("retry scheduled".to_string());
+            }
+            let last = match &p.last_sync {
+                None => "never synced".to_string(),
+                Some(l) => {
+                    let ago = now_micros.saturating_sub(l.finished_micros) / 1_000_000;
+                    let how = match (&l.entries, &l.error) {
+                        (Some((recv, sent)), _) => format!("ok, {recv} received, {sent} sent"),
+                        (None, Some(e)) => format!("failed: {e}"),
+                        (None, None) => "failed".to_string(),
+                    };
+                    format!("last sync {ago}s ago: {how}")
+                }
+            };
+            let flags = if flags.is_empty() {
+                String::new()
+            } else {
+                format!(" [{}]", flags.join(", "))
+            };
+            out.push(format!("  {}{flags} {last}", p.peer));
+        }
+        out
+    }
+}
+
+impl From<&PeerSyncStatus> for PeerStatus {
+    fn from(p: &PeerSyncStatus) -> Self {
+        Self {
+            peer: p.peer.to_string(),
+            neighbor: p.neighbor,
+            syncing: p.syncing,
+            failures: p.failures,
+            retry_scheduled: p.retry_scheduled,
+            last_sync: p.last_sync.as_ref().map(|s| LastSync {
+                finished_micros: s.finished_micros,
+                dialed: matches!(s.origin, sheaf_tokio::Origin::Connect(_)),
+                entries: s
+                    .result
+                    .as_ref()
+                    .ok()
+                    .map(|d| (d.entries_received, d.entries_sent)),
+                error: s.result.as_ref().err().map(|e| e.to_string()),
+            }),
+        }
+    }
+}
