@@ -177,6 +177,7 @@ impl Node {
         let gate = sheaf_tokio::GossipGate::new();
         let mut builder = Endpoint::builder(presets::Minimal)
             .hooks(gate.hooks())
+            .transport_config(sheaf_tokio::transport_config())
             .clear_ip_transports()
             .bind_addr(bind)
             .map_err(|e| CliError::Bind {

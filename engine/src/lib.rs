@@ -27,6 +27,7 @@ mod shutdown;
 mod store_thread;
 #[cfg(test)]
 mod tests;
+mod transport;
 
 pub use doc::{AddrInfoOptions, Doc, Events, FileProgress, ShareMode};
 pub use docs::{Builder, Docs, DocsError, Health, Result};
@@ -45,6 +46,7 @@ pub use sheaf_core::{
     NamespaceSecret, PeerId, Record, SignedEntry,
 };
 pub use shutdown::{BoundedShutdown, GOSSIP_SHUTDOWN_BOUND, LIVE_SHUTDOWN_BOUND};
+pub use transport::{transport_config, MAX_LIVE_DOCUMENTS_PER_PEER};
 
 /// The ALPN of the sync protocol, shared with iroh-docs.
 pub const ALPN: &[u8] = b"/iroh-sync/1";

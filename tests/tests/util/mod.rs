@@ -102,6 +102,7 @@ pub async fn gated_endpoint(
     gate: Option<&sheaf_tokio::GossipGate>,
 ) -> Result<Endpoint> {
     let mut builder = Endpoint::builder(presets::Minimal)
+        .transport_config(sheaf_tokio::transport_config())
         .clear_ip_transports()
         .bind_addr("127.0.0.1:0")?;
     if let Some(key) = secret_key {
