@@ -120,7 +120,7 @@ impl Node {
     pub async fn spawn_sheaf(dir: Option<&Path>, live: sheaf_tokio::LiveConfig) -> Result<Node> {
         let gate = sheaf_tokio::GossipGate::new();
         let endpoint = gated_endpoint(&gate).await?;
-        let gossip = Gossip::builder().spawn(endpoint.clone());
+        let gossip = sheaf_tokio::gossip_builder().spawn(endpoint.clone());
         let (blobs, builder) = match dir {
             None => (
                 (*iroh_blobs::store::mem::MemStore::new()).clone(),

@@ -11,7 +11,6 @@ use std::{
 
 use iroh::{endpoint::presets, protocol::Router, Endpoint, SecretKey};
 use iroh_blobs::store::fs::FsStore;
-use iroh_gossip::net::Gossip;
 use sheaf_tokio::{Capability, Doc, DocTicket, Docs, LiveConfig, NamespaceId};
 
 use crate::{CliError, Result};
@@ -207,7 +206,7 @@ impl Node {
                 ((*store).clone(), Docs::memory())
             }
         };
-        let gossip = Gossip::builder().spawn(endpoint.clone());
+        let gossip = sheaf_tokio::gossip_builder().spawn(endpoint.clone());
         let docs = match builder
             .live_config(live)
             .gossip_gate(gate)

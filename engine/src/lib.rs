@@ -46,7 +46,9 @@ pub use sheaf_core::{
     NamespaceSecret, PeerId, Record, SignedEntry,
 };
 pub use shutdown::{BoundedShutdown, GOSSIP_SHUTDOWN_BOUND, LIVE_SHUTDOWN_BOUND};
-pub use transport::{transport_config, MAX_LIVE_DOCUMENTS_PER_PEER};
+pub use transport::{
+    gossip_builder, transport_config, GOSSIP_CACHE_EVICT_INTERVAL, MAX_LIVE_DOCUMENTS_PER_PEER,
+};
 
 /// The ALPN of the sync protocol, shared with iroh-docs.
 pub const ALPN: &[u8] = b"/iroh-sync/1";

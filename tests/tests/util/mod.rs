@@ -181,7 +181,7 @@ pub async fn spawn(opts: NodeOpts) -> Result<Node> {
         builder = builder.live_config(live);
     }
     builder = builder.gossip_gate(gate);
-    let gossip = Gossip::builder().spawn(endpoint.clone());
+    let gossip = sheaf_tokio::gossip_builder().spawn(endpoint.clone());
     let docs = match builder
         .spawn(endpoint.clone(), blobs.clone(), gossip.clone())
         .await
