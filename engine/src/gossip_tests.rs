@@ -192,7 +192,8 @@ async fn a_stalled_gossip_actor_is_noticed_and_live_writes_arrive_by_sync() {
 
     // Block the gossip runtime's only thread: b's actor stops answering.
     let (started_tx, started_rx) = tokio::sync::oneshot::channel();
-    let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+    // One message ever: the release.
+    let (release_tx, release_rx) = std::sync::mpsc::sync_channel::<()>(1);
     gossip_rt.spawn(async move {
         let _ = started_tx.send(());
         let _ = release_rx.recv();

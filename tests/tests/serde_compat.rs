@@ -13,11 +13,7 @@
 //! The hand-written wire codec has its own suite (`wire_compat`); this one covers the serde
 //! impls applications use for their own storage and messages.
 
-use std::{
-    fmt::Debug,
-    net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6},
-    str::FromStr,
-};
+use std::fmt::Debug;
 
 use bytes::Bytes;
 use iroh_blobs_0103::Hash as IrohHash;
@@ -31,10 +27,15 @@ use sheaf_core::{
         query::{Query, SortBy, SortDirection},
         DownloadPolicy, FilterKind,
     },
-    wire::{AbortReason, DocTicket, NodeAddr, TransportAddr},
+    wire::{AbortReason, DocTicket},
     Author, AuthorId, Capability, CapabilityKind, ContentStatus, Entry, EntrySignature, Hash,
     NamespaceId, NamespaceSecret, PeerId, Record, RecordIdentifier, SignedEntry,
 };
+
+#[path = "support/random_node.rs"]
+mod random_node;
+
+use random_node::random_node;
 
 const CASES: usize = 1000;
 
@@ -289,55 +290,6 @@ fn entries_records_and_signatures() {
         );
         check("SignedEntry", case, &signed, &isigned);
     }
-}
-
-fn random_node(rng: &mut ChaCha12Rng) -> (NodeAddr, iroh::EndpointAddr) {
-    let id = iroh::SecretKey::from_bytes(&rng.random()).public();
-    let mut ours = NodeAddr::new(PeerId::from_bytes(*id.as_bytes()));
-    let mut theirs = Vec::new();
-    for _ in 0..rng.random_range(0..5usize) {
-        match rng.random_range(0..4u8) {
-            0 => {
-                let url = iroh::RelayUrl::from_str(&format!(
-                    "https://relay{}.example.org./",
-                    rng.random_range(0..3u8)
-                ))
-                .unwrap();
-                ours.addrs.insert(TransportAddr::Relay(url.to_string()));
-                theirs.push(iroh::TransportAddr::Relay(url));
-            }
-            1 => {
-                let addr = SocketAddr::V4(SocketAddrV4::new(
-                    Ipv4Addr::from(rng.random::<u32>()),
-                    rng.random(),
-                ));
-                ours.addrs.insert(TransportAddr::Ip(addr));
-                theirs.push(iroh::TransportAddr::Ip(addr));
-            }
-            2 => {
-                let addr = SocketAddr::V6(SocketAddrV6::new(
-                    Ipv6Addr::from(rng.random::<u128>()),
-                    rng.random(),
-                    0,
-                    0,
-                ));
-                ours.addrs.insert(TransportAddr::Ip(addr));
-                theirs.push(iroh::TransportAddr::Ip(addr));
-            }
-            _ => {
-                let data = random_key(rng);
-                let id = rng.random_range(0..3u64);
-                ours.addrs.insert(TransportAddr::Custom {
-                    id,
-                    data: data.clone(),
-                });
-                theirs.push(iroh::TransportAddr::Custom(
-                    iroh_base::CustomAddr::from_parts(id, &data),
-                ));
-            }
-        }
-    }
-    (ours, iroh::EndpointAddr::from_parts(id, theirs))
 }
 
 #[test]

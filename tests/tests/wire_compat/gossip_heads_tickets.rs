@@ -131,57 +131,6 @@ fn random_capabilities_are_byte_identical() {
     }
 }
 
-fn random_node(g: &mut Gen) -> (NodeAddr, iroh::EndpointAddr) {
-    let secret = iroh::SecretKey::from_bytes(&g.rng.random());
-    let id = secret.public();
-    let mut ours = NodeAddr::new(PeerId::from_bytes(*id.as_bytes()));
-    let mut theirs = Vec::new();
-    for _ in 0..g.rng.random_range(0..5usize) {
-        match g.rng.random_range(0..4u8) {
-            0 => {
-                let url = iroh::RelayUrl::from_str(&format!(
-                    "https://relay{}.example.org",
-                    g.rng.random_range(0..3u8)
-                ))
-                .unwrap();
-                ours.addrs.insert(TransportAddr::Relay(url.to_string()));
-                theirs.push(iroh::TransportAddr::Relay(url));
-            }
-            1 => {
-                let addr = SocketAddr::V4(SocketAddrV4::new(
-                    Ipv4Addr::from(g.rng.random::<u32>()),
-                    g.rng.random(),
-                ));
-                ours.addrs.insert(TransportAddr::Ip(addr));
-                theirs.push(iroh::TransportAddr::Ip(addr));
-            }
-            2 => {
-                let addr = SocketAddr::V6(SocketAddrV6::new(
-                    Ipv6Addr::from(g.rng.random::<u128>()),
-                    g.rng.random(),
-                    0,
-                    0,
-                ));
-                ours.addrs.insert(TransportAddr::Ip(addr));
-                theirs.push(iroh::TransportAddr::Ip(addr));
-            }
-            _ => {
-                let len = g.rng.random_range(0..40usize);
-                let data: Vec<u8> = (0..len).map(|_| g.rng.random()).collect();
-                let id = g.rng.random_range(0..3u64);
-                ours.addrs.insert(TransportAddr::Custom {
-                    id,
-                    data: data.clone(),
-                });
-                theirs.push(iroh::TransportAddr::Custom(
-                    iroh_base::CustomAddr::from_parts(id, &data),
-                ));
-            }
-        }
-    }
-    (ours, iroh::EndpointAddr::from_parts(id, theirs))
-}
-
 #[test]
 fn random_tickets_are_identical_and_parse_both_ways() {
     let mut g = Gen::new(8);
@@ -193,7 +142,7 @@ fn random_tickets_are_identical_and_parse_both_ways() {
             Capability::Read(secret.id())
         };
         let (ours, theirs): (Vec<_>, Vec<_>) = (0..g.rng.random_range(1..4usize))
-            .map(|_| random_node(&mut g))
+            .map(|_| crate::random_node::random_node(&mut g.rng))
             .unzip();
         let sheaf = DocTicket::new(cap.clone(), ours);
         let iroh = iroh_docs::DocTicket::new(iroh_capability(&cap), theirs);

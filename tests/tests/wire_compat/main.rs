@@ -12,7 +12,6 @@
 
 use std::{
     collections::BTreeSet,
-    net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6},
     str::FromStr,
     time::{SystemTime, UNIX_EPOCH},
 };
@@ -25,11 +24,11 @@ use serde::{Deserialize, Serialize};
 use sheaf_core::{
     ranger::{Message, MessagePart, Range, RangeFingerprint, RangeItem},
     wire::{
-        encode_frame, AbortReason, AuthorHeads, Decode, DocTicket, Encode, FrameDecoder, NodeAddr,
-        Op, SyncMessage, SyncReport, TransportAddr, DEFAULT_MAX_FRAME_LEN,
+        encode_frame, AbortReason, AuthorHeads, Decode, DocTicket, Encode, FrameDecoder, Op,
+        SyncMessage, SyncReport, DEFAULT_MAX_FRAME_LEN,
     },
     Author, Capability, ContentStatus, EntryLimits, Fingerprint, Hash, Mono, NamespaceSecret, Now,
-    PeerId, Record, RecordIdentifier, SignedEntry, ValidationFailure,
+    Record, RecordIdentifier, SignedEntry, ValidationFailure,
 };
 
 const CASES: usize = 1000;
@@ -654,3 +653,5 @@ fn random_sets_fingerprints_and_real_sync_frames() {
 // Gossip
 
 mod gossip_heads_tickets;
+#[path = "../support/random_node.rs"]
+mod random_node;

@@ -436,20 +436,8 @@ fn a_peer_whose_own_put_fails_verification_is_muted() {
     let (mut net, id) = one_doc();
     net.start_sync(0, id, &[]);
     net.run();
-    for content in forged_puts(id, 50) {
-        net.queue.push_back((
-            0,
-            Input::Gossip {
-                namespace: id,
-                event: GossipEvent::Received {
-                    content,
-                    delivered_from: stranger(1),
-                    direct: true,
-                },
-            },
-        ));
-        net.run();
-    }
+    // One at a time: the first is refused before the second arrives.
+    flood(&mut net, id, &forged_puts(id, 50), stranger(1), true, 1);
     let stats = net.nodes[0].live.stats();
     assert_eq!((stats.gossip_puts_refused, stats.gossip_dropped), (1, 49));
     // Its gossip connections are cut for the mute, once.
@@ -462,15 +450,22 @@ fn a_relay_of_forged_puts_is_not_banned() {
     let (mut net, id) = one_doc();
     net.start_sync(0, id, &[]);
     net.run();
-    flood(&mut net, id, &forged_puts(id, 50), stranger(1));
+    flood(&mut net, id, &forged_puts(id, 50), stranger(1), false, 50);
     assert!(net.nodes[0].live.stats().gossip_puts_refused > 0);
     assert!(net.bans.is_empty(), "{:?}", net.bans);
 }
 
-/// Feeds `puts` to node 0, delivered by `from`, in bursts of 50 (more than the peer's store
-/// budget), routing everything between bursts.
-fn flood(net: &mut Net, id: NamespaceId, puts: &[Vec<u8>], from: PeerId) {
-    for burst in puts.chunks(50) {
+/// Feeds `puts` to node 0, delivered by `from` (as the author's node if `direct`), in bursts
+/// of `burst` (50 is more than the peer's store budget), routing everything between bursts.
+fn flood(
+    net: &mut Net,
+    id: NamespaceId,
+    puts: &[Vec<u8>],
+    from: PeerId,
+    direct: bool,
+    burst: usize,
+) {
+    for burst in puts.chunks(burst) {
         for content in burst {
             net.queue.push_back((
                 0,
@@ -479,7 +474,7 @@ fn flood(net: &mut Net, id: NamespaceId, puts: &[Vec<u8>], from: PeerId) {
                     event: GossipEvent::Received {
                         content: content.clone(),
                         delivered_from: from,
-                        direct: false,
+                        direct,
                     },
                 },
             ));
@@ -494,7 +489,7 @@ fn a_flood_from_a_peer_that_cannot_be_synced_with_dials_it_once() {
     net.start_sync(0, id, &[]);
     net.run();
     // The rogue only gossips: every dial to it fails.
-    flood(&mut net, id, &forged_puts(id, 500), stranger(1));
+    flood(&mut net, id, &forged_puts(id, 500), stranger(1), false, 50);
     let stats = net.nodes[0].live.stats();
     assert!(stats.gossip_dropped >= 300, "{stats:?}");
     assert_eq!(
@@ -508,20 +503,8 @@ fn a_forger_with_many_puts_in_flight_is_banned_once() {
     let (mut net, id) = one_doc();
     net.start_sync(0, id, &[]);
     net.run();
-    for content in forged_puts(id, 50) {
-        net.queue.push_back((
-            0,
-            Input::Gossip {
-                namespace: id,
-                event: GossipEvent::Received {
-                    content,
-                    delivered_from: stranger(1),
-                    direct: true,
-                },
-            },
-        ));
-    }
-    net.run();
+    // All at once: the peer's whole budget is in flight when the first refusal comes back.
+    flood(&mut net, id, &forged_puts(id, 50), stranger(1), true, 50);
     let refused = net.nodes[0].live.stats().gossip_puts_refused;
     assert_eq!(
         refused as usize,

@@ -679,17 +679,24 @@ fn an_ended_gossip_subscription_is_joined_again() {
     );
 }
 
-#[test]
-fn a_stalled_gossip_layer_repairs_every_document_with_its_neighbours() {
+/// Two nodes sharing [`doc`]: node 0 creates it, node 1 imports it with write access, and both
+/// start syncing it (node 1 from node 0). Nothing has run yet.
+fn two_nodes_sharing() -> (Net, NamespaceId, crate::keys::Author) {
     let (secret, a) = doc();
-    let id = secret.id();
-    let (lonely, _) = doc();
     let mut net = Net::new(2);
     net.create(0, &secret, &[&a]);
     net.import(1, Capability::Write(secret.clone()), &[&a]);
+    net.start_sync(0, secret.id(), &[]);
+    net.start_sync(1, secret.id(), &[0]);
+    (net, secret.id(), a)
+}
+
+#[test]
+fn a_stalled_gossip_layer_repairs_every_document_with_its_neighbours() {
+    let (mut net, id, a) = two_nodes_sharing();
+    // A document of node 0 alone, without neighbours.
+    let lonely = crate::keys::NamespaceSecret::from_bytes(&[78; 32]);
     net.create(0, &lonely, &[&a]);
-    net.start_sync(0, id, &[]);
-    net.start_sync(1, id, &[0]);
     net.start_sync(0, lonely.id(), &[]);
     net.subscribe(0, id);
     net.run();
@@ -714,13 +721,7 @@ fn a_stalled_gossip_layer_repairs_every_document_with_its_neighbours() {
 
 #[test]
 fn every_finished_sync_is_output_for_the_runtime_to_log() {
-    let (secret, a) = doc();
-    let id = secret.id();
-    let mut net = Net::new(2);
-    net.create(0, &secret, &[&a]);
-    net.import(1, Capability::Write(secret.clone()), &[&a]);
-    net.start_sync(0, id, &[]);
-    net.start_sync(1, id, &[0]);
+    let (mut net, _, _) = two_nodes_sharing();
     net.run();
     // Neither node subscribed: no events, but each sync still came out once per side.
     assert!(net.take_events(0).is_empty() && net.take_events(1).is_empty());
@@ -730,14 +731,8 @@ fn every_finished_sync_is_output_for_the_runtime_to_log() {
 
 #[test]
 fn sync_status_names_each_peer_with_its_last_sync() {
-    let (secret, a) = doc();
-    let id = secret.id();
-    let mut net = Net::new(2);
-    net.create(0, &secret, &[&a]);
+    let (mut net, id, a) = two_nodes_sharing();
     net.set(0, id, &a, "k", "v");
-    net.import(1, Capability::Write(secret.clone()), &[&a]);
-    net.start_sync(0, id, &[]);
-    net.start_sync(1, id, &[0]);
     net.run();
     let status = net.nodes[1].live.sync_status(&id).expect("syncing");
     assert_eq!(status.peers.len(), 1);
