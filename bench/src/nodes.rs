@@ -41,23 +41,19 @@ impl Impl {
 /// implementations get room for one gossip stream per document (`sheaf::transport_config`):
 /// iroh's default of 100 streams per connection limits either to ~100 live documents per peer.
 pub async fn endpoint() -> Result<Endpoint> {
-    Ok(Endpoint::builder(presets::Minimal)
-        .transport_config(sheaf_tokio::transport_config())
-        .clear_ip_transports()
-        .bind_addr("127.0.0.1:0")?
-        .bind()
-        .await?)
+    Ok(builder()?.bind().await?)
 }
 
 /// [`endpoint`] with a Sheaf gossip gate's hooks, for the engine that uses `gate`.
 pub async fn gated_endpoint(gate: &sheaf_tokio::GossipGate) -> Result<Endpoint> {
+    Ok(builder()?.hooks(gate.hooks()).bind().await?)
+}
+
+fn builder() -> Result<iroh::endpoint::Builder> {
     Ok(Endpoint::builder(presets::Minimal)
         .transport_config(sheaf_tokio::transport_config())
         .clear_ip_transports()
-        .bind_addr("127.0.0.1:0")?
-        .hooks(gate.hooks())
-        .bind()
-        .await?)
+        .bind_addr("127.0.0.1:0")?)
 }
 
 enum Inner {

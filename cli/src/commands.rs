@@ -560,12 +560,10 @@ pub async fn execute(
         }
         Request::DocStatus { doc } => {
             let doc = node.open_doc(parse_doc(&doc)?).await?;
-            let entries = doc.get_many(sheaf_tokio::Query::all()).await?.len();
             let content = node.content_progress(&doc).await?;
             let sync = doc.sync_status().await?;
             Ok(Output::DocStatus(crate::status::DocStatus::new(
                 doc.id().to_string(),
-                entries,
                 content,
                 sync,
             )))

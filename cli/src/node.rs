@@ -288,6 +288,7 @@ impl Node {
     pub async fn content_progress(&self, doc: &Doc) -> Result<ContentProgress> {
         let mut out = ContentProgress::default();
         for e in doc.get_many(sheaf_tokio::Query::all()).await? {
+            out.entries += 1;
             if e.content_len() == 0 {
                 continue;
             }
@@ -410,6 +411,8 @@ impl SyncList {
 /// How much of a document's content is stored locally ([`Node::content_progress`]).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ContentProgress {
+    /// Entries of every author, tombstones included.
+    pub entries: usize,
     /// Non-empty entries whose content is not (completely) stored.
     pub missing_entries: usize,
     /// Content bytes of the entries whose content is stored.

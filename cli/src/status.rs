@@ -86,7 +86,7 @@ pub struct DocStatus {
     pub content_missing: usize,
     /// Content bytes stored, of all entries' content bytes.
     pub content_bytes: (u64, u64),
-    /// Whether the node syncs the document (`None` is shown when it does not).
+    /// Whether the node syncs the document (without, `peers` is empty).
     pub syncing: bool,
     /// The peers the document tracks.
     pub peers: Vec<PeerStatus>,
@@ -124,15 +124,10 @@ pub struct LastSync {
 
 impl DocStatus {
     /// From the store's and the sync engine's views.
-    pub fn new(
-        doc: String,
-        entries: usize,
-        content: ContentProgress,
-        sync: Option<DocSyncStatus>,
-    ) -> Self {
+    pub fn new(doc: String, content: ContentProgress, sync: Option<DocSyncStatus>) -> Self {
         Self {
             doc,
-            entries,
+            entries: content.entries,
             content_missing: content.missing_entries,
             content_bytes: (content.present_bytes, content.total_bytes),
             syncing: sync.is_some(),

@@ -242,3 +242,33 @@ impl ProtocolHandler for GatedGossip {
         ProtocolHandler::shutdown(&self.gossip).await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn peer(i: u16) -> EndpointId {
+        let mut b = [7u8; 32];
+        b[..2].copy_from_slice(&i.to_le_bytes());
+        iroh::SecretKey::from_bytes(&b).public()
+    }
+
+    #[test]
+    fn a_ban_ends_after_its_period_and_the_table_keeps_its_bound() {
+        let gate = GossipGate::new();
+        let t0 = Instant::now();
+        let mute = Duration::from_secs(30);
+        gate.ban(peer(0), t0, mute);
+        assert!(!gate.may_dial(&peer(0), t0 + Duration::from_secs(29)));
+        assert!(gate.may_dial(&peer(0), t0 + mute));
+        // A full table forgets the ban that ends first.
+        for i in 0..=MAX_BANNED as u16 {
+            gate.ban(peer(i), t0 + Duration::from_millis(u64::from(i)), mute);
+        }
+        let now = t0 + Duration::from_millis(MAX_BANNED as u64 + 1);
+        assert_eq!(gate.state.lock().unwrap().banned.len(), MAX_BANNED);
+        assert!(gate.may_dial(&peer(0), now), "the first ban was evicted");
+        assert!(!gate.may_dial(&peer(1), now));
+        assert!(!gate.may_dial(&peer(MAX_BANNED as u16), now));
+    }
+}

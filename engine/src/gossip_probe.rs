@@ -108,9 +108,7 @@ async fn answers<R: Runtime>(rt: &R, gossip: &Gossip, topic: TopicId, limit: Dur
         }
     };
     // The subscription itself waits while the actor's request channel is full.
-    futures_lite::future::or(probe, async {
-        rt.sleep_until(deadline).await;
-        false
-    })
-    .await
+    crate::shutdown::within(rt, limit, probe)
+        .await
+        .unwrap_or(false)
 }

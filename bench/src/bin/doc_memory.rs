@@ -156,7 +156,7 @@ async fn sheaf_node(
 ) -> Result<(sheaf_tokio::Docs, Router, iroh_blobs::api::Store)> {
     let gate = sheaf_tokio::GossipGate::new();
     let endpoint = endpoint(uni_streams, Some(&gate)).await?;
-    let gossip = Gossip::builder().spawn(endpoint.clone());
+    let gossip = sheaf_tokio::gossip_builder().spawn(endpoint.clone());
     let blobs = (*iroh_blobs::store::mem::MemStore::new()).clone();
     let docs = sheaf_tokio::Docs::memory()
         .gossip_gate(gate)
