@@ -64,10 +64,23 @@ impl AddrInfoOptions {
 }
 
 /// A stream of a document's events. Slow readers lose events and see
-/// [`LiveEvent::Lagged`] instead of slowing the node down.
+/// [`LiveEvent::Lagged`] instead of slowing the node down. Dropping it ends the subscription:
+/// the node releases its queue at once, whether or not the document has events.
 #[derive(Debug)]
 pub struct Events {
     rx: mpsc::Receiver<LiveEvent>,
+    namespace: NamespaceId,
+    live: mpsc::Sender<LiveMsg>,
+}
+
+impl Drop for Events {
+    fn drop(&mut self) {
+        self.rx.close();
+        // A full inbox: the next event of the document finds the queue closed instead.
+        let _ = self.live.try_send(LiveMsg::SubscriberGone {
+            namespace: self.namespace,
+        });
+    }
 }
 
 impl Events {
@@ -402,7 +415,11 @@ impl<R: Runtime> Doc<R> {
             .await
             .map_err(|_| DocsError::Stopped)?;
         done.await.map_err(|_| DocsError::Stopped)??;
-        Ok(Events { rx })
+        Ok(Events {
+            rx,
+            namespace: self.id,
+            live: self.docs.inner.live.clone(),
+        })
     }
 
     /// The document's sync state: the peers it tracks, which are gossip neighbours, syncs

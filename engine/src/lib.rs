@@ -27,6 +27,7 @@ mod shutdown;
 mod store_thread;
 #[cfg(test)]
 mod tests;
+mod topic;
 mod transport;
 
 pub use doc::{AddrInfoOptions, Doc, Events, FileProgress, ShareMode};

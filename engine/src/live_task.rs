@@ -1,9 +1,10 @@
 //! The task that drives `Live`: it feeds it inputs from the network, the store thread and the
 //! API, and carries out its outputs with iroh, iroh-gossip and iroh-blobs.
 //!
-//! Each sync session gets a small task owning its QUIC streams (`session_io`); dials, gossip
-//! receivers, broadcasts and downloads run as tasks of their own and report back through the
-//! same inbox. The loop itself never waits on the network.
+//! Each sync session gets a small task owning its QUIC streams (`session_io`), each live
+//! document one task for its gossip topic (`topic`); dials and downloads run as tasks of
+//! their own, and all report back through the same inbox. The loop itself never waits on the
+//! network.
 
 use std::{
     collections::BTreeMap,
@@ -14,18 +15,17 @@ use std::{
 };
 
 use bytes::Bytes;
-use futures_lite::StreamExt;
 use iroh::{
     address_lookup::memory::MemoryLookup,
     endpoint::{Connection, RecvStream, SendStream},
     Endpoint,
 };
-use iroh_gossip::{api::GossipSender, net::Gossip, proto::TopicId};
+use iroh_gossip::net::Gossip;
 use sheaf_core::{
     keys::NamespaceId,
     live::{
-        ApiCommand, ApiRequestId, BroadcastScope, DownloadOutcome, GossipEvent, Input, LagTracker,
-        Live, LiveError, LiveEvent, Output, Role, SessionError, SessionId,
+        ApiCommand, ApiRequestId, DownloadOutcome, GossipEvent, Input, LagTracker, Live, LiveError,
+        LiveEvent, Output, Role, SessionError, SessionId,
     },
     replica::{ReplicaError, ReplicaEvent},
 };
@@ -35,6 +35,7 @@ use crate::{
     convert::{blob_hash, endpoint_addr, endpoint_id, peer_id},
     runtime::Runtime,
     store_thread::{to_content_status, Clock, StoreHandle},
+    topic::{Topic, TopicOut},
     ALPN,
 };
 
@@ -42,10 +43,6 @@ use crate::{
 pub(crate) const INBOX: usize = 1024;
 /// Capacity of each subscriber's channel; a full subscriber loses events (and gets `Lagged`).
 pub(crate) const SUBSCRIBER_CAPACITY: usize = 256;
-/// Gossip commands (broadcasts, peers to join) queued per topic: while the topic is being
-/// joined, and while iroh-gossip is slow to take them. A full queue drops the command and
-/// `Live` syncs the document with its neighbours instead (see [`TopicOut`]).
-const TOPIC_OUTBOX: usize = 64;
 /// Read buffer of a sync stream.
 const READ_CHUNK: usize = 64 * 1024;
 
@@ -72,15 +69,14 @@ pub(crate) enum LiveMsg {
         send: SendStream,
         recv: RecvStream,
     },
-    TopicJoined {
-        namespace: NamespaceId,
-        generation: u64,
-        sender: GossipSender,
-    },
     /// A topic's subscription failed to start or its stream ended (not after a leave).
     TopicEnded {
         namespace: NamespaceId,
         generation: u64,
+    },
+    /// A subscriber of the document dropped its [`crate::Events`]: its queue is released.
+    SubscriberGone {
+        namespace: NamespaceId,
     },
     /// Asks for a document's sync state (`None`: not being synced).
     SyncStatus {
@@ -95,28 +91,6 @@ enum SessionCmd {
     Send(Vec<u8>),
     Finish,
     Close,
-}
-
-struct Topic {
-    /// Which subscription of the topic this is: messages of an earlier one are ignored.
-    generation: u64,
-    /// Commands for the topic's sender task (at most [`TOPIC_OUTBOX`]).
-    outbox: mpsc::Sender<TopicOut>,
-    /// The outbox's receiving end until the subscription starts and its sender task runs.
-    outbox_rx: Option<mpsc::Receiver<TopicOut>>,
-    _stop: oneshot::Sender<()>,
-}
-
-/// A command for a topic's sender task.
-///
-/// One task per topic hands them to iroh-gossip in order. iroh-gossip's actor can stall for
-/// as long as one neighbour does not read (its per-peer send queue is awaited; upstream
-/// iroh-gossip issue #47), and then every `broadcast` call waits. A task per broadcast would
-/// pile up without bound; one task and a bounded outbox keep the node's cost fixed, and what
-/// does not fit is dropped and repaired by syncs.
-enum TopicOut {
-    Broadcast(BroadcastScope, Bytes),
-    JoinPeers(Vec<iroh::EndpointId>),
 }
 
 /// Commands queued per sync stream. `Live` sends a reply only after it processed a message of
@@ -305,6 +279,7 @@ impl<R: Runtime> LiveTask<R> {
                 self.api.insert(request, reply);
                 self.live.handle(now, Input::Api { request, command });
             }
+            LiveMsg::SubscriberGone { namespace } => self.prune_subscribers(namespace),
             LiveMsg::SyncStatus { namespace, reply } => {
                 let _ = reply.send(self.live.sync_status(&namespace));
             }
@@ -320,6 +295,7 @@ impl<R: Runtime> LiveTask<R> {
                         tx,
                         lag: LagTracker::new(),
                     });
+                self.metrics.subscriptions.inc();
                 let request = ApiRequestId(self.next_api);
                 self.next_api += 1;
                 self.api.insert(request, reply);
@@ -354,22 +330,6 @@ impl<R: Runtime> LiveTask<R> {
                 }
             }
             LiveMsg::Stop => return true,
-            LiveMsg::TopicJoined {
-                namespace,
-                generation,
-                sender,
-            } => {
-                if let Some(rx) = self
-                    .topics
-                    .get_mut(&namespace)
-                    .filter(|t| t.generation == generation)
-                    .and_then(|t| t.outbox_rx.take())
-                {
-                    let task =
-                        topic_sender(self.rt.clone(), namespace, sender, rx, self.tx.clone());
-                    self.rt.spawn(Box::pin(task));
-                }
-            }
             LiveMsg::TopicEnded {
                 namespace,
                 generation,
@@ -445,24 +405,17 @@ impl<R: Runtime> LiveTask<R> {
                     self.topic_out(namespace, TopicOut::JoinPeers(peers));
                     return;
                 }
-                let (stop_tx, stop_rx) = oneshot::channel();
-                let (outbox_tx, outbox_rx) = mpsc::channel(TOPIC_OUTBOX);
                 let generation = self.next_topic;
                 self.next_topic += 1;
-                self.topics.insert(
+                let topic = Topic::spawn(
+                    &self.rt,
+                    self.gossip.clone(),
                     namespace,
-                    Topic {
-                        generation,
-                        outbox: outbox_tx,
-                        outbox_rx: Some(outbox_rx),
-                        _stop: stop_tx,
-                    },
+                    generation,
+                    peers,
+                    self.tx.clone(),
                 );
-                let gossip = self.gossip.clone();
-                let tx = self.tx.clone();
-                self.rt.spawn(Box::pin(gossip_topic(
-                    gossip, namespace, generation, peers, tx, stop_rx,
-                )));
+                self.topics.insert(namespace, topic);
             }
             Output::GossipBan { peer, mute } => {
                 if let Some(id) = endpoint_id(peer) {
@@ -577,7 +530,9 @@ impl<R: Runtime> LiveTask<R> {
                 self.fanout(namespace, event);
             }
             Output::CloseSubscribers { namespace } => {
-                self.subscribers.remove(&namespace);
+                if let Some(subs) = self.subscribers.remove(&namespace) {
+                    self.metrics.subscriptions.dec_by(subs.len() as i64);
+                }
             }
             Output::Reply { request, result } => {
                 if let Some(reply) = self.api.remove(&request) {
@@ -592,22 +547,18 @@ impl<R: Runtime> LiveTask<R> {
         self.live.handle(now, input);
     }
 
-    /// Queues `out` for the topic's sender task; false when its outbox is full (the command
-    /// is dropped and counted). No topic: nothing to send to, true.
+    /// Queues `out` for the topic's task; false when its outbox is full (the command is
+    /// dropped and counted). No topic, or its task ended: nothing to send to, true.
     fn topic_out(&mut self, namespace: NamespaceId, out: TopicOut) -> bool {
         let Some(topic) = self.topics.get(&namespace) else {
             return true;
         };
-        match topic.outbox.try_send(out) {
-            Ok(()) => true,
-            Err(mpsc::error::TrySendError::Full(_)) => {
-                tracing::debug!(?namespace, "gossip outbox full; dropped");
-                self.metrics.gossip_outbox_dropped.inc();
-                false
-            }
-            // The sender task ended with the subscription; its end is reported separately.
-            Err(mpsc::error::TrySendError::Closed(_)) => true,
+        if topic.send(out) {
+            return true;
         }
+        tracing::debug!(?namespace, "gossip outbox full; dropped");
+        self.metrics.gossip_outbox_dropped.inc();
+        false
     }
 
     /// Queues `cmd` for the session's stream task. A full queue means the peer stopped
@@ -625,22 +576,31 @@ impl<R: Runtime> LiveTask<R> {
     }
 
     fn fanout(&mut self, namespace: NamespaceId, event: LiveEvent) {
+        self.prune_subscribers(namespace);
         let Some(subs) = self.subscribers.get_mut(&namespace) else {
             return;
         };
-        let mut gone = 0;
-        subs.retain_mut(|s| {
-            if s.tx.is_closed() {
-                gone += 1;
-                return false;
-            }
+        for s in subs {
             s.lag.send(event.clone(), |e| {
                 s.tx.try_send(e).err().map(|err| match err {
                     mpsc::error::TrySendError::Full(e) | mpsc::error::TrySendError::Closed(e) => e,
                 })
             });
-            true
-        });
+        }
+    }
+
+    /// Drops the document's subscribers whose stream is gone, and tells `Live` of each.
+    fn prune_subscribers(&mut self, namespace: NamespaceId) {
+        let Some(subs) = self.subscribers.get_mut(&namespace) else {
+            return;
+        };
+        let before = subs.len();
+        subs.retain(|s| !s.tx.is_closed());
+        let gone = before - subs.len();
+        if subs.is_empty() {
+            self.subscribers.remove(&namespace);
+        }
+        self.metrics.subscriptions.dec_by(gone as i64);
         for _ in 0..gone {
             let request = ApiRequestId(self.next_api);
             self.next_api += 1;
@@ -653,128 +613,6 @@ impl<R: Runtime> LiveTask<R> {
                 },
             );
         }
-    }
-}
-
-/// How long a gossip command may wait for iroh-gossip before `Live` hears that the topic is
-/// stalled; repeated while it still waits.
-const GOSSIP_STALL: std::time::Duration = std::time::Duration::from_secs(5);
-
-/// A topic's sender task: hands its outbox to iroh-gossip in order, until the topic is left
-/// (the outbox's sender is dropped) or the subscription is gone. A command that waits longer
-/// than [`GOSSIP_STALL`] is reported to `Live` as [`GossipEvent::Lagged`] every
-/// [`GOSSIP_STALL`] while it waits: what this node broadcast may be stuck, and a neighbour
-/// that does not read may be stuck too, so `Live` syncs the document with its neighbours.
-async fn topic_sender<R: Runtime>(
-    rt: R,
-    namespace: NamespaceId,
-    sender: GossipSender,
-    mut outbox: mpsc::Receiver<TopicOut>,
-    tx: mpsc::Sender<LiveMsg>,
-) {
-    while let Some(out) = outbox.recv().await {
-        let mut send = std::pin::pin!(async {
-            match out {
-                TopicOut::Broadcast(BroadcastScope::Swarm, payload) => {
-                    sender.broadcast(payload).await
-                }
-                TopicOut::Broadcast(BroadcastScope::Neighbors, payload) => {
-                    sender.broadcast_neighbors(payload).await
-                }
-                TopicOut::JoinPeers(peers) => sender.join_peers(peers).await,
-            }
-            .is_ok()
-        });
-        let sent = loop {
-            let stall = rt.sleep_until(rt.now() + GOSSIP_STALL);
-            let step = futures_lite::future::or(async { Some((&mut send).await) }, async {
-                stall.await;
-                None
-            })
-            .await;
-            match step {
-                Some(sent) => break sent,
-                None => {
-                    tracing::debug!(?namespace, "gossip does not take our messages");
-                    let lagged = Input::Gossip {
-                        namespace,
-                        event: GossipEvent::Lagged,
-                    };
-                    // A full inbox has work enough; the next stall reports again.
-                    let _ = tx.try_send(LiveMsg::Input(lagged));
-                }
-            }
-        };
-        if !sent {
-            return;
-        }
-    }
-}
-
-/// Joins a topic and forwards its events until told to stop. A subscription that fails to
-/// start, or whose stream ends while no one asked it to stop, is reported as
-/// [`LiveMsg::TopicEnded`]: `Live` decides when to join again.
-async fn gossip_topic(
-    gossip: Gossip,
-    namespace: NamespaceId,
-    generation: u64,
-    bootstrap: Vec<iroh::EndpointId>,
-    tx: mpsc::Sender<LiveMsg>,
-    stop: oneshot::Receiver<()>,
-) {
-    let ended = LiveMsg::TopicEnded {
-        namespace,
-        generation,
-    };
-    let topic = TopicId::from_bytes(namespace.to_bytes());
-    let run = async {
-        let sub = match gossip.subscribe(topic, bootstrap).await {
-            Ok(sub) => sub,
-            Err(e) => {
-                tracing::warn!(?namespace, error = %e, "gossip subscription failed");
-                return true;
-            }
-        };
-        let (sender, mut receiver) = sub.split();
-        let joined = LiveMsg::TopicJoined {
-            namespace,
-            generation,
-            sender,
-        };
-        if tx.send(joined).await.is_err() {
-            return false;
-        }
-        while let Some(event) = receiver.next().await {
-            let event = match event {
-                Ok(iroh_gossip::api::Event::NeighborUp(p)) => GossipEvent::NeighborUp(peer_id(p)),
-                Ok(iroh_gossip::api::Event::NeighborDown(p)) => {
-                    GossipEvent::NeighborDown(peer_id(p))
-                }
-                Ok(iroh_gossip::api::Event::Received(msg)) => GossipEvent::Received {
-                    content: msg.content.to_vec(),
-                    delivered_from: peer_id(msg.delivered_from),
-                    direct: msg.scope.is_direct(),
-                },
-                Ok(iroh_gossip::api::Event::Lagged) => GossipEvent::Lagged,
-                Err(_) => break,
-            };
-            if tx
-                .send(LiveMsg::Input(Input::Gossip { namespace, event }))
-                .await
-                .is_err()
-            {
-                return false;
-            }
-        }
-        true
-    };
-    let report = futures_lite::future::or(run, async {
-        let _ = stop.await;
-        false
-    })
-    .await;
-    if report {
-        let _ = tx.send(ended).await;
     }
 }
 

@@ -51,6 +51,9 @@ pub struct Metrics {
     pub gossip_bans: Counter,
     /// Gossip connections closed for a ban, open ones and new ones refused.
     pub gossip_connections_cut: Counter,
+    /// Open event subscriptions ([`crate::Events`] not dropped yet), each holding a queue of
+    /// up to 256 events.
+    pub subscriptions: Gauge,
     /// 1 once the store thread stopped without a shutdown (it failed): every document call
     /// then returns `ReplicaError::Stopped`, and the node should be restarted.
     pub store_stopped: Gauge,

@@ -53,3 +53,25 @@ async fn every_shared_document_gets_its_gossip_neighbour() -> Result<()> {
     a.shutdown().await?;
     Ok(())
 }
+
+/// A dropped event stream gives its queue back at once, also on a document without events:
+/// an idle document keeps nothing for subscribers that are gone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dropped_subscriptions_are_released_while_the_document_is_idle() -> Result<()> {
+    let a = memory_node().await?;
+    let open = || a.docs.metrics().subscriptions.get();
+    let doc = a.docs.create().await?;
+    let first = doc.subscribe().await?;
+    let second = doc.subscribe().await?;
+    let third = doc.subscribe().await?;
+    assert_eq!(open(), 3);
+    drop(first);
+    drop(second);
+    // The live task takes its inbox in order: this answer comes after the drops were seen.
+    doc.sync_status().await?;
+    assert_eq!(open(), 1, "two dropped subscriptions released");
+    drop(third);
+    doc.sync_status().await?;
+    assert_eq!(open(), 0);
+    a.shutdown().await
+}

@@ -21,12 +21,17 @@
 //!   topics without peers; (g2) the other subscribes them with the first as bootstrap and
 //!   every topic is joined; (g3) every subscription dropped, then a settle period.
 //!
+//! With the `dhat` feature (`cargo run -p sheaf-bench --features dhat --bin doc_memory -- --profile-at c`)
+//! the counting allocator is dhat's instead, and at the end of the stage named by
+//! `--profile-at` the binary writes `dhat-heap.json` and exits: every allocation site with the bytes it
+//! still holds at that moment ("eb"), which is how the per-document bytes are attributed.
+//!
 //! Per stage it prints the live heap, its change from the previous stage and from the start
 //! per document, the change in live allocations per document, and the RSS of the process.
 //! Waits are on events (each with one overall deadline); the fixed settle periods only let
 //! background work (sessions closing, gossip housekeeping) pass before a reading.
 
-use std::{alloc::System, time::Duration};
+use std::time::Duration;
 
 use anyhow::{Context, Result};
 use bytes::Bytes;
@@ -40,11 +45,14 @@ use iroh::{
 };
 use iroh_gossip::{net::Gossip, proto::TopicId};
 use sheaf_bench::w_many::rss_mb;
-use stats_alloc::{StatsAlloc, INSTRUMENTED_SYSTEM};
 use tokio::time::Instant;
 
+#[cfg(not(feature = "dhat"))]
 #[global_allocator]
-static GLOBAL: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
+static GLOBAL: &stats_alloc::StatsAlloc<std::alloc::System> = &stats_alloc::INSTRUMENTED_SYSTEM;
+#[cfg(feature = "dhat")]
+#[global_allocator]
+static GLOBAL: dhat::Alloc = dhat::Alloc;
 
 /// Measures the heap of idle live documents (see the module docs).
 #[derive(Parser, Debug)]
@@ -66,6 +74,10 @@ struct Args {
     /// Seconds to let background work pass before the readings of (b), (c), (d), (g2) and (g3).
     #[arg(long, default_value_t = 5)]
     settle: u64,
+    /// With the `dhat` feature: the stage (`a`, `b`, `s`, `c`, `d`) at whose end the heap
+    /// profile is written.
+    #[arg(long)]
+    profile_at: Option<String>,
 }
 
 /// One reading of the counters.
@@ -74,6 +86,16 @@ struct Snapshot {
     allocs: i64,
 }
 
+#[cfg(feature = "dhat")]
+fn snapshot() -> Snapshot {
+    let s = dhat::HeapStats::get();
+    Snapshot {
+        bytes: s.curr_bytes as i64,
+        allocs: s.curr_blocks as i64,
+    }
+}
+
+#[cfg(not(feature = "dhat"))]
 fn snapshot() -> Snapshot {
     let s = GLOBAL.stats();
     Snapshot {
@@ -87,18 +109,25 @@ struct Report {
     docs: usize,
     base: Snapshot,
     prev: Snapshot,
+    /// The stage at whose end the heap profile is written.
+    profile_at: Option<String>,
+    #[cfg(feature = "dhat")]
+    profiler: Option<dhat::Profiler>,
 }
 
 impl Report {
-    fn new(docs: usize) -> Self {
+    fn new(docs: usize, profile_at: Option<String>) -> Self {
         println!(
             "{:<44} {:>12} {:>12} {:>12} {:>10} {:>8}",
             "stage", "heap bytes", "Δ bytes/doc", "Σ bytes/doc", "Δ allocs/doc", "RSS MB"
         );
         Self {
             docs,
+            #[cfg(feature = "dhat")]
+            profiler: Some(dhat::Profiler::new_heap()),
             base: snapshot(),
             prev: snapshot(),
+            profile_at,
         }
     }
 
@@ -115,6 +144,16 @@ impl Report {
             rss_mb()
         );
         self.prev = now;
+        let stage = name.split_whitespace().next();
+        if stage.is_some() && stage == self.profile_at.as_deref() {
+            #[cfg(feature = "dhat")]
+            {
+                drop(self.profiler.take());
+                std::process::exit(0);
+            }
+            #[cfg(not(feature = "dhat"))]
+            println!("--profile-at needs the dhat feature; no profile written");
+        }
     }
 }
 
@@ -169,7 +208,7 @@ async fn sheaf_node(
 async fn sheaf_part(args: &Args) -> Result<()> {
     let (a, router_a, blobs_a) = sheaf_node(args.uni_streams).await?;
     let (b, router_b, blobs_b) = sheaf_node(args.uni_streams).await?;
-    let mut report = Report::new(args.docs);
+    let mut report = Report::new(args.docs, args.profile_at.clone());
     report.stage("0 two nodes spawned");
 
     let author = a.author_default();
@@ -275,7 +314,7 @@ async fn gossip_part(args: &Args) -> Result<()> {
     let (g2, r2, l2) = gossip_node(args.uni_streams).await?;
     l2.add_endpoint_info(r1.endpoint().addr());
     let id1 = r1.endpoint().id();
-    let mut report = Report::new(args.docs);
+    let mut report = Report::new(args.docs, args.profile_at.clone());
     report.stage("g0 two gossip nodes spawned");
 
     let topic = |i: usize| {

@@ -289,6 +289,25 @@ impl Live {
         });
     }
 
+    /// After a sync with `peer`: joins it on the document's topic unless it is a neighbour
+    /// already. iroh-gossip drops a join for a topic its node has not subscribed yet, and the
+    /// joiner never asks again: a peer that started syncing the document just after we
+    /// joined would stay outside our swarm. Once per successful sync, so bounded by the
+    /// sessions. Not while the topic is being joined again (`on_gossip_rejoin` bootstraps
+    /// with every known peer).
+    pub(super) fn join_if_not_neighbor(&mut self, ns: NamespaceId, peer: PeerId) {
+        let Some(state) = self.states.get(&ns) else {
+            return;
+        };
+        if self.shutting_down || state.gossip_failures > 0 || state.neighbors.contains(&peer) {
+            return;
+        }
+        self.push(Output::GossipJoin {
+            namespace: ns,
+            peers: vec![peer],
+        });
+    }
+
     pub(super) fn on_neighbor_up(&mut self, ns: NamespaceId, peer: PeerId) {
         if let Some(state) = self.states.get_mut(&ns) {
             state.neighbors.insert(peer);

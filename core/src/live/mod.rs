@@ -52,7 +52,7 @@
 //! store continuations and replica events; `gossip` the swarm; `session` the sync sessions
 //! (dial, accept, init, process, finish, fail); `peers` the per-peer sync state and retries;
 //! `anti_entropy` the periodic re-syncs and their per-node budget; `content` the download queue and its retry arithmetic; `scan` the
-//! missing-content scan; `timer` the timer table; `error` the typed errors
+//! missing-content scan; `timer` the timer table; `vec_map` the small sorted map of a document's peers; `error` the typed errors
 //! ([`SessionError`], [`StoreFailure`]); `invariants` (tests, fuzzing and the simulator's
 //! `invariants` feature) `Live::check_invariants`, `Live::pending` and planted bugs.
 //!
@@ -102,6 +102,7 @@ mod session;
 mod tests;
 mod timer;
 mod types;
+mod vec_map;
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 

@@ -9,6 +9,7 @@ use super::{
     anti_entropy::DocRounds,
     timer::Timer,
     types::{Origin, SyncReason},
+    vec_map::VecMap,
     Live,
 };
 use crate::{
@@ -59,7 +60,7 @@ pub(super) enum AcceptOutcome {
 /// State of one document being synced.
 #[derive(Debug, Default)]
 pub(super) struct NamespaceState {
-    pub(super) peers: BTreeMap<PeerId, PeerState>,
+    pub(super) peers: VecMap<PeerId, PeerState>,
     pub(super) neighbors: BTreeSet<PeerId>,
     pub(super) may_emit_ready: bool,
     /// Anti-entropy rounds of the document.
@@ -139,7 +140,7 @@ impl NamespaceStates {
             state.peers.remove(&victim);
             self.evicted += 1;
         }
-        Some(state.peers.entry(peer).or_insert_with(|| PeerState {
+        Some(state.peers.get_or_insert_with(peer, || PeerState {
             last_active: now,
             ..PeerState::default()
         }))

@@ -527,6 +527,7 @@ impl Live {
             for hash in self.downloads.missing_for(&ns, MISSING_PROBES_PER_SYNC) {
                 self.offer_content(ns, hash, s.peer, true);
             }
+            self.join_if_not_neighbor(ns, s.peer);
         }
         let Some((started, resync)) = self.states.finish(&ns, s.peer, s.origin) else {
             return;

@@ -78,6 +78,8 @@ pub(super) struct Net {
     pub(super) failing_downloads: u32,
     /// Gossip bans asked for: (node, peer, mute).
     pub(super) bans: Vec<(usize, PeerId, Duration)>,
+    /// Gossip joins asked for: (node, document, bootstrap peers).
+    pub(super) joins: Vec<(usize, NamespaceId, Vec<PeerId>)>,
 }
 
 pub(super) fn peer_id(i: usize) -> PeerId {
@@ -128,6 +130,7 @@ impl Net {
             no_neighbors: false,
             failing_downloads: 0,
             bans: Vec::new(),
+            joins: Vec::new(),
         }
     }
 
@@ -297,7 +300,8 @@ impl Net {
                 }
                 Output::AddAddr(_) => {}
                 Output::GossipBan { peer, mute } => self.bans.push((node, peer, mute)),
-                Output::GossipJoin { namespace, .. } => {
+                Output::GossipJoin { namespace, peers } => {
+                    self.joins.push((node, namespace, peers));
                     if self.nodes[node].topics.insert(namespace) && !self.no_neighbors {
                         let me = self.nodes[node].id;
                         let others: Vec<usize> = (0..self.nodes.len())

@@ -745,3 +745,47 @@ fn sync_status_names_each_peer_with_its_last_sync() {
     let other = crate::keys::NamespaceSecret::from_bytes(&[77; 32]).id();
     assert_eq!(net.nodes[1].live.sync_status(&other), None);
 }
+
+/// A peer we synced with but that is not our gossip neighbour is joined on the document's
+/// topic (iroh-gossip drops a join that reaches a node before it subscribed the topic, and
+/// nobody asks again); a neighbour is not joined again.
+#[test]
+fn a_synced_peer_that_is_no_neighbour_is_joined_on_the_topic() {
+    let (secret, a) = doc();
+    let id = secret.id();
+    let mut net = Net::new(2);
+    net.no_neighbors = true;
+    net.create(0, &secret, &[&a]);
+    net.set(0, id, &a, "k1", "v1");
+    net.start_sync(0, id, &[]);
+    net.run();
+    net.import(1, Capability::Write(secret.clone()), &[]);
+    net.start_sync(1, id, &[0]);
+    net.run();
+    assert_eq!(net.entries(1, id), net.entries(0, id));
+    let (p0, p1) = (net.nodes[0].id, net.nodes[1].id);
+    let joins_naming = |net: &Net, node: usize, peer| {
+        net.joins
+            .iter()
+            .filter(|(n, ns, peers)| *n == node && *ns == id && *peers == vec![peer])
+            .count()
+    };
+    // Node 0 (shared without peers) joins node 1 after the sync; node 1 joins node 0 twice:
+    // its start_sync bootstrap, and again after the sync.
+    assert_eq!(joins_naming(&net, 0, p1), 1, "{:?}", net.joins);
+    assert_eq!(joins_naming(&net, 1, p0), 2, "{:?}", net.joins);
+
+    // With gossip neighbours, a sync adds no join.
+    let mut net = Net::new(2);
+    net.create(0, &secret, &[&a]);
+    net.set(0, id, &a, "k1", "v1");
+    net.start_sync(0, id, &[]);
+    net.run();
+    net.import(1, Capability::Write(secret.clone()), &[]);
+    net.start_sync(1, id, &[0]);
+    net.run();
+    assert_eq!(net.entries(1, id), net.entries(0, id));
+    // Only node 1's bootstrap at start_sync names a peer.
+    assert_eq!(joins_naming(&net, 0, p1), 0, "{:?}", net.joins);
+    assert_eq!(joins_naming(&net, 1, p0), 1, "{:?}", net.joins);
+}

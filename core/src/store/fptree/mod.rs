@@ -157,7 +157,9 @@ impl<V> FpTree<V> {
     ) -> Self {
         let mut items = items.into_iter();
         let mut leaves: Vec<Leaf<V>> = Vec::new();
-        let mut cur = Leaf::with_capacity(sizes.leaf_max);
+        // Leaves grow as they fill (`Leaf::push`): a document of a few entries holds a few
+        // slots, not `leaf_max`.
+        let mut cur = Leaf::new();
         let mut unsorted = None;
         for (key, fp, value) in items.by_ref() {
             let last = cur
@@ -173,7 +175,7 @@ impl<V> FpTree<V> {
                 break;
             }
             if cur.len() == sizes.leaf_max {
-                leaves.push(mem::replace(&mut cur, Leaf::with_capacity(sizes.leaf_max)));
+                leaves.push(mem::replace(&mut cur, Leaf::new()));
             }
             cur.push(key, fp, value, sizes.leaf_max);
         }
