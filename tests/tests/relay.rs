@@ -122,6 +122,13 @@ async fn relay_url_ticket_joins_syncs_live_with_content() -> Result<()> {
 
     assert_relayed(bob.endpoint(), alice.endpoint().id()).await?;
     assert_relayed(alice.endpoint(), bob.endpoint().id()).await?;
+    // Sheaf's metrics count the sync connections (Bob's dialed, Alice's accepted) as
+    // relayed.
+    for node in [&alice, &bob] {
+        let m = node.docs.metrics();
+        assert!(m.sync_conns_relayed.get() > 0, "no relayed sync counted");
+        assert_eq!(m.sync_conns_direct.get(), 0);
+    }
     bob.shutdown().await?;
     alice.shutdown().await
 }
@@ -313,4 +320,57 @@ async fn iroh_docs_node_joins_a_sheaf_document_through_the_relay() -> Result<()>
     assert_relayed(sheaf.endpoint(), iroh.router.endpoint().id()).await?;
     iroh.router.shutdown().await?;
     sheaf.shutdown().await
+}
+
+/// `Doc::share`'s address options, as iroh-docs' `AddrInfoOptions`: what each puts in the
+/// ticket of a node that has both a relay and a direct address.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn share_address_options_choose_what_the_ticket_carries() -> Result<()> {
+    let relay = TestRelay::start().await?;
+    let gate = sheaf_tokio::GossipGate::new();
+    let endpoint = util::relay::relay_and_direct_endpoint(&relay.map, Some(&gate)).await?;
+    let node = spawn_on(endpoint, gate, NodeOpts::default()).await?;
+    wait_home_relay(node.endpoint(), &relay.url).await?;
+    let direct: BTreeSet<TransportAddr> = node
+        .endpoint()
+        .bound_sockets()
+        .into_iter()
+        .map(TransportAddr::Ip)
+        .collect();
+    assert!(!direct.is_empty());
+    let relayed = TransportAddr::Relay(relay.url.to_string());
+    let doc = node.docs.create().await?;
+    let addrs = async |opts| -> Result<BTreeSet<TransportAddr>> {
+        let ticket = doc.share(ShareMode::Read, opts).await?;
+        assert_eq!(ticket.nodes.len(), 1);
+        assert_eq!(ticket.nodes[0].id, node.peer());
+        // The ticket's string form round-trips what it carries.
+        let back = DocTicket::from_str(&ticket.to_string())?;
+        assert_eq!(back, ticket);
+        Ok(ticket.nodes[0].addrs.iter().cloned().collect())
+    };
+    let mut both = direct.clone();
+    both.insert(relayed.clone());
+    assert_eq!(addrs(AddrInfoOptions::RelayAndAddresses).await?, both);
+    assert_eq!(
+        addrs(AddrInfoOptions::Relay).await?,
+        BTreeSet::from([relayed])
+    );
+    assert_eq!(addrs(AddrInfoOptions::Addresses).await?, direct);
+    assert_eq!(addrs(AddrInfoOptions::Id).await?, BTreeSet::new());
+
+    // A node without a relay joins by the direct address: the sync connection is direct,
+    // and counted so on both sides.
+    doc.set_bytes(node.docs.author_default(), "k", "v").await?;
+    let ticket = doc
+        .share(ShareMode::Read, AddrInfoOptions::Addresses)
+        .await?;
+    let direct_peer = util::memory_node().await?;
+    let (pdoc, mut pevents) = direct_peer.docs.import_and_subscribe(ticket).await?;
+    until_value(&direct_peer, &pdoc, &mut pevents, "k", b"v").await?;
+    assert!(direct_peer.docs.metrics().sync_conns_direct.get() > 0);
+    assert_eq!(direct_peer.docs.metrics().sync_conns_relayed.get(), 0);
+    assert!(node.docs.metrics().sync_conns_direct.get() > 0);
+    direct_peer.shutdown().await?;
+    node.shutdown().await
 }

@@ -114,11 +114,43 @@ pub async fn relay_only_endpoint(
     gate: Option<&sheaf_tokio::GossipGate>,
     preset: Option<&iroh::test_utils::DnsPkarrServer>,
 ) -> Result<Endpoint> {
-    let mut builder = Endpoint::builder(presets::Minimal)
+    let builder = relay_builder(relay).clear_ip_transports();
+    let endpoint = finish(builder, secret_key, gate, preset).await?;
+    anyhow::ensure!(
+        endpoint.bound_sockets().is_empty(),
+        "a relay-only endpoint bound sockets: {:?}",
+        endpoint.bound_sockets()
+    );
+    Ok(endpoint)
+}
+
+/// An endpoint with home relay `relay` and a direct address on 127.0.0.1 too.
+pub async fn relay_and_direct_endpoint(
+    relay: &RelayMap,
+    gate: Option<&sheaf_tokio::GossipGate>,
+) -> Result<Endpoint> {
+    let builder = relay_builder(relay)
+        .clear_ip_transports()
+        .bind_addr("127.0.0.1:0")?;
+    finish(builder, None, gate, None).await
+}
+
+/// A builder with `relay` as the only relay, its self-signed certificate accepted, and no
+/// port mapping (nothing is asked of the machine's router).
+fn relay_builder(relay: &RelayMap) -> iroh::endpoint::Builder {
+    Endpoint::builder(presets::Minimal)
         .transport_config(sheaf_tokio::transport_config())
         .relay_mode(RelayMode::Custom(relay.clone()))
         .ca_tls_config(CaTlsConfig::insecure_skip_verify())
-        .clear_ip_transports();
+        .portmapper_config(iroh::endpoint::PortmapperConfig::Disabled)
+}
+
+async fn finish(
+    mut builder: iroh::endpoint::Builder,
+    secret_key: Option<SecretKey>,
+    gate: Option<&sheaf_tokio::GossipGate>,
+    preset: Option<&iroh::test_utils::DnsPkarrServer>,
+) -> Result<Endpoint> {
     if let Some(dns) = preset {
         builder = builder.preset(dns.preset());
     }
@@ -128,13 +160,7 @@ pub async fn relay_only_endpoint(
     if let Some(gate) = gate {
         builder = builder.hooks(gate.hooks());
     }
-    let endpoint = builder.bind().await?;
-    anyhow::ensure!(
-        endpoint.bound_sockets().is_empty(),
-        "a relay-only endpoint bound sockets: {:?}",
-        endpoint.bound_sockets()
-    );
-    Ok(endpoint)
+    Ok(builder.bind().await?)
 }
 
 /// Waits (at most [`TIMEOUT`]) until `endpoint` is connected to its home relay `url`.
