@@ -195,3 +195,90 @@ fn two_serve_processes_sync_through_a_self_hosted_relay() {
     assert!(alice.proc.terminate().success());
     assert!(bob.proc.terminate().success());
 }
+
+/// `sheaf` whose only relay never answers (a closed port on loopback), without discovery or
+/// port mapping: what a node without internet access sees.
+fn sheaf_unreachable_relay(dir: &Path) -> Command {
+    let mut cmd = common::sheaf_networked();
+    cmd.arg("--data").arg(dir).args([
+        "--relay",
+        "https://127.0.0.1:1/",
+        "--no-discovery",
+        "--no-portmap",
+    ]);
+    cmd
+}
+
+#[test]
+fn without_a_reachable_relay_nodes_start_and_sync_on_direct_addresses() {
+    let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let serve = |dir: &Path| {
+        let mut cmd = sheaf_unreachable_relay(dir);
+        cmd.args(["serve", "--bind", "127.0.0.1:0"]);
+        let mut proc = Proc::spawn(cmd);
+        let node = proc.wait_line(|l| l.starts_with("node "));
+        let relay = proc.wait_line(|l| l.starts_with("relay "));
+        assert!(relay.starts_with("relay none yet"), "{relay:?}");
+        proc.wait_line(|l| l == "ready");
+        Serve {
+            proc,
+            dir: dir.to_path_buf(),
+            node_id: node["node ".len()..].to_string(),
+        }
+    };
+    let alice = serve(a.path());
+    let bob = serve(b.path());
+    let ok = |dir: &Path, args: &[&str]| {
+        let mut cmd = sheaf_unreachable_relay(dir);
+        cmd.args(args);
+        let out = common::run_cmd(cmd);
+        assert!(
+            out.status.success(),
+            "sheaf {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    let doc = ok(a.path(), &["doc", "new"]);
+    ok(a.path(), &["doc", "set", &doc, "hello", "direct"]);
+
+    // `--addr id`: the node id alone.
+    let id_only = DocTicket::from_str(&ok(
+        a.path(),
+        &["doc", "share", &doc, "read", "--addr", "id"],
+    ))
+    .expect("a ticket");
+    assert_eq!(id_only.nodes[0].id.to_string(), alice.node_id);
+    assert!(id_only.nodes[0].addrs.is_empty(), "{id_only:?}");
+    // `--addr relay` without a relay connection: a typed error, not an empty ticket.
+    let mut cmd = sheaf_unreachable_relay(a.path());
+    cmd.args(["doc", "share", &doc, "read", "--addr", "relay"]);
+    common::assert_error(&common::run_cmd(cmd), "no relay connection");
+    // `--addr direct`: the loopback address only.
+    let ticket = ok(
+        a.path(),
+        &["doc", "share", &doc, "write", "--addr", "direct"],
+    );
+    let parsed = DocTicket::from_str(&ticket).expect("a ticket");
+    assert!(
+        !parsed.nodes[0].addrs.is_empty()
+            && parsed.nodes[0]
+                .addrs
+                .iter()
+                .all(|a| matches!(a, TransportAddr::Ip(ip) if ip.ip().is_loopback())),
+        "{parsed:?}"
+    );
+
+    ok(b.path(), &["doc", "join", &ticket]);
+    assert_eq!(ok(b.path(), &["doc", "get", &doc, "hello"]), "direct");
+    let status = ok(b.path(), &["--json", "doc", "status", &doc]);
+    let status: serde_json::Value = serde_json::from_str(status.lines().last().unwrap()).unwrap();
+    let to_alice = status["peers"]
+        .as_array()
+        .and_then(|p| p.iter().find(|p| p["peer"] == alice.node_id.as_str()))
+        .unwrap_or_else(|| panic!("alice is not a peer: {status}"))
+        .clone();
+    assert_eq!(to_alice["path"], "direct", "{status}");
+    assert!(alice.proc.terminate().success());
+    assert!(bob.proc.terminate().success());
+}
