@@ -192,7 +192,12 @@ async fn wait_relay_down(endpoint: &Endpoint, url: &iroh::RelayUrl) -> Result<()
         }
     })
     .await
-    .context("the relay connection did not go down")?
+    .with_context(|| {
+        format!(
+            "the relay connection did not go down: {:?}",
+            endpoint.home_relay_status().get()
+        )
+    })?
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
