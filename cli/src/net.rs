@@ -84,7 +84,7 @@ impl NetArgs {
 
 /// The certificates of a PEM file (every `CERTIFICATE` block), else the file as one DER
 /// certificate.
-fn read_certs(path: &PathBuf) -> Result<Vec<rustls_pki_types::CertificateDer<'static>>> {
+fn read_certs(path: &std::path::Path) -> Result<Vec<rustls_pki_types::CertificateDer<'static>>> {
     let bytes = std::fs::read(path).map_err(|e| {
         CliError::Other(format!("cannot read the relay CA {}: {e}", path.display()))
     })?;
@@ -190,4 +190,50 @@ pub fn log_relay_changes(endpoint: Endpoint) {
             }
         }
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn certs_of(bytes: &[u8]) -> Result<Vec<Vec<u8>>> {
+        let mut file = tempfile::NamedTempFile::new()?;
+        std::io::Write::write_all(&mut file, bytes)?;
+        Ok(read_certs(file.path())?
+            .into_iter()
+            .map(|c| c.as_ref().to_vec())
+            .collect())
+    }
+
+    #[test]
+    fn relay_ca_reads_pem_blocks_or_der() {
+        let pem = "junk\n-----BEGIN CERTIFICATE-----\nAQID\nBA==\n-----END CERTIFICATE-----\n\
+                   -----BEGIN CERTIFICATE-----\nBQY=\n-----END CERTIFICATE-----\n";
+        assert_eq!(
+            certs_of(pem.as_bytes()).unwrap(),
+            vec![vec![1, 2, 3, 4], vec![5, 6]]
+        );
+        // Not UTF-8: one DER certificate.
+        assert_eq!(
+            certs_of(&[0x30, 0x82, 0xff]).unwrap(),
+            vec![vec![0x30, 0x82, 0xff]]
+        );
+    }
+
+    #[test]
+    fn bad_relay_ca_files_are_errors() {
+        for bad in [
+            "no certificate here\n",
+            "-----BEGIN CERTIFICATE-----\nAQID\n",
+            "-----BEGIN CERTIFICATE-----\n!!!\n-----END CERTIFICATE-----\n",
+        ] {
+            let e = certs_of(bad.as_bytes()).unwrap_err();
+            assert!(e.to_string().starts_with("relay CA "), "{e}");
+        }
+        let missing = read_certs(std::path::Path::new("/nonexistent/ca.pem")).unwrap_err();
+        assert!(
+            missing.to_string().contains("cannot read the relay CA"),
+            "{missing}"
+        );
+    }
 }
