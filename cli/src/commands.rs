@@ -25,7 +25,8 @@ use crate::{
     CliError, Result,
 };
 
-/// How long `doc share` waits for a node's home relay before sharing without it.
+/// How long `doc share --addr relay` waits for the node's home relay before failing
+/// (`--addr both` waits [`crate::net::RELAY_STATUS_BOUND`] and shares the direct addresses).
 pub const SHARE_RELAY_BOUND: Duration = Duration::from_secs(10);
 
 /// A document or author operation, as sent over the control channel.
@@ -527,11 +528,17 @@ pub async fn execute(
             };
             if matches!(addr, AddrMode::Relay | AddrMode::Both) && !node.offline {
                 // A node that just started may not have reached its relay yet; a ticket
-                // without the relay URL would not reach it from another network.
-                let relay = node.relay(SHARE_RELAY_BOUND).await;
+                // without the relay URL would not reach it from another network. With
+                // direct addresses to fall back on (`both`), wait only briefly: a node
+                // without internet access never reaches one.
+                let bound = match addr {
+                    AddrMode::Relay => SHARE_RELAY_BOUND,
+                    _ => crate::net::RELAY_STATUS_BOUND,
+                };
+                let relay = node.relay(bound).await;
                 if addr == AddrMode::Relay && !matches!(relay, RelayState::Connected(_)) {
                     return Err(CliError::Other(format!(
-                        "no relay connection within {SHARE_RELAY_BOUND:?}: a ticket with \
+                        "no relay connection within {bound:?}: a ticket with \
                          --addr relay would carry no address (try --addr both or direct)"
                     )));
                 }
