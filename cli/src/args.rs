@@ -16,6 +16,9 @@ pub struct Cli {
     /// Machine-readable output: one JSON object per line, no progress bars.
     #[arg(long, global = true)]
     pub json: bool,
+    /// How a node reaches peers (relays, discovery, port mapping; `--offline`).
+    #[command(flatten)]
+    pub net: crate::net::NetArgs,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
@@ -71,6 +74,34 @@ pub enum Mode {
     Read,
     /// Peers may also write.
     Write,
+}
+
+/// What a ticket carries to reach the sharing node (iroh-docs' `AddrInfoOptions`).
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum AddrMode {
+    /// The relay URL and the direct addresses.
+    #[default]
+    Both,
+    /// The relay URL only.
+    Relay,
+    /// The direct addresses only.
+    Direct,
+    /// The node id only: peers find the node by discovery.
+    Id,
+}
+
+impl From<AddrMode> for sheaf_tokio::AddrInfoOptions {
+    fn from(mode: AddrMode) -> Self {
+        match mode {
+            AddrMode::Both => sheaf_tokio::AddrInfoOptions::RelayAndAddresses,
+            AddrMode::Relay => sheaf_tokio::AddrInfoOptions::Relay,
+            AddrMode::Direct => sheaf_tokio::AddrInfoOptions::Addresses,
+            AddrMode::Id => sheaf_tokio::AddrInfoOptions::Id,
+        }
+    }
 }
 
 /// `sheaf doc ...`.
@@ -169,6 +200,11 @@ pub enum DocCommand {
         doc: String,
         /// `read` or `write`.
         mode: Mode,
+        /// How the ticket tells peers to reach this node: `both` (the relay URL and the
+        /// direct addresses), `relay`, `direct`, or `id` (the node id only, for peers that
+        /// find the node by discovery).
+        #[arg(long, value_enum, default_value_t = AddrMode::Both, value_name = "WHAT")]
+        addr: AddrMode,
     },
     /// Joins a document from a ticket and syncs it.
     Join {

@@ -10,19 +10,24 @@ use std::{
 
 use serde::{Deserialize, Serialize};
 use sheaf_tokio::{
-    AddrInfoOptions, AuthorId, CapabilityKind, Doc, DocTicket, FileProgress, LiveEvent,
-    NamespaceId, Query, ShareMode, SortBy, SortDirection,
+    AuthorId, CapabilityKind, Doc, DocTicket, FileProgress, LiveEvent, NamespaceId, Query,
+    ShareMode, SortBy, SortDirection,
 };
 use tokio::sync::mpsc;
 
 use crate::{
-    args::{AuthorCommand, Cli, Command, DocCommand, Mode},
+    args::{AddrMode, AuthorCommand, Cli, Command, DocCommand, Mode},
     control,
     keys::{quoted, Key},
+    net::RelayState,
     node::{data_dir, ensure_dir, DirLock, LockOutcome, Node},
     output::{Bar, EntryInfo, EventInfo, Output, Printer, Progress},
     CliError, Result,
 };
+
+/// How long `doc share --addr relay` waits for the node's home relay before failing
+/// (`--addr both` waits [`crate::net::RELAY_STATUS_BOUND`] and shares the direct addresses).
+pub const SHARE_RELAY_BOUND: Duration = Duration::from_secs(10);
 
 /// A document or author operation, as sent over the control channel.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -92,6 +97,9 @@ pub enum Request {
         doc: String,
         /// Capability.
         mode: Mode,
+        /// What the ticket carries to reach this node.
+        #[serde(default)]
+        addr: AddrMode,
     },
     /// `doc join`.
     DocJoin {
@@ -157,7 +165,9 @@ pub async fn run(cli: Cli) -> Result<()> {
     let printer = Printer { json: cli.json };
     let request = match cli.command {
         Command::Demo(args) => return crate::demo::run(args, printer).await,
-        Command::Serve(args) => return crate::serve::run(data_dir(cli.data)?, args, printer).await,
+        Command::Serve(args) => {
+            return crate::serve::run(data_dir(cli.data)?, args, &cli.net, printer).await
+        }
         Command::Doc(cmd) => doc_request(cmd)?,
         Command::Author(cmd) => match cmd {
             AuthorCommand::New => Request::AuthorNew,
@@ -167,7 +177,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Status => Request::Status,
     };
     let dir = data_dir(cli.data)?;
-    let output = dispatch(&dir, request, printer).await?;
+    let output = dispatch(&dir, request, &cli.net, printer).await?;
     printer.output(&output);
     Ok(())
 }
@@ -249,7 +259,7 @@ fn doc_request(cmd: DocCommand) -> Result<Request> {
             doc,
             dir: absolute(dir)?,
         },
-        DocCommand::Share { doc, mode } => Request::DocShare { doc, mode },
+        DocCommand::Share { doc, mode, addr } => Request::DocShare { doc, mode, addr },
         DocCommand::Join {
             ticket,
             no_wait,
@@ -276,8 +286,14 @@ fn doc_request(cmd: DocCommand) -> Result<Request> {
     })
 }
 
-/// Sends `request` to the node serving `dir`, or runs it on a short-lived node.
-async fn dispatch(dir: &Path, request: Request, printer: Printer) -> Result<Output> {
+/// Sends `request` to the node serving `dir`, or runs it on a short-lived node (which
+/// reaches peers as `net` says for `doc join`, and stays offline for everything else).
+async fn dispatch(
+    dir: &Path,
+    request: Request,
+    net: &crate::net::NetArgs,
+    printer: Printer,
+) -> Result<Output> {
     ensure_dir(dir)?;
     let mut bar = Bar::new(printer.json);
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
@@ -302,12 +318,15 @@ async fn dispatch(dir: &Path, request: Request, printer: Printer) -> Result<Outp
             }
         }
     };
-    let bind: SocketAddr = match request {
-        Request::DocJoin { .. } => SocketAddr::from(([0, 0, 0, 0], 0)),
-        _ => SocketAddr::from(([127, 0, 0, 1], 0)),
+    let (bind, net) = match request {
+        Request::DocJoin { .. } => (SocketAddr::from(([0, 0, 0, 0], 0)), net.clone()),
+        _ => (
+            SocketAddr::from(([127, 0, 0, 1], 0)),
+            crate::net::NetArgs::offline(),
+        ),
     };
     let interrupted = crate::serve::ShutdownSignal::listen();
-    let node = Node::persistent(dir, bind).await?;
+    let node = Node::persistent(dir, bind, &net).await?;
     let (tx, mut rx) = mpsc::channel(256);
     let render = tokio::spawn(async move {
         while let Some(update) = rx.recv().await {
@@ -497,7 +516,7 @@ pub async fn execute(
             let doc = node.open_doc(parse_doc(&doc)?).await?;
             crate::folder::export(node, &doc, &dir, updates).await
         }
-        Request::DocShare { doc, mode } => {
+        Request::DocShare { doc, mode, addr } => {
             let id = parse_doc(&doc)?;
             let doc = node.open_doc(id).await?;
             if host == Host::ShortLived {
@@ -507,7 +526,24 @@ pub async fn execute(
                 Mode::Read => ShareMode::Read,
                 Mode::Write => ShareMode::Write,
             };
-            let ticket = doc.share(mode, AddrInfoOptions::Addresses).await?;
+            if matches!(addr, AddrMode::Relay | AddrMode::Both) && !node.offline {
+                // A node that just started may not have reached its relay yet; a ticket
+                // without the relay URL would not reach it from another network. With
+                // direct addresses to fall back on (`both`), wait only briefly: a node
+                // without internet access never reaches one.
+                let bound = match addr {
+                    AddrMode::Relay => SHARE_RELAY_BOUND,
+                    _ => crate::net::RELAY_STATUS_BOUND,
+                };
+                let relay = node.relay(bound).await;
+                if addr == AddrMode::Relay && !matches!(relay, RelayState::Connected(_)) {
+                    return Err(CliError::Other(format!(
+                        "no relay connection within {bound:?}: a ticket with \
+                         --addr relay would carry no address (try --addr both or direct)"
+                    )));
+                }
+            }
+            let ticket = doc.share(mode, addr.into()).await?;
             node.record_sync(id, None)?;
             Ok(Output::Ticket {
                 ticket: ticket.to_string(),
@@ -562,11 +598,11 @@ pub async fn execute(
             let doc = node.open_doc(parse_doc(&doc)?).await?;
             let content = node.content_progress(&doc).await?;
             let sync = doc.sync_status().await?;
-            Ok(Output::DocStatus(crate::status::DocStatus::new(
-                doc.id().to_string(),
-                content,
-                sync,
-            )))
+            let mut status = crate::status::DocStatus::new(doc.id().to_string(), content, sync);
+            for peer in &mut status.peers {
+                peer.path = node.path_to(&peer.peer).await;
+            }
+            Ok(Output::DocStatus(status))
         }
         Request::Status => Ok(Output::NodeStatus(crate::status::NodeStatus::new(
             node.id().to_string(),

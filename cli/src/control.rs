@@ -283,6 +283,7 @@ mod tests {
             Request::DocShare {
                 doc: "ab".into(),
                 mode: Mode::Write,
+                addr: crate::args::AddrMode::Relay,
             },
             Request::DocSet {
                 doc: "ab".into(),

@@ -92,7 +92,9 @@ pub async fn run(args: DemoArgs, printer: Printer) -> Result<()> {
         let dir = tmp.path().join(name);
         crate::node::ensure_dir(&dir)?;
         let live = crate::node::live_config(Duration::from_secs(2));
-        match Node::persistent_with(&dir, loopback, live).await {
+        // The demo's nodes share one machine: direct loopback addresses only.
+        let offline = crate::net::NetArgs::offline();
+        match Node::persistent_with(&dir, loopback, &offline, live).await {
             Ok(node) => nodes.push(node),
             Err(e) => {
                 for node in &nodes {

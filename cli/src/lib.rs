@@ -47,6 +47,7 @@ pub mod control;
 pub mod demo;
 pub mod folder;
 pub mod keys;
+pub mod net;
 pub mod node;
 pub mod output;
 pub mod serve;

@@ -13,7 +13,7 @@ use iroh::{endpoint::presets, protocol::Router, Endpoint, SecretKey};
 use iroh_blobs::store::fs::FsStore;
 use sheaf_tokio::{Capability, Doc, DocTicket, Docs, LiveConfig, NamespaceId};
 
-use crate::{CliError, Result};
+use crate::{net::NetArgs, CliError, Result};
 
 /// The data directory to use: `--data`, else `$SHEAF_DATA`, else the platform's one.
 pub fn data_dir(flag: Option<PathBuf>) -> Result<PathBuf> {
@@ -149,40 +149,51 @@ pub struct Node {
     pub blobs: iroh_blobs::api::Store,
     /// The data directory, if persistent.
     pub dir: Option<PathBuf>,
+    /// Whether the node runs without relays and discovery (`--offline`).
+    pub offline: bool,
 }
 
 impl Node {
-    /// Spawns a node persisted in `dir` (which the caller has locked), bound to `bind`, with
-    /// [`live_config`]`(`[`ANTI_ENTROPY`]`)`.
-    pub async fn persistent(dir: &Path, bind: SocketAddr) -> Result<Node> {
-        Self::persistent_with(dir, bind, live_config(ANTI_ENTROPY)).await
+    /// Spawns a node persisted in `dir` (which the caller has locked), bound to `bind`,
+    /// reaching peers as `net` says, with [`live_config`]`(`[`ANTI_ENTROPY`]`)`.
+    pub async fn persistent(dir: &Path, bind: SocketAddr, net: &NetArgs) -> Result<Node> {
+        Self::persistent_with(dir, bind, net, live_config(ANTI_ENTROPY)).await
     }
 
     /// Like [`Node::persistent`], with a sync configuration of the caller's.
-    pub async fn persistent_with(dir: &Path, bind: SocketAddr, live: LiveConfig) -> Result<Node> {
+    pub async fn persistent_with(
+        dir: &Path,
+        bind: SocketAddr,
+        net: &NetArgs,
+        live: LiveConfig,
+    ) -> Result<Node> {
         let key = secret_key(dir)?;
-        Self::spawn(Some(dir), Some(key), bind, live).await
+        Self::spawn(Some(dir), Some(key), bind, net, live).await
     }
 
-    /// Spawns a node; persistent when `dir` is given.
+    /// Spawns a node; persistent when `dir` is given. It binds at once whatever the
+    /// network: relays and discovery (unless `net` is offline) connect in the background.
     pub async fn spawn(
         dir: Option<&Path>,
         key: Option<SecretKey>,
         bind: SocketAddr,
+        net: &NetArgs,
         live: LiveConfig,
     ) -> Result<Node> {
-        // Offline-first: no relay, no DNS, no port mapper; direct addresses only. The gate's
-        // hooks cut off peers that forge gossip, whichever side dialed.
+        // Direct addresses on `bind`, plus relays, discovery and the port mapper as `net`
+        // says. The gate's hooks cut off peers that forge gossip, whichever side dialed.
         let gate = sheaf_tokio::GossipGate::new();
-        let mut builder = Endpoint::builder(presets::Minimal)
+        let builder = net.apply(Endpoint::builder(presets::Minimal))?;
+        let mut builder = builder
             .hooks(gate.hooks())
             .transport_config(sheaf_tokio::transport_config())
-            .clear_ip_transports()
-            .bind_addr(bind)
-            .map_err(|e| CliError::Bind {
+            .clear_ip_transports();
+        if !net.relay_only {
+            builder = builder.bind_addr(bind).map_err(|e| CliError::Bind {
                 addr: bind,
                 reason: e.to_string(),
             })?;
+        }
         if let Some(key) = key {
             builder = builder.secret_key(key);
         }
@@ -226,12 +237,44 @@ impl Node {
             docs,
             blobs,
             dir: dir.map(Path::to_path_buf),
+            offline: net.offline,
         })
     }
 
     /// The node's id.
     pub fn id(&self) -> iroh::EndpointId {
         self.router.endpoint().id()
+    }
+
+    /// The node's home relay connection, waiting at most `bound` for it.
+    pub async fn relay(&self, bound: std::time::Duration) -> crate::net::RelayState {
+        crate::net::relay_state(self.router.endpoint(), self.offline, bound).await
+    }
+
+    /// How the node reaches `peer` (a node id) now: directly if a direct address is in
+    /// use, else through a relay if one is; `None` without a connection in use.
+    pub async fn path_to(&self, peer: &str) -> Option<crate::status::Path> {
+        use iroh::endpoint::TransportAddrUsage;
+        let id = iroh::EndpointId::from_str(peer).ok()?;
+        let info = self.router.endpoint().remote_info(id).await?;
+        let active: Vec<&iroh::TransportAddr> = info
+            .addrs()
+            .filter(|a| matches!(a.usage(), TransportAddrUsage::Active))
+            .map(|a| a.addr())
+            .collect();
+        if active
+            .iter()
+            .any(|a| matches!(a, iroh::TransportAddr::Ip(_)))
+        {
+            Some(crate::status::Path::Direct)
+        } else if active
+            .iter()
+            .any(|a| matches!(a, iroh::TransportAddr::Relay(_)))
+        {
+            Some(crate::status::Path::Relay)
+        } else {
+            None
+        }
     }
 
     /// The node's direct addresses (the bound sockets if none are known yet).

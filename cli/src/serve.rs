@@ -15,13 +15,14 @@ use serde_json::json;
 use crate::{
     args::ServeArgs,
     control,
+    net::{log_relay_changes, NetArgs, RELAY_STATUS_BOUND},
     node::{ensure_dir, DirLock, LockOutcome, Node},
     output::Printer,
     CliError, Result,
 };
 
 /// Runs the node until Ctrl-C or SIGTERM, then shuts it down cleanly (flushing the stores).
-pub async fn run(dir: PathBuf, args: ServeArgs, printer: Printer) -> Result<()> {
+pub async fn run(dir: PathBuf, args: ServeArgs, net: &NetArgs, printer: Printer) -> Result<()> {
     ensure_dir(&dir)?;
     let lock = match DirLock::try_lock(&dir, true)? {
         LockOutcome::Locked(lock) => lock,
@@ -39,7 +40,7 @@ pub async fn run(dir: PathBuf, args: ServeArgs, printer: Printer) -> Result<()> 
     // Listen before the node starts: a SIGTERM right after `ready` (or during start-up) must
     // shut down cleanly, not hit the default action and kill the process.
     let shutdown = ShutdownSignal::listen();
-    let node = Arc::new(spawn_node(&dir, args.bind).await?);
+    let node = Arc::new(spawn_node(&dir, args.bind, net).await?);
     let result = serve_node(&dir, node.clone(), printer, shutdown).await;
     node.shutdown().await.ok();
     drop(lock);
@@ -71,13 +72,13 @@ fn remember_port(dir: &Path, port: u16) -> Result<()> {
 /// name the node's addresses, so a node that came back on another port would leave every
 /// ticket handed out before unusable. If the remembered port is taken, the node takes a
 /// fresh one and says so on stderr; the port it ends up on is remembered for next time.
-async fn spawn_node(dir: &Path, bind: Option<SocketAddr>) -> Result<Node> {
+async fn spawn_node(dir: &Path, bind: Option<SocketAddr>, net: &NetArgs) -> Result<Node> {
     if let Some(bind) = bind {
-        return Node::persistent(dir, bind).await;
+        return Node::persistent(dir, bind, net).await;
     }
     let any = |port| SocketAddr::from(([0, 0, 0, 0], port));
     let node = match remembered_port(dir) {
-        Some(port) => match Node::persistent(dir, any(port)).await {
+        Some(port) => match Node::persistent(dir, any(port), net).await {
             Ok(node) => node,
             Err(CliError::Bind { reason, .. }) => {
                 eprintln!(
@@ -85,11 +86,11 @@ async fn spawn_node(dir: &Path, bind: Option<SocketAddr>) -> Result<Node> {
                      tickets shared before the restart no longer reach this node",
                     reason.split_whitespace().collect::<Vec<_>>().join(" ")
                 );
-                Node::persistent(dir, any(0)).await?
+                Node::persistent(dir, any(0), net).await?
             }
             Err(e) => return Err(e),
         },
-        None => Node::persistent(dir, any(0)).await?,
+        None => Node::persistent(dir, any(0), net).await?,
     };
     let port = node
         .router
@@ -118,10 +119,20 @@ async fn serve_node(
     let resumed = node.resume().await?;
     let control = control::listen(dir, node.clone())?;
     let addrs = node.addrs();
+    // At most a short wait: without internet access the node is ready on its direct
+    // addresses at once, and iroh keeps trying the relay in the background.
+    let relay = node.relay(RELAY_STATUS_BOUND).await;
+    log_relay_changes(node.router.endpoint().clone());
     if printer.json {
+        let home = match &relay {
+            crate::net::RelayState::Connected(url) => Some(url.to_string()),
+            _ => None,
+        };
         printer.json_line(&json!({
             "node_id": node.id().to_string(),
             "addrs": addrs.iter().map(|a| a.to_string()).collect::<Vec<_>>(),
+            "relay": home,
+            "offline": node.offline,
             "data": dir.display().to_string(),
             "resumed": resumed,
         }));
@@ -130,6 +141,7 @@ async fn serve_node(
         for a in &addrs {
             printer.line(&format!("addr {a}"));
         }
+        printer.line(&format!("relay {relay}"));
         printer.line(&format!("data {}", dir.display()));
         printer.line(&format!("syncing {resumed} documents"));
         printer.line("ready");

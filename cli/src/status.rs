@@ -107,6 +107,29 @@ pub struct PeerStatus {
     pub retry_scheduled: bool,
     /// The last sync that finished.
     pub last_sync: Option<LastSync>,
+    /// How the node reaches the peer now: `direct` (UDP to one of its IP addresses) or
+    /// `relay` (through its relay server); `None` when no connection is in use.
+    #[serde(default)]
+    pub path: Option<Path>,
+}
+
+/// How a node reaches a peer ([`PeerStatus::path`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Path {
+    /// UDP to one of the peer's IP addresses (holepunched or on the same network).
+    Direct,
+    /// Through a relay server (end-to-end encrypted; the relay forwards packets).
+    Relay,
+}
+
+impl std::fmt::Display for Path {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Path::Direct => "direct",
+            Path::Relay => "relayed",
+        })
+    }
 }
 
 /// The last finished sync with a peer.
@@ -153,6 +176,9 @@ impl DocStatus {
         out.push(format!("peers {}", self.peers.len()));
         for p in &self.peers {
             let mut flags = Vec::new();
+            if let Some(path) = p.path {
+                flags.push(path.to_string());
+            }
             if p.neighbor {
                 flags.push("neighbour".to_string());
             }
@@ -196,6 +222,7 @@ impl From<&PeerSyncStatus> for PeerStatus {
             syncing: p.syncing,
             failures: p.failures,
             retry_scheduled: p.retry_scheduled,
+            path: None,
             last_sync: p.last_sync.as_ref().map(|s| LastSync {
                 finished_micros: s.finished_micros,
                 dialed: matches!(s.origin, sheaf_tokio::Origin::Connect(_)),

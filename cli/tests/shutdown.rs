@@ -14,7 +14,7 @@ use std::{
 };
 
 use common::{ok, Serve, Watch};
-use sheaf_cli::node::Node;
+use sheaf_cli::{net::NetArgs, node::Node};
 use sheaf_tokio::{AddrInfoOptions, DocTicket, ShareMode};
 
 /// Documents the two nodes share.
@@ -38,7 +38,9 @@ fn runtime() -> tokio::runtime::Runtime {
 /// again by `serve`; returns write tickets naming the node at `bind`.
 fn prepare_owner(dir: &Path, bind: &str) -> Vec<DocTicket> {
     runtime().block_on(async {
-        let node = Node::persistent(dir, bind.parse().unwrap()).await.unwrap();
+        let node = Node::persistent(dir, bind.parse().unwrap(), &NetArgs::offline())
+            .await
+            .unwrap();
         let author = node.docs.author_default();
         let mut tickets = Vec::with_capacity(DOCS);
         for i in 0..DOCS {
@@ -62,7 +64,7 @@ fn prepare_owner(dir: &Path, bind: &str) -> Vec<DocTicket> {
 /// ticket's node by `serve`.
 fn prepare_joiner(dir: &Path, tickets: &[DocTicket]) {
     runtime().block_on(async {
-        let node = Node::persistent(dir, "127.0.0.1:0".parse().unwrap())
+        let node = Node::persistent(dir, "127.0.0.1:0".parse().unwrap(), &NetArgs::offline())
             .await
             .unwrap();
         for ticket in tickets {

@@ -600,6 +600,7 @@ impl<R: Runtime> Docs<R> {
 
     /// Handles an incoming `/iroh-sync/1` connection.
     pub async fn handle_connection(&self, conn: Connection) -> Result<()> {
+        self.inner.metrics.count_path(&conn);
         let (send, recv) = conn
             .accept_bi()
             .await

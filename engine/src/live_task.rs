@@ -451,12 +451,14 @@ impl<R: Runtime> LiveTask<R> {
                 self.dialing.insert(session, ());
                 let endpoint = self.endpoint.clone();
                 let tx = self.tx.clone();
+                let metrics = self.metrics.clone();
                 self.rt.spawn(Box::pin(async move {
                     let res = async {
                         let conn = endpoint
                             .connect(id, ALPN)
                             .await
                             .map_err(|e| e.to_string())?;
+                        metrics.count_path(&conn);
                         let (send, recv) = conn.open_bi().await.map_err(|e| e.to_string())?;
                         Ok::<_, String>((conn, send, recv))
                     }

@@ -57,6 +57,12 @@ pub struct Metrics {
     /// 1 once the store thread stopped without a shutdown (it failed): every document call
     /// then returns `ReplicaError::Stopped`, and the node should be restarted.
     pub store_stopped: Gauge,
+    /// Sync connections, accepted or dialed, that used a direct path (UDP to one of the
+    /// peer's IP addresses) when their session began.
+    pub sync_conns_direct: Counter,
+    /// Sync connections, accepted or dialed, that went through a relay server when their
+    /// session began (iroh may move them onto a direct path later).
+    pub sync_conns_relayed: Counter,
     /// Failed syncs scheduled for a retry.
     pub sync_retries: Counter,
     /// Blobs downloaded.
@@ -97,6 +103,16 @@ pub struct Metrics {
 }
 
 impl Metrics {
+    /// Counts `conn` as direct or relayed by the path it uses now.
+    pub(crate) fn count_path(&self, conn: &iroh::endpoint::Connection) {
+        let paths = conn.paths();
+        match paths.iter().find(|p| p.is_selected()) {
+            Some(p) if p.is_ip() => self.sync_conns_direct.inc(),
+            Some(p) if p.is_relay() => self.sync_conns_relayed.inc(),
+            _ => 0,
+        };
+    }
+
     /// Adds what changed between two snapshots of the core's counters.
     pub(crate) fn record(
         &self,

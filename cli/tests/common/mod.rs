@@ -14,8 +14,18 @@ use std::{
 /// How long a test waits for a process or a condition.
 pub const TIMEOUT: Duration = Duration::from_secs(60);
 
-/// The `sheaf` command, with backtraces enabled (none may ever show).
+/// The `sheaf` command, `--offline` (direct loopback addresses only: no relay, no
+/// discovery, no port mapping, so nothing leaves the machine), with backtraces enabled
+/// (none may ever show).
 pub fn sheaf() -> Command {
+    let mut cmd = sheaf_networked();
+    cmd.arg("--offline");
+    cmd
+}
+
+/// The `sheaf` command without `--offline`: the caller names its relay and turns
+/// discovery and port mapping off, so that nothing leaves the machine.
+pub fn sheaf_networked() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_sheaf"));
     cmd.env_remove("SHEAF_DATA")
         .env("RUST_BACKTRACE", "1")
@@ -189,9 +199,13 @@ impl Watch {
     /// Starts watching `doc` on the `serve` of `dir` and waits until the subscription holds.
     pub fn start(dir: &Path, doc: &str) -> Watch {
         let mut cmd = sheaf();
-        cmd.arg("--data")
-            .arg(dir)
-            .args(["--json", "doc", "watch", doc]);
+        cmd.arg("--data").arg(dir);
+        Self::start_with(cmd, doc)
+    }
+
+    /// Like [`Watch::start`], with a `sheaf` command (and its options) of the caller's.
+    pub fn start_with(mut cmd: Command, doc: &str) -> Watch {
+        cmd.args(["--json", "doc", "watch", doc]);
         let mut proc = Proc::spawn(cmd);
         proc.wait_line(|l| l.contains("\"watching\""));
         Watch { proc }

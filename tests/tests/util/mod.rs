@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod fragile;
+pub mod relay;
 
 use std::{
     path::{Path, PathBuf},
@@ -156,7 +157,17 @@ pub async fn node(dir: Option<&Path>) -> Result<Node> {
 pub async fn spawn(opts: NodeOpts) -> Result<Node> {
     // Nodes cut off forgers' gossip in both directions, as `sheaf serve` does.
     let gate = sheaf_tokio::GossipGate::new();
-    let endpoint = gated_endpoint(opts.secret_key, Some(&gate)).await?;
+    let endpoint = gated_endpoint(opts.secret_key.clone(), Some(&gate)).await?;
+    spawn_on(endpoint, gate, opts).await
+}
+
+/// Spawns a node as `opts` says on `endpoint`, which the caller built with `gate`'s hooks
+/// (`opts.secret_key` is ignored: the endpoint has its key).
+pub async fn spawn_on(
+    endpoint: Endpoint,
+    gate: sheaf_tokio::GossipGate,
+    opts: NodeOpts,
+) -> Result<Node> {
     let (blobs, mut builder) = match &opts.dir {
         None if opts.fragile.is_some() => {
             let store = MemStore::new();
