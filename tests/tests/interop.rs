@@ -10,55 +10,24 @@ use std::{collections::BTreeSet, str::FromStr};
 
 use anyhow::{Context, Result};
 use futures_lite::StreamExt;
-use iroh::protocol::Router;
 use sheaf_tokio::{AddrInfoOptions, LiveEvent, Query, ShareMode};
-use util::{endpoint, memory_node, wait_for, TIMEOUT};
+use util::{endpoint, iroh_docs::IrohNode, memory_node, wait_for, TIMEOUT};
 
-/// An iroh-docs 0.101 node (with iroh-blobs 0.103, as that crate requires).
-struct IrohNode {
-    router: Router,
-    docs: iroh_docs::protocol::Docs,
-    _blobs: iroh_blobs_0103::store::mem::MemStore,
-}
-
-impl IrohNode {
-    async fn spawn() -> Result<Self> {
-        let endpoint = endpoint().await?;
-        let blobs = iroh_blobs_0103::store::mem::MemStore::new();
-        let gossip = iroh_gossip::net::Gossip::builder().spawn(endpoint.clone());
-        let docs = iroh_docs::protocol::Docs::memory()
-            .spawn(endpoint.clone(), (*blobs).clone(), gossip.clone())
-            .await?;
-        let router = Router::builder(endpoint)
-            .accept(iroh_docs::ALPN, docs.clone())
-            .accept(
-                iroh_blobs_0103::ALPN,
-                iroh_blobs_0103::BlobsProtocol::new(&blobs, None),
-            )
-            .accept(iroh_gossip::ALPN, gossip)
-            .spawn();
-        Ok(Self {
-            router,
-            docs,
-            _blobs: blobs,
+/// The entries of an iroh-docs document, as rows.
+async fn iroh_entries(doc: &iroh_docs::api::Doc) -> Result<BTreeSet<Row>> {
+    let stream = doc
+        .get_many(iroh_docs::store::Query::all().include_empty().build())
+        .await?;
+    let entries: Vec<_> = stream.try_collect().await?;
+    Ok(entries
+        .into_iter()
+        .map(|e| Row {
+            author: e.author().as_bytes().to_vec(),
+            key: e.key().to_vec(),
+            hash: e.content_hash().as_bytes().to_vec(),
+            timestamp: e.timestamp(),
         })
-    }
-
-    async fn entries(&self, doc: &iroh_docs::api::Doc) -> Result<BTreeSet<Row>> {
-        let stream = doc
-            .get_many(iroh_docs::store::Query::all().include_empty().build())
-            .await?;
-        let entries: Vec<_> = stream.try_collect().await?;
-        Ok(entries
-            .into_iter()
-            .map(|e| Row {
-                author: e.author().as_bytes().to_vec(),
-                key: e.key().to_vec(),
-                hash: e.content_hash().as_bytes().to_vec(),
-                timestamp: e.timestamp(),
-            })
-            .collect())
-    }
+        .collect())
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -104,7 +73,7 @@ async fn until<S: futures_lite::Stream + Unpin>(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sheaf_imports_an_iroh_docs_document() -> Result<()> {
-    let iroh = IrohNode::spawn().await?;
+    let iroh = IrohNode::spawn_on(endpoint().await?).await?;
     let sheaf = memory_node().await?;
     let a1 = iroh.docs.author_default().await?;
     let a2 = iroh.docs.author_create().await?;
@@ -114,7 +83,7 @@ async fn sheaf_imports_an_iroh_docs_document() -> Result<()> {
     doc.set_bytes(a2, "other", "three").await?;
     doc.set_bytes(a2, "gone/x", "x").await?;
     doc.del(a2, "gone/").await?;
-    let expected = iroh.entries(&doc).await?;
+    let expected = iroh_entries(&doc).await?;
     assert_eq!(expected.len(), 4, "3 values and one tombstone");
     let ticket = doc
         .share(
@@ -144,7 +113,7 @@ async fn sheaf_imports_an_iroh_docs_document() -> Result<()> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn iroh_docs_imports_a_sheaf_document_and_live_updates_flow_both_ways() -> Result<()> {
-    let iroh = IrohNode::spawn().await?;
+    let iroh = IrohNode::spawn_on(endpoint().await?).await?;
     let sheaf = memory_node().await?;
     let author = sheaf.docs.author_default();
     let sdoc = sheaf.docs.create().await?;
@@ -163,7 +132,7 @@ async fn iroh_docs_imports_a_sheaf_document_and_live_updates_flow_both_ways() ->
     until(
         &mut ievents,
         "iroh-docs to hold Sheaf's entries",
-        async || Ok(iroh.entries(&idoc).await? == expected),
+        async || Ok(iroh_entries(&idoc).await? == expected),
     )
     .await?;
 
@@ -207,8 +176,8 @@ async fn iroh_docs_imports_a_sheaf_document_and_live_updates_flow_both_ways() ->
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mixed_swarm_converges() -> Result<()> {
-    let i1 = IrohNode::spawn().await?;
-    let i2 = IrohNode::spawn().await?;
+    let i1 = IrohNode::spawn_on(endpoint().await?).await?;
+    let i2 = IrohNode::spawn_on(endpoint().await?).await?;
     let s = memory_node().await?;
     let doc1 = i1.docs.create().await?;
     let a1 = i1.docs.author_default().await?;
@@ -236,11 +205,11 @@ async fn mixed_swarm_converges() -> Result<()> {
     .await?;
     let all = sheaf_entries(&sdoc).await?;
     until(&mut e1, "iroh-docs 1 to converge", async || {
-        Ok(i1.entries(&doc1).await? == all)
+        Ok(iroh_entries(&doc1).await? == all)
     })
     .await?;
     until(&mut e2, "iroh-docs 2 to converge", async || {
-        Ok(i2.entries(&doc2).await? == all)
+        Ok(iroh_entries(&doc2).await? == all)
     })
     .await?;
     i1.router.shutdown().await?;

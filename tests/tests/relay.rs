@@ -18,10 +18,11 @@ use std::{collections::BTreeSet, str::FromStr};
 
 use anyhow::{Context, Result};
 use futures_lite::StreamExt;
-use iroh::{protocol::Router, test_utils::DnsPkarrServer, Endpoint};
+use iroh::{test_utils::DnsPkarrServer, Endpoint};
 use sheaf_core::wire::TransportAddr;
 use sheaf_tokio::{AddrInfoOptions, DocTicket, Events, Hash, LiveEvent, ShareMode};
 use util::{
+    iroh_docs::IrohNode,
     relay::{assert_relayed, relay_only_endpoint, wait_home_relay, TestRelay},
     spawn_on, wait_for, Node, NodeOpts, TIMEOUT,
 };
@@ -240,51 +241,17 @@ async fn relay_restart_mid_session_both_reconnect_and_keep_syncing() -> Result<(
 }
 
 /// An iroh-docs 0.101 node on a relay-only endpoint.
-struct IrohDocsNode {
-    router: Router,
-    docs: iroh_docs::protocol::Docs,
-    _blobs: iroh_blobs_0103::store::mem::MemStore,
-}
-
-impl IrohDocsNode {
-    async fn spawn(relay: &TestRelay) -> Result<Self> {
-        let endpoint = relay_only_endpoint(&relay.map, None, None, None).await?;
-        wait_home_relay(&endpoint, &relay.url).await?;
-        let blobs = iroh_blobs_0103::store::mem::MemStore::new();
-        let gossip = iroh_gossip::net::Gossip::builder().spawn(endpoint.clone());
-        let docs = iroh_docs::protocol::Docs::memory()
-            .spawn(endpoint.clone(), (*blobs).clone(), gossip.clone())
-            .await?;
-        let router = Router::builder(endpoint)
-            .accept(iroh_docs::ALPN, docs.clone())
-            .accept(
-                iroh_blobs_0103::ALPN,
-                iroh_blobs_0103::BlobsProtocol::new(&blobs, None),
-            )
-            .accept(iroh_gossip::ALPN, gossip)
-            .spawn();
-        Ok(Self {
-            router,
-            docs,
-            _blobs: blobs,
-        })
-    }
-
-    async fn keys(&self, doc: &iroh_docs::api::Doc) -> Result<BTreeSet<Vec<u8>>> {
-        let entries: Vec<_> = doc
-            .get_many(iroh_docs::store::Query::all().build())
-            .await?
-            .try_collect()
-            .await?;
-        Ok(entries.iter().map(|e| e.key().to_vec()).collect())
-    }
+async fn iroh_docs_node(relay: &TestRelay) -> Result<IrohNode> {
+    let endpoint = relay_only_endpoint(&relay.map, None, None, None).await?;
+    wait_home_relay(&endpoint, &relay.url).await?;
+    IrohNode::spawn_on(endpoint).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn iroh_docs_node_joins_a_sheaf_document_through_the_relay() -> Result<()> {
     let relay = TestRelay::start().await?;
     let sheaf = relay_node(&relay, None).await?;
-    let iroh = IrohDocsNode::spawn(&relay).await?;
+    let iroh = iroh_docs_node(&relay).await?;
     let author = sheaf.docs.author_default();
     let sdoc = sheaf.docs.create().await?;
     sdoc.set_bytes(author, "a", "alpha").await?;

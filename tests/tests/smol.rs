@@ -1,6 +1,9 @@
 //! Sheaf nodes on smol: the application runs under `smol::block_on`, the engine's tasks on
 //! `SmolRuntime`'s owned tokio runtime. Real iroh endpoints on loopback.
 
+#[path = "util/iroh_docs.rs"]
+mod iroh_node;
+
 use std::{str::FromStr, time::Duration};
 
 use anyhow::{Context, Result};
@@ -8,6 +11,7 @@ use futures_lite::{future, StreamExt};
 use iroh::{endpoint::presets, protocol::Router, Endpoint};
 use iroh_blobs::store::mem::MemStore;
 use iroh_gossip::net::Gossip;
+use iroh_node::IrohNode;
 use sheaf_smol::{AddrInfoOptions, LiveEvent, ShareMode, SmolRuntime};
 
 const TIMEOUT: Duration = Duration::from_secs(60);
@@ -181,19 +185,7 @@ fn a_smol_node_syncs_with_an_iroh_docs_node() -> Result<()> {
     smol::block_on(async {
         let _tokio = rt.enter();
         let endpoint = endpoint().await?;
-        let blobs = iroh_blobs_0103::store::mem::MemStore::new();
-        let gossip = Gossip::builder().spawn(endpoint.clone());
-        let docs = iroh_docs::protocol::Docs::memory()
-            .spawn(endpoint.clone(), (*blobs).clone(), gossip.clone())
-            .await?;
-        let router = Router::builder(endpoint)
-            .accept(iroh_docs::ALPN, docs.clone())
-            .accept(
-                iroh_blobs_0103::ALPN,
-                iroh_blobs_0103::BlobsProtocol::new(&blobs, None),
-            )
-            .accept(iroh_gossip::ALPN, gossip)
-            .spawn();
+        let iroh = IrohNode::spawn_on(endpoint).await?;
         let s = node(rt.clone(), sheaf_smol::Docs::memory()).await?;
         let sdoc = s.docs.create().await?;
         sdoc.set_bytes(s.docs.author_default(), "from-smol", "s")
@@ -201,7 +193,8 @@ fn a_smol_node_syncs_with_an_iroh_docs_node() -> Result<()> {
         let ticket = sdoc
             .share(ShareMode::Write, AddrInfoOptions::RelayAndAddresses)
             .await?;
-        let idoc = docs
+        let idoc = iroh
+            .docs
             .import(iroh_docs::DocTicket::from_str(&ticket.to_string())?)
             .await?;
         let mut ievents = Box::pin(idoc.subscribe().await?);
@@ -216,7 +209,7 @@ fn a_smol_node_syncs_with_an_iroh_docs_node() -> Result<()> {
         })
         .await?;
         s.router.shutdown().await?;
-        router.shutdown().await?;
+        iroh.router.shutdown().await?;
         Ok(())
     })
 }

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod fragile;
+pub mod iroh_docs;
 pub mod relay;
 
 use std::{
