@@ -14,6 +14,7 @@
 
 pub mod counting;
 pub mod data;
+pub mod link;
 pub mod nodes;
 pub mod reconcile;
 pub mod report;
