@@ -354,6 +354,9 @@ pub enum Ev {
         phases: Option<(f64, f64)>,
         /// This node dialed (rather than accepted) the sync.
         dialed: bool,
+        /// Message exchanges the sync needed, from Sheaf's `SyncDetails::round_trips` (a
+        /// successful Sheaf sync only).
+        round_trips: Option<usize>,
     },
     /// The subscriber fell behind and this many events were dropped (Sheaf only).
     Lagged(u64),
@@ -494,6 +497,7 @@ impl Doc {
                             s.process.as_secs_f64() * 1000.0,
                         )),
                         dialed: matches!(s.origin, sheaf_tokio::Origin::Connect(_)),
+                        round_trips: s.result.as_ref().ok().map(|d| d.round_trips()),
                         error: s.result.err().map(|e| e.to_string()),
                     },
                     E::Lagged { missed } => Ev::Lagged(missed),
@@ -513,6 +517,7 @@ impl Doc {
                         dialed: matches!(s.origin, iroh_docs::engine::Origin::Connect(_)),
                         error: s.result.err(),
                         phases: None,
+                        round_trips: None,
                     },
                     _ => Ev::Other,
                 }
