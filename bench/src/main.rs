@@ -173,8 +173,16 @@ impl Plan {
 
 fn reconcile_table(rows: &[sheaf_bench::Row]) {
     println!(
-        "\n{:<24} {:>9} {:>7} {:>11} {:>9} {:>11} {:>12} {:>12}",
-        "impl", "n", "diff", "ms (mean)", "messages", "bytes", "store calls", "entries read"
+        "\n{:<24} {:>9} {:>7} {:>11} {:>9} {:>6} {:>11} {:>12} {:>12}",
+        "impl",
+        "n",
+        "diff",
+        "ms (mean)",
+        "messages",
+        "rtts",
+        "bytes",
+        "store calls",
+        "entries read"
     );
     let mut keys: Vec<(&str, usize, usize)> = rows
         .iter()
@@ -191,12 +199,13 @@ fn reconcile_table(rows: &[sheaf_bench::Row]) {
         let last = group[group.len() - 1];
         let opt = |v: Option<u64>| v.map_or("-".to_string(), |v| v.to_string());
         println!(
-            "{:<24} {:>9} {:>7} {:>11.1} {:>9} {:>11} {:>12} {:>12}",
+            "{:<24} {:>9} {:>7} {:>11.1} {:>9} {:>6} {:>11} {:>12} {:>12}",
             implementation,
             n,
             diff,
             mean,
             last.messages,
+            last.round_trips,
             last.bytes,
             opt(last.store_calls),
             opt(last.entries_read)
