@@ -81,6 +81,19 @@ fn builder(family: Family) -> Result<iroh::endpoint::Builder> {
         .bind_addr(bind)?)
 }
 
+/// The split policy Sheaf nodes use instead of the default, from `SHEAF_BENCH_SPLIT=KxM`
+/// (split factor `K`, parts of at most `M` entries sent as entries), with its spec.
+pub fn split_policy() -> Option<(String, sheaf_core::ranger::SyncConfig)> {
+    let spec = std::env::var("SHEAF_BENCH_SPLIT").ok()?;
+    let (k, m) = spec.split_once('x')?;
+    let sync = sheaf_core::ranger::SyncConfig {
+        split_factor: k.parse().ok()?,
+        max_set_size: m.parse().ok()?,
+        ..Default::default()
+    };
+    Some((spec, sync))
+}
+
 /// `id` reachable at `addr` only (a link's socket, say).
 pub fn addr_at(id: iroh::EndpointId, addr: std::net::SocketAddr) -> EndpointAddr {
     EndpointAddr::new(id).with_ip_addr(addr)
@@ -174,6 +187,12 @@ impl Node {
             ),
         };
         let docs = builder
+            .replica_config(split_policy().map_or_else(Default::default, |(_, sync)| {
+                sheaf_core::replica::ReplicaConfig {
+                    sync,
+                    ..Default::default()
+                }
+            }))
             .live_config(live)
             .gossip_gate(gate)
             .spawn(endpoint.clone(), blobs.clone(), gossip.clone())

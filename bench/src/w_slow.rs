@@ -5,6 +5,9 @@
 //! at the link's address). They sync once (`first_ms`, a no-op sync on freshly opened
 //! documents; whichever node reports a `SyncFinished` first), leave the swarm, each writes `new` entries, and B calls `start_sync` again:
 //!
+//! Sheaf nodes use the split policy of `SHEAF_BENCH_SPLIT=KxM` if set (records get a `split`
+//! parameter).
+//!
 //! - `ms`: until both nodes received the other's `new` entries;
 //! - `sync_ms`: until the first successful `SyncFinished` of either node (the diff sync
 //!   itself; either node may have dialed it: B's `start_sync`, or A on meeting B in the
@@ -91,6 +94,9 @@ async fn once(
         .param("n", n)
         .param("new_per_side", new);
     let mut rec = link_params(rec, &config);
+    if let (Impl::Sheaf, Some((spec, _))) = (imp, crate::nodes::split_policy()) {
+        rec = rec.param("split", spec);
+    }
     let (a_dir, b_dir) = (
         stores.node_dir(imp, Some(name), "a")?,
         stores.node_dir(imp, Some(name), "b")?,
