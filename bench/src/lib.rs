@@ -10,10 +10,13 @@
 //! Workloads: W1/W2 local insert and query ([`w_local`]); W3 initial sync, W4 diff sync, W5
 //! no-op sync, W7 bytes on the wire ([`w_sync`]); W6 live latency ([`w_live`]); W8
 //! in-process reconciliation without network ([`reconcile`]); W9 W5 and W6 under attack
-//! ([`w_attack`]); W11 and the idle cost of many documents ([`w_many`]).
+//! ([`w_attack`]); W10 diff sync, W3 and W6 over a slow link ([`w_slow`], through the
+//! userspace link emulator [`link`]); W11 and the idle cost of many documents ([`w_many`]).
 
 pub mod counting;
 pub mod data;
+pub mod link;
+pub mod neg;
 pub mod nodes;
 pub mod reconcile;
 pub mod report;
@@ -21,6 +24,7 @@ pub mod w_attack;
 pub mod w_live;
 pub mod w_local;
 pub mod w_many;
+pub mod w_slow;
 pub mod w_sync;
 
 use std::io::Write as _;
@@ -64,6 +68,9 @@ pub struct Row {
     pub millis: f64,
     /// Messages exchanged.
     pub messages: usize,
+    /// Round trips: one-way flights / 2, rounded up. For the alternating iroh-docs protocol
+    /// every message is a flight; negentropy adds the entry transfer ([`crate::neg`]).
+    pub round_trips: usize,
     /// Bytes exchanged (encoded messages).
     pub bytes: usize,
     /// Backend calls made (Sheaf only; iroh-docs' store is not instrumented). Range
@@ -78,7 +85,7 @@ impl Row {
     pub fn json(&self) -> String {
         let opt = |v: Option<u64>| v.map_or("null".to_string(), |v| v.to_string());
         format!(
-            "{{\"impl\":\"{}\",\"workload\":\"{}\",\"n\":{},\"diff\":{},\"rep\":{},\"millis\":{:.3},\"messages\":{},\"bytes\":{},\"store_calls\":{},\"entries_read\":{}}}",
+            "{{\"impl\":\"{}\",\"workload\":\"{}\",\"n\":{},\"diff\":{},\"rep\":{},\"millis\":{:.3},\"messages\":{},\"round_trips\":{},\"bytes\":{},\"store_calls\":{},\"entries_read\":{}}}",
             self.implementation,
             self.workload,
             self.n,
@@ -86,6 +93,7 @@ impl Row {
             self.rep,
             self.millis,
             self.messages,
+            self.round_trips,
             self.bytes,
             opt(self.store_calls),
             opt(self.entries_read)
@@ -105,6 +113,7 @@ impl Row {
             .param("diff", self.diff);
         rec.set("ms", self.millis);
         rec.set("messages", self.messages as f64);
+        rec.set("round_trips", self.round_trips as f64);
         rec.set("bytes", self.bytes as f64);
         Some(rec)
     }

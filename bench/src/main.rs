@@ -1,18 +1,26 @@
-//! `sheaf-bench`: runs workloads W1–W9 and W11 (many documents; `IDLE`: idle cost) on Sheaf and iroh-docs 0.101, prints one JSON line per
-//! measurement and a table of medians with the iroh-docs / Sheaf ratio, and writes
-//! `RESULTS.md`.
+//! `sheaf-bench`: runs workloads W1–W11 (W10: over a slow link; W11: many documents; `IDLE`:
+//! idle cost) on Sheaf and iroh-docs 0.101, prints one JSON line per measurement and a table
+//! of medians with the iroh-docs / Sheaf ratio, and writes `RESULTS.md`.
+//!
+//! `--only` names workloads; `W10` is the diff-sync matrix over the link emulator, `W10-W3`
+//! and `W10-W6` are W3 and W6 over a 100 ms link.
 //!
 //! ```text
 //! sheaf-bench [--quick] [--only W1,W3] [--reps R] [--out bench/RESULTS.md] [--json-only]
+//!             [--w10-n N] [--w10-rtts 20,100] [--w10-losses 0,0.01]
 //! sheaf-bench reconcile [--n N] [--diff D] [--reps R] [--no-iroh]
 //! ```
 
-use std::{path::PathBuf, time::Instant};
+use std::{
+    path::PathBuf,
+    time::{Duration, Instant},
+};
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
 use sheaf_bench::{
-    data::Stores, progress, reconcile, report, w_attack, w_live, w_local, w_many, w_sync, Out,
+    data::Stores, link::LinkConfig, progress, reconcile, report, w_attack, w_live, w_local, w_many,
+    w_slow, w_sync, Out,
 };
 
 /// Side-by-side benchmarks of Sheaf and iroh-docs 0.101 over loopback.
@@ -37,6 +45,18 @@ struct Cli {
     /// Print only the JSON lines, no table.
     #[arg(long)]
     json_only: bool,
+    /// W10: entries in the document (default 100,000; 10,000 with `--quick`).
+    #[arg(long, value_parser = count)]
+    w10_n: Option<usize>,
+    /// W10: new entries per side (default 1,100,1000).
+    #[arg(long, value_delimiter = ',', value_parser = count)]
+    w10_news: Vec<usize>,
+    /// W10: round-trip times in ms (default 20,100).
+    #[arg(long, value_delimiter = ',')]
+    w10_rtts: Vec<u64>,
+    /// W10: loss per direction, 0 to 1 (default 0,0.01).
+    #[arg(long, value_delimiter = ',')]
+    w10_losses: Vec<f64>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -82,7 +102,14 @@ struct Plan {
     w11: (usize, usize),
     /// Idle cost of Sheaf nodes with this many documents each.
     idle: Vec<usize>,
+    /// W10: diff sync over the link emulator.
+    w10: w_slow::Matrix,
+    /// W3 over a link of [`SLOW_RTT_MS`]: entries.
+    w10_w3: Vec<usize>,
 }
+
+/// Round-trip time of the link for `W10-W3` and `W10-W6`.
+const SLOW_RTT_MS: u64 = 100;
 
 impl Plan {
     fn full() -> Self {
@@ -104,6 +131,13 @@ impl Plan {
             },
             w11: (1_000, 10),
             idle: vec![1_000, 5_000],
+            w10: w_slow::Matrix {
+                n: 100_000,
+                news: vec![1, 100, 1_000],
+                rtts_ms: vec![20, 100],
+                losses: vec![0.0, 0.01],
+            },
+            w10_w3: vec![10_000],
         }
     }
 
@@ -126,14 +160,29 @@ impl Plan {
             },
             w11: (100, 10),
             idle: vec![100],
+            w10: w_slow::Matrix {
+                n: 10_000,
+                news: vec![1, 100],
+                rtts_ms: vec![100],
+                losses: vec![0.0],
+            },
+            w10_w3: vec![1_000],
         }
     }
 }
 
 fn reconcile_table(rows: &[sheaf_bench::Row]) {
     println!(
-        "\n{:<24} {:>9} {:>7} {:>11} {:>9} {:>11} {:>12} {:>12}",
-        "impl", "n", "diff", "ms (mean)", "messages", "bytes", "store calls", "entries read"
+        "\n{:<24} {:>9} {:>7} {:>11} {:>9} {:>6} {:>11} {:>12} {:>12}",
+        "impl",
+        "n",
+        "diff",
+        "ms (mean)",
+        "messages",
+        "rtts",
+        "bytes",
+        "store calls",
+        "entries read"
     );
     let mut keys: Vec<(&str, usize, usize)> = rows
         .iter()
@@ -150,12 +199,13 @@ fn reconcile_table(rows: &[sheaf_bench::Row]) {
         let last = group[group.len() - 1];
         let opt = |v: Option<u64>| v.map_or("-".to_string(), |v| v.to_string());
         println!(
-            "{:<24} {:>9} {:>7} {:>11.1} {:>9} {:>11} {:>12} {:>12}",
+            "{:<24} {:>9} {:>7} {:>11.1} {:>9} {:>6} {:>11} {:>12} {:>12}",
             implementation,
             n,
             diff,
             mean,
             last.messages,
+            last.round_trips,
             last.bytes,
             opt(last.store_calls),
             opt(last.entries_read)
@@ -190,6 +240,13 @@ async fn run_async(out: &mut Out, plan: &Plan, wanted: &dyn Fn(&str) -> bool, re
     step!("W7", w_sync::initial(out, &plan.w7, reps, &stores, false));
     step!("W9", w_attack::w9(out, plan.w9, reps));
     step!("W11", w_many::w11(out, plan.w11.0, plan.w11.1, reps));
+    step!("W10", w_slow::w10(out, &plan.w10, reps, &stores));
+    let slow = LinkConfig::symmetric(Duration::from_millis(SLOW_RTT_MS), 0.0, 1);
+    step!(
+        "W10-W3",
+        w_sync::initial_over(out, &plan.w10_w3, reps, &stores, true, Some(slow))
+    );
+    step!("W10-W6", w_live::w6_over(out, plan.w6_writes, reps, slow));
     for docs in &plan.idle {
         step!("IDLE", w_many::idle(out, *docs, true));
     }
@@ -222,11 +279,23 @@ fn main() -> Result<()> {
         return Ok(());
     }
     let started = Instant::now();
-    let plan = if cli.quick {
+    let mut plan = if cli.quick {
         Plan::quick()
     } else {
         Plan::full()
     };
+    if let Some(n) = cli.w10_n {
+        plan.w10.n = n;
+    }
+    if !cli.w10_news.is_empty() {
+        plan.w10.news = cli.w10_news.clone();
+    }
+    if !cli.w10_rtts.is_empty() {
+        plan.w10.rtts_ms = cli.w10_rtts.clone();
+    }
+    if !cli.w10_losses.is_empty() {
+        plan.w10.losses = cli.w10_losses.clone();
+    }
     let reps = cli.reps.unwrap_or(if cli.quick { 1 } else { 3 });
     let only: Vec<String> = cli.only.iter().map(|w| w.trim().to_uppercase()).collect();
     let wanted = |w: &str| only.is_empty() || only.iter().any(|o| o == w);

@@ -37,23 +37,66 @@ impl Impl {
     }
 }
 
-/// An endpoint on 127.0.0.1 only, so the addresses it hands out are dialable offline. Both
-/// implementations get room for one gossip stream per document (`sheaf::transport_config`):
-/// iroh's default of 100 streams per connection limits either to ~100 live documents per peer.
+/// The loopback address a node binds: one only, so the addresses it hands out are dialable
+/// offline. Two nodes on different families cannot reach each other directly, which keeps
+/// their traffic on a [`crate::link::Link`] between them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Family {
+    /// `127.0.0.1`.
+    #[default]
+    V4,
+    /// `[::1]`.
+    V6,
+}
+
+/// An endpoint on 127.0.0.1 only. Both implementations get room for one gossip stream per
+/// document (`sheaf::transport_config`): iroh's default of 100 streams per connection limits
+/// either to ~100 live documents per peer.
 pub async fn endpoint() -> Result<Endpoint> {
-    Ok(builder()?.bind().await?)
+    endpoint_on(Family::V4).await
+}
+
+/// [`endpoint`] on the loopback address of `family`.
+pub async fn endpoint_on(family: Family) -> Result<Endpoint> {
+    Ok(builder(family)?.bind().await?)
 }
 
 /// [`endpoint`] with a Sheaf gossip gate's hooks, for the engine that uses `gate`.
 pub async fn gated_endpoint(gate: &sheaf_tokio::GossipGate) -> Result<Endpoint> {
-    Ok(builder()?.hooks(gate.hooks()).bind().await?)
+    gated_endpoint_on(gate, Family::V4).await
 }
 
-fn builder() -> Result<iroh::endpoint::Builder> {
+async fn gated_endpoint_on(gate: &sheaf_tokio::GossipGate, family: Family) -> Result<Endpoint> {
+    Ok(builder(family)?.hooks(gate.hooks()).bind().await?)
+}
+
+fn builder(family: Family) -> Result<iroh::endpoint::Builder> {
+    let bind = match family {
+        Family::V4 => "127.0.0.1:0",
+        Family::V6 => "[::1]:0",
+    };
     Ok(Endpoint::builder(presets::Minimal)
         .transport_config(sheaf_tokio::transport_config())
         .clear_ip_transports()
-        .bind_addr("127.0.0.1:0")?)
+        .bind_addr(bind)?)
+}
+
+/// The split policy Sheaf nodes use instead of the default, from `SHEAF_BENCH_SPLIT=KxM`
+/// (split factor `K`, parts of at most `M` entries sent as entries), with its spec.
+pub fn split_policy() -> Option<(String, sheaf_core::ranger::SyncConfig)> {
+    let spec = std::env::var("SHEAF_BENCH_SPLIT").ok()?;
+    let (k, m) = spec.split_once('x')?;
+    let sync = sheaf_core::ranger::SyncConfig {
+        split_factor: k.parse().ok()?,
+        max_set_size: m.parse().ok()?,
+        ..Default::default()
+    };
+    Some((spec, sync))
+}
+
+/// `id` reachable at `addr` only (a link's socket, say).
+pub fn addr_at(id: iroh::EndpointId, addr: std::net::SocketAddr) -> EndpointAddr {
+    EndpointAddr::new(id).with_ip_addr(addr)
 }
 
 enum Inner {
@@ -77,10 +120,17 @@ impl Node {
     /// Spawns a node: documents and blobs in memory, or persisted in `dir` (documents in
     /// `dir/docs.redb`, blobs in `dir/blobs`) for both implementations alike.
     pub async fn spawn(imp: Impl, dir: Option<&Path>) -> Result<Node> {
+        Self::spawn_on(imp, dir, Family::V4).await
+    }
+
+    /// [`Node::spawn`] on the loopback address of `family`.
+    pub async fn spawn_on(imp: Impl, dir: Option<&Path>, family: Family) -> Result<Node> {
         match imp {
-            Impl::Sheaf => Self::spawn_sheaf(dir, sheaf_tokio::LiveConfig::default()).await,
+            Impl::Sheaf => {
+                Self::spawn_sheaf_on(dir, sheaf_tokio::LiveConfig::default(), family).await
+            }
             Impl::Iroh => {
-                let endpoint = endpoint().await?;
+                let endpoint = endpoint_on(family).await?;
                 let gossip = Gossip::builder().spawn(endpoint.clone());
                 let (blobs, builder) = match dir {
                     None => (
@@ -114,8 +164,17 @@ impl Node {
 
     /// Spawns a Sheaf node in memory (or persisted in `dir`) with its own sync configuration.
     pub async fn spawn_sheaf(dir: Option<&Path>, live: sheaf_tokio::LiveConfig) -> Result<Node> {
+        Self::spawn_sheaf_on(dir, live, Family::V4).await
+    }
+
+    /// [`Node::spawn_sheaf`] on the loopback address of `family`.
+    pub async fn spawn_sheaf_on(
+        dir: Option<&Path>,
+        live: sheaf_tokio::LiveConfig,
+        family: Family,
+    ) -> Result<Node> {
         let gate = sheaf_tokio::GossipGate::new();
-        let endpoint = gated_endpoint(&gate).await?;
+        let endpoint = gated_endpoint_on(&gate, family).await?;
         let gossip = sheaf_tokio::gossip_builder().spawn(endpoint.clone());
         let (blobs, builder) = match dir {
             None => (
@@ -128,6 +187,12 @@ impl Node {
             ),
         };
         let docs = builder
+            .replica_config(split_policy().map_or_else(Default::default, |(_, sync)| {
+                sheaf_core::replica::ReplicaConfig {
+                    sync,
+                    ..Default::default()
+                }
+            }))
             .live_config(live)
             .gossip_gate(gate)
             .spawn(endpoint.clone(), blobs.clone(), gossip.clone())
@@ -155,6 +220,15 @@ impl Node {
     /// The node's address: id and loopback socket address.
     pub fn addr(&self) -> EndpointAddr {
         self.endpoint().addr()
+    }
+
+    /// The socket address the endpoint is bound to.
+    pub fn bound(&self) -> Result<std::net::SocketAddr> {
+        self.endpoint()
+            .bound_sockets()
+            .into_iter()
+            .next()
+            .context("endpoint bound no socket")
     }
 
     /// UDP bytes this endpoint sent and received so far (payload of the UDP datagrams: QUIC
@@ -299,6 +373,9 @@ pub enum Ev {
         phases: Option<(f64, f64)>,
         /// This node dialed (rather than accepted) the sync.
         dialed: bool,
+        /// Message exchanges the sync needed, from Sheaf's `SyncDetails::round_trips` (a
+        /// successful Sheaf sync only).
+        round_trips: Option<usize>,
     },
     /// The subscriber fell behind and this many events were dropped (Sheaf only).
     Lagged(u64),
@@ -439,6 +516,7 @@ impl Doc {
                             s.process.as_secs_f64() * 1000.0,
                         )),
                         dialed: matches!(s.origin, sheaf_tokio::Origin::Connect(_)),
+                        round_trips: s.result.as_ref().ok().map(|d| d.round_trips()),
                         error: s.result.err().map(|e| e.to_string()),
                     },
                     E::Lagged { missed } => Ev::Lagged(missed),
@@ -458,6 +536,7 @@ impl Doc {
                         dialed: matches!(s.origin, iroh_docs::engine::Origin::Connect(_)),
                         error: s.result.err(),
                         phases: None,
+                        round_trips: None,
                     },
                     _ => Ev::Other,
                 }

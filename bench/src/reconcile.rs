@@ -198,7 +198,7 @@ fn iroh_run(rt: &tokio::runtime::Runtime, a: &mut IrohSide, b: &mut IrohSide) ->
 
 /// Runs the workload `reps` times per implementation: Sheaf on redb with its default and with
 /// iroh-docs' split policy (and any in `SHEAF_BENCH_POLICIES`), Sheaf on its memory store,
-/// and iroh-docs unless `with_iroh` is false.
+/// negentropy over the same sets ([`crate::neg`]), and iroh-docs unless `with_iroh` is false.
 pub fn run(n: usize, diff: usize, reps: usize, with_iroh: bool) -> Vec<Row> {
     run_with(n, diff, reps, with_iroh, true)
 }
@@ -223,6 +223,7 @@ fn run_with(n: usize, diff: usize, reps: usize, with_iroh: bool, variants: bool)
             rep,
             millis: s.millis,
             messages: s.messages,
+            round_trips: s.messages.div_ceil(2),
             bytes: s.bytes,
             store_calls: calls,
             entries_read: entries,
@@ -265,6 +266,23 @@ fn run_with(n: usize, diff: usize, reps: usize, with_iroh: bool, variants: bool)
                     + b.indexed_mut().backend().observer.entries,
             );
             rows.push(row("sheaf-mem", s, Some(calls), Some(entries)));
+        }
+        if variants {
+            let s = crate::neg::run(&data.a, &data.b);
+            assert_eq!(s.moved, diff, "negentropy found another difference");
+            rows.push(Row {
+                implementation: "negentropy",
+                workload: "reconcile",
+                n,
+                diff,
+                rep,
+                millis: s.millis,
+                messages: s.messages,
+                round_trips: s.flights.div_ceil(2),
+                bytes: s.bytes,
+                store_calls: None,
+                entries_read: None,
+            });
         }
         if with_iroh {
             let mut a = iroh_side(&rt, &data, &data.a);

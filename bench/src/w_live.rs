@@ -15,7 +15,8 @@ use bytes::Bytes;
 use tokio::{sync::mpsc, time::Instant};
 
 use crate::{
-    nodes::{forward, Ev, Impl, Node, Stamped},
+    link::{Link, LinkConfig},
+    nodes::{addr_at, forward, Ev, Family, Impl, Node, Stamped},
     report::Record,
     Out,
 };
@@ -39,21 +40,53 @@ pub async fn w6(out: &mut Out, sizes: &[usize], writes: usize, reps: usize) -> R
     for &k in sizes {
         for rep in 0..reps {
             for imp in Impl::BOTH {
-                out.push(once(imp, k, writes, rep).await?);
+                out.push(once(imp, k, writes, rep, None).await?);
             }
         }
     }
     Ok(())
 }
 
-async fn once(imp: Impl, k: usize, writes: usize, rep: usize) -> Result<Record> {
+/// W6 with two nodes on the ends of a [`Link`] of `link` (the writer on IPv6, the receiver on
+/// IPv4); records get `rtt_ms` and `loss_pct` parameters.
+pub async fn w6_over(out: &mut Out, writes: usize, reps: usize, link: LinkConfig) -> Result<()> {
+    for rep in 0..reps {
+        for imp in Impl::BOTH {
+            out.push(once(imp, 2, writes, rep, Some(link)).await?);
+        }
+    }
+    Ok(())
+}
+
+async fn once(
+    imp: Impl,
+    k: usize,
+    writes: usize,
+    rep: usize,
+    link: Option<LinkConfig>,
+) -> Result<Record> {
     let mut rec = Record::new(imp.name(), "W6", rep)
         .param("nodes", k)
         .param("writes", writes);
-    let mut nodes = Vec::new();
-    for _ in 0..k {
-        nodes.push(Node::spawn(imp, None).await?);
+    if let Some(l) = &link {
+        rec = crate::w_sync::link_params(rec, l);
     }
+    let mut nodes = Vec::new();
+    for i in 0..k {
+        let family = match (&link, i) {
+            (Some(_), 0) => Family::V6,
+            _ => Family::V4,
+        };
+        nodes.push(Node::spawn_on(imp, None, family).await?);
+    }
+    let link = match link {
+        Some(config) => Some(Link::start(nodes[0].bound()?, nodes[1].bound()?, config).await?),
+        None => None,
+    };
+    let first = match &link {
+        Some(l) => addr_at(nodes[0].endpoint().id(), l.addr_for_b()),
+        None => nodes[0].addr(),
+    };
     let writer = nodes[0].create_doc().await?;
     writer.start_sync(vec![]).await?;
     let secret = writer.secret().await?;
@@ -63,12 +96,18 @@ async fn once(imp: Impl, k: usize, writes: usize, rep: usize) -> Result<Record> 
     for (i, node) in nodes.iter().enumerate().skip(1) {
         let doc = node.import_secret(secret).await?;
         tasks.push(forward(doc.subscribe().await?, i, tx.clone()));
-        doc.start_sync(vec![nodes[0].addr()]).await?;
+        doc.start_sync(vec![first.clone()]).await?;
         docs.push(doc);
     }
     drop(tx);
     let status = run(&writer, k, writes, &mut rx, &mut rec).await;
     rec.status = status;
+    if let Some(l) = &link {
+        let s = l.stats();
+        rec.set("link_bytes", s.bytes() as f64);
+        rec.set("link_lost", (s.a_to_b.lost + s.b_to_a.lost) as f64);
+    }
+    drop(link);
     for t in tasks {
         t.abort();
     }

@@ -36,7 +36,8 @@ use tokio::{sync::mpsc, time::Instant};
 
 use crate::{
     data::{generate, Dataset, Keys, Stores},
-    nodes::{forward, Ev, Impl, Node, Stamped},
+    link::{Link, LinkConfig},
+    nodes::{addr_at, forward, Ev, Family, Impl, Node, Stamped},
     report::Record,
     Out,
 };
@@ -46,16 +47,16 @@ pub const IDLE: Duration = Duration::from_secs(30);
 /// How often a run whose subscriber lost events re-checks by query.
 pub const POLL: Duration = Duration::from_secs(1);
 
-fn deadline_for(n: usize) -> Duration {
+pub(crate) fn deadline_for(n: usize) -> Duration {
     Duration::from_secs(60 + (n / 1000) as u64)
 }
 
-fn ms(d: Duration) -> f64 {
+pub(crate) fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
 
 /// Builds (once) the `n`-entry document with unique keys in both stores; returns it.
-async fn base(stores: &Stores, n: usize) -> Result<(Dataset, String)> {
+pub(crate) async fn base(stores: &Stores, n: usize) -> Result<(Dataset, String)> {
     let name = format!("sync-{n}");
     crate::progress(&format!("generating {n} entries"));
     let data = generate(n, Keys::Unique, 3);
@@ -74,12 +75,26 @@ pub async fn initial(
     stores: &Stores,
     content: bool,
 ) -> Result<()> {
+    initial_over(out, ns, reps, stores, content, None).await
+}
+
+/// [`initial`] with the nodes on the two ends of a [`Link`] of `link` if given (the source
+/// on IPv6, the empty node on IPv4; records get `rtt_ms` and `loss_pct` parameters).
+pub async fn initial_over(
+    out: &mut Out,
+    ns: &[usize],
+    reps: usize,
+    stores: &Stores,
+    content: bool,
+    link: Option<LinkConfig>,
+) -> Result<()> {
     for &n in ns {
         let (data, name) = base(stores, n).await?;
         let floor = data.encoded_size();
         for rep in 0..reps {
             for imp in Impl::BOTH {
-                let rec = initial_once(imp, &data, &name, stores, rep, content, floor).await?;
+                let rec =
+                    initial_once(imp, &data, &name, stores, rep, content, floor, link).await?;
                 out.push(rec);
             }
         }
@@ -87,6 +102,14 @@ pub async fn initial(
     Ok(())
 }
 
+/// The `rtt_ms` and `loss_pct` parameters of a record measured over `link`.
+pub fn link_params(rec: Record, link: &LinkConfig) -> Record {
+    let rtt = link.a_to_b.delay + link.b_to_a.delay;
+    rec.param("rtt_ms", rtt.as_millis() as u64)
+        .param("loss_pct", link.a_to_b.loss * 100.0)
+}
+
+#[allow(clippy::too_many_arguments)]
 async fn initial_once(
     imp: Impl,
     data: &Dataset,
@@ -95,11 +118,15 @@ async fn initial_once(
     rep: usize,
     content: bool,
     floor: u64,
+    link: Option<LinkConfig>,
 ) -> Result<Record> {
     let n = data.entries.len();
     let workload = if content { "W3" } else { "W7" };
     let mut rec = Record::new(imp.name(), workload, rep).param("n", n);
-    let run = initial_run(imp, data, name, stores, content, floor, &mut rec);
+    if let Some(l) = &link {
+        rec = link_params(rec, l);
+    }
+    let run = initial_run(imp, data, name, stores, content, floor, link, &mut rec);
     if bounded(workload, imp, n, run).await.is_none() {
         rec.status = "timeout";
     }
@@ -109,7 +136,7 @@ async fn initial_once(
 /// Runs one repetition within its deadline plus twice [`IDLE`], so that a call into an
 /// implementation that never returns (not only a stalled sync) ends the repetition as a
 /// timeout instead of the whole run. The nodes of a cut-off repetition are left behind.
-async fn bounded<T>(
+pub(crate) async fn bounded<T>(
     workload: &str,
     imp: Impl,
     n: usize,
@@ -127,6 +154,7 @@ async fn bounded<T>(
     result
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn initial_run(
     imp: Impl,
     data: &Dataset,
@@ -134,14 +162,27 @@ async fn initial_run(
     stores: &Stores,
     content: bool,
     floor: u64,
+    link: Option<LinkConfig>,
     rec: &mut Record,
 ) -> Result<()> {
     let n = data.entries.len();
     let src_dir = stores.node_dir(imp, Some(name), "src")?;
-    let src = Node::spawn(imp, Some(&src_dir)).await?;
+    let (src_family, sink_family) = match link {
+        Some(_) => (Family::V6, Family::V4),
+        None => (Family::V4, Family::V4),
+    };
+    let src = Node::spawn_on(imp, Some(&src_dir), src_family).await?;
     let src_doc = src.open_doc(data.id()).await?;
     src_doc.start_sync(vec![]).await?;
-    let sink = Node::spawn(imp, None).await?;
+    let sink = Node::spawn_on(imp, None, sink_family).await?;
+    let link = match link {
+        Some(config) => Some(Link::start(src.bound()?, sink.bound()?, config).await?),
+        None => None,
+    };
+    let src_addr = match &link {
+        Some(l) => addr_at(src.endpoint().id(), l.addr_for_b()),
+        None => src.addr(),
+    };
     let doc = sink.import_secret(data.secret_bytes()).await?;
     if !content {
         doc.download_nothing().await?;
@@ -150,7 +191,7 @@ async fn initial_run(
     let task = forward(doc.subscribe().await?, 0, tx);
     let bytes0 = sink.udp_bytes();
     let t0 = Instant::now();
-    doc.start_sync(vec![src.addr()]).await?;
+    doc.start_sync(vec![src_addr]).await?;
     let deadline = t0 + deadline_for(n);
     let (mut inserts, mut ready, mut lagged) = (0usize, 0usize, 0usize);
     let (mut entries_at, mut content_at, mut synced_at) = (None, None, None);
@@ -199,8 +240,11 @@ async fn initial_run(
             Ev::InsertRemote { .. } => inserts += 1,
             Ev::ContentReady => ready += 1,
             Ev::Lagged(m) => lagged += m as usize,
-            Ev::SyncFinished { .. } if entries_at.is_some() && synced_at.is_none() => {
+            Ev::SyncFinished { round_trips, .. } if entries_at.is_some() && synced_at.is_none() => {
                 synced_at = Some(at);
+                if let Some(r) = round_trips {
+                    rec.set("round_trips", r as f64);
+                }
                 wire = Some(sink.udp_bytes() - bytes0);
             }
             _ => {}
@@ -267,6 +311,12 @@ async fn initial_run(
         }
     }
     rec.status = status;
+    if let Some(l) = &link {
+        let s = l.stats();
+        rec.set("link_bytes", s.bytes() as f64);
+        rec.set("link_lost", (s.a_to_b.lost + s.b_to_a.lost) as f64);
+    }
+    drop(link);
     src.shutdown().await;
     sink.shutdown().await;
     stores.remove(&src_dir);

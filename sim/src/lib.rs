@@ -114,6 +114,8 @@ pub fn run(cfg: &SimConfig, trace_file: Option<&Path>) -> SeedReport {
         converged_after: None,
         syncs_ok: 0,
         syncs_failed: 0,
+        sync_round_trips: Default::default(),
+        sync_millis: Default::default(),
         bytes: 0,
         largest_queue: 0,
         largest_store_backlog: 0,
@@ -198,6 +200,8 @@ impl Sim {
         report.converged_after = self.converged_at.zip(self.healed_at).map(|(c, h)| c - h);
         report.syncs_ok = c.syncs_ok;
         report.syncs_failed = c.syncs_failed;
+        report.sync_round_trips = c.sync_round_trips.clone();
+        report.sync_millis = c.sync_millis.clone();
         report.bytes = c.bytes;
         report.largest_queue = c.largest_queue;
         report.largest_store_backlog = c.largest_store_backlog;

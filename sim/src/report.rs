@@ -1,6 +1,6 @@
 //! Results of runs: per seed ([`SeedReport`]) and the summary table over many.
 
-use std::fmt;
+use std::{collections::BTreeMap, fmt};
 
 use crate::{
     byzantine::ByzStats,
@@ -72,6 +72,10 @@ pub struct SeedReport {
     pub syncs_ok: u64,
     /// Dialed syncs that failed.
     pub syncs_failed: u64,
+    /// Completed dialed syncs by round trips (histogram: round trips → syncs).
+    pub sync_round_trips: BTreeMap<u64, u64>,
+    /// Completed dialed syncs by virtual milliseconds from dial to end (histogram).
+    pub sync_millis: BTreeMap<u64, u64>,
     /// Bytes of sync frames, gossip messages and blobs moved.
     pub bytes: u64,
     /// Largest global event queue.
@@ -135,12 +139,13 @@ impl SeedReport {
             .map(|(m, n)| format!("{n}×{m}"))
             .collect();
         format!(
-            "seed {}: {status} | {} events, {} virtual, syncs {}/{} failed, {}, {} entries stored (converged entries×members per document: {}), {} ops ({} skipped), {} crashes",
+            "seed {}: {status} | {} events, {} virtual, syncs {}/{} failed ({}), {}, {} entries stored (converged entries×members per document: {}), {} ops ({} skipped), {} crashes",
             self.config.seed,
             self.events,
             fmt_secs(self.virtual_micros),
             self.syncs_ok,
             self.syncs_failed,
+            per_sync(&self.sync_round_trips, &self.sync_millis),
             fmt_bytes(self.bytes),
             self.entries,
             if docs.is_empty() { "-".to_string() } else { docs.join(" ") },
@@ -148,6 +153,41 @@ impl SeedReport {
             self.ops.1,
             self.crashes,
         )
+    }
+}
+
+/// The `q`-quantile (nearest rank, 0..=1) of a histogram value → count; `None` if empty.
+pub fn hist_quantile(hist: &BTreeMap<u64, u64>, q: f64) -> Option<u64> {
+    let total: u64 = hist.values().sum();
+    if total == 0 {
+        return None;
+    }
+    let rank = ((q * total as f64).ceil() as u64).clamp(1, total);
+    let mut seen = 0;
+    for (v, n) in hist {
+        seen += n;
+        if seen >= rank {
+            return Some(*v);
+        }
+    }
+    hist.keys().next_back().copied()
+}
+
+/// Round trips and virtual time per completed sync: "median/max round trips, median/max ms".
+pub fn per_sync(round_trips: &BTreeMap<u64, u64>, millis: &BTreeMap<u64, u64>) -> String {
+    let q = |h, q| hist_quantile(h, q).map_or("-".to_string(), |v| v.to_string());
+    format!(
+        "per sync {}/{} round trips, {}/{} virtual ms (median/max)",
+        q(round_trips, 0.5),
+        q(round_trips, 1.0),
+        q(millis, 0.5),
+        q(millis, 1.0)
+    )
+}
+
+fn merge(into: &mut BTreeMap<u64, u64>, from: &BTreeMap<u64, u64>) {
+    for (v, n) in from {
+        *into.entry(*v).or_default() += n;
     }
 }
 
@@ -176,6 +216,11 @@ pub fn summary(reports: &[SeedReport], runs: u64) -> String {
     let ok: u64 = reports.iter().map(|r| r.syncs_ok).sum();
     let bad: u64 = reports.iter().map(|r| r.syncs_failed).sum();
     let bytes: u64 = reports.iter().map(|r| r.bytes).sum();
+    let (mut round_trips, mut millis) = (BTreeMap::new(), BTreeMap::new());
+    for r in reports {
+        merge(&mut round_trips, &r.sync_round_trips);
+        merge(&mut millis, &r.sync_millis);
+    }
     let queue = reports.iter().map(|r| r.largest_queue).max().unwrap_or(0);
     let backlog = reports
         .iter()
@@ -224,6 +269,18 @@ pub fn summary(reports: &[SeedReport], runs: u64) -> String {
             "syncs",
             format!("{} ({ok} completed, {bad} failed)", ok + bad),
         ),
+        ("per sync", {
+            let q = |h, q| hist_quantile(h, q).map_or("-".to_string(), |v| v.to_string());
+            format!(
+                "{}/{}/{} round trips, {}/{}/{} ms (p50/p95/max)",
+                q(&round_trips, 0.5),
+                q(&round_trips, 0.95),
+                q(&round_trips, 1.0),
+                q(&millis, 0.5),
+                q(&millis, 0.95),
+                q(&millis, 1.0)
+            )
+        }),
         ("bytes moved", fmt_bytes(bytes)),
         (
             "largest queue",

@@ -36,7 +36,7 @@ use rand_chacha::ChaCha12Rng;
 use sheaf_core::{
     hash::{Hash, PeerId},
     keys::{Author, NamespaceId, NamespaceSecret},
-    live::{Input, Live, LiveConfig, LiveEvent, Output, SessionError, SyncDetails},
+    live::{Input, Live, LiveConfig, LiveEvent, Origin, Output, SessionError, SyncDetails},
     ranger::{ContentStatus, ContentStatusSource},
     replica::Replicas,
     store::MemBackend,
@@ -177,6 +177,11 @@ pub struct Counters {
     /// Honest nodes' defences, summed over every `Live` of the run (see
     /// [`Counters::add_live_stats`]).
     pub defences: Defences,
+    /// Per completed dialed sync (from its `SyncFinished`): round trips → syncs. A histogram,
+    /// bounded by the distinct values (at most `max_session_messages / 2`).
+    pub sync_round_trips: BTreeMap<u64, u64>,
+    /// Per completed dialed sync: virtual milliseconds from dial to end → syncs.
+    pub sync_millis: BTreeMap<u64, u64>,
 }
 
 /// What honest nodes' `Live`s refused or dropped, summed over the run.
@@ -607,6 +612,14 @@ impl Sim {
                 Output::Event { namespace, event } => {
                     if let LiveEvent::SyncFinished(s) = event {
                         let now = self.now;
+                        if let (Origin::Connect(_), Ok(d)) = (s.origin, &s.result) {
+                            let c = &mut self.counters;
+                            *c.sync_round_trips
+                                .entry(d.round_trips() as u64)
+                                .or_default() += 1;
+                            let ms = (s.connect + s.process).as_millis() as u64;
+                            *c.sync_millis.entry(ms).or_default() += 1;
+                        }
                         self.nodes[node]
                             .last_sync
                             .insert((namespace, s.peer), (now, s.result));

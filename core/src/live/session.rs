@@ -60,6 +60,8 @@ pub(super) struct Session {
     pub(super) peer_finished: bool,
     pub(super) outcome: SyncOutcome,
     pub(super) messages: usize,
+    /// Of `messages`, those we sent.
+    pub(super) messages_sent: usize,
     pub(super) started: Now,
     pub(super) connected: Option<Mono>,
     /// Aborted if no network progress before this.
@@ -94,6 +96,7 @@ impl Session {
             peer_finished: false,
             outcome: SyncOutcome::default(),
             messages: 0,
+            messages_sent: 0,
             started: now,
             connected: None,
             deadline,
@@ -261,6 +264,7 @@ impl Live {
         };
         s.phase = Phase::Running;
         s.messages += 1;
+        s.messages_sent += 1;
         self.send(id, &SyncMessage::Init { namespace, message });
         self.maybe_finish(id);
     }
@@ -421,6 +425,7 @@ impl Live {
         match reply {
             Some(message) if !s.peer_finished => {
                 s.messages += 1;
+                s.messages_sent += 1;
                 if self.send(id, &SyncMessage::Sync(message)) {
                     self.try_process(id);
                 }
@@ -543,6 +548,8 @@ impl Live {
             result: result.clone().map(|()| SyncDetails {
                 entries_received: s.outcome.num_recv,
                 entries_sent: s.outcome.num_sent,
+                messages_sent: s.messages_sent,
+                messages_received: s.messages - s.messages_sent,
             }),
         };
         if let Some(p) = self

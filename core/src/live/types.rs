@@ -76,6 +76,19 @@ pub struct SyncDetails {
     pub entries_received: usize,
     /// Entries sent.
     pub entries_sent: usize,
+    /// Sync messages sent (the dialer's `Init` included).
+    pub messages_sent: usize,
+    /// Sync messages received and processed.
+    pub messages_received: usize,
+}
+
+impl SyncDetails {
+    /// Message exchanges the sync needed: the protocol alternates (each message answers the
+    /// previous one), so `m` messages in all take `⌈m / 2⌉` round trips, after the
+    /// connection's own handshake. On a slow link these, not the bytes, set the time.
+    pub fn round_trips(&self) -> usize {
+        (self.messages_sent + self.messages_received).div_ceil(2)
+    }
 }
 
 /// A finished sync, as subscribers see it.
