@@ -35,6 +35,14 @@ use crate::{
 };
 
 /// Local reconciliation policy. See the module docs for what it may and may not change.
+///
+/// The default splits 8 ways and sends parts of one entry as entries. A sweep of other
+/// policies (`sheaf-bench reconcile` with `SHEAF_BENCH_POLICIES`, `bench/RESULTS.md`, "W8
+/// extended"): 16 ways saves at most one round trip for 1.2–1.9× the bytes (none at 100,000
+/// entries), 32 ways at most two for 1.7–3.1×, item lists of 4 triple the bytes at 100
+/// differences; over a 100 ms link (W10) the default already needs 4–5 round trips against
+/// iroh-docs' ~10, and every extra kilobyte costs QUIC send-window round trips of its own, so
+/// the default stays.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SyncConfig {
     /// Into how many parts a mismatched range is split (at least 2).
