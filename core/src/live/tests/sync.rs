@@ -753,39 +753,36 @@ fn sync_status_names_each_peer_with_its_last_sync() {
 fn a_synced_peer_that_is_no_neighbour_is_joined_on_the_topic() {
     let (secret, a) = doc();
     let id = secret.id();
-    let mut net = Net::new(2);
-    net.no_neighbors = true;
-    net.create(0, &secret, &[&a]);
-    net.set(0, id, &a, "k1", "v1");
-    net.start_sync(0, id, &[]);
-    net.run();
-    net.import(1, Capability::Write(secret.clone()), &[]);
-    net.start_sync(1, id, &[0]);
-    net.run();
-    assert_eq!(net.entries(1, id), net.entries(0, id));
-    let (p0, p1) = (net.nodes[0].id, net.nodes[1].id);
-    let joins_naming = |net: &Net, node: usize, peer| {
+    // Node 0 shares, node 1 joins it; gossip gives neighbours or not.
+    let synced = |no_neighbors: bool| {
+        let mut net = Net::new(2);
+        net.no_neighbors = no_neighbors;
+        net.create(0, &secret, &[&a]);
+        net.set(0, id, &a, "k1", "v1");
+        net.start_sync(0, id, &[]);
+        net.run();
+        net.import(1, Capability::Write(secret.clone()), &[]);
+        net.start_sync(1, id, &[0]);
+        net.run();
+        assert_eq!(net.entries(1, id), net.entries(0, id));
+        net
+    };
+    let joins_naming = |net: &Net, node: usize, peer: usize| {
+        let peer = net.nodes[peer].id;
         net.joins
             .iter()
             .filter(|(n, ns, peers)| *n == node && *ns == id && *peers == vec![peer])
             .count()
     };
+
     // Node 0 (shared without peers) joins node 1 after the sync; node 1 joins node 0 twice:
     // its start_sync bootstrap, and again after the sync.
-    assert_eq!(joins_naming(&net, 0, p1), 1, "{:?}", net.joins);
-    assert_eq!(joins_naming(&net, 1, p0), 2, "{:?}", net.joins);
+    let net = synced(true);
+    assert_eq!(joins_naming(&net, 0, 1), 1, "{:?}", net.joins);
+    assert_eq!(joins_naming(&net, 1, 0), 2, "{:?}", net.joins);
 
-    // With gossip neighbours, a sync adds no join.
-    let mut net = Net::new(2);
-    net.create(0, &secret, &[&a]);
-    net.set(0, id, &a, "k1", "v1");
-    net.start_sync(0, id, &[]);
-    net.run();
-    net.import(1, Capability::Write(secret.clone()), &[]);
-    net.start_sync(1, id, &[0]);
-    net.run();
-    assert_eq!(net.entries(1, id), net.entries(0, id));
-    // Only node 1's bootstrap at start_sync names a peer.
-    assert_eq!(joins_naming(&net, 0, p1), 0, "{:?}", net.joins);
-    assert_eq!(joins_naming(&net, 1, p0), 1, "{:?}", net.joins);
+    // With gossip neighbours, a sync adds no join: only node 1's bootstrap names a peer.
+    let net = synced(false);
+    assert_eq!(joins_naming(&net, 0, 1), 0, "{:?}", net.joins);
+    assert_eq!(joins_naming(&net, 1, 0), 1, "{:?}", net.joins);
 }
