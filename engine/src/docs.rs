@@ -108,7 +108,39 @@ pub struct Builder<R> {
     protect: Option<Arc<Mutex<Option<ProtectCallbackHandler>>>>,
     gossip_probe: std::time::Duration,
     gate: Option<GossipGate>,
+    memory: MemoryBudget,
     _rt: std::marker::PhantomData<fn() -> R>,
+}
+
+/// The default [`Builder::memory_budget`]: 256 MiB.
+pub const DEFAULT_MEMORY_BUDGET: usize = 256 << 20;
+
+/// How a node's memory budget is split between the fingerprint indexes and redb's page cache.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MemoryBudget {
+    /// Budget of the fingerprint indexes, in bytes (see `ReplicaConfig::index_budget`).
+    pub index: usize,
+    /// Size limit of redb's page cache, in bytes (a persistent store only).
+    pub store_cache: usize,
+}
+
+impl MemoryBudget {
+    /// Splits `total` bytes: a quarter for redb's page cache (at least 4 MiB, at most half),
+    /// the rest for the fingerprint indexes.
+    pub fn split(total: usize) -> Self {
+        let store_cache = (total / 4).max(4 << 20).min(total / 2);
+        Self {
+            index: total - store_cache,
+            store_cache,
+        }
+    }
+}
+
+impl Default for MemoryBudget {
+    /// [`DEFAULT_MEMORY_BUDGET`], split.
+    fn default() -> Self {
+        Self::split(DEFAULT_MEMORY_BUDGET)
+    }
 }
 
 impl<R: Runtime> Builder<R> {
@@ -159,9 +191,28 @@ impl<R: Runtime> Builder<R> {
         self
     }
 
-    /// Sets the store executor's configuration (entry limits, reconciliation policy).
+    /// Sets the store executor's configuration (entry limits, reconciliation policy). Its
+    /// `index_budget` is replaced by the [`memory_budget`](Self::memory_budget)'s share.
     pub fn replica_config(mut self, config: ReplicaConfig) -> Self {
         self.replica = config;
+        self
+    }
+
+    /// Bounds the memory of the store's caches to `bytes` (default
+    /// [`DEFAULT_MEMORY_BUDGET`], 256 MiB), split by [`MemoryBudget::split`]: redb's page
+    /// cache is limited to its share (redb's own default would be 1 GiB), and the fingerprint
+    /// indexes of documents not syncing are dropped, least recently used first, when they
+    /// exceed theirs. A dropped index is rebuilt from the store when its document next syncs
+    /// with a difference (a sync that finds nothing to do needs none). The indexes of
+    /// documents syncing at the moment are kept, and may exceed the budget. Metrics
+    /// `index_bytes`, `index_evictions` and `store_cache_bytes` show where the node stands.
+    pub fn memory_budget(self, bytes: usize) -> Self {
+        self.memory_split(MemoryBudget::split(bytes))
+    }
+
+    /// Like [`memory_budget`](Self::memory_budget), with the split chosen by the caller.
+    pub fn memory_split(mut self, budget: MemoryBudget) -> Self {
+        self.memory = budget;
         self
     }
 
@@ -180,7 +231,8 @@ impl<R: Runtime> Builder<R> {
         let (live_tx, live_rx) = mpsc::channel(INBOX);
         let metrics = Arc::new(crate::metrics::Metrics::default());
         let (to_live, m) = (live_tx.clone(), metrics.clone());
-        let (config, content) = (self.replica, blobs.clone());
+        let (mut config, content) = (self.replica, blobs.clone());
+        config.index_budget = self.memory.index;
         // The default backend runs unboxed; a caller's runs as `Box<dyn Backend + Send>`.
         let (store, author_file) = match &self.storage {
             Storage::Memory => {
@@ -190,7 +242,11 @@ impl<R: Runtime> Builder<R> {
             }
             Storage::Persistent(dir) => {
                 std::fs::create_dir_all(dir)?;
-                let backend = RedbBackend::persistent(dir.join("docs.redb"))?;
+                let cache = self.memory.store_cache;
+                let backend = RedbBackend::persistent_with_cache(dir.join("docs.redb"), cache)?;
+                metrics
+                    .store_cache_bytes
+                    .set(i64::try_from(cache).unwrap_or(i64::MAX));
                 let store = StoreHandle::spawn(backend, content, config, clock, to_live, m)?;
                 (store, Some(dir.join("default-author")))
             }
@@ -363,6 +419,7 @@ impl<R: Runtime> Docs<R> {
             protect: None,
             gossip_probe: crate::gossip_probe::DEFAULT_PERIOD,
             gate: None,
+            memory: MemoryBudget::default(),
             _rt: std::marker::PhantomData,
         }
     }
@@ -382,6 +439,7 @@ impl<R: Runtime> Docs<R> {
             protect: None,
             gossip_probe: crate::gossip_probe::DEFAULT_PERIOD,
             gate: None,
+            memory: MemoryBudget::default(),
             _rt: std::marker::PhantomData,
         }
     }

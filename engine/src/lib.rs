@@ -31,7 +31,7 @@ mod topic;
 mod transport;
 
 pub use doc::{AddrInfoOptions, Doc, Events, FileProgress, ShareMode};
-pub use docs::{Builder, Docs, DocsError, Health, Result};
+pub use docs::{Builder, Docs, DocsError, Health, MemoryBudget, Result, DEFAULT_MEMORY_BUDGET};
 pub use gc::ProtectCallbackHandler;
 pub use gossip_gate::{GatedGossip, GossipGate};
 pub use runtime::{BoxFuture, Runtime};

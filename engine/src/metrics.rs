@@ -5,7 +5,10 @@
 //! gossip messages that failed to decode, downloads and retries.
 
 use iroh_metrics::{Counter, Gauge, MetricsGroup};
-use sheaf_core::live::{LiveStats, SessionLoad};
+use sheaf_core::{
+    live::{LiveStats, SessionLoad},
+    store::IndexStats,
+};
 
 /// Counters of one engine (see [`crate::Docs::metrics`]).
 #[derive(Debug, Default, MetricsGroup)]
@@ -100,6 +103,22 @@ pub struct Metrics {
     pub store_backlog_max: Gauge,
     /// Iterations of the live loop.
     pub doc_live_tick_main: Counter,
+    /// Estimated heap of the fingerprint indexes loaded now (and the documents' summaries), in
+    /// bytes; kept within `index_budget_bytes` except for documents syncing at once.
+    pub index_bytes: Gauge,
+    /// The fingerprint indexes' memory budget, in bytes (see [`crate::Builder::memory_budget`]).
+    pub index_budget_bytes: Gauge,
+    /// Documents whose fingerprint index is loaded now.
+    pub index_loaded: Gauge,
+    /// Fingerprint indexes built from the store (first use of a document, or after eviction).
+    pub index_builds: Counter,
+    /// Fingerprint indexes dropped to stay within the budget.
+    pub index_evictions: Counter,
+    /// Persisted document summaries that disagreed with the entries, and were repaired.
+    pub index_summary_repairs: Counter,
+    /// The size limit of redb's page cache, in bytes (0 for a store in memory or a backend
+    /// the node did not open).
+    pub store_cache_bytes: Gauge,
 }
 
 impl Metrics {
@@ -111,6 +130,20 @@ impl Metrics {
             Some(p) if p.is_relay() => self.sync_conns_relayed.inc(),
             _ => 0,
         };
+    }
+
+    /// Records the index's state, and what its counters did since `before`.
+    pub(crate) fn record_index(&self, before: &IndexStats, after: &IndexStats) {
+        let gauge = |n: usize| i64::try_from(n).unwrap_or(i64::MAX);
+        self.index_bytes.set(gauge(after.bytes));
+        self.index_budget_bytes.set(gauge(after.budget));
+        self.index_loaded.set(gauge(after.loaded));
+        let d = |a: u64, b: u64| b.saturating_sub(a);
+        self.index_builds.inc_by(d(before.builds, after.builds));
+        self.index_evictions
+            .inc_by(d(before.evictions, after.evictions));
+        self.index_summary_repairs
+            .inc_by(d(before.summary_repairs, after.summary_repairs));
     }
 
     /// Adds what changed between two snapshots of the core's counters.

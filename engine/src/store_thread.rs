@@ -142,6 +142,9 @@ impl StoreHandle {
                 let mut replicas = Replicas::with_content(backend, BlobContent(blobs), config);
                 let threads = thread::available_parallelism().map_or(1, |n| n.get().min(8));
                 let ahead = Ahead { threads, metrics };
+                ahead
+                    .metrics
+                    .record_index(&Default::default(), &replicas.index_stats());
                 run(&mut replicas, rx, clock, to_live, &ahead, &stop_flag);
                 if let Err(e) = replicas.flush() {
                     tracing::warn!(%e, "final flush failed");
@@ -269,6 +272,7 @@ fn run<B: Backend>(
     ahead: &Ahead,
     stopping: &std::sync::atomic::AtomicBool,
 ) {
+    let mut index = replicas.index_stats();
     loop {
         let job = match replicas.poll_timeout() {
             Some(due) => {
@@ -332,6 +336,11 @@ fn run<B: Backend>(
         }
         if let Err(e) = replicas.handle_timeout(clock.now()) {
             tracing::warn!(%e, "commit failed");
+        }
+        let now = replicas.index_stats();
+        if now != index {
+            ahead.metrics.record_index(&index, &now);
+            index = now;
         }
     }
 }

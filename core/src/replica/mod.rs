@@ -46,7 +46,7 @@ use crate::{
     store::{
         put_prefix_aware,
         query::{run_query, QueryCursor, QueryPage},
-        Backend, DownloadPolicy, Indexed, PutOutcome, Query, StoreError,
+        Backend, DownloadPolicy, IndexStats, Indexed, PutOutcome, Query, StoreError,
     },
     time::{Mono, Now},
     wire::AuthorHeads,
@@ -54,6 +54,15 @@ use crate::{
 
 /// How long writes may stay uncommitted, as in iroh-docs.
 pub const DEFAULT_COMMIT_INTERVAL: Duration = Duration::from_millis(500);
+
+/// The default [`ReplicaConfig::index_budget`]: 192 MiB (three quarters of a node's default
+/// 256 MiB memory budget; the rest is the redb page cache).
+pub const DEFAULT_INDEX_BUDGET: usize = 192 << 20;
+
+/// How long after its last sync message a document counts as syncing, and its index is kept
+/// through evictions. Longer than a session may stay silent (`LiveConfig`'s idle timeout,
+/// 60 s), so a running session never finds its index evicted.
+pub const SYNC_HOLD: Duration = Duration::from_secs(65);
 
 /// Configuration of the executor.
 #[derive(Debug, Clone)]
@@ -70,6 +79,10 @@ pub struct ReplicaConfig {
     /// and a page holds up the store queue — and with it any running sync — while it runs,
     /// so pages are small.
     pub content_scan_page: usize,
+    /// Memory budget of the fingerprint indexes, in bytes ([`Indexed::set_budget`]): over it,
+    /// the least recently used indexes of documents not syncing (no sync message within
+    /// [`SYNC_HOLD`]) are dropped and rebuilt on their next use. `usize::MAX`: no budget.
+    pub index_budget: usize,
 }
 
 impl Default for ReplicaConfig {
@@ -80,6 +93,7 @@ impl Default for ReplicaConfig {
             commit_interval: DEFAULT_COMMIT_INTERVAL,
             query_page_budget: 1024,
             content_scan_page: 16,
+            index_budget: DEFAULT_INDEX_BUDGET,
         }
     }
 }
@@ -232,6 +246,9 @@ pub struct Replicas<B, C = NoContent> {
     keys: KeyCache,
     /// Signatures checked ahead for the next sync message.
     checked: CheckedSignatures,
+    /// Documents syncing, pinned in the index until the deadline ([`SYNC_HOLD`] after their
+    /// last sync message). At most one per document in the store.
+    sync_holds: BTreeMap<NamespaceId, Mono>,
 }
 
 impl<B: Backend> Replicas<B, NoContent> {
@@ -246,7 +263,7 @@ impl<B: Backend, C: ContentStatusSource> Replicas<B, C> {
     /// `content`. The fingerprint index is built per document on first use.
     pub fn with_content(backend: B, content: C, config: ReplicaConfig) -> Self {
         Self {
-            indexed: Indexed::new(backend),
+            indexed: Indexed::with_budget(backend, config.index_budget),
             content,
             config,
             open: BTreeMap::new(),
@@ -254,6 +271,7 @@ impl<B: Backend, C: ContentStatusSource> Replicas<B, C> {
             dirty_since: None,
             keys: KeyCache::default(),
             checked: CheckedSignatures::default(),
+            sync_holds: BTreeMap::new(),
         }
     }
 
@@ -279,16 +297,49 @@ impl<B: Backend, C: ContentStatusSource> Replicas<B, C> {
         self.events.pop_front()
     }
 
-    /// When [`Replicas::handle_timeout`] will commit pending writes, if any are pending.
+    /// When [`Replicas::handle_timeout`] has work: committing pending writes, or releasing a
+    /// document that stopped syncing to the index's budget.
     pub fn poll_timeout(&self) -> Option<Mono> {
-        self.dirty_since.map(|t| t + self.config.commit_interval)
+        let commit = self.dirty_since.map(|t| t + self.config.commit_interval);
+        let hold = self.sync_holds.values().min().copied();
+        match (commit, hold) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
-    /// Commits pending writes if their deadline has passed. Spurious calls are harmless.
+    /// Commits pending writes if their deadline has passed, and releases the indexes of
+    /// documents that stopped syncing. Spurious calls are harmless.
     pub fn handle_timeout(&mut self, now: Now) -> Result<(), StoreError> {
-        match self.poll_timeout() {
+        self.release_holds(now.mono);
+        match self.dirty_since.map(|t| t + self.config.commit_interval) {
             Some(due) if due <= now.mono => self.flush(),
             _ => Ok(()),
+        }
+    }
+
+    /// Memory, evictions and rebuilds of the fingerprint index.
+    pub fn index_stats(&self) -> IndexStats {
+        self.indexed.stats()
+    }
+
+    /// Keeps the index of `ns` loaded until [`SYNC_HOLD`] after `now`.
+    fn hold_for_sync(&mut self, now: Mono, ns: NamespaceId) {
+        self.sync_holds.insert(ns, now + SYNC_HOLD);
+        self.indexed.pin(ns);
+    }
+
+    /// Unpins the documents whose hold ended by `now`.
+    fn release_holds(&mut self, now: Mono) {
+        let ended: Vec<NamespaceId> = self
+            .sync_holds
+            .iter()
+            .filter(|(_, until)| **until <= now)
+            .map(|(ns, _)| *ns)
+            .collect();
+        for ns in ended {
+            self.sync_holds.remove(&ns);
+            self.indexed.unpin(ns);
         }
     }
 
@@ -460,6 +511,7 @@ impl<B: Backend, C: ContentStatusSource> Replicas<B, C> {
     /// Deletes a document and all its data (it is closed first).
     pub fn drop_replica(&mut self, now: Now, ns: NamespaceId) -> Result<(), ReplicaError> {
         self.open.remove(&ns);
+        self.sync_holds.remove(&ns);
         self.touch(now);
         Ok(self.indexed.remove_namespace(ns)?)
     }

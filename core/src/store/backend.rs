@@ -20,6 +20,7 @@ use crate::{
     entry::SignedEntry,
     hash::{Hash, PeerId},
     keys::{Author, AuthorId, Capability, CapabilityKind, NamespaceId},
+    ranger::Fingerprint,
     wire::AuthorHeads,
 };
 
@@ -136,8 +137,76 @@ pub trait Backend {
     /// Useful peers, newest first.
     fn sync_peers(&mut self, ns: NamespaceId) -> Result<Vec<PeerId>, StoreError>;
 
+    /// The namespace's persisted [`NamespaceSummary`], if one is stored. Backends that do not
+    /// persist summaries keep the default (none): [`Indexed`](super::Indexed) then learns a
+    /// namespace's summary by building its index.
+    fn get_summary(&mut self, ns: NamespaceId) -> Result<Option<NamespaceSummary>, StoreError> {
+        let _ = ns;
+        Ok(None)
+    }
+
+    /// Stores (`Some`) or deletes (`None`) the namespace's summary, in the same transaction as
+    /// the writes before the next [`flush`](Self::flush), so that a flushed summary always
+    /// describes the flushed entries. [`remove_namespace`](Self::remove_namespace) deletes it
+    /// too. The default stores nothing.
+    fn put_summary(
+        &mut self,
+        ns: NamespaceId,
+        summary: Option<NamespaceSummary>,
+    ) -> Result<(), StoreError> {
+        let _ = (ns, summary);
+        Ok(())
+    }
+
     /// Makes every write so far durable. Returning `Ok` means committed.
     fn flush(&mut self) -> Result<(), StoreError>;
+}
+
+/// What [`Indexed`](super::Indexed) keeps of a namespace whose index is not loaded: its entry
+/// count and the XOR of its entries' fingerprints (starting from zero bytes, so an empty
+/// namespace is `[0; 32]`; fold in [`Fingerprint::EMPTY`] for the wire's value). That is
+/// enough to answer the whole-namespace fingerprint a sync starts with, so a sync that finds
+/// nothing to do needs no index.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NamespaceSummary {
+    /// Number of entries.
+    pub count: u64,
+    /// XOR of the entries' fingerprints, from zero.
+    pub fingerprint: Fingerprint,
+}
+
+impl NamespaceSummary {
+    /// The summary of no entries.
+    pub const EMPTY: Self = Self {
+        count: 0,
+        fingerprint: Fingerprint([0; 32]),
+    };
+
+    /// Encoded size: the count (8 bytes, little endian) then the fingerprint.
+    pub const ENCODED_LEN: usize = 40;
+
+    /// `count ‖ fingerprint`, as stored.
+    pub fn to_bytes(&self) -> [u8; Self::ENCODED_LEN] {
+        let mut out = [0; Self::ENCODED_LEN];
+        out[..8].copy_from_slice(&self.count.to_le_bytes());
+        out[8..].copy_from_slice(&self.fingerprint.0);
+        out
+    }
+
+    /// Decodes [`to_bytes`](Self::to_bytes)' output; `None` for any other length.
+    pub fn from_bytes(bytes: &[u8]) -> Option<Self> {
+        if bytes.len() != Self::ENCODED_LEN {
+            return None;
+        }
+        let mut count = [0; 8];
+        count.copy_from_slice(&bytes[..8]);
+        let mut fingerprint = [0; 32];
+        fingerprint.copy_from_slice(&bytes[8..]);
+        Some(Self {
+            count: u64::from_le_bytes(count),
+            fingerprint: Fingerprint(fingerprint),
+        })
+    }
 }
 
 /// Forwards every method, so a boxed backend (as the simulator picks one at run time) is a
@@ -238,6 +307,16 @@ impl<B: Backend + ?Sized> Backend for Box<B> {
     }
     fn sync_peers(&mut self, ns: NamespaceId) -> Result<Vec<PeerId>, StoreError> {
         (**self).sync_peers(ns)
+    }
+    fn get_summary(&mut self, ns: NamespaceId) -> Result<Option<NamespaceSummary>, StoreError> {
+        (**self).get_summary(ns)
+    }
+    fn put_summary(
+        &mut self,
+        ns: NamespaceId,
+        summary: Option<NamespaceSummary>,
+    ) -> Result<(), StoreError> {
+        (**self).put_summary(ns, summary)
     }
     fn flush(&mut self) -> Result<(), StoreError> {
         (**self).flush()

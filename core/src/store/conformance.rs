@@ -66,6 +66,7 @@ macro_rules! conformance_suite {
                 download_policy,
                 content_hashes,
                 index_matches_brute_force,
+                index_within_a_tiny_budget,
             );
         }
     };
@@ -93,6 +94,7 @@ pub fn run_all<B: Backend>(mut new: impl FnMut() -> B) {
     download_policy(new());
     content_hashes(new());
     index_matches_brute_force(new());
+    index_within_a_tiny_budget(new());
 }
 
 /// A small deterministic generator (SplitMix64): the workload is the same on every run.
@@ -690,8 +692,25 @@ fn check_index<B: Backend>(indexed: &mut Indexed<B>, ns: NamespaceId, g: &mut Ge
 /// force, when the index is built from existing entries and while writes and removals
 /// through it keep it in step (including a namespace removed and refilled).
 pub fn index_matches_brute_force<B: Backend>(b: B) {
+    index_checks(Indexed::new(b));
+}
+
+/// [`index_matches_brute_force`] with a memory budget of zero bytes: every query may evict
+/// the other namespaces' trees, so answers come from rebuilt trees and from the namespaces'
+/// summaries; they must still equal brute force.
+pub fn index_within_a_tiny_budget<B: Backend>(b: B) {
+    let mut indexed = Indexed::with_budget(b, 0);
+    indexed = index_checks(indexed);
+    let stats = indexed.stats();
+    assert!(stats.evictions > 0, "a zero budget evicts: {stats:?}");
+    assert!(
+        stats.loaded <= 1,
+        "at most the tree in use stays: {stats:?}"
+    );
+}
+
+fn index_checks<B: Backend>(mut indexed: Indexed<B>) -> Indexed<B> {
     let mut g = Gen(6);
-    let mut indexed = Indexed::new(b);
     let mut model = Model::new();
     fill(&mut indexed, &mut model, &mut g, 150);
     for round in 0..4 {
@@ -713,10 +732,11 @@ pub fn index_matches_brute_force<B: Backend>(b: B) {
         }
     }
     // A rebuilt index answers the same.
-    indexed.forget_all();
+    indexed.forget_all().expect("forget_all");
     for ns in 0..3 {
         check_index(&mut indexed, secret(ns).id(), &mut g);
     }
+    indexed
 }
 
 /// Everything observable about a backend, for comparing before and after a reopen.

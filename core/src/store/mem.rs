@@ -13,7 +13,7 @@ use std::{
 
 use bytes::Bytes;
 
-use super::{suffix, Backend, DownloadPolicy, StoreError, PEERS_PER_DOC};
+use super::{suffix, Backend, DownloadPolicy, NamespaceSummary, StoreError, PEERS_PER_DOC};
 use crate::{
     entry::SignedEntry,
     hash::{Hash, PeerId},
@@ -37,6 +37,7 @@ pub struct MemBackend {
     authors: BTreeMap<AuthorId, Author>,
     policies: BTreeMap<NamespaceId, DownloadPolicy>,
     peers: BTreeMap<NamespaceId, Vec<PeerId>>,
+    summaries: BTreeMap<NamespaceId, NamespaceSummary>,
 }
 
 impl std::fmt::Debug for MemBackend {
@@ -214,6 +215,7 @@ impl Backend for MemBackend {
         self.capabilities.remove(&id);
         self.policies.remove(&id);
         self.peers.remove(&id);
+        self.summaries.remove(&id);
         Ok(())
     }
 
@@ -243,6 +245,22 @@ impl Backend for MemBackend {
 
     fn sync_peers(&mut self, ns: NamespaceId) -> Result<Vec<PeerId>, StoreError> {
         Ok(self.peers.get(&ns).cloned().unwrap_or_default())
+    }
+
+    fn get_summary(&mut self, ns: NamespaceId) -> Result<Option<NamespaceSummary>, StoreError> {
+        Ok(self.summaries.get(&ns).copied())
+    }
+
+    fn put_summary(
+        &mut self,
+        ns: NamespaceId,
+        summary: Option<NamespaceSummary>,
+    ) -> Result<(), StoreError> {
+        match summary {
+            Some(s) => self.summaries.insert(ns, s),
+            None => self.summaries.remove(&ns),
+        };
+        Ok(())
     }
 
     fn flush(&mut self) -> Result<(), StoreError> {

@@ -38,8 +38,8 @@ pub mod tap;
 #[cfg(test)]
 mod tests;
 
-pub use backend::Backend;
-pub use indexed::{Indexed, BUILD_PAGE};
+pub use backend::{Backend, NamespaceSummary};
+pub use indexed::{IndexStats, Indexed, BUILD_PAGE};
 pub use mem::MemBackend;
 pub use policy::{DownloadPolicy, FilterKind};
 pub use query::{Query, QueryCursor, QueryPage, SortBy, SortDirection};

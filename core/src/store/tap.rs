@@ -9,7 +9,7 @@ use std::ops::Bound;
 
 use bytes::Bytes;
 
-use super::{Backend, DownloadPolicy, StoreError};
+use super::{Backend, DownloadPolicy, NamespaceSummary, StoreError};
 use crate::{
     entry::SignedEntry,
     hash::{Hash, PeerId},
@@ -41,6 +41,8 @@ pub enum Call {
     GetDownloadPolicy,
     RegisterUsefulPeer,
     SyncPeers,
+    GetSummary,
+    PutSummary,
     Flush,
 }
 
@@ -213,6 +215,16 @@ impl<B: Backend, O: Observer> Backend for Tap<B, O> {
     }
     fn sync_peers(&mut self, ns: NamespaceId) -> Result<Vec<PeerId>, StoreError> {
         self.run(Call::SyncPeers, |b| b.sync_peers(ns))
+    }
+    fn get_summary(&mut self, ns: NamespaceId) -> Result<Option<NamespaceSummary>, StoreError> {
+        self.run(Call::GetSummary, |b| b.get_summary(ns))
+    }
+    fn put_summary(
+        &mut self,
+        ns: NamespaceId,
+        summary: Option<NamespaceSummary>,
+    ) -> Result<(), StoreError> {
+        self.run(Call::PutSummary, |b| b.put_summary(ns, summary))
     }
     fn flush(&mut self) -> Result<(), StoreError> {
         self.run(Call::Flush, |b| b.flush())

@@ -46,7 +46,9 @@ use ::redb::{backends::InMemoryBackend, Builder, Database, ReadableTable, WriteT
 use bytes::Bytes;
 
 use self::schema::*;
-use super::{suffix, suffix_of, Backend, DownloadPolicy, StoreError, PEERS_PER_DOC};
+use super::{
+    suffix, suffix_of, Backend, DownloadPolicy, NamespaceSummary, StoreError, PEERS_PER_DOC,
+};
 use crate::{
     entry::{Record, SignedEntry},
     hash::{Hash, PeerId},
@@ -92,6 +94,10 @@ impl RedbBackend {
     /// The schema version this build writes and understands.
     pub const SCHEMA_VERSION: u64 = SCHEMA_VERSION;
 
+    /// redb's page cache for [`persistent`](Self::persistent): 64 MiB (a node sizes it from
+    /// its memory budget instead).
+    pub const DEFAULT_CACHE_BYTES: usize = 64 << 20;
+
     /// Opens the database file at `path`, creating it if it does not exist (or is empty).
     ///
     /// The file is integrity-checked (redb verifies every page's checksum, reading the whole
@@ -99,8 +105,19 @@ impl RedbBackend {
     /// [`StoreError::UnsupportedVersion`] if newer. A file that is not a redb database fails
     /// with an error. Only one store may have a file open at a time (redb locks it).
     pub fn persistent(path: impl AsRef<Path>) -> Result<Self, StoreError> {
+        Self::persistent_with_cache(path, Self::DEFAULT_CACHE_BYTES)
+    }
+
+    /// Like [`persistent`](Self::persistent), with redb's page cache limited to `cache_bytes`
+    /// (redb's own default would be 1 GiB per database). The cache holds pages read and
+    /// written; a smaller one costs disk reads, not correctness.
+    pub fn persistent_with_cache(
+        path: impl AsRef<Path>,
+        cache_bytes: usize,
+    ) -> Result<Self, StoreError> {
         let db = Builder::new()
             .set_check_integrity_on_open(true)
+            .set_cache_size(cache_bytes)
             .create(path)
             .map_err(backend)?;
         Self::init(db)
@@ -255,6 +272,10 @@ impl RedbBackend {
             .remove(ns)
             .map_err(backend)?;
         txn.open_table(NAMESPACES)
+            .map_err(backend)?
+            .remove(ns)
+            .map_err(backend)?;
+        txn.open_table(SUMMARIES)
             .map_err(backend)?
             .remove(ns)
             .map_err(backend)?;
@@ -539,6 +560,36 @@ impl Backend for RedbBackend {
             Some(v) => decode_peers(v.value()),
             None => Ok(Vec::new()),
         }
+    }
+
+    fn get_summary(&mut self, ns: NamespaceId) -> Result<Option<NamespaceSummary>, StoreError> {
+        let table = self.txn()?.open_table(SUMMARIES).map_err(backend)?;
+        let row = table.get(ns.as_bytes()).map_err(backend)?;
+        row.map(|v| {
+            NamespaceSummary::from_bytes(v.value())
+                .ok_or_else(|| StoreError::Corrupt("namespace summary: wrong length".into()))
+        })
+        .transpose()
+    }
+
+    fn put_summary(
+        &mut self,
+        ns: NamespaceId,
+        summary: Option<NamespaceSummary>,
+    ) -> Result<(), StoreError> {
+        let txn = self.txn_mut()?;
+        let mut table = txn.open_table(SUMMARIES).map_err(backend)?;
+        match summary {
+            Some(s) => {
+                table
+                    .insert(ns.as_bytes(), &s.to_bytes()[..])
+                    .map_err(backend)?;
+            }
+            None => {
+                table.remove(ns.as_bytes()).map_err(backend)?;
+            }
+        }
+        Ok(())
     }
 
     /// Commits the open transaction durably if it holds writes (a no-op otherwise). On error the

@@ -16,6 +16,7 @@
 //! | `namespaces`      | `ns`                                | `(kind: u8, &[u8; 32])`          |
 //! | `download_policy` | `ns`                                | `&[u8]` postcard policy          |
 //! | `sync_peers`      | `ns`                                | `&[u8]` peer ids, newest first   |
+//! | `summaries`       | `ns`                                | `&[u8]` count (u64 LE) ‖ XOR fp  |
 //! | `meta`            | `&str`                              | `u64` (`"schema_version"`)       |
 //!
 //! `ns` and `author` are `&[u8; 32]`; `suffix` is `author ‖ key`.
@@ -29,6 +30,11 @@
 //! * `records_by_key` is the `(key, author)` ordering for [`Backend::scan_key_author`](super::super::Backend::scan_key_author); it has a
 //!   row exactly when `records` has the entry.
 //! * `heads` only grows: removing entries never lowers it, removing the namespace deletes it.
+//! * `summaries` (version 2) holds a namespace's entry count and the XOR of its entries'
+//!   fingerprints ([`NamespaceSummary`](crate::store::NamespaceSummary)), written by
+//!   [`Indexed`](crate::store::Indexed) before each commit for the namespaces it changed, so a
+//!   committed row always describes the committed entries. A namespace may have no row (then
+//!   its summary is learnt by building its index); a write that cannot update it deletes it.
 //! * `namespaces` stores [`Capability::raw`](crate::keys::Capability::raw): the kind byte of [`CapabilityKind::to_u8`](crate::keys::CapabilityKind::to_u8)
 //!   (1 = write, 2 = read) and the secret or the id.
 //!
@@ -38,8 +44,8 @@
 //!
 //! # Schema versions
 //!
-//! `meta["schema_version"]` is the layout version, [`RedbBackend::SCHEMA_VERSION`](super::RedbBackend::SCHEMA_VERSION) (1) for this
-//! build; a file without it is new (version 0). On open the migrations `MIGRATIONS[v]` (from `v` to
+//! `meta["schema_version"]` is the layout version, [`RedbBackend::SCHEMA_VERSION`](super::RedbBackend::SCHEMA_VERSION) (2) for this
+//! build (1: the first layout; 2: adds `summaries`); a file without it is new (version 0). On open the migrations `MIGRATIONS[v]` (from `v` to
 //! `v + 1`) run in order inside one write transaction, then the version is stored; a file with
 //! a newer version is refused with [`StoreError::UnsupportedVersion`] and left untouched.
 //!
@@ -74,6 +80,8 @@ pub(super) const DOWNLOAD_POLICY: TableDefinition<&Id, &[u8]> =
     TableDefinition::new("download_policy");
 /// Namespace id → concatenated peer ids, newest first.
 pub(super) const SYNC_PEERS: TableDefinition<&Id, &[u8]> = TableDefinition::new("sync_peers");
+/// Namespace id → entry count ‖ XOR of fingerprints.
+pub(super) const SUMMARIES: TableDefinition<&Id, &[u8]> = TableDefinition::new("summaries");
 /// Store metadata.
 pub(super) const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 
@@ -85,7 +93,7 @@ pub(super) const VERSION_KEY: &str = "schema_version";
 pub(super) type Migration = fn(&WriteTransaction) -> Result<(), StoreError>;
 
 /// Migrations by source version. Version 0 is a new (empty) file.
-pub(super) const MIGRATIONS: &[Migration] = &[create_v1];
+pub(super) const MIGRATIONS: &[Migration] = &[create_v1, create_v2];
 
 /// The schema version this build writes and understands.
 pub(super) const SCHEMA_VERSION: u64 = MIGRATIONS.len() as u64;
@@ -98,6 +106,12 @@ fn create_v1(txn: &WriteTransaction) -> Result<(), StoreError> {
     open_all_tables(txn)
 }
 
+/// Version 1 → 2: adds the `summaries` table (empty: summaries are learnt on first use).
+fn create_v2(txn: &WriteTransaction) -> Result<(), StoreError> {
+    txn.open_table(SUMMARIES).map_err(backend)?;
+    Ok(())
+}
+
 /// Opens (creating if missing) every table of the current schema.
 pub(super) fn open_all_tables(txn: &WriteTransaction) -> Result<(), StoreError> {
     txn.open_table(RECORDS).map_err(backend)?;
@@ -107,6 +121,7 @@ pub(super) fn open_all_tables(txn: &WriteTransaction) -> Result<(), StoreError> 
     txn.open_table(NAMESPACES).map_err(backend)?;
     txn.open_table(DOWNLOAD_POLICY).map_err(backend)?;
     txn.open_table(SYNC_PEERS).map_err(backend)?;
+    txn.open_table(SUMMARIES).map_err(backend)?;
     txn.open_table(META).map_err(backend)?;
     Ok(())
 }

@@ -1,0 +1,153 @@
+//! The index's budget, pins and summaries (the range answers themselves are checked against
+//! brute force by `store::conformance`, also with a zero budget).
+
+use super::*;
+use crate::{
+    entry::Record,
+    store::{MemBackend, RedbBackend},
+    testutil::{author, ns, T0},
+};
+
+fn entry(doc: u8, key: u32, ts: u64) -> SignedEntry {
+    let record = Record::new(Hash::new(key.to_be_bytes()), 1, T0 + ts);
+    SignedEntry::new(&ns(doc), &author(1), &key.to_be_bytes(), record)
+}
+
+fn fill<B: Backend>(s: &mut Indexed<B>, doc: u8, n: u32) {
+    for k in 0..n {
+        s.put(entry(doc, k, 1)).unwrap();
+    }
+}
+
+fn all(s: &mut Indexed<impl Backend>, doc: u8) -> Fingerprint {
+    let id = ns(doc).id();
+    let x = s
+        .first_id(id)
+        .unwrap()
+        .unwrap_or_else(RecordIdentifier::zero);
+    s.range_fingerprint(id, &Range::new(x.clone(), x)).unwrap()
+}
+
+/// The fingerprint of a proper sub-range: needs the tree.
+fn part(s: &mut Indexed<impl Backend>, doc: u8) -> Fingerprint {
+    let id = ns(doc).id();
+    let x = s.first_id(id).unwrap().unwrap();
+    let y = s
+        .range_pivot(id, &Range::new(x.clone(), x.clone()), 3)
+        .unwrap()
+        .unwrap();
+    s.range_fingerprint(id, &Range::new(x, y)).unwrap()
+}
+
+#[test]
+fn least_recently_used_trees_are_evicted_and_pinned_ones_kept() {
+    let mut s = Indexed::new(MemBackend::new());
+    for doc in 1..=4 {
+        fill(&mut s, doc, 100);
+        part(&mut s, doc);
+    }
+    let one = s.stats().bytes / 4;
+    assert_eq!(s.stats().loaded, 4);
+    s.pin(ns(1).id());
+    // Room for two trees: 1 is pinned, 4 was used last; 2 and 3 go, oldest first.
+    part(&mut s, 4);
+    s.set_budget(one * 2 + one / 2);
+    let stats = s.stats();
+    assert_eq!(stats.loaded, 2, "{stats:?}");
+    assert_eq!(stats.evictions, 2);
+    assert_eq!(s.indexed_namespaces(), 2);
+    let before = s.stats().builds;
+    part(&mut s, 1);
+    part(&mut s, 4);
+    assert_eq!(s.stats().builds, before, "the kept trees are 1 and 4");
+    // Unpinned, 1 is the oldest once 3 is loaded again.
+    s.unpin(ns(1).id());
+    part(&mut s, 3);
+    assert_eq!(s.stats().builds, before + 1);
+    part(&mut s, 4);
+    part(&mut s, 3);
+    assert_eq!(s.stats().builds, before + 1, "3 and 4 stay");
+    assert!(s.stats().bytes <= s.budget() + SUMMARY_BYTES * 4);
+}
+
+#[test]
+fn a_sync_that_finds_nothing_needs_no_tree() {
+    let mut s = Indexed::with_budget(MemBackend::new(), 0);
+    fill(&mut s, 1, 300);
+    fill(&mut s, 2, 10);
+    let want = all(&mut s, 1);
+    part(&mut s, 1);
+    part(&mut s, 2); // evicts 1
+    let builds = s.stats().builds;
+    assert_eq!(all(&mut s, 1), want);
+    assert_eq!(s.namespace_len(ns(1).id()).unwrap(), 300);
+    // Writes while the tree is out keep the summary exact: a new key, a replaced one.
+    s.put(entry(1, 1000, 1)).unwrap();
+    s.put(entry(1, 5, 2)).unwrap();
+    s.remove(ns(1).id(), author(1).id(), &7u32.to_be_bytes())
+        .unwrap();
+    let summarised = all(&mut s, 1);
+    assert_eq!(s.stats().builds, builds, "answered from the summary");
+    s.forget(ns(1).id()).unwrap();
+    assert_eq!(all(&mut s, 1), summarised, "a rebuilt tree agrees");
+    assert_eq!(s.namespace_len(ns(1).id()).unwrap(), 300);
+}
+
+#[test]
+fn summaries_persist_with_the_entries_and_are_repaired_when_wrong() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store.redb");
+    let want = {
+        let mut s = Indexed::new(RedbBackend::persistent(&path).unwrap());
+        fill(&mut s, 1, 200);
+        let want = all(&mut s, 1);
+        s.flush().unwrap();
+        want
+    };
+    // Reopened: the first message of a sync costs no build.
+    let mut s = Indexed::new(RedbBackend::persistent(&path).unwrap());
+    assert_eq!(all(&mut s, 1), want);
+    assert_eq!(s.stats().builds, 0);
+    // A wrong stored summary is replaced when the tree is built.
+    let wrong = NamespaceSummary {
+        count: 3,
+        fingerprint: Fingerprint([7; 32]),
+    };
+    s.backend_mut()
+        .put_summary(ns(1).id(), Some(wrong))
+        .unwrap();
+    s.backend_mut().flush().unwrap();
+    drop(s);
+    let mut s = Indexed::new(RedbBackend::persistent(&path).unwrap());
+    assert_eq!(s.namespace_len(ns(1).id()).unwrap(), 3, "trusted as stored");
+    part(&mut s, 1);
+    assert_eq!(s.stats().summary_repairs, 1);
+    assert_eq!(all(&mut s, 1), want);
+    s.flush().unwrap();
+    drop(s);
+    let mut s = Indexed::new(RedbBackend::persistent(&path).unwrap());
+    assert_eq!(all(&mut s, 1), want);
+    assert_eq!(s.stats().builds, 0, "the repaired summary was stored");
+}
+
+#[test]
+fn writes_committed_without_a_flush_never_leave_a_stale_summary() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store.redb");
+    {
+        let mut s = Indexed::new(RedbBackend::persistent(&path).unwrap());
+        fill(&mut s, 1, 50);
+        all(&mut s, 1);
+        s.flush().unwrap();
+        // More writes, then the store is dropped without `Indexed::flush`: the backend
+        // commits its transaction on drop, without the new summary.
+        fill(&mut s, 1, 80);
+    }
+    let mut s = Indexed::new(RedbBackend::persistent(&path).unwrap());
+    assert_eq!(s.namespace_len(ns(1).id()).unwrap(), 80);
+    let summarised = all(&mut s, 1);
+    s.forget(ns(1).id()).unwrap();
+    part(&mut s, 1);
+    assert_eq!(all(&mut s, 1), summarised);
+    assert_eq!(s.stats().summary_repairs, 0);
+}
