@@ -239,10 +239,7 @@ mod tests {
     fn xor_colliding_sets_do_not_collide() {
         for seed in 0..64u8 {
             let (a, b, c) = (item(seed), item(seed.wrapping_add(100)), item(seed ^ 0x55));
-            let mut d = [0u8; 32];
-            for i in 0..32 {
-                d[i] = a.0[i] ^ b.0[i] ^ c.0[i];
-            }
+            let d: [u8; 32] = std::array::from_fn(|i| a.0[i] ^ b.0[i] ^ c.0[i]);
             let left = [a, b];
             let right = [c, ItemHash(d)];
             assert_eq!(xor(&left), xor(&right), "the sets are built to XOR-collide");

@@ -10,13 +10,23 @@
 //! * [`fingerprint`]: the non-XOR fingerprint and the entry item hash;
 //! * [`tags`]: the per-connection key and the keyed document tags of phase 1;
 //! * [`riblt`]: the rateless IBLT that finds small differences in one round trip;
+//! * [`codec`] and [`frame`]: every v2 message, its bytes, and the ≤ 64 KiB frames.
 //!
 //! Nothing here reads a clock or OS randomness; no output depends on hash-map order.
 
+pub mod codec;
 pub mod fingerprint;
+pub mod frame;
 pub mod riblt;
 pub mod tags;
 
+pub use codec::{AbortCode, Bound, CompactEntry, Message, Part, PartMode, V2DecodeError};
 pub use fingerprint::{Fingerprint, ItemHash};
+pub use frame::{encode_frame, FrameDecoder, FrameError, MAX_FRAME_LEN, MAX_PAYLOAD_LEN};
 pub use riblt::{CodedSymbol, Decoder, Encoder, Hasher, Limits, RibltError, Side};
 pub use tags::{ConnectionKey, NamespaceTag};
+
+#[cfg(test)]
+mod golden;
+#[cfg(test)]
+mod props;
