@@ -14,6 +14,14 @@ pub const MAX_FRAME_LEN: usize = 64 * 1024;
 /// Largest payload: [`MAX_FRAME_LEN`] minus the 2-byte header.
 pub const MAX_PAYLOAD_LEN: usize = MAX_FRAME_LEN - 2;
 
+/// Most coded symbols a `Symbols` frame always holds: type 1 + start ≤ 10 + count 2 bytes,
+/// then symbols of at most [`MAX_SYMBOL_LEN`](crate::v2::codec::MAX_SYMBOL_LEN) bytes.
+pub const MAX_SYMBOLS_PER_FRAME: usize =
+    (MAX_PAYLOAD_LEN - 1 - 10 - 2) / crate::v2::codec::MAX_SYMBOL_LEN;
+/// Most 32-byte items a `Wants` frame holds (type 1 + count 2 bytes), and an `ItemList` frame
+/// (one more byte for `last`).
+pub const MAX_ITEMS_PER_FRAME: usize = (MAX_PAYLOAD_LEN - 1 - 1 - 2) / 32;
+
 /// A framing failure.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum FrameError {
@@ -190,6 +198,32 @@ mod tests {
         d.feed(&stream[..stream.len() - 1]).unwrap();
         while d.next_message().unwrap().is_some() {}
         assert!(matches!(d.finish(), Err(FrameError::Truncated(_))));
+    }
+
+    #[test]
+    fn per_frame_maxima_fit_at_worst_case() {
+        use crate::v2::riblt::CodedSymbol;
+        assert_eq!(MAX_SYMBOLS_PER_FRAME, 1337);
+        assert_eq!(MAX_ITEMS_PER_FRAME, 2047);
+        let worst = CodedSymbol {
+            sum: [0xff; 32],
+            checksum: u64::MAX,
+            count: (1 << 63) - 1,
+        };
+        let symbols = Message::Symbols {
+            start: u64::MAX,
+            symbols: vec![worst; MAX_SYMBOLS_PER_FRAME],
+        };
+        let list = Message::ItemList {
+            last: true,
+            items: vec![[0xff; 32]; MAX_ITEMS_PER_FRAME],
+        };
+        let wants = Message::Wants {
+            hashes: vec![[0xff; 32]; MAX_ITEMS_PER_FRAME],
+        };
+        for m in [symbols, list, wants] {
+            encode_frame(&m, &mut Vec::new()).unwrap();
+        }
     }
 
     #[test]

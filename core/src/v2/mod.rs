@@ -22,10 +22,15 @@ pub mod tags;
 
 pub use codec::{AbortCode, Bound, CompactEntry, Message, Part, PartMode, V2DecodeError};
 pub use fingerprint::{Fingerprint, ItemHash};
-pub use frame::{encode_frame, FrameDecoder, FrameError, MAX_FRAME_LEN, MAX_PAYLOAD_LEN};
+pub use frame::{
+    encode_frame, FrameDecoder, FrameError, MAX_FRAME_LEN, MAX_ITEMS_PER_FRAME, MAX_PAYLOAD_LEN,
+    MAX_SYMBOLS_PER_FRAME,
+};
 pub use riblt::{CodedSymbol, Decoder, Encoder, Hasher, Limits, RibltError, Side};
 pub use tags::{ConnectionKey, NamespaceTag};
 
+#[cfg(test)]
+mod flow_tests;
 #[cfg(test)]
 mod golden;
 #[cfg(test)]
