@@ -37,6 +37,7 @@ pub mod replica;
 pub mod serde_impls;
 pub mod store;
 pub mod time;
+pub mod v2;
 pub mod wire;
 
 #[cfg(test)]

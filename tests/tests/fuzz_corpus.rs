@@ -65,6 +65,11 @@ fn decode_ticket_corpus() {
 }
 
 #[test]
+fn decode_v2_corpus() {
+    replay("decode_v2", fuzz::decode_v2);
+}
+
+#[test]
 fn replica_sync_corpus() {
     replay("replica_sync", fuzz::replica_sync);
 }
