@@ -609,6 +609,7 @@ pub async fn execute(
             host == Host::Served,
             docs.list().await?.len(),
             docs.health(),
+            docs.metrics(),
         ))),
         Request::AuthorNew => Ok(Output::Author {
             author: docs.author_create().await?.to_string(),

@@ -43,6 +43,12 @@ pub struct NetArgs {
     /// so peers never learn this node's IP addresses; only its relay sees them.
     #[arg(long, global = true, conflicts_with = "offline")]
     pub relay_only: bool,
+    /// Memory budget of the node's store caches in MiB: redb's page cache gets a quarter,
+    /// the documents' fingerprint indexes the rest (indexes of documents not syncing are
+    /// dropped, least recently used first, and rebuilt when needed). `sheaf status` shows
+    /// where the node stands.
+    #[arg(long, global = true, value_name = "MIB", default_value_t = 256)]
+    pub memory_budget: usize,
 }
 
 impl NetArgs {
@@ -51,6 +57,7 @@ impl NetArgs {
     pub fn offline() -> Self {
         NetArgs {
             offline: true,
+            memory_budget: 256,
             ..Default::default()
         }
     }

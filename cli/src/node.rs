@@ -219,6 +219,7 @@ impl Node {
         };
         let gossip = sheaf_tokio::gossip_builder().spawn(endpoint.clone());
         let docs = match builder
+            .memory_budget(net.memory_budget.saturating_mul(1 << 20))
             .live_config(live)
             .gossip_gate(gate)
             .spawn(endpoint.clone(), blobs.clone(), gossip.clone())

@@ -25,17 +25,44 @@ pub struct NodeStatus {
     pub store_running: bool,
     /// iroh-gossip answers the engine's probe.
     pub gossip_answering: bool,
+    /// Estimated heap of the loaded fingerprint indexes, in bytes.
+    #[serde(default)]
+    pub index_bytes: u64,
+    /// The indexes' share of the memory budget, in bytes.
+    #[serde(default)]
+    pub index_budget: u64,
+    /// Documents whose index is loaded.
+    #[serde(default)]
+    pub index_loaded: u64,
+    /// Indexes dropped to stay within the budget since the node started.
+    #[serde(default)]
+    pub index_evictions: u64,
+    /// Size limit of redb's page cache, in bytes.
+    #[serde(default)]
+    pub store_cache_bytes: u64,
 }
 
 impl NodeStatus {
-    /// From the engine's health.
-    pub fn new(node: String, serving: bool, documents: usize, health: Health) -> Self {
+    /// From the engine's health and metrics.
+    pub fn new(
+        node: String,
+        serving: bool,
+        documents: usize,
+        health: Health,
+        metrics: &sheaf_tokio::metrics::Metrics,
+    ) -> Self {
+        let gauge = |v: i64| u64::try_from(v).unwrap_or(0);
         Self {
             node,
             serving,
             documents,
             store_running: health.store_running,
             gossip_answering: health.gossip_answering,
+            index_bytes: gauge(metrics.index_bytes.get()),
+            index_budget: gauge(metrics.index_budget_bytes.get()),
+            index_loaded: gauge(metrics.index_loaded.get()),
+            index_evictions: metrics.index_evictions.get(),
+            store_cache_bytes: gauge(metrics.store_cache_bytes.get()),
         }
     }
 
@@ -71,8 +98,21 @@ impl NodeStatus {
                     "NOT ANSWERING (live updates arrive by sync)"
                 )
             ),
+            format!(
+                "memory: indexes {} of {} MiB ({} documents loaded, {} evictions), store cache {} MiB",
+                mib(self.index_bytes),
+                mib(self.index_budget),
+                self.index_loaded,
+                self.index_evictions,
+                mib(self.store_cache_bytes),
+            ),
         ]
     }
+}
+
+/// Bytes in MiB, one decimal.
+fn mib(bytes: u64) -> String {
+    format!("{:.1}", bytes as f64 / f64::from(1u32 << 20))
 }
 
 /// A document's status (`sheaf doc status`).

@@ -451,6 +451,10 @@ pub struct FaultParams {
     pub skew: Vec<i64>,
     /// Store of each node.
     pub backends: Vec<Backend>,
+    /// Memory budget of every node's fingerprint indexes (`ReplicaConfig::index_budget`):
+    /// zero in about a third of the seeds, so every store operation may evict an index and
+    /// syncs run on rebuilt indexes and persisted summaries.
+    pub index_budget: usize,
     /// Anti-entropy interval of every node's `Live`, if enabled.
     pub anti_entropy: Option<Duration>,
     /// Length of the safety phase (workload and faults), µs.
@@ -571,6 +575,12 @@ impl FaultParams {
             store_stall_max,
             skew: if on(Fault::Skew) { skew } else { vec![0; n] },
             backends,
+            // Its own stream: the other parameters of a seed stay as they were.
+            index_budget: if stream(cfg.seed, "index-budget").random_bool(0.35) {
+                0
+            } else {
+                usize::MAX
+            },
             anti_entropy,
             safety,
             byzantine: on(Fault::Byzantine).then_some(byzantine),
@@ -631,8 +641,13 @@ impl fmt::Display for FaultParams {
             .collect();
         writeln!(
             f,
-            "  stores [{}] | skew [{}]",
+            "  stores [{}] | index budget {} | skew [{}]",
             backends.join(" "),
+            if self.index_budget == usize::MAX {
+                "none".to_string()
+            } else {
+                format!("{} B", self.index_budget)
+            },
             skew.join(" ")
         )?;
         for p in &self.partitions {

@@ -33,7 +33,11 @@ impl Sim {
         }
         .map_err(|e| format!("node {node}: cannot open its store: {e}"))?;
         let blobs = self.nodes[node].blobs.clone();
-        let mut replicas = Replicas::with_content(store, blobs, ReplicaConfig::default());
+        let config = ReplicaConfig {
+            index_budget: self.params.index_budget,
+            ..ReplicaConfig::default()
+        };
+        let mut replicas = Replicas::with_content(store, blobs, config);
         let namespaces = replicas
             .list_namespaces()
             .map_err(|e| format!("node {node}: {e}"))?;
