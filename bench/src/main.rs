@@ -7,6 +7,7 @@
 //!
 //! ```text
 //! sheaf-bench [--quick] [--only W1,W3] [--reps R] [--out bench/RESULTS.md] [--json-only]
+//!             [--impls sheaf]
 //!             [--w10-n N] [--w10-rtts 20,100] [--w10-losses 0,0.01]
 //! sheaf-bench reconcile [--n N] [--diff D] [--reps R] [--no-iroh]
 //! ```
@@ -19,8 +20,8 @@ use std::{
 use anyhow::Result;
 use clap::{Parser, Subcommand};
 use sheaf_bench::{
-    data::Stores, link::LinkConfig, progress, reconcile, report, w_attack, w_live, w_local, w_many,
-    w_slow, w_sync, Out,
+    data::Stores, link::LinkConfig, nodes::Impl, progress, reconcile, report, w_attack, w_live,
+    w_local, w_many, w_slow, w_sync, Out,
 };
 
 /// Side-by-side benchmarks of Sheaf and iroh-docs 0.101 over loopback.
@@ -45,6 +46,10 @@ struct Cli {
     /// Print only the JSON lines, no table.
     #[arg(long)]
     json_only: bool,
+    /// Only these implementations: `sheaf`, `iroh-docs` (default both). For profiling one
+    /// implementation alone; ratios need both.
+    #[arg(long, value_delimiter = ',')]
+    impls: Vec<String>,
     /// W10: entries in the document (default 100,000; 10,000 with `--quick`).
     #[arg(long, value_parser = count)]
     w10_n: Option<usize>,
@@ -277,6 +282,16 @@ fn main() -> Result<()> {
         }
         reconcile_table(&rows);
         return Ok(());
+    }
+    if !cli.impls.is_empty() {
+        let mut chosen = Vec::new();
+        for name in &cli.impls {
+            match Impl::BOTH.into_iter().find(|i| i.name() == name.trim()) {
+                Some(imp) => chosen.push(imp),
+                None => anyhow::bail!("unknown implementation {name:?} (sheaf, iroh-docs)"),
+            }
+        }
+        Impl::select(Vec::leak(chosen));
     }
     let started = Instant::now();
     let mut plan = if cli.quick {

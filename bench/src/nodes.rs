@@ -24,9 +24,27 @@ pub enum Impl {
     Iroh,
 }
 
+/// The implementations [`Impl::selected`] returns, when narrowed.
+static SELECTED: std::sync::OnceLock<&'static [Impl]> = std::sync::OnceLock::new();
+
 impl Impl {
     /// Both implementations, Sheaf first.
     pub const BOTH: [Impl; 2] = [Impl::Sheaf, Impl::Iroh];
+
+    /// The implementations this run measures: both unless [`Impl::select`] narrowed them
+    /// (`sheaf-bench --impls sheaf`, e.g. to profile one implementation alone).
+    pub fn selected() -> Vec<Impl> {
+        let only = SELECTED.get().copied().unwrap_or(Impl::BOTH.as_slice());
+        Impl::BOTH
+            .into_iter()
+            .filter(|i| only.contains(i))
+            .collect()
+    }
+
+    /// Measures only `impls` from now on (the first call wins).
+    pub fn select(impls: &'static [Impl]) {
+        let _ = SELECTED.set(impls);
+    }
 
     /// The name used in results: `sheaf` or `iroh-docs`.
     pub fn name(self) -> &'static str {

@@ -101,7 +101,7 @@ pub struct Sizes {
 /// W9 for both implementations and every attack.
 pub async fn w9(out: &mut Out, sizes: Sizes, reps: usize) -> Result<()> {
     for rep in 0..reps {
-        for imp in Impl::BOTH {
+        for imp in Impl::selected() {
             for attack in Attack::ALL {
                 let mut rec = Record::new(imp.name(), "W9", rep)
                     .param("n", sizes.n)

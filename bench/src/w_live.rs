@@ -39,7 +39,7 @@ pub fn quantile(sorted: &[f64], q: f64) -> Option<f64> {
 pub async fn w6(out: &mut Out, sizes: &[usize], writes: usize, reps: usize) -> Result<()> {
     for &k in sizes {
         for rep in 0..reps {
-            for imp in Impl::BOTH {
+            for imp in Impl::selected() {
                 out.push(once(imp, k, writes, rep, None).await?);
             }
         }
@@ -51,7 +51,7 @@ pub async fn w6(out: &mut Out, sizes: &[usize], writes: usize, reps: usize) -> R
 /// IPv4); records get `rtt_ms` and `loss_pct` parameters.
 pub async fn w6_over(out: &mut Out, writes: usize, reps: usize, link: LinkConfig) -> Result<()> {
     for rep in 0..reps {
-        for imp in Impl::BOTH {
+        for imp in Impl::selected() {
             out.push(once(imp, 2, writes, rep, Some(link)).await?);
         }
     }

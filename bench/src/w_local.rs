@@ -27,7 +27,7 @@ pub async fn w1(out: &mut Out, ns: &[usize], reps: usize, stores: &Stores) -> Re
     for &n in ns {
         for persistent in [false, true] {
             for rep in 0..reps {
-                for imp in Impl::BOTH {
+                for imp in Impl::selected() {
                     let mut rec = Record::new(imp.name(), "W1", rep)
                         .param("n", n)
                         .param("store", if persistent { "persistent" } else { "memory" });
@@ -67,14 +67,14 @@ pub async fn w2(out: &mut Out, ns: &[usize], reps: usize, stores: &Stores) -> Re
         let name = format!("w2-{n}");
         crate::progress(&format!("W2: generating {n} entries"));
         let data = crate::data::generate(n, Keys::Pairs, 2);
-        for imp in Impl::BOTH {
+        for imp in Impl::selected() {
             crate::progress(&format!("W2: writing the {} store", imp.name()));
             stores.ensure(imp, &name, &data, false).await?;
         }
         let id = data.id();
         drop(data);
         for rep in 0..reps {
-            for imp in Impl::BOTH {
+            for imp in Impl::selected() {
                 let mut rec = Record::new(imp.name(), "W2", rep).param("n", n);
                 let dir = stores.node_dir(imp, Some(&name), "w2")?;
                 let node = Node::spawn(imp, Some(&dir)).await?;

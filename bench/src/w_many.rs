@@ -151,7 +151,7 @@ async fn once(imp: Impl, docs: usize, changed: usize, rep: usize, dir: &Path) ->
 /// W11 for both implementations.
 pub async fn w11(out: &mut Out, docs: usize, changed: usize, reps: usize) -> Result<()> {
     for rep in 0..reps {
-        for imp in Impl::BOTH {
+        for imp in Impl::selected() {
             let dir = tempfile::tempdir()?;
             match tokio::time::timeout(PHASE_LIMIT * 3, once(imp, docs, changed, rep, dir.path()))
                 .await

@@ -68,7 +68,7 @@ pub async fn w10(out: &mut Out, m: &Matrix, reps: usize, stores: &Stores) -> Res
                 for rep in 0..reps {
                     let seed = (rep as u64) << 40 | rtt << 20 | new as u64;
                     let config = LinkConfig::symmetric(Duration::from_millis(rtt), loss, seed);
-                    for imp in Impl::BOTH {
+                    for imp in Impl::selected() {
                         let rec = once(imp, id, m.n, new, &name, stores, rep, config).await?;
                         out.push(rec);
                     }

@@ -60,7 +60,7 @@ pub(crate) async fn base(stores: &Stores, n: usize) -> Result<(Dataset, String)>
     let name = format!("sync-{n}");
     crate::progress(&format!("generating {n} entries"));
     let data = generate(n, Keys::Unique, 3);
-    for imp in Impl::BOTH {
+    for imp in Impl::selected() {
         crate::progress(&format!("writing the {} store of {n} entries", imp.name()));
         stores.ensure(imp, &name, &data, true).await?;
     }
@@ -92,7 +92,7 @@ pub async fn initial_over(
         let (data, name) = base(stores, n).await?;
         let floor = data.encoded_size();
         for rep in 0..reps {
-            for imp in Impl::BOTH {
+            for imp in Impl::selected() {
                 let rec =
                     initial_once(imp, &data, &name, stores, rep, content, floor, link).await?;
                 out.push(rec);
@@ -336,7 +336,7 @@ pub async fn pair(
         let id = data.id();
         drop(data);
         for rep in 0..reps {
-            for imp in Impl::BOTH {
+            for imp in Impl::selected() {
                 let rec = pair_once(imp, id, n, &name, stores, rep, diff).await?;
                 out.push(rec);
             }

@@ -249,6 +249,11 @@ pub struct Replicas<B, C = NoContent> {
     /// Documents syncing, pinned in the index until the deadline ([`SYNC_HOLD`] after their
     /// last sync message). At most one per document in the store.
     sync_holds: BTreeMap<NamespaceId, Mono>,
+    /// The author of the last local write, so that a run of writes by one author reads and
+    /// decodes its secret once (decoding derives the public key: a scalar multiplication, as
+    /// costly as one of the two signatures). Cleared whenever the author table may change
+    /// under it: import, delete, raw backend access, a failed commit.
+    last_author: Option<Author>,
 }
 
 impl<B: Backend> Replicas<B, NoContent> {
@@ -272,6 +277,7 @@ impl<B: Backend, C: ContentStatusSource> Replicas<B, C> {
             keys: KeyCache::default(),
             checked: CheckedSignatures::default(),
             sync_holds: BTreeMap::new(),
+            last_author: None,
         }
     }
 
@@ -283,6 +289,7 @@ impl<B: Backend, C: ContentStatusSource> Replicas<B, C> {
     /// The indexed backend (reads in tests and tools; writes through it keep the index in
     /// step but bypass validation, prefix semantics and events).
     pub fn indexed_mut(&mut self) -> &mut Indexed<B> {
+        self.last_author = None;
         &mut self.indexed
     }
 
@@ -345,7 +352,11 @@ impl<B: Backend, C: ContentStatusSource> Replicas<B, C> {
 
     /// Commits all writes now.
     pub fn flush(&mut self) -> Result<(), StoreError> {
-        self.indexed.flush()?;
+        if let Err(e) = self.indexed.flush() {
+            // The uncommitted writes are gone, an imported author among them perhaps.
+            self.last_author = None;
+            return Err(e);
+        }
         self.dirty_since = None;
         Ok(())
     }
@@ -377,6 +388,7 @@ impl<B: Backend, C: ContentStatusSource> Replicas<B, C> {
     /// Stores an author.
     pub fn import_author(&mut self, now: Now, author: Author) -> Result<(), ReplicaError> {
         self.touch(now);
+        self.last_author = None;
         Ok(self.indexed.put_author(author)?)
     }
 
@@ -388,6 +400,7 @@ impl<B: Backend, C: ContentStatusSource> Replicas<B, C> {
     /// Deletes an author; whether it existed.
     pub fn delete_author(&mut self, now: Now, id: AuthorId) -> Result<bool, ReplicaError> {
         self.touch(now);
+        self.last_author = None;
         Ok(self.indexed.delete_author(id)?)
     }
 
@@ -541,10 +554,14 @@ impl<B: Backend, C: ContentStatusSource> Replicas<B, C> {
             .secret()
             .cloned()
             .ok_or(ReplicaError::ReadOnly)?;
+        if let Some(last) = self.last_author.as_ref().filter(|a| a.id() == author) {
+            return Ok((secret, last.clone()));
+        }
         let author = self
             .indexed
             .get_author(author)?
             .ok_or(ReplicaError::AuthorNotFound(author))?;
+        self.last_author = Some(author.clone());
         Ok((secret, author))
     }
 

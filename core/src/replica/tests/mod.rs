@@ -238,6 +238,16 @@ fn capability<B: Backend>(store: B) {
     r.open(id, OpenOpts::default()).unwrap();
     let err = r.insert_local(now(T0), id, author(7).id(), b"k2", Hash::new(b"v"), 1);
     assert!(matches!(err, Err(ReplicaError::AuthorNotFound(_))));
+    // An author deleted right after a write (which remembers it) writes no more, and one
+    // imported again writes again.
+    r.insert_local(now(T0), id, a.id(), b"m3", Hash::new(b"v"), 1)
+        .unwrap();
+    assert!(r.delete_author(now(T0), a.id()).unwrap());
+    let err = r.insert_local(now(T0), id, a.id(), b"m4", Hash::new(b"v"), 1);
+    assert!(matches!(err, Err(ReplicaError::AuthorNotFound(_))));
+    r.import_author(now(T0), a.clone()).unwrap();
+    r.insert_local(now(T0), id, a.id(), b"m4", Hash::new(b"v"), 1)
+        .unwrap();
 }
 
 fn open_close_and_remove<B: Backend>(store: B) {
