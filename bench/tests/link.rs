@@ -65,6 +65,7 @@ async fn send_paced(sock: &UdpSocket, to: SocketAddr, count: u64, len: usize, pe
     for seq in 0..count {
         sock.send_to(&packet(seq, len), to).await.unwrap();
         if (seq + 1) % per_ms == 0 {
+            // Pacing the sender (a rate), not waiting for anything to happen.
             tokio::time::sleep(MS).await;
         }
     }
@@ -88,6 +89,7 @@ async fn delay_per_direction() {
         for seq in 0..10u64 {
             sent.push(Instant::now());
             from.send_to(&packet(seq, 100), target).await.unwrap();
+            // Spacing the probes 3 ms apart (pacing); arrival is awaited by `drain`.
             tokio::time::sleep(3 * MS).await;
         }
         let got = drain(to, 300 * MS).await;
@@ -242,7 +244,8 @@ async fn iroh_through_link() {
         );
         // At least one round trip of the link.
         assert!(t0.elapsed() >= 20 * MS);
-        // Time for a direct path to be tried.
+        // Time for iroh to try a direct path around the link, which the next round's
+        // assertion must not see: a negative check has no event to wait on.
         tokio::time::sleep(300 * MS).await;
     }
     assert_eq!(link.stats().a_to_b.foreign + link.stats().b_to_a.foreign, 0);

@@ -47,7 +47,7 @@ pub struct NetArgs {
     /// the documents' fingerprint indexes the rest (indexes of documents not syncing are
     /// dropped, least recently used first, and rebuilt when needed). `sheaf status` shows
     /// where the node stands.
-    #[arg(long, global = true, value_name = "MIB", default_value_t = 256)]
+    #[arg(long, global = true, value_name = "MIB", default_value_t = sheaf_tokio::DEFAULT_MEMORY_BUDGET >> 20)]
     pub memory_budget: usize,
 }
 
@@ -57,7 +57,7 @@ impl NetArgs {
     pub fn offline() -> Self {
         NetArgs {
             offline: true,
-            memory_budget: 256,
+            memory_budget: sheaf_tokio::DEFAULT_MEMORY_BUDGET >> 20,
             ..Default::default()
         }
     }

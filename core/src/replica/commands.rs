@@ -222,7 +222,6 @@ impl<B: Backend, C: ContentStatusSource> Replicas<B, C> {
     pub fn apply(&mut self, now: Now, cmd: StoreCommand) -> Result<StoreResponse, ReplicaError> {
         use StoreCommand as C;
         use StoreResponse as R;
-        self.release_holds(now.mono);
         if let C::SyncInitialMessage(ns) | C::SyncProcessMessage { namespace: ns, .. } = &cmd {
             self.hold_for_sync(now.mono, *ns);
         }

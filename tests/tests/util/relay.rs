@@ -82,6 +82,7 @@ impl TestRelay {
                 }
                 Err(e) if tokio::time::Instant::now() < deadline => {
                     eprintln!("relay restart failed, retrying: {e:#}");
+                    // Backoff between bind attempts, bounded by the deadline above.
                     tokio::time::sleep(Duration::from_millis(100)).await;
                 }
                 Err(e) => return Err(e.context("relay restart on the same ports")),

@@ -376,12 +376,14 @@ impl<B: Backend> Indexed<B> {
 
     /// [`forget`](Self::forget) for every namespace.
     pub fn forget_all(&mut self) -> Result<(), StoreError> {
-        self.unload_all();
-        for (ns, _) in self.backend.list_namespaces()? {
-            self.forget(ns)?;
-        }
-        let known: Vec<NamespaceId> = self.summaries.keys().copied().collect();
-        for ns in known {
+        let mut all: BTreeSet<NamespaceId> = self.summaries.keys().copied().collect();
+        all.extend(
+            self.backend
+                .list_namespaces()?
+                .into_iter()
+                .map(|(ns, _)| ns),
+        );
+        for ns in all {
             self.forget(ns)?;
         }
         Ok(())
