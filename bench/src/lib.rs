@@ -7,11 +7,13 @@
 //! medians and `RESULTS.md` records the run and the machine. Speed is reported, never
 //! asserted: a stalled implementation is recorded as `timeout`, not a failure.
 //!
-//! Workloads: W1/W2 local insert and query ([`w_local`]); W3 initial sync, W4 diff sync, W5
+//! Workloads: W1/W2 local insert and query, W1M local inserts through the batch API
+//! ([`w_local`]); W3 initial sync, W4 diff sync, W5
 //! no-op sync, W7 bytes on the wire ([`w_sync`]); W6 live latency ([`w_live`]); W8
 //! in-process reconciliation without network ([`reconcile`]); W9 W5 and W6 under attack
 //! ([`w_attack`]); W10 diff sync, W3 and W6 over a slow link ([`w_slow`], through the
-//! userspace link emulator [`link`]); W11 and the idle cost of many documents ([`w_many`]).
+//! userspace link emulator [`link`]); W11 and the idle cost of many documents ([`w_many`]);
+//! W12 memory and large nodes ([`w_memory`]).
 
 pub mod counting;
 pub mod data;
@@ -24,6 +26,7 @@ pub mod w_attack;
 pub mod w_live;
 pub mod w_local;
 pub mod w_many;
+pub mod w_memory;
 pub mod w_slow;
 pub mod w_sync;
 

@@ -1,6 +1,7 @@
-//! `sheaf-bench`: runs workloads W1–W11 (W10: over a slow link; W11: many documents; `IDLE`:
-//! idle cost) on Sheaf and iroh-docs 0.101, prints one JSON line per measurement and a table
-//! of medians with the iroh-docs / Sheaf ratio, and writes `RESULTS.md`.
+//! `sheaf-bench`: runs workloads W1–W11 (W1M: W1 through the batch API; W10: over a slow
+//! link; W11: many documents; `IDLE`: idle cost) on Sheaf and iroh-docs 0.101, prints one
+//! JSON line per measurement and a table of medians with the iroh-docs / Sheaf ratio, and
+//! writes `RESULTS.md`.
 //!
 //! `--only` names workloads; `W10` is the diff-sync matrix over the link emulator, `W10-W3`
 //! and `W10-W6` are W3 and W6 over a 100 ms link.
@@ -21,7 +22,7 @@ use anyhow::Result;
 use clap::{Parser, Subcommand};
 use sheaf_bench::{
     data::Stores, link::LinkConfig, nodes::Impl, progress, reconcile, report, w_attack, w_live,
-    w_local, w_many, w_slow, w_sync, Out,
+    w_local, w_many, w_memory, w_slow, w_sync, Out,
 };
 
 /// Side-by-side benchmarks of Sheaf and iroh-docs 0.101 over loopback.
@@ -81,6 +82,28 @@ enum Command {
         #[arg(long)]
         no_iroh: bool,
     },
+    /// One W12 measurement in a fresh process (started by W12 itself).
+    #[command(hide = true)]
+    W12Child {
+        /// `sheaf` or `iroh-docs`.
+        #[arg(long)]
+        imp: String,
+        /// `pair` or `docs`.
+        #[arg(long)]
+        shape: String,
+        /// Entries per document.
+        #[arg(long)]
+        n: usize,
+        /// The accepting node's folder.
+        #[arg(long)]
+        a: std::path::PathBuf,
+        /// The dialing node's folder.
+        #[arg(long)]
+        b: std::path::PathBuf,
+        /// File of document ids (hex, one per line).
+        #[arg(long)]
+        ids: std::path::PathBuf,
+    },
 }
 
 fn count(s: &str) -> Result<usize, String> {
@@ -111,6 +134,10 @@ struct Plan {
     w10: w_slow::Matrix,
     /// W3 over a link of [`SLOW_RTT_MS`]: entries.
     w10_w3: Vec<usize>,
+    /// W12 pair: entries.
+    w12: Vec<usize>,
+    /// W12 docs: documents, entries each.
+    w12_docs: (usize, usize),
 }
 
 /// Round-trip time of the link for `W10-W3` and `W10-W6`.
@@ -143,6 +170,8 @@ impl Plan {
                 losses: vec![0.0, 0.01],
             },
             w10_w3: vec![10_000],
+            w12: vec![100_000, 1_000_000],
+            w12_docs: (100, 10_000),
         }
     }
 
@@ -172,6 +201,8 @@ impl Plan {
                 losses: vec![0.0],
             },
             w10_w3: vec![1_000],
+            w12: vec![10_000],
+            w12_docs: (10, 1_000),
         }
     }
 }
@@ -236,7 +267,8 @@ async fn run_async(out: &mut Out, plan: &Plan, wanted: &dyn Fn(&str) -> bool, re
             }
         };
     }
-    step!("W1", w_local::w1(out, &plan.w1, reps, &stores));
+    step!("W1", w_local::w1(out, &plan.w1, reps, &stores, false));
+    step!("W1M", w_local::w1(out, &plan.w1, reps, &stores, true));
     step!("W2", w_local::w2(out, &plan.w2, reps, &stores));
     step!("W3", w_sync::initial(out, &plan.w3, reps, &stores, true));
     step!("W4", w_sync::pair(out, &plan.w4, reps, &stores, true));
@@ -252,6 +284,9 @@ async fn run_async(out: &mut Out, plan: &Plan, wanted: &dyn Fn(&str) -> bool, re
         w_sync::initial_over(out, &plan.w10_w3, reps, &stores, true, Some(slow))
     );
     step!("W10-W6", w_live::w6_over(out, plan.w6_writes, reps, slow));
+    step!("W12", w_memory::pair(out, &plan.w12, reps, &stores));
+    let (docs, per_doc) = plan.w12_docs;
+    step!("W12", w_memory::docs(out, docs, per_doc, reps, &stores));
     for docs in &plan.idle {
         step!("IDLE", w_many::idle(out, *docs, true));
     }
@@ -268,6 +303,31 @@ fn main() -> Result<()> {
             .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
             .with_writer(std::io::stderr)
             .init();
+    }
+    if let Some(Command::W12Child {
+        imp,
+        shape,
+        n,
+        a,
+        b,
+        ids,
+    }) = cli.command
+    {
+        let Some(imp) = Impl::BOTH.into_iter().find(|i| i.name() == imp) else {
+            anyhow::bail!("unknown implementation {imp:?}");
+        };
+        let args = w_memory::ChildArgs {
+            imp,
+            shape,
+            n,
+            a,
+            b,
+            ids,
+        };
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()?;
+        return rt.block_on(w_memory::run_child(args));
     }
     if let Some(Command::Reconcile {
         n,

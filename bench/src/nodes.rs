@@ -128,6 +128,15 @@ enum Inner {
     },
 }
 
+/// The memory budget of every Sheaf node this process spawns from now on, if set.
+static SHEAF_MEMORY_BUDGET: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+
+/// Gives every Sheaf node this process spawns from now on a memory budget of `bytes`
+/// (instead of the engine's default); a second call changes nothing.
+pub fn set_sheaf_memory_budget(bytes: usize) {
+    let _ = SHEAF_MEMORY_BUDGET.set(bytes);
+}
+
 /// A running node of either implementation.
 pub struct Node {
     router: Router,
@@ -203,6 +212,10 @@ impl Node {
                 (*iroh_blobs::store::fs::FsStore::load(dir.join("blobs")).await?).clone(),
                 sheaf_tokio::Docs::persistent(dir),
             ),
+        };
+        let builder = match SHEAF_MEMORY_BUDGET.get() {
+            Some(bytes) => builder.memory_budget(*bytes),
+            None => builder,
         };
         let docs = builder
             .replica_config(split_policy().map_or_else(Default::default, |(_, sync)| {
@@ -419,6 +432,31 @@ impl Doc {
         Ok(())
     }
 
+    /// Writes all `pairs` as the node's default author: Sheaf through `set_many`, iroh-docs
+    /// (which has no batch API) as `set_bytes` calls, 1,024 in flight at a time.
+    pub async fn set_many(&self, pairs: Vec<(Bytes, Bytes)>) -> Result<()> {
+        match (self, self.author()) {
+            (Doc::Sheaf(doc, _), Author::Sheaf(a)) => {
+                let out = doc.set_many(a, pairs).await?;
+                if out.iter().any(Option::is_none) {
+                    bail!("a write was kept out by a newer entry");
+                }
+            }
+            (Doc::Iroh(doc, _), Author::Iroh(a)) => {
+                for chunk in pairs.chunks(1024) {
+                    let writes = chunk
+                        .iter()
+                        .map(|(k, v)| doc.set_bytes(a, k.clone(), v.clone()));
+                    for r in n0_future::join_all(writes).await {
+                        r?;
+                    }
+                }
+            }
+            _ => bail!("author of the wrong implementation"),
+        }
+        Ok(())
+    }
+
     fn author(&self) -> Author {
         match self {
             Doc::Sheaf(_, a) | Doc::Iroh(_, a) => *a,
@@ -488,6 +526,15 @@ impl Doc {
         match self {
             Doc::Sheaf(doc, _) => doc.start_sync(peers).await?,
             Doc::Iroh(doc, _) => doc.start_sync(peers).await?,
+        }
+        Ok(())
+    }
+
+    /// Closes this handle to the document.
+    pub async fn close(&self) -> Result<()> {
+        match self {
+            Doc::Sheaf(doc, _) => doc.close().await?,
+            Doc::Iroh(doc, _) => doc.close().await?,
         }
         Ok(())
     }

@@ -3,6 +3,11 @@
 //! - **W1** local insert: a fresh node (memory, or documents and blobs on disk), a new
 //!   document, then `N` sequential `set_bytes` calls with distinct keys and 32-byte values,
 //!   each awaited. `ms` is the wall time of the loop; the node's start-up is not timed.
+//! - **W1M** many local inserts at once: as W1, but the application hands all `N` pairs over
+//!   at once. Sheaf takes them with `Doc::set_many` (batches of 1,024: values imported
+//!   concurrently, entries signed and written by one store command per batch); iroh-docs has
+//!   no batch API, so its row runs the same pairs as `set_bytes` calls, 1,024 in flight at a
+//!   time (the best an application can do with it).
 //! - **W2** latest per key: a document of `N` entries (two authors per key) is written into
 //!   the store file before the node starts (see [`crate::data`]); the node opens it, and `ms`
 //!   is the time of one `get_many(single_latest_per_key)` collected to the end. The first
@@ -22,17 +27,25 @@ use crate::{
     Out,
 };
 
-/// W1 for each `n` in `ns`, memory and persistent, both implementations.
-pub async fn w1(out: &mut Out, ns: &[usize], reps: usize, stores: &Stores) -> Result<()> {
+/// W1 (or with `many` W1M) for each `n` in `ns`, memory and persistent, both
+/// implementations.
+pub async fn w1(
+    out: &mut Out,
+    ns: &[usize],
+    reps: usize,
+    stores: &Stores,
+    many: bool,
+) -> Result<()> {
+    let workload = if many { "W1M" } else { "W1" };
     for &n in ns {
         for persistent in [false, true] {
             for rep in 0..reps {
                 for imp in Impl::selected() {
-                    let mut rec = Record::new(imp.name(), "W1", rep)
+                    let mut rec = Record::new(imp.name(), workload, rep)
                         .param("n", n)
                         .param("store", if persistent { "persistent" } else { "memory" });
                     let dir = if persistent {
-                        Some(stores.node_dir(imp, None, "w1")?)
+                        Some(stores.node_dir(imp, None, &workload.to_lowercase())?)
                     } else {
                         None
                     };
@@ -42,9 +55,17 @@ pub async fn w1(out: &mut Out, ns: &[usize], reps: usize, stores: &Stores) -> Re
                     let values: Vec<Bytes> = (0..n)
                         .map(|_| Bytes::copy_from_slice(&rng.random::<[u8; 32]>()))
                         .collect();
+                    let pairs = values
+                        .into_iter()
+                        .enumerate()
+                        .map(|(i, v)| (Bytes::from(format!("doc/{i:08}")), v));
                     let start = Instant::now();
-                    for (i, v) in values.into_iter().enumerate() {
-                        doc.set(Bytes::from(format!("doc/{i:08}")), v).await?;
+                    if many {
+                        doc.set_many(pairs.collect()).await?;
+                    } else {
+                        for (k, v) in pairs {
+                            doc.set(k, v).await?;
+                        }
                     }
                     let ms = start.elapsed().as_secs_f64() * 1000.0;
                     rec.set("ms", ms);

@@ -43,12 +43,22 @@ pub fn cpu_seconds() -> f64 {
 
 /// Resident memory of this process in MB (Linux).
 pub fn rss_mb() -> f64 {
+    proc_status_mb("VmRSS:")
+}
+
+/// Peak resident memory of this process in MB (Linux).
+pub fn peak_rss_mb() -> f64 {
+    proc_status_mb("VmHWM:")
+}
+
+/// A `kB` field of `/proc/self/status` in MB.
+fn proc_status_mb(field: &str) -> f64 {
     let Ok(status) = std::fs::read_to_string("/proc/self/status") else {
         return f64::NAN;
     };
     status
         .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .find_map(|l| l.strip_prefix(field))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
         .map_or(f64::NAN, |kb| kb / 1024.0)
 }

@@ -197,6 +197,71 @@ impl<R: Runtime> Doc<R> {
         Ok(h)
     }
 
+    /// Stores many values and writes `key → value` for each pair, by `author`: for an
+    /// application that writes a lot at once, much cheaper per entry than one
+    /// [`set_bytes`](Self::set_bytes) each. Returns per pair, in order, the content hash, or
+    /// `None` where an entry at least as new at the key or a prefix of it kept the write out.
+    ///
+    /// Pairs go in batches of [`MAX_LOCAL_BATCH`](sheaf_core::replica::MAX_LOCAL_BATCH): a
+    /// batch's values are imported into the blob store concurrently, then its entries are
+    /// signed and written by one store command, all with one timestamp. Keys must be distinct
+    /// within a batch ([`ReplicaError::DuplicateKey`](sheaf_core::replica::ReplicaError)
+    /// otherwise, before anything of that batch is written); a batch whose key or content
+    /// breaks the entry limits is refused as a whole. An error stops the call: the batches
+    /// before it are written. At most one batch of values is held at a time beyond what the
+    /// iterator holds.
+    #[tracing::instrument(skip_all, fields(doc = %self.id.fmt_short()))]
+    pub async fn set_many<K, V>(
+        &self,
+        author: AuthorId,
+        pairs: impl IntoIterator<Item = (K, V)>,
+    ) -> Result<Vec<Option<Hash>>>
+    where
+        K: Into<Bytes>,
+        V: Into<Bytes>,
+    {
+        use sheaf_core::replica::{LocalWrite, MAX_LOCAL_BATCH};
+        self.open()?;
+        let mut out = Vec::new();
+        let mut pairs = pairs.into_iter().peekable();
+        while pairs.peek().is_some() {
+            let batch: Vec<(Bytes, Bytes)> = pairs
+                .by_ref()
+                .take(MAX_LOCAL_BATCH)
+                .map(|(k, v)| (k.into(), v.into()))
+                .collect();
+            let blobs = self.docs.blobs();
+            let imports = batch
+                .iter()
+                .map(|(_, v)| blobs.add_bytes(v.clone()).temp_tag());
+            // The tags keep the content alive until the entries that point at it are written.
+            let mut tags = Vec::with_capacity(batch.len());
+            for tag in n0_future::join_all(imports).await {
+                tags.push(tag.map_err(|e| DocsError::Blobs(e.to_string()))?);
+            }
+            let writes = batch
+                .iter()
+                .zip(&tags)
+                .map(|((key, value), tag)| LocalWrite {
+                    key: key.clone(),
+                    hash: hash(tag.hash()),
+                    len: value.len() as u64,
+                })
+                .collect();
+            let reply = self
+                .call(StoreCommand::InsertLocalMany {
+                    namespace: self.id,
+                    author,
+                    writes,
+                })
+                .await?;
+            let written = expect_reply!(reply, InsertedMany)?;
+            out.extend(written.iter().map(|e| e.as_ref().map(|e| e.content_hash())));
+            drop(tags);
+        }
+        Ok(out)
+    }
+
     /// Writes `key → (hash, size)` by `author` for content already in the blob store.
     #[tracing::instrument(skip_all, fields(doc = %self.id.fmt_short()))]
     pub async fn set_hash(

@@ -19,6 +19,7 @@ pub(crate) fn kind(reply: &StoreResponse) -> &'static str {
         StoreResponse::Hashes(_) => "Hashes",
         StoreResponse::State(_) => "State",
         StoreResponse::Inserted(_) => "Inserted",
+        StoreResponse::InsertedMany(_) => "InsertedMany",
         StoreResponse::Removed(_) => "Removed",
         StoreResponse::Message(_) => "Message",
         StoreResponse::Synced { .. } => "Synced",

@@ -67,6 +67,59 @@ async fn sync_simple_and_live_updates() -> Result<()> {
     Ok(())
 }
 
+/// `set_many` writes what one `set_bytes` per pair writes, in batches, with the content in
+/// the blob store; a peer syncs all of it with its content. A key twice in a batch refuses
+/// that batch.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn set_many_writes_batches_that_sync_with_their_content() -> Result<()> {
+    const N: usize = 2_500; // three batches of at most 1,024
+    let n0 = memory_node().await?;
+    let n1 = memory_node().await?;
+    let a0 = n0.docs.author_default();
+    let doc0 = n0.docs.create().await?;
+    let pairs: Vec<(String, String)> = (0..N)
+        .map(|i| (format!("k/{i:05}"), format!("value {i}")))
+        .collect();
+    let out = doc0.set_many(a0, pairs.clone()).await?;
+    assert_eq!(out.len(), N);
+    for ((_, value), hash) in pairs.iter().zip(&out) {
+        let hash = hash.expect("written");
+        assert_eq!(hash, sheaf_tokio::Hash::new(value.as_bytes()));
+        assert_eq!(&n0.blob(hash).await?[..], value.as_bytes());
+    }
+    let ours = doc0.get_many(Query::all()).await?;
+    assert_eq!(ours.len(), N);
+    for (e, (key, value)) in ours.iter().zip(&pairs) {
+        assert_eq!(e.key(), key.as_bytes());
+        assert_eq!(e.author(), a0);
+        assert_eq!(e.content_len(), value.len() as u64);
+    }
+
+    let err = doc0
+        .set_many(a0, [("dup", "1"), ("other", "2"), ("dup", "3")])
+        .await
+        .expect_err("a key twice in one batch");
+    assert!(err.to_string().contains("more than once"), "{err}");
+    assert!(doc0.get_exact(a0, "other", false).await?.is_none());
+
+    let ticket = doc0
+        .share(ShareMode::Write, AddrInfoOptions::RelayAndAddresses)
+        .await?;
+    let (doc1, mut ev1) = n1.docs.import_and_subscribe(ticket).await?;
+    let from = n0.peer();
+    let ready = |e: &LiveEvent| matches!(e, LiveEvent::ContentReady { .. });
+    let seen = wait_for(&mut ev1, |e| util::sync_ok(e, from)).await?;
+    assert_eq!(doc1.get_many(Query::all()).await?, ours);
+    let early = seen.iter().filter(|e| ready(e)).count();
+    util::wait_for_count(&mut ev1, N - early, ready).await?;
+    for hash in out.iter().flatten() {
+        assert!(n1.has_blob(*hash).await?, "content of {hash} synced");
+    }
+    n1.shutdown().await?;
+    n0.shutdown().await?;
+    Ok(())
+}
+
 /// A sync of many entries to an empty node: their signatures are checked on every core
 /// before the store takes them, and the result is exactly the sender's document.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -147,6 +147,9 @@ pub enum StoreFailure {
     /// A newer entry exists for the key or a prefix of it.
     #[error("a newer entry exists for this key or a prefix of it")]
     NewerEntryExists,
+    /// A batch of local writes was refused as a whole (too large, or a key twice).
+    #[error("batch refused: {0}")]
+    Batch(String),
     /// Capabilities of different namespaces.
     #[error(transparent)]
     Capability(CapabilityError),
@@ -186,6 +189,9 @@ impl From<&ReplicaError> for StoreFailure {
             ReplicaError::AuthorNotFound(a) => Self::AuthorNotFound(*a),
             ReplicaError::Validation(v) => Self::Validation(*v),
             ReplicaError::NewerEntryExists => Self::NewerEntryExists,
+            ReplicaError::BatchTooLarge { .. } | ReplicaError::DuplicateKey(_) => {
+                Self::Batch(e.to_string())
+            }
             ReplicaError::Capability(c) => Self::Capability(c.clone()),
             ReplicaError::Limit(l) => Self::Limit(*l),
             ReplicaError::Stopped => Self::Stopped,

@@ -499,6 +499,12 @@ impl Live {
             (Err(_), true) => self.stats.sync_connect_failed += 1,
             (Err(_), false) => self.stats.sync_accept_failed += 1,
         }
+        if let Some(ns) = s.namespace {
+            // The store holds a syncing document's index; the last session lets it go.
+            if !self.sessions.values().any(|o| o.namespace == Some(ns)) {
+                self.store(StoreCommand::SyncEnded(ns), Cont::Ignore);
+            }
+        }
         if !s.holds_peer_state {
             return;
         }

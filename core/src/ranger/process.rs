@@ -132,6 +132,13 @@ impl Default for SyncConfig {
 pub trait ContentStatusSource {
     /// Whether we hold the content with this hash.
     fn content_status(&mut self, hash: &Hash) -> ContentStatus;
+
+    /// The status of each of `hashes`, in order. Provided as one
+    /// [`content_status`](Self::content_status) per hash; a source whose look-ups have latency
+    /// (a blob store behind a channel) answers them concurrently instead.
+    fn content_statuses(&mut self, hashes: &[Hash]) -> Vec<ContentStatus> {
+        hashes.iter().map(|h| self.content_status(h)).collect()
+    }
 }
 
 impl<F: FnMut(&Hash) -> ContentStatus> ContentStatusSource for F {
@@ -192,12 +199,13 @@ struct Reply<'a, B, C: ?Sized> {
 
 impl<B: Backend, C: ContentStatusSource + ?Sized> Reply<'_, B, C> {
     fn with_status(&mut self, entries: Vec<SignedEntry>) -> Vec<(SignedEntry, ContentStatus)> {
+        let hashes: Vec<Hash> = entries.iter().map(|e| e.content_hash()).collect();
+        let statuses = self.status.content_statuses(&hashes);
+        debug_assert_eq!(statuses.len(), entries.len());
+        let missing = std::iter::repeat(ContentStatus::Missing);
         entries
             .into_iter()
-            .map(|e| {
-                let status = self.status.content_status(&e.content_hash());
-                (e, status)
-            })
+            .zip(statuses.into_iter().chain(missing))
             .collect()
     }
 

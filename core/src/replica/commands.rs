@@ -70,6 +70,15 @@ pub enum StoreCommand {
         /// Content length.
         len: u64,
     },
+    /// A batch of local writes by one author (see [`Replicas::insert_local_many`]).
+    InsertLocalMany {
+        /// Document.
+        namespace: NamespaceId,
+        /// Author.
+        author: AuthorId,
+        /// The writes, at most [`MAX_LOCAL_BATCH`](super::MAX_LOCAL_BATCH).
+        writes: Vec<super::LocalWrite>,
+    },
     /// Prefix delete.
     DeletePrefix {
         /// Document.
@@ -92,6 +101,9 @@ pub enum StoreCommand {
     },
     /// First message of a sync.
     SyncInitialMessage(NamespaceId),
+    /// The last running sync session of the document ended: its index is no longer held
+    /// for [`SYNC_HOLD`](super::SYNC_HOLD) and may be evicted (idempotent).
+    SyncEnded(NamespaceId),
     /// Process a reconciliation message.
     SyncProcessMessage {
         /// Document.
@@ -185,6 +197,8 @@ pub enum StoreResponse {
     State(OpenState),
     /// The new entry of a local write.
     Inserted(SignedEntry),
+    /// Per write of a batch: the new entry, or `None` where a newer entry kept it out.
+    InsertedMany(Vec<Option<SignedEntry>>),
     /// Entries removed.
     Removed(usize),
     /// A reconciliation message.
@@ -247,6 +261,11 @@ impl<B: Backend, C: ContentStatusSource> Replicas<B, C> {
                 hash,
                 len,
             } => R::Inserted(self.insert_local(now, namespace, author, &key, hash, len)?),
+            C::InsertLocalMany {
+                namespace,
+                author,
+                writes,
+            } => R::InsertedMany(self.insert_local_many(now, namespace, author, &writes)?),
             C::DeletePrefix {
                 namespace,
                 author,
@@ -259,6 +278,10 @@ impl<B: Backend, C: ContentStatusSource> Replicas<B, C> {
                 content_status,
             } => R::Removed(self.insert_remote(now, namespace, entry, from, content_status)?),
             C::SyncInitialMessage(ns) => R::Message(self.sync_initial_message(ns)?),
+            C::SyncEnded(ns) => {
+                self.end_sync_hold(ns);
+                R::Done
+            }
             C::SyncProcessMessage {
                 namespace,
                 message,

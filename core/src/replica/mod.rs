@@ -22,6 +22,7 @@
 //! validated ([`EntryLimits::check_remote`]) before the prefix-aware insert.
 
 mod commands;
+mod local;
 #[cfg(test)]
 mod tests;
 
@@ -32,9 +33,10 @@ use std::{
 };
 
 pub use commands::{StoreCommand, StoreResponse};
+pub use local::{LocalWrite, MAX_LOCAL_BATCH};
 
 use crate::{
-    entry::{CheckedSignatures, EntryLimits, KeyCache, Record, SignedEntry, ValidationFailure},
+    entry::{CheckedSignatures, EntryLimits, KeyCache, SignedEntry, ValidationFailure},
     hash::{Hash, PeerId},
     keys::{
         Author, AuthorId, Capability, CapabilityError, CapabilityKind, NamespaceId, NamespaceSecret,
@@ -61,7 +63,9 @@ pub const DEFAULT_INDEX_BUDGET: usize = 192 << 20;
 
 /// How long after its last sync message a document counts as syncing, and its index is kept
 /// through evictions. Longer than a session may stay silent (`LiveConfig`'s idle timeout,
-/// 60 s), so a running session never finds its index evicted.
+/// 60 s), so a running session never finds its index evicted. `Live` ends a hold early with
+/// [`StoreCommand::SyncEnded`] when the document's last session ends, so a node that syncs
+/// many documents in turn stays within its index budget.
 pub const SYNC_HOLD: Duration = Duration::from_secs(65);
 
 /// Configuration of the executor.
@@ -125,6 +129,17 @@ pub enum ReplicaError {
     /// The key or a prefix of it already holds an entry at least as new.
     #[error("a newer entry exists for this key or a prefix of it")]
     NewerEntryExists,
+    /// A batch of local writes larger than [`MAX_LOCAL_BATCH`].
+    #[error("a batch of {len} writes exceeds the limit of {max}")]
+    BatchTooLarge {
+        /// Writes in the batch.
+        len: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// A key that appears more than once in one batch of local writes.
+    #[error("key {0:?} appears more than once in the batch")]
+    DuplicateKey(bytes::Bytes),
     /// Capabilities of different namespaces.
     #[error(transparent)]
     Capability(#[from] CapabilityError),
@@ -336,6 +351,13 @@ impl<B: Backend, C: ContentStatusSource> Replicas<B, C> {
         self.indexed.pin(ns);
     }
 
+    /// Ends the hold of `ns` before its deadline: its last sync session ended.
+    fn end_sync_hold(&mut self, ns: NamespaceId) {
+        if self.sync_holds.remove(&ns).is_some() {
+            self.indexed.unpin(ns);
+        }
+    }
+
     /// Unpins the documents whose hold ended by `now`.
     fn release_holds(&mut self, now: Mono) {
         let ended: Vec<NamespaceId> = self
@@ -539,88 +561,6 @@ impl<B: Backend, C: ContentStatusSource> Replicas<B, C> {
                 .ok_or(ReplicaError::NotFound(ns))?,
         };
         cap.secret().cloned().ok_or(ReplicaError::ReadOnly)
-    }
-
-    // ---- writes ------------------------------------------------------------------------
-
-    fn writable(
-        &mut self,
-        ns: NamespaceId,
-        author: AuthorId,
-    ) -> Result<(NamespaceSecret, Author), ReplicaError> {
-        let secret = self
-            .open_replica(ns)?
-            .capability
-            .secret()
-            .cloned()
-            .ok_or(ReplicaError::ReadOnly)?;
-        if let Some(last) = self.last_author.as_ref().filter(|a| a.id() == author) {
-            return Ok((secret, last.clone()));
-        }
-        let author = self
-            .indexed
-            .get_author(author)?
-            .ok_or(ReplicaError::AuthorNotFound(author))?;
-        self.last_author = Some(author.clone());
-        Ok((secret, author))
-    }
-
-    fn insert_signed_local(&mut self, now: Now, entry: SignedEntry) -> Result<usize, ReplicaError> {
-        let ns = entry.namespace();
-        match put_prefix_aware(&mut self.indexed, entry.clone())? {
-            PutOutcome::NotInserted => Err(ReplicaError::NewerEntryExists),
-            PutOutcome::Inserted { removed } => {
-                self.touch(now);
-                self.emit(ns, || ReplicaEvent::LocalInsert {
-                    namespace: ns,
-                    entry,
-                });
-                Ok(removed)
-            }
-        }
-    }
-
-    /// Writes `key → (hash, len)` by `author`, stamped `now.wall_micros`.
-    pub fn insert_local(
-        &mut self,
-        now: Now,
-        ns: NamespaceId,
-        author: AuthorId,
-        key: &[u8],
-        hash: Hash,
-        len: u64,
-    ) -> Result<SignedEntry, ReplicaError> {
-        self.config.limits.check_local(key, hash, len)?;
-        let (secret, author) = self.writable(ns, author)?;
-        let entry = SignedEntry::new(
-            &secret,
-            &author,
-            key,
-            Record::new(hash, len, now.wall_micros),
-        );
-        self.insert_signed_local(now, entry.clone())?;
-        Ok(entry)
-    }
-
-    /// Deletes every entry of `author` under `prefix` by writing a tombstone there; returns how
-    /// many entries were removed.
-    pub fn delete_prefix(
-        &mut self,
-        now: Now,
-        ns: NamespaceId,
-        author: AuthorId,
-        prefix: &[u8],
-    ) -> Result<usize, ReplicaError> {
-        if prefix.len() > self.config.limits.max_key_len {
-            return Err(ValidationFailure::KeyTooLarge {
-                len: prefix.len(),
-                max: self.config.limits.max_key_len,
-            }
-            .into());
-        }
-        let (secret, author) = self.writable(ns, author)?;
-        let entry = SignedEntry::new(&secret, &author, prefix, Record::empty(now.wall_micros));
-        self.insert_signed_local(now, entry)
     }
 
     fn should_download(
@@ -832,10 +772,12 @@ impl<B: Backend, C: ContentStatusSource> Replicas<B, C> {
             .iter()
             .filter(|e| policy.matches(e.key()))
             .map(|e| e.content_hash())
-            .filter(|h| self.content.content_status(h) != ContentStatus::Complete)
             .collect();
         hashes.sort();
         hashes.dedup();
+        let statuses = self.content.content_statuses(&hashes);
+        let mut statuses = statuses.into_iter();
+        hashes.retain(|_| statuses.next() != Some(ContentStatus::Complete));
         Ok((hashes, page.next))
     }
 

@@ -93,6 +93,24 @@ pub trait Backend {
         self.scan_author_key(ns, Bound::Included(start), upper, false, usize::MAX)
     }
 
+    /// The entries of `author` whose key is a prefix of `key` (`key` itself and the empty key
+    /// included), shortest key first. The parents that
+    /// [`put_prefix_aware`](super::put_prefix_aware) checks before an insert; provided as one
+    /// [`get`](Self::get) per prefix length, which a backend may answer with one table lookup
+    /// session instead.
+    fn prefix_parents(
+        &mut self,
+        ns: NamespaceId,
+        author: AuthorId,
+        key: &[u8],
+    ) -> Result<Vec<SignedEntry>, StoreError> {
+        let mut found = Vec::new();
+        for len in 0..=key.len() {
+            found.extend(self.get(ns, author, &key[..len])?);
+        }
+        Ok(found)
+    }
+
     /// Newest timestamp per author in the namespace. Never regresses: removing entries leaves
     /// it, only [`remove_namespace`](Self::remove_namespace) deletes it.
     fn author_heads(&mut self, ns: NamespaceId) -> Result<AuthorHeads, StoreError>;
@@ -258,6 +276,14 @@ impl<B: Backend + ?Sized> Backend for Box<B> {
         prefix: &[u8],
     ) -> Result<Vec<SignedEntry>, StoreError> {
         (**self).prefixed_by(ns, author, prefix)
+    }
+    fn prefix_parents(
+        &mut self,
+        ns: NamespaceId,
+        author: AuthorId,
+        key: &[u8],
+    ) -> Result<Vec<SignedEntry>, StoreError> {
+        (**self).prefix_parents(ns, author, key)
     }
     fn author_heads(&mut self, ns: NamespaceId) -> Result<AuthorHeads, StoreError> {
         (**self).author_heads(ns)

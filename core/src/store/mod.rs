@@ -97,11 +97,9 @@ pub fn put_prefix_aware<B: Backend + ?Sized>(
     let ns = entry.namespace();
     let author = entry.author();
     let key = entry.key();
-    for len in 0..=key.len() {
-        if let Some(parent) = store.get(ns, author, &key[..len])? {
-            if entry.record() <= parent.record() {
-                return Ok(PutOutcome::NotInserted);
-            }
+    for parent in store.prefix_parents(ns, author, key)? {
+        if entry.record() <= parent.record() {
+            return Ok(PutOutcome::NotInserted);
         }
     }
     let mut removed = 0;

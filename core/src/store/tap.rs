@@ -27,6 +27,7 @@ pub enum Call {
     ScanAuthorKey,
     ScanKeyAuthor,
     PrefixedBy,
+    PrefixParents,
     AuthorHeads,
     ContentHashes,
     PutAuthor,
@@ -52,7 +53,7 @@ pub trait Observer {
     fn before(&mut self, call: Call) {
         let _ = call;
     }
-    /// `call` returned `entries` entries (`Get`, `Remove`, the scans and `PrefixedBy`).
+    /// `call` returned `entries` entries (`Get`, `Remove`, the scans, `PrefixedBy` and `PrefixParents`).
     fn entries(&mut self, call: Call, entries: usize) {
         let _ = (call, entries);
     }
@@ -162,6 +163,14 @@ impl<B: Backend, O: Observer> Backend for Tap<B, O> {
         prefix: &[u8],
     ) -> Result<Vec<SignedEntry>, StoreError> {
         self.rows(Call::PrefixedBy, |b| b.prefixed_by(ns, author, prefix))
+    }
+    fn prefix_parents(
+        &mut self,
+        ns: NamespaceId,
+        author: AuthorId,
+        key: &[u8],
+    ) -> Result<Vec<SignedEntry>, StoreError> {
+        self.rows(Call::PrefixParents, |b| b.prefix_parents(ns, author, key))
     }
     fn author_heads(&mut self, ns: NamespaceId) -> Result<AuthorHeads, StoreError> {
         self.run(Call::AuthorHeads, |b| b.author_heads(ns))

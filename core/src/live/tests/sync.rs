@@ -62,6 +62,10 @@ fn sync_to_a_fresh_peer() {
         Some(vec![net.nodes[1].id])
     );
     assert!(net.nodes.iter().all(|n| n.live.session_count() == 0));
+    // The sessions' end released the documents' indexes at once, not after `SYNC_HOLD`.
+    for node in &net.nodes {
+        assert_eq!(node.replicas.index_stats().pinned, 0);
+    }
 }
 
 #[test]

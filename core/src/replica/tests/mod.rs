@@ -5,6 +5,7 @@
 //! executor's bookkeeping (authors, capabilities, open/close and subscriptions, policies,
 //! commits, the command round trip); `prefix`, `queries` and `sync` hold the rest.
 
+mod batch;
 mod prefix;
 mod queries;
 mod sync;
@@ -13,7 +14,7 @@ use bytes::Bytes;
 
 use super::*;
 use crate::{
-    entry::{Entry, RecordIdentifier, MAX_TIMESTAMP_FUTURE_SHIFT},
+    entry::{Entry, Record, RecordIdentifier, MAX_TIMESTAMP_FUTURE_SHIFT},
     ranger::{MessagePart, RangeItem},
     store::{query::query_all, FilterKind, MemBackend, SortBy, SortDirection},
     testutil::*,

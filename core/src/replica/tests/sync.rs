@@ -255,7 +255,55 @@ fn no_remote_insert_event_for_obsolete_entries<B: Backend>(store: B) {
     );
 }
 
+/// A sync message holds the document's index for [`SYNC_HOLD`]; `SyncEnded` (the last
+/// session of the document ended) lets it go at once, and over budget it is evicted.
+fn sync_holds_end_with_the_last_session<B: Backend>(store: B) {
+    let secret = ns(1);
+    let a = author(1);
+    let id = secret.id();
+    let config = ReplicaConfig {
+        index_budget: 0,
+        ..Default::default()
+    };
+    let mut r = Replicas::new(store, config);
+    r.import_namespace(now(T0), Capability::Write(secret.clone()))
+        .unwrap();
+    r.import_author(now(T0), a.clone()).unwrap();
+    let opts = OpenOpts {
+        sync: true,
+        subscribe: false,
+    };
+    r.open(id, opts).unwrap();
+    for k in ["a", "b", "c"] {
+        set(&mut r, id, &a, k.as_bytes(), b"v", T0);
+    }
+    let hold = SYNC_HOLD.as_micros() as u64;
+    r.apply(now(T0), StoreCommand::SyncInitialMessage(id))
+        .unwrap();
+    assert_eq!(r.index_stats().pinned, 1, "held while syncing");
+    r.handle_timeout(now(T0 + hold - 1)).unwrap();
+    assert_eq!(r.index_stats().pinned, 1, "held until the deadline");
+    r.apply(now(T0 + 1), StoreCommand::SyncEnded(id)).unwrap();
+    let stats = r.index_stats();
+    assert_eq!(
+        (stats.pinned, stats.loaded),
+        (0, 0),
+        "released and evicted: {stats:?}"
+    );
+    r.apply(now(T0 + 2), StoreCommand::SyncEnded(id)).unwrap();
+    assert_eq!(r.index_stats().pinned, 0, "idempotent");
+
+    // Without `SyncEnded`, the hold ends at its deadline.
+    r.apply(now(T0 + 3), StoreCommand::SyncInitialMessage(id))
+        .unwrap();
+    r.handle_timeout(now(T0 + 3 + hold - 1)).unwrap();
+    assert_eq!(r.index_stats().pinned, 1);
+    r.handle_timeout(now(T0 + 3 + hold)).unwrap();
+    assert_eq!(r.index_stats().pinned, 0);
+}
+
 for_each_backend!(
+    sync_holds_end_with_the_last_session,
     remote_entries_need_sync_enabled_and_a_valid_shape,
     forged_values_are_not_received_nor_reported,
     signatures_checked_ahead_change_no_result,

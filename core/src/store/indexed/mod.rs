@@ -699,6 +699,15 @@ impl<B: Backend> Backend for Indexed<B> {
         self.backend.prefixed_by(ns, author, prefix)
     }
 
+    fn prefix_parents(
+        &mut self,
+        ns: NamespaceId,
+        author: AuthorId,
+        key: &[u8],
+    ) -> Result<Vec<SignedEntry>, StoreError> {
+        self.backend.prefix_parents(ns, author, key)
+    }
+
     fn author_heads(&mut self, ns: NamespaceId) -> Result<AuthorHeads, StoreError> {
         self.backend.author_heads(ns)
     }

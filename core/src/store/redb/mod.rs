@@ -305,6 +305,25 @@ impl Backend for RedbBackend {
             .transpose()
     }
 
+    fn prefix_parents(
+        &mut self,
+        ns: NamespaceId,
+        author: AuthorId,
+        key: &[u8],
+    ) -> Result<Vec<SignedEntry>, StoreError> {
+        // One table open for all the prefix lengths: opening it is most of a point read.
+        let suffix = suffix(author, key);
+        let records = self.txn()?.open_table(RECORDS).map_err(backend)?;
+        let mut found = Vec::new();
+        for end in 32..=suffix.len() {
+            let part = &suffix[..end];
+            if let Some(v) = records.get((ns.as_bytes(), part)).map_err(backend)? {
+                found.push(decode_entry(ns.as_bytes(), part, v.value())?);
+            }
+        }
+        Ok(found)
+    }
+
     fn put(&mut self, entry: SignedEntry) -> Result<(), StoreError> {
         Self::put_inner(self.txn_mut()?, &entry)
     }

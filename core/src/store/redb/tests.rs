@@ -121,6 +121,7 @@ enum Op {
     Remove(u8, u8, Vec<u8>),
     Get(u8, u8, Vec<u8>),
     PrefixedBy(u8, u8, Vec<u8>),
+    PrefixParents(u8, u8, Vec<u8>),
     NamespaceLen(u8),
     FirstId(u8),
     RangeLen(u8, Range),
@@ -174,7 +175,8 @@ impl Arbitrary for Op {
             ),
             9 | 10 => Op::Remove(ns, a, key(g)),
             11 => Op::Get(ns, a, key(g)),
-            12 => Op::PrefixedBy(ns, a, key(g)),
+            12 if bool::arbitrary(g) => Op::PrefixedBy(ns, a, key(g)),
+            12 => Op::PrefixParents(ns, a, key(g)),
             13 => Op::NamespaceLen(ns),
             14 => Op::FirstId(ns),
             15 => Op::RangeLen(ns, range(g, ns)),
@@ -260,6 +262,9 @@ fn apply<B: Backend>(s: &mut Indexed<B>, op: &Op) -> Result<Out, StoreError> {
         Op::Remove(n, a, k) => Out::Entry(s.remove(nsid(*n), author(*a).id(), k)?),
         Op::Get(n, a, k) => Out::Entry(s.get(nsid(*n), author(*a).id(), k)?),
         Op::PrefixedBy(n, a, k) => Out::Entries(s.prefixed_by(nsid(*n), author(*a).id(), k)?),
+        Op::PrefixParents(n, a, k) => {
+            Out::Entries(s.prefix_parents(nsid(*n), author(*a).id(), k)?)
+        }
         Op::NamespaceLen(n) => Out::Len(s.namespace_len(nsid(*n))?),
         Op::FirstId(n) => Out::Id(s.first_id(nsid(*n))?),
         Op::RangeLen(n, r) => Out::Len(s.range_len(nsid(*n), r)?),
