@@ -9,6 +9,8 @@
 //! the sync workloads the node's blob store holds all their content too: a replica without
 //! its content is not the common case, and Sheaf looks for missing content when a document
 //! starts syncing. A store is built once per run and copied for each node and repetition.
+//! Sheaf's store also gets its documents' summaries (entry count and fingerprint), which a
+//! node's store holds after its flushes.
 
 use std::{
     path::{Path, PathBuf},
@@ -20,7 +22,9 @@ use bytes::Bytes;
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha12Rng;
 use sheaf_core::{
-    store::{Backend, RedbBackend},
+    entry::RecordIdentifier,
+    ranger::Range,
+    store::{Backend, Indexed, RedbBackend},
     wire::Encode,
     Author, Capability, Hash, NamespaceSecret, Record, SignedEntry,
 };
@@ -120,22 +124,39 @@ impl Dataset {
 
     /// Writes the document into `dir/docs.redb` in `imp`'s store format.
     pub async fn write_store(&self, imp: Impl, dir: &Path) -> Result<()> {
-        std::fs::create_dir_all(dir)?;
-        let path = dir.join("docs.redb");
-        match imp {
-            Impl::Sheaf => {
-                let mut store = RedbBackend::persistent(&path)?;
-                store.put_namespace(Capability::Write(self.secret.clone()))?;
-                for e in &self.entries {
+        write_stores(&[self], imp, dir).await
+    }
+}
+
+/// Writes the documents into one `dir/docs.redb` in `imp`'s store format, opening it once.
+pub async fn write_stores(docs: &[&Dataset], imp: Impl, dir: &Path) -> Result<()> {
+    std::fs::create_dir_all(dir)?;
+    let path = dir.join("docs.redb");
+    match imp {
+        Impl::Sheaf => {
+            let mut store = RedbBackend::persistent(&path)?;
+            for doc in docs {
+                store.put_namespace(Capability::Write(doc.secret.clone()))?;
+                for e in &doc.entries {
                     store.put(e.clone())?;
                 }
-                store.flush()?;
             }
-            Impl::Iroh => {
-                let mut store = iroh_docs::store::Store::persistent(&path)?;
-                let secret = iroh_docs::NamespaceSecret::from_bytes(&self.secret.to_bytes());
+            store.flush()?;
+            // With their summaries, as a node's store has after its flushes.
+            let mut store = Indexed::with_budget(store, 0);
+            for doc in docs {
+                let ns = doc.secret.id();
+                let first = store.first_id(ns)?.unwrap_or_else(RecordIdentifier::zero);
+                store.range_fingerprint(ns, &Range::new(first.clone(), first))?;
+            }
+            store.flush_with(true)?;
+        }
+        Impl::Iroh => {
+            let mut store = iroh_docs::store::Store::persistent(&path)?;
+            for doc in docs {
+                let secret = iroh_docs::NamespaceSecret::from_bytes(&doc.secret.to_bytes());
                 let mut replica = store.new_replica(secret)?;
-                for e in &self.entries {
+                for e in &doc.entries {
                     let e: iroh_docs::SignedEntry =
                         postcard::from_bytes(&e.to_wire()).context("entry")?;
                     replica
@@ -143,11 +164,11 @@ impl Dataset {
                         .await?;
                 }
                 drop(replica);
-                store.flush()?;
             }
+            store.flush()?;
         }
-        Ok(())
     }
+    Ok(())
 }
 
 /// Copies the folder `from` into `to`, recursively.

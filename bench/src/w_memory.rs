@@ -7,12 +7,15 @@
 //! files, and reads one JSON object of metrics from its last output line.
 //!
 //! - **W12 pair** (`n` = 100,000 and 1,000,000): two nodes in the child open copies of the
-//!   same `n`-entry document on disk (W5's stores). `first_ms` is the first sync after opening
-//!   (Sheaf answers the whole-namespace fingerprint from its stored summary, then builds the
-//!   index of the ranges it splits), `ms` a second no-op sync. `rss_open_mb` is the growth of
-//!   resident memory from before the nodes started until both had opened the document;
-//!   `rss_sync_mb` its growth over both syncs, and `bytes_per_entry` that growth over the
-//!   `2n` entries the two nodes hold (what indexing, caching and syncing an entry costs).
+//!   same `n`-entry document on disk (W5's document, without its content; Sheaf's store with
+//!   the summaries a node's store has). `first_ms` is the first sync after opening (Sheaf
+//!   answers the whole-namespace fingerprint from its stored summary, so a no-op sync needs no
+//!   index), `ms` a second no-op sync; then both leave the swarm, the accepting node writes
+//!   one entry and they sync again: `diff_ms`, the first sync after opening that finds a
+//!   difference (Sheaf builds its index then). `rss_open_mb` is the growth of resident memory
+//!   from before the nodes started until both had opened the document; `rss_sync_mb` its
+//!   growth over the three syncs, and `bytes_per_entry` that growth over the `2n` entries the
+//!   two nodes hold (what indexing, caching and syncing an entry costs).
 //! - **W12 docs** (`docs` documents of `n` entries each, one store per node): the dialing
 //!   node syncs every document in turn with the other node (first sync, then a no-op sync,
 //!   then both close it). `first_ms` and `ms` are the medians over the documents, `ms_p95`
@@ -27,14 +30,15 @@ use std::{
 };
 
 use anyhow::{bail, Context, Result};
+use bytes::Bytes;
 use tokio::{sync::mpsc, time::Instant};
 
 use crate::{
-    data::{generate, Keys, Stores},
+    data::{generate, write_stores, Keys, Stores},
     nodes::{forward, Ev, Impl, Node, Stamped},
     report::{median, Record},
     w_many::{peak_rss_mb, rss_mb},
-    w_sync::{base, ms},
+    w_sync::ms,
     Out,
 };
 
@@ -48,6 +52,7 @@ const SYNC_DEADLINE: Duration = Duration::from_secs(300);
 const METRICS: &[&str] = &[
     "first_ms",
     "ms",
+    "diff_ms",
     "ms_p95",
     "rss_open_mb",
     "rss_sync_mb",
@@ -62,7 +67,17 @@ const METRICS: &[&str] = &[
 /// W12 pair for each `n` in `ns`, both implementations.
 pub async fn pair(out: &mut Out, ns: &[usize], reps: usize, stores: &Stores) -> Result<()> {
     for &n in ns {
-        let (data, name) = base(stores, n).await?;
+        // W5's document, without the content: a no-op sync downloads none.
+        let name = format!("w12-{n}");
+        crate::progress(&format!("W12: generating {n} entries"));
+        let data = generate(n, Keys::Unique, 3);
+        for imp in Impl::selected() {
+            crate::progress(&format!(
+                "W12: writing the {} store of {n} entries",
+                imp.name()
+            ));
+            stores.ensure(imp, &name, &data, false).await?;
+        }
         let id = hex(&data.id());
         drop(data);
         for rep in 0..reps {
@@ -91,19 +106,21 @@ pub async fn docs(
     stores: &Stores,
 ) -> Result<()> {
     let name = format!("w12-{docs}x{n}");
-    let mut ids = Vec::with_capacity(docs);
-    for i in 0..docs {
-        crate::progress(&format!("W12: document {}/{docs} of {n} entries", i + 1));
-        let data = generate(n, Keys::Unique, 1_000 + i as u64);
-        for imp in Impl::selected() {
-            let dir = stores.base_dir(imp, &name);
-            if i == 0 && dir.exists() {
-                std::fs::remove_dir_all(&dir)?;
-            }
-            data.write_store(imp, &dir).await?;
+    crate::progress(&format!("W12: generating {docs} documents of {n} entries"));
+    let data: Vec<_> = (0..docs)
+        .map(|i| generate(n, Keys::Unique, 1_000 + i as u64))
+        .collect();
+    let refs: Vec<_> = data.iter().collect();
+    for imp in Impl::selected() {
+        crate::progress(&format!("W12: writing the {} store", imp.name()));
+        let dir = stores.base_dir(imp, &name);
+        if !dir.join("docs.redb").exists() {
+            write_stores(&refs, imp, &dir).await?;
         }
-        ids.push(hex(&data.id()));
     }
+    let ids: Vec<String> = data.iter().map(|d| hex(&d.id())).collect();
+    drop(refs);
+    drop(data);
     for rep in 0..reps {
         for imp in Impl::selected() {
             let rec = Record::new(imp.name(), "W12", rep)
@@ -236,6 +253,24 @@ pub async fn run_child(args: ChildArgs) -> Result<()> {
                     timeout = true;
                     break;
                 }
+            }
+        }
+        if args.shape == "pair" && !timeout {
+            // One new entry, written apart (gossip would carry it), then synced: the first
+            // sync after opening that finds a difference.
+            da.leave().await?;
+            db.leave().await?;
+            da.set(
+                Bytes::from_static(b"w12/new"),
+                Bytes::from_static(b"new value"),
+            )
+            .await?;
+            da.start_sync(vec![]).await?;
+            let t0 = Instant::now();
+            db.start_sync(vec![a.addr()]).await?;
+            match synced(&mut rx, t0 + SYNC_DEADLINE).await {
+                Some(at) => put(&mut m, "diff_ms", ms(at - t0)),
+                None => timeout = true,
             }
         }
         tasks.iter().for_each(|t| t.abort());

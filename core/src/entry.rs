@@ -16,7 +16,7 @@ use ed25519_dalek::{Signature, VerifyingKey};
 
 mod checked;
 mod key_cache;
-pub use checked::CheckedSignatures;
+pub use checked::{CheckedSignatures, CheckedStream, NoChecksAhead};
 pub use key_cache::KeyCache;
 
 use crate::{

@@ -11,6 +11,7 @@
 //! The API mirrors iroh-docs: [`Docs`] manages authors and documents and is the
 //! `ProtocolHandler` to mount on iroh's `Router`; [`Doc`] is a handle to one document.
 
+mod check_ahead;
 mod convert;
 mod doc;
 mod docs;

@@ -74,8 +74,8 @@ pub struct Metrics {
     pub downloads_failed: Counter,
     /// Download retry rounds from the same providers after every provider failed.
     pub download_retries: Counter,
-    /// Synced entries whose signatures were checked on several threads before the store
-    /// processed their message.
+    /// Synced entries whose signatures were checked on other threads while the store
+    /// processed their message, and that the store took from those checks.
     pub signatures_checked_ahead: Counter,
     /// Anti-entropy rounds run (one per document per interval, at most).
     pub anti_entropy_rounds: Counter,

@@ -13,9 +13,8 @@
 //! backend it runs on.
 //!
 //! The executor is one thread, and checking signatures is most of what ingesting a synced
-//! entry costs. Before a sync message with many new entries is processed, their signatures are
-//! checked on all cores at once (scoped threads, [`CheckedSignatures`]); the executor then
-//! skips that work for exactly those entries. Results are the same as checking them one by one.
+//! entry costs: the signatures of a sync message with many new entries are checked on all
+//! cores while the executor processes it ([`crate::check_ahead`]).
 
 use std::{
     sync::mpsc::{self, RecvTimeoutError},
@@ -24,7 +23,6 @@ use std::{
 };
 
 use sheaf_core::{
-    entry::CheckedSignatures,
     live::{Input, StoreRequestId},
     ranger::{ContentStatus, ContentStatusSource},
     replica::{ReplicaConfig, ReplicaError, Replicas, StoreCommand, StoreResponse},
@@ -159,12 +157,12 @@ impl StoreHandle {
                 let _exit = exit;
                 let mut replicas = Replicas::with_content(backend, BlobContent(blobs), config);
                 let threads = thread::available_parallelism().map_or(1, |n| n.get().min(8));
-                let ahead = Ahead { threads, metrics };
+                let ahead = crate::check_ahead::Ahead { threads, metrics };
                 ahead
                     .metrics
                     .record_index(&Default::default(), &replicas.index_stats());
                 run(&mut replicas, rx, clock, to_live, &ahead, &stop_flag);
-                if let Err(e) = replicas.flush() {
+                if let Err(e) = replicas.flush_all() {
                     tracing::warn!(%e, "final flush failed");
                 }
                 drop(replicas);
@@ -227,67 +225,12 @@ impl Drop for Exit {
     }
 }
 
-/// New entries in a sync message from which checking their signatures on several threads
-/// pays for starting the threads.
-const PARALLEL_CHECK_MIN: usize = 64;
-
-/// How signatures are checked ahead: on how many threads, counted where.
-struct Ahead {
-    threads: usize,
-    metrics: std::sync::Arc<crate::metrics::Metrics>,
-}
-
-/// Checks the signatures of a large sync message's new entries on several threads and hands
-/// the result to the executor (see the module docs).
-fn check_ahead<B: Backend>(
-    replicas: &mut Replicas<B, BlobContent>,
-    command: &StoreCommand,
-    ahead: &Ahead,
-) {
-    let StoreCommand::SyncProcessMessage {
-        namespace, message, ..
-    } = command
-    else {
-        return;
-    };
-    if ahead.threads < 2 || message.value_count() < PARALLEL_CHECK_MIN {
-        return;
-    }
-    // A store error here shows again, and is reported, when the message is processed.
-    let Ok(entries) = replicas.unchecked_entries(*namespace, message) else {
-        return;
-    };
-    if entries.len() < PARALLEL_CHECK_MIN {
-        return;
-    }
-    let share = entries.len().div_ceil(ahead.threads);
-    let checked = thread::scope(|scope| {
-        let others: Vec<_> = entries[share..]
-            .chunks(share)
-            .map(|part| scope.spawn(move || CheckedSignatures::check(part.iter().copied())))
-            .collect();
-        let mut all = CheckedSignatures::check(entries[..share].iter().copied());
-        for other in others {
-            // A thread that panicked checked nothing: its entries are verified as usual.
-            if let Ok(part) = other.join() {
-                all.extend(part);
-            }
-        }
-        all
-    });
-    ahead
-        .metrics
-        .signatures_checked_ahead
-        .inc_by(entries.len() as u64);
-    replicas.add_checked_signatures(checked);
-}
-
 fn run<B: Backend>(
     replicas: &mut Replicas<B, BlobContent>,
     rx: mpsc::Receiver<Job>,
     clock: Clock,
     to_live: tokio::sync::mpsc::Sender<crate::live_task::LiveMsg>,
-    ahead: &Ahead,
+    ahead: &crate::check_ahead::Ahead,
     stopping: &std::sync::atomic::AtomicBool,
 ) {
     let mut index = replicas.index_stats();
@@ -323,11 +266,10 @@ fn run<B: Backend>(
                 }
             );
             let (result, reply) = match job {
-                Job::Live { request, command } => {
-                    // Checks first: the clock is read when the command itself runs.
-                    check_ahead(replicas, &command, ahead);
-                    (replicas.apply(clock.now(), command), Err(request))
-                }
+                Job::Live { request, command } => (
+                    crate::check_ahead::apply(replicas, || clock.now(), command, ahead),
+                    Err(request),
+                ),
                 Job::Api { command, reply } => (replicas.apply(clock.now(), command), Ok(reply)),
             };
             while let Some(event) = replicas.poll_event() {

@@ -12,6 +12,12 @@
 //! that is not in it is verified as usual. The set is only ever built by verifying, so a
 //! runtime cannot vouch for an entry it did not check. The results are the same with or
 //! without it, on any number of threads.
+//!
+//! A runtime may also keep checking while the executor processes the message
+//! ([`CheckedStream`], [`crate::replica::Replicas::apply_with_checks`]): the executor then asks
+//! for the checked signatures covering an entry just before it would check that entry itself,
+//! so inserting the first entries overlaps with checking the later ones. What the stream hands
+//! over is again a [`CheckedSignatures`], built only by verifying.
 
 use std::collections::BTreeSet;
 
@@ -54,6 +60,24 @@ impl CheckedSignatures {
     /// Whether `entry`, exactly as it is, verified.
     pub fn contains(&self, entry: &SignedEntry) -> bool {
         !self.ok.is_empty() && self.ok.contains(&digest(entry))
+    }
+}
+
+/// Signatures still being checked ahead while a message is processed (see the module docs).
+pub trait CheckedStream {
+    /// The checked signatures that cover `entry`, once they are ready (a runtime may block
+    /// until its checks of `entry` are done), if `entry` is among the entries it checks ahead;
+    /// `None` otherwise, and the executor checks `entry` itself.
+    fn wait_for(&mut self, entry: &SignedEntry) -> Option<CheckedSignatures>;
+}
+
+/// No checks ahead: every entry is checked by the executor.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoChecksAhead;
+
+impl CheckedStream for NoChecksAhead {
+    fn wait_for(&mut self, _entry: &SignedEntry) -> Option<CheckedSignatures> {
+        None
     }
 }
 

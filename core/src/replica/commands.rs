@@ -7,7 +7,7 @@ use bytes::Bytes;
 
 use super::{ImportNamespaceOutcome, OpenOpts, OpenState, ReplicaError, Replicas, SyncOutcome};
 use crate::{
-    entry::SignedEntry,
+    entry::{CheckedStream, NoChecksAhead, SignedEntry},
     hash::{Hash, PeerId},
     keys::{Author, AuthorId, Capability, CapabilityKind, NamespaceId, NamespaceSecret},
     ranger::{ContentStatus, ContentStatusSource, Message},
@@ -234,6 +234,18 @@ pub enum StoreResponse {
 impl<B: Backend, C: ContentStatusSource> Replicas<B, C> {
     /// Runs one command.
     pub fn apply(&mut self, now: Now, cmd: StoreCommand) -> Result<StoreResponse, ReplicaError> {
+        self.apply_with_checks(now, cmd, &mut NoChecksAhead)
+    }
+
+    /// Runs one command; a [`StoreCommand::SyncProcessMessage`] takes the signatures of its
+    /// entries from `ahead` where it has them (see [`CheckedStream`]). Same results as
+    /// [`apply`](Self::apply).
+    pub fn apply_with_checks(
+        &mut self,
+        now: Now,
+        cmd: StoreCommand,
+        ahead: &mut dyn CheckedStream,
+    ) -> Result<StoreResponse, ReplicaError> {
         use StoreCommand as C;
         use StoreResponse as R;
         if let C::SyncInitialMessage(ns) | C::SyncProcessMessage { namespace: ns, .. } = &cmd {
@@ -247,7 +259,7 @@ impl<B: Backend, C: ContentStatusSource> Replicas<B, C> {
             C::ImportNamespace(cap) => R::Imported(self.import_namespace(now, cap)?),
             C::ListNamespaces => R::Namespaces(self.list_namespaces()?),
             C::ContentHashes => R::Hashes(self.content_hashes()?),
-            C::Flush | C::Shutdown => self.flush().map(|_| R::Done)?,
+            C::Flush | C::Shutdown => self.flush_all().map(|_| R::Done)?,
             C::Open { namespace, opts } => self.open(namespace, opts).map(|_| R::Done)?,
             C::Close(ns) => R::Bool(self.close(ns)?),
             C::GetState(ns) => R::State(self.state(ns)?),
@@ -288,8 +300,14 @@ impl<B: Backend, C: ContentStatusSource> Replicas<B, C> {
                 from,
                 mut outcome,
             } => {
-                let reply =
-                    self.sync_process_message(now, namespace, message, from, &mut outcome)?;
+                let reply = self.sync_process_message_with(
+                    now,
+                    namespace,
+                    message,
+                    from,
+                    &mut outcome,
+                    ahead,
+                )?;
                 R::Synced { reply, outcome }
             }
             C::GetSyncPeers(ns) => R::Peers(self.sync_peers(ns)?),

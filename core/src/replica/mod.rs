@@ -36,7 +36,10 @@ pub use commands::{StoreCommand, StoreResponse};
 pub use local::{LocalWrite, MAX_LOCAL_BATCH};
 
 use crate::{
-    entry::{CheckedSignatures, EntryLimits, KeyCache, SignedEntry, ValidationFailure},
+    entry::{
+        CheckedSignatures, CheckedStream, EntryLimits, KeyCache, NoChecksAhead, SignedEntry,
+        ValidationFailure,
+    },
     hash::{Hash, PeerId},
     keys::{
         Author, AuthorId, Capability, CapabilityError, CapabilityKind, NamespaceId, NamespaceSecret,
@@ -374,7 +377,19 @@ impl<B: Backend, C: ContentStatusSource> Replicas<B, C> {
 
     /// Commits all writes now.
     pub fn flush(&mut self) -> Result<(), StoreError> {
-        if let Err(e) = self.indexed.flush() {
+        self.flush_with(false)
+    }
+
+    /// [`flush`](Self::flush), also committing the document summaries learnt by building
+    /// indexes since the last commit ([`Indexed::flush_with`]): what [`StoreCommand::Flush`]
+    /// and [`StoreCommand::Shutdown`] do, so that a node that only served reads opens its
+    /// documents in O(1) after a restart.
+    pub fn flush_all(&mut self) -> Result<(), StoreError> {
+        self.flush_with(true)
+    }
+
+    fn flush_with(&mut self, learnt: bool) -> Result<(), StoreError> {
+        if let Err(e) = self.indexed.flush_with(learnt) {
             // The uncommitted writes are gone, an imported author among them perhaps.
             self.last_author = None;
             return Err(e);
@@ -654,6 +669,20 @@ impl<B: Backend, C: ContentStatusSource> Replicas<B, C> {
         from: PeerId,
         outcome: &mut SyncOutcome,
     ) -> Result<Option<Message>, ReplicaError> {
+        self.sync_process_message_with(now, ns, message, from, outcome, &mut NoChecksAhead)
+    }
+
+    /// [`sync_process_message`](Self::sync_process_message), taking signatures checked ahead
+    /// from `ahead` as the entries come up.
+    pub fn sync_process_message_with(
+        &mut self,
+        now: Now,
+        ns: NamespaceId,
+        message: Message,
+        from: PeerId,
+        outcome: &mut SyncOutcome,
+        ahead: &mut dyn CheckedStream,
+    ) -> Result<Option<Message>, ReplicaError> {
         self.syncing(ns)?;
         let limits = self.config.limits;
         let sync = self.config.sync;
@@ -662,13 +691,20 @@ impl<B: Backend, C: ContentStatusSource> Replicas<B, C> {
         let mut inserted = false;
         let events = &mut self.events;
         let keys = &mut self.keys;
-        let checked = std::mem::take(&mut self.checked);
+        let mut checked = std::mem::take(&mut self.checked);
         let reply = ranger::process_message(
             &mut self.indexed,
             ns,
             &sync,
             message,
-            |e| limits.check_remote_with(e, ns, now, keys, &checked).is_ok(),
+            |e| {
+                if !checked.contains(e) {
+                    if let Some(more) = ahead.wait_for(e) {
+                        checked.extend(more);
+                    }
+                }
+                limits.check_remote_with(e, ns, now, keys, &checked).is_ok()
+            },
             |e, status, received| {
                 // Invalid values are neither received nor part of the heads we report.
                 if let Received::Invalid = received {

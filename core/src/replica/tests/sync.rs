@@ -162,6 +162,67 @@ fn signatures_checked_ahead_change_no_result<B: Backend>(store: B) {
     assert!(r.get_exact(id, a.id(), b"later", false).unwrap().is_some());
 }
 
+/// A stream of checks in progress is asked for each entry before the executor would check
+/// it, in message order; what it hands over can only vouch for entries that verified.
+fn checks_streamed_while_processing_change_no_result<B: Backend>(store: B) {
+    struct Recording {
+        asked: Vec<Vec<u8>>,
+        /// Handed over for every entry, whatever was asked.
+        vouch: SignedEntry,
+    }
+    impl CheckedStream for Recording {
+        fn wait_for(&mut self, entry: &SignedEntry) -> Option<CheckedSignatures> {
+            self.asked.push(entry.key().to_vec());
+            let mut out = CheckedSignatures::check([entry]);
+            out.extend(CheckedSignatures::check([&self.vouch]));
+            Some(out)
+        }
+    }
+    let secret = ns(1);
+    let a = author(1);
+    let id = secret.id();
+    let mut r = replicas(store, &secret, &[&a]);
+    r.set_sync(id, true).unwrap();
+    let entry =
+        |key: &[u8], wall| SignedEntry::new(&secret, &a, key, Record::new(Hash::new(key), 1, wall));
+    let (first, good, last) = (entry(b"a", T0), entry(b"b", T0), entry(b"c", T0));
+    let forged = SignedEntry::from_parts(
+        *good.signature(),
+        Entry::new(good.id().clone(), Record::new(Hash::new(b"other"), 1, T0)),
+    );
+    let values = [first, forged, last]
+        .into_iter()
+        .map(|e| (e, ContentStatus::Missing))
+        .collect();
+    let message = Message::new(vec![MessagePart::RangeItem(RangeItem {
+        range: ranger::Range::new(RecordIdentifier::zero(), RecordIdentifier::zero()),
+        values,
+        have_local: true,
+    })]);
+    let mut stream = Recording {
+        asked: Vec::new(),
+        vouch: good,
+    };
+    let command = StoreCommand::SyncProcessMessage {
+        namespace: id,
+        message,
+        from: peer(2),
+        outcome: SyncOutcome::default(),
+    };
+    r.apply_with_checks(now(T0), command, &mut stream).unwrap();
+    assert_eq!(stream.asked, [b"a".to_vec(), b"b".to_vec(), b"c".to_vec()]);
+    let keys: Vec<Vec<u8>> = query_all(r.indexed_mut(), id, &Query::all())
+        .unwrap()
+        .iter()
+        .map(|e| e.key().to_vec())
+        .collect();
+    assert_eq!(
+        keys,
+        [b"a".to_vec(), b"c".to_vec()],
+        "the forgery stays out"
+    );
+}
+
 fn replica_sync<B: Backend>(store: B) {
     let secret = ns(1);
     let a = author(1);
@@ -307,6 +368,7 @@ for_each_backend!(
     remote_entries_need_sync_enabled_and_a_valid_shape,
     forged_values_are_not_received_nor_reported,
     signatures_checked_ahead_change_no_result,
+    checks_streamed_while_processing_change_no_result,
     replica_sync,
     sync_after_prefix_delete_converges,
     no_remote_insert_event_for_obsolete_entries,

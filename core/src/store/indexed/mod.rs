@@ -275,6 +275,34 @@ fn tree_summary(tree: &FpTree<()>) -> NamespaceSummary {
 }
 
 impl<B: Backend> Indexed<B> {
+    /// Flushes like [`Backend::flush`], and with `learnt` also writes the summaries learnt by
+    /// building trees when no entry changed: an explicit flush or a shutdown commits them, so
+    /// the next start answers those documents' first sync without building an index. (The
+    /// periodic commit leaves them to a flush with changes: an idle store does not commit.)
+    pub fn flush_with(&mut self, learnt: bool) -> Result<(), StoreError> {
+        let pending = if learnt || !self.invalidated.is_empty() {
+            std::mem::take(&mut self.pending)
+        } else {
+            BTreeMap::new()
+        };
+        let mut flushed = Ok(());
+        for (ns, summary) in pending {
+            flushed = self.backend.put_summary(ns, summary);
+            if flushed.is_err() {
+                break;
+            }
+        }
+        if flushed.is_ok() {
+            flushed = self.backend.flush();
+        }
+        self.invalidated.clear();
+        if flushed.is_err() {
+            self.unload_all();
+            self.summaries.clear();
+        }
+        flushed
+    }
+
     /// The index of `ns`, built if not loaded yet, marked as used now.
     fn tree(&mut self, ns: NamespaceId) -> Result<&FpTree<()>, StoreError> {
         if !self.trees.contains_key(&ns) {
@@ -781,29 +809,7 @@ impl<B: Backend> Backend for Indexed<B> {
     /// writes may be lost, so every index and summary is dropped and rebuilt from the backend
     /// on next use.
     fn flush(&mut self) -> Result<(), StoreError> {
-        // Summaries learnt by building a tree, with no entry changed since the last flush,
-        // wait for a flush that commits changes anyway: an idle store does not commit.
-        let pending = if self.invalidated.is_empty() {
-            BTreeMap::new()
-        } else {
-            std::mem::take(&mut self.pending)
-        };
-        let mut flushed = Ok(());
-        for (ns, summary) in pending {
-            flushed = self.backend.put_summary(ns, summary);
-            if flushed.is_err() {
-                break;
-            }
-        }
-        if flushed.is_ok() {
-            flushed = self.backend.flush();
-        }
-        self.invalidated.clear();
-        if flushed.is_err() {
-            self.unload_all();
-            self.summaries.clear();
-        }
-        flushed
+        self.flush_with(false)
     }
 
     fn get_summary(&mut self, ns: NamespaceId) -> Result<Option<NamespaceSummary>, StoreError> {

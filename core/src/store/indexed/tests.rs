@@ -151,3 +151,39 @@ fn writes_committed_without_a_flush_never_leave_a_stale_summary() {
     assert_eq!(all(&mut s, 1), summarised);
     assert_eq!(s.stats().summary_repairs, 0);
 }
+
+#[test]
+fn learnt_summaries_are_committed_by_a_deliberate_flush_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store.redb");
+    // Entries written on the backend directly: no summary stored (as in a migrated store).
+    {
+        let mut b = RedbBackend::persistent(&path).unwrap();
+        for k in 0..200 {
+            b.put(entry(1, k, 1)).unwrap();
+        }
+        b.flush().unwrap();
+    }
+    let reopen = || Indexed::new(RedbBackend::persistent(&path).unwrap());
+    let mut s = reopen();
+    let want = all(&mut s, 1);
+    assert_eq!(s.stats().builds, 1, "no summary: built");
+    s.flush().unwrap();
+    drop(s);
+    let mut s = reopen();
+    assert_eq!(all(&mut s, 1), want);
+    assert_eq!(
+        s.stats().builds,
+        1,
+        "the periodic flush of an idle store wrote nothing"
+    );
+    s.flush_with(true).unwrap();
+    drop(s);
+    let mut s = reopen();
+    assert_eq!(all(&mut s, 1), want);
+    assert_eq!(
+        s.stats().builds,
+        0,
+        "the deliberate flush stored the learnt summary"
+    );
+}
