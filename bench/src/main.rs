@@ -1,7 +1,7 @@
-//! `sheaf-bench`: runs workloads W1–W11 (W1M: W1 through the batch API; W10: over a slow
-//! link; W11: many documents; `IDLE`: idle cost) on Sheaf and iroh-docs 0.101, prints one
-//! JSON line per measurement and a table of medians with the iroh-docs / Sheaf ratio, and
-//! writes `RESULTS.md`.
+//! `sheaf-bench`: runs workloads W1–W12 (W1M: W1 through the batch API; W10: over a slow
+//! link; W11: many documents; W12 and W12D: large nodes; `IDLE`: idle cost) on Sheaf and
+//! iroh-docs 0.101, prints one JSON line per measurement and a table of medians with the
+//! iroh-docs / Sheaf ratio, and writes `RESULTS.md`.
 //!
 //! `--only` names workloads; `W10` is the diff-sync matrix over the link emulator, `W10-W3`
 //! and `W10-W6` are W3 and W6 over a 100 ms link.
@@ -136,7 +136,7 @@ struct Plan {
     w10_w3: Vec<usize>,
     /// W12 pair: entries.
     w12: Vec<usize>,
-    /// W12 docs: documents, entries each.
+    /// W12D: documents, entries each.
     w12_docs: (usize, usize),
 }
 
@@ -286,7 +286,7 @@ async fn run_async(out: &mut Out, plan: &Plan, wanted: &dyn Fn(&str) -> bool, re
     step!("W10-W6", w_live::w6_over(out, plan.w6_writes, reps, slow));
     step!("W12", w_memory::pair(out, &plan.w12, reps, &stores));
     let (docs, per_doc) = plan.w12_docs;
-    step!("W12", w_memory::docs(out, docs, per_doc, reps, &stores));
+    step!("W12D", w_memory::docs(out, docs, per_doc, reps, &stores));
     for docs in &plan.idle {
         step!("IDLE", w_many::idle(out, *docs, true));
     }

@@ -44,6 +44,7 @@
 
 mod memory;
 mod spans;
+mod summaries;
 #[cfg(test)]
 mod tests;
 
@@ -275,34 +276,6 @@ fn tree_summary(tree: &FpTree<()>) -> NamespaceSummary {
 }
 
 impl<B: Backend> Indexed<B> {
-    /// Flushes like [`Backend::flush`], and with `learnt` also writes the summaries learnt by
-    /// building trees when no entry changed: an explicit flush or a shutdown commits them, so
-    /// the next start answers those documents' first sync without building an index. (The
-    /// periodic commit leaves them to a flush with changes: an idle store does not commit.)
-    pub fn flush_with(&mut self, learnt: bool) -> Result<(), StoreError> {
-        let pending = if learnt || !self.invalidated.is_empty() {
-            std::mem::take(&mut self.pending)
-        } else {
-            BTreeMap::new()
-        };
-        let mut flushed = Ok(());
-        for (ns, summary) in pending {
-            flushed = self.backend.put_summary(ns, summary);
-            if flushed.is_err() {
-                break;
-            }
-        }
-        if flushed.is_ok() {
-            flushed = self.backend.flush();
-        }
-        self.invalidated.clear();
-        if flushed.is_err() {
-            self.unload_all();
-            self.summaries.clear();
-        }
-        flushed
-    }
-
     /// The index of `ns`, built if not loaded yet, marked as used now.
     fn tree(&mut self, ns: NamespaceId) -> Result<&FpTree<()>, StoreError> {
         if !self.trees.contains_key(&ns) {
@@ -348,75 +321,6 @@ impl<B: Backend> Indexed<B> {
         Ok(())
     }
 
-    /// The summary of `ns`: from its tree if loaded, else as known or persisted (`None`: not
-    /// known without building the tree).
-    fn summary(&mut self, ns: NamespaceId) -> Result<Option<NamespaceSummary>, StoreError> {
-        if let Some(l) = self.trees.get(&ns) {
-            return Ok(Some(tree_summary(&l.tree)));
-        }
-        if let Some(known) = self.summaries.get(&ns) {
-            return Ok(*known);
-        }
-        let stored = self.backend.get_summary(ns)?;
-        self.summaries.insert(ns, stored);
-        Ok(stored)
-    }
-
-    /// Records that the entries of `ns` changed and its summary is now `summary`: deletes the
-    /// persisted one in the backend's open transaction (once per flush) and writes the new
-    /// one at the next flush.
-    fn changed(
-        &mut self,
-        ns: NamespaceId,
-        summary: Option<NamespaceSummary>,
-    ) -> Result<(), StoreError> {
-        if !self.invalidated.contains(&ns) {
-            self.backend.put_summary(ns, None)?;
-            self.invalidated.insert(ns);
-        }
-        self.summaries.insert(ns, summary);
-        self.pending.insert(ns, summary);
-        Ok(())
-    }
-
-    /// Drops the tree and summary of `ns` after a failed write (rebuilt on next use).
-    fn failed(&mut self, ns: NamespaceId) {
-        self.unload(ns);
-        // Best effort: the backend is failing, and the flush deletes it again.
-        if self.backend.put_summary(ns, None).is_ok() {
-            self.invalidated.insert(ns);
-        }
-        self.summaries.insert(ns, None);
-        self.pending.insert(ns, None);
-    }
-
-    /// Drops the index and summary of `ns`, e.g. after writes on
-    /// [`backend_mut`](Self::backend_mut); both are rebuilt from the backend on next use. The
-    /// persisted summary is deleted at once.
-    pub fn forget(&mut self, ns: NamespaceId) -> Result<(), StoreError> {
-        self.unload(ns);
-        self.backend.put_summary(ns, None)?;
-        self.invalidated.insert(ns);
-        self.summaries.insert(ns, None);
-        self.pending.remove(&ns);
-        Ok(())
-    }
-
-    /// [`forget`](Self::forget) for every namespace.
-    pub fn forget_all(&mut self) -> Result<(), StoreError> {
-        let mut all: BTreeSet<NamespaceId> = self.summaries.keys().copied().collect();
-        all.extend(
-            self.backend
-                .list_namespaces()?
-                .into_iter()
-                .map(|(ns, _)| ns),
-        );
-        for ns in all {
-            self.forget(ns)?;
-        }
-        Ok(())
-    }
-
     /// `range` resolved against the index of `ns`.
     fn spans(
         &mut self,
@@ -440,17 +344,6 @@ impl<B: Backend> Indexed<B> {
             return Ok(s.count as usize);
         }
         Ok(self.tree(ns)?.len())
-    }
-
-    /// The summary of `ns` if its tree is not loaded and the summary is known.
-    fn unloaded_summary(
-        &mut self,
-        ns: NamespaceId,
-    ) -> Result<Option<NamespaceSummary>, StoreError> {
-        if self.trees.contains_key(&ns) {
-            return Ok(None);
-        }
-        self.summary(ns)
     }
 
     /// The smallest record identifier of the namespace (one backend read when its tree is not
