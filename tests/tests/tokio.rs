@@ -111,9 +111,14 @@ async fn set_many_writes_batches_that_sync_with_their_content() -> Result<()> {
     let seen = wait_for(&mut ev1, |e| util::sync_ok(e, from)).await?;
     assert_eq!(doc1.get_many(Query::all()).await?, ours);
     if std::thread::available_parallelism().map_or(1, |n| n.get()) > 1 {
-        // Three chunks of checks ran on other threads while the store inserted.
+        // Chunks of checks ran on other threads while the store inserted, and the store
+        // took more than the first chunk's (all of them when one message carries the
+        // document, as here; a concurrent second session may carry some instead).
         let ahead = n1.docs.metrics().signatures_checked_ahead.get();
-        assert_eq!(ahead, N as u64, "all new entries checked ahead");
+        assert!(
+            ahead > 1024 && ahead <= N as u64,
+            "{ahead} of {N} new entries checked ahead"
+        );
     }
     let early = seen.iter().filter(|e| ready(e)).count();
     util::wait_for_count(&mut ev1, N - early, ready).await?;
