@@ -32,12 +32,14 @@ use std::{
 
 use anyhow::{bail, Context, Result};
 use bytes::Bytes;
+use sheaf_core::NamespaceId;
 use tokio::{sync::mpsc, time::Instant};
 
 use crate::{
     data::{generate, write_stores, Keys, Stores},
     nodes::{forward, Ev, Impl, Node, Stamped},
     report::{median, Record},
+    w_live::quantile,
     w_many::{peak_rss_mb, rss_mb},
     w_sync::ms,
     Out,
@@ -79,7 +81,7 @@ pub async fn pair(out: &mut Out, ns: &[usize], reps: usize, stores: &Stores) -> 
             ));
             stores.ensure(imp, &name, &data, false).await?;
         }
-        let id = hex(&data.id());
+        let id = NamespaceId::from_bytes(data.id()).to_string();
         drop(data);
         for rep in 0..reps {
             for imp in Impl::selected() {
@@ -119,7 +121,10 @@ pub async fn docs(
             write_stores(&refs, imp, &dir).await?;
         }
     }
-    let ids: Vec<String> = data.iter().map(|d| hex(&d.id())).collect();
+    let ids: Vec<String> = data
+        .iter()
+        .map(|d| NamespaceId::from_bytes(d.id()).to_string())
+        .collect();
     drop(refs);
     drop(data);
     for rep in 0..reps {
@@ -215,7 +220,7 @@ pub struct ChildArgs {
 pub async fn run_child(args: ChildArgs) -> Result<()> {
     let ids: Vec<[u8; 32]> = std::fs::read_to_string(&args.ids)?
         .lines()
-        .map(unhex)
+        .map(|s| Ok(s.trim().parse::<NamespaceId>()?.to_bytes()))
         .collect::<Result<_>>()?;
     let mut m = serde_json::Map::new();
     let mut open_mb = 0.0;
@@ -303,7 +308,8 @@ pub async fn run_child(args: ChildArgs) -> Result<()> {
     if let Some(v) = median(&noop) {
         put(&mut m, "ms", v);
     }
-    if let Some(v) = percentile(&noop, 0.95) {
+    noop.sort_by(f64::total_cmp);
+    if let Some(v) = quantile(&noop, 0.95) {
         put(&mut m, "ms_p95", v);
     }
     let peak = peak_rss_mb();
@@ -343,31 +349,4 @@ async fn synced(rx: &mut mpsc::UnboundedReceiver<Stamped>, deadline: Instant) ->
             _ => return None,
         }
     }
-}
-
-/// The `q` quantile (nearest rank) of `values`.
-fn percentile(values: &[f64], q: f64) -> Option<f64> {
-    if values.is_empty() {
-        return None;
-    }
-    let mut v = values.to_vec();
-    v.sort_by(f64::total_cmp);
-    let rank = ((q * v.len() as f64).ceil() as usize).clamp(1, v.len());
-    Some(v[rank - 1])
-}
-
-fn hex(bytes: &[u8; 32]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn unhex(s: &str) -> Result<[u8; 32]> {
-    let s = s.trim();
-    if s.len() != 64 {
-        bail!("not a 32-byte hex id: {s:?}");
-    }
-    let mut out = [0u8; 32];
-    for (i, byte) in out.iter_mut().enumerate() {
-        *byte = u8::from_str_radix(&s[2 * i..2 * i + 2], 16)?;
-    }
-    Ok(out)
 }

@@ -8,6 +8,7 @@ use std::{
     time::{Duration, Instant},
 };
 
+use iroh::endpoint::PathEvent;
 use sheaf_bench::{
     link::{Direction, Link, LinkConfig},
     nodes::{addr_at, endpoint_on, Family},
@@ -62,12 +63,13 @@ async fn drain(sock: &UdpSocket, quiet: Duration) -> Vec<(u64, Instant)> {
 /// Sends `count` packets of `len` bytes, `per_ms` per millisecond (the kernel's socket
 /// buffers would drop a larger burst before the relay reads it).
 async fn send_paced(sock: &UdpSocket, to: SocketAddr, count: u64, len: usize, per_ms: u64) {
+    // A rate, not a wait for anything to happen: one tick per `per_ms` packets.
+    let mut rate = tokio::time::interval(MS);
     for seq in 0..count {
-        sock.send_to(&packet(seq, len), to).await.unwrap();
-        if (seq + 1) % per_ms == 0 {
-            // Pacing the sender (a rate), not waiting for anything to happen.
-            tokio::time::sleep(MS).await;
+        if seq % per_ms == 0 {
+            rate.tick().await;
         }
+        sock.send_to(&packet(seq, len), to).await.unwrap();
     }
 }
 
@@ -86,11 +88,12 @@ async fn delay_per_direction() {
         (&b, &a, link.addr_for_b(), 10 * MS),
     ] {
         let mut sent = Vec::new();
+        // Probes 3 ms apart (a rate); their arrival is awaited by `drain`.
+        let mut rate = tokio::time::interval(3 * MS);
         for seq in 0..10u64 {
+            rate.tick().await;
             sent.push(Instant::now());
             from.send_to(&packet(seq, 100), target).await.unwrap();
-            // Spacing the probes 3 ms apart (pacing); arrival is awaited by `drain`.
-            tokio::time::sleep(3 * MS).await;
         }
         let got = drain(to, 300 * MS).await;
         assert_eq!(got.len(), 10);
@@ -228,6 +231,21 @@ async fn iroh_through_link() {
         .connect(addr_at(a.id(), link.addr_for_b()), echo::ALPN)
         .await
         .unwrap();
+    // Every path iroh opens or selects from here on: none may lead around the link.
+    let mut events = conn.path_events();
+    let paths = tokio::spawn(async move {
+        use futures_lite::StreamExt;
+        let mut seen = Vec::new();
+        while let Some(event) = events.next().await {
+            match event {
+                PathEvent::Opened { remote_addr, .. } | PathEvent::Selected { remote_addr, .. } => {
+                    seen.push(remote_addr)
+                }
+                _ => {}
+            }
+        }
+        seen
+    });
     let payload = vec![7u8; 100_000];
     for round in 0..3 {
         let before = link.stats();
@@ -244,12 +262,25 @@ async fn iroh_through_link() {
         );
         // At least one round trip of the link.
         assert!(t0.elapsed() >= 20 * MS);
-        // Time for iroh to try a direct path around the link, which the next round's
-        // assertion must not see: a negative check has no event to wait on.
-        tokio::time::sleep(300 * MS).await;
     }
     assert_eq!(link.stats().a_to_b.foreign + link.stats().b_to_a.foreign, 0);
+    let through_link = iroh::TransportAddr::Ip(link.addr_for_b());
+    let open: Vec<iroh::TransportAddr> = conn
+        .paths()
+        .iter()
+        .map(|p| p.remote_addr().clone())
+        .collect();
+    assert!(
+        !open.is_empty() && open.iter().all(|addr| *addr == through_link),
+        "open paths {open:?}"
+    );
     conn.close(0u32.into(), b"done");
+    // The event stream ends with the connection.
+    let seen = paths.await.unwrap();
+    assert!(
+        seen.iter().all(|addr| *addr == through_link),
+        "a path around the link: {seen:?}"
+    );
     router.shutdown().await.unwrap();
     b.close().await;
 }

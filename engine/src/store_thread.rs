@@ -74,6 +74,10 @@ pub(crate) fn to_content_status(
 
 pub(crate) type StoreResult = Result<StoreResponse, ReplicaError>;
 
+/// API commands queued or running on the store thread at once; further callers wait (async)
+/// for one to finish. Bounds the queue whatever number of tasks call the API.
+const API_JOBS: usize = 1024;
+
 enum Job {
     Live {
         request: StoreRequestId,
@@ -89,6 +93,8 @@ enum Job {
 #[derive(Debug, Clone)]
 pub(crate) struct StoreHandle {
     tx: mpsc::Sender<Job>,
+    /// One permit per API job queued or running: at most [`API_JOBS`] at once.
+    api_slots: std::sync::Arc<tokio::sync::Semaphore>,
     /// Set when shutdown begins: `Live`'s queued commands are then dropped, not run, so the
     /// final flush waits behind at most the command in progress.
     stopping: std::sync::Arc<std::sync::atomic::AtomicBool>,
@@ -138,10 +144,11 @@ impl StoreHandle {
     ) -> std::io::Result<Self> {
         // Unbounded by type, bounded by its senders: `Live` keeps its store work within the
         // node's admission bounds (`Live::store_backlog`: sessions process one message at a
-        // time, gossip within `max_gossip_store`), and every API caller awaits its reply, so
-        // the queue holds at most one job per caller. A `sync_channel` would block the live
-        // task, which runs on the async runtime, whenever the store is slow.
-        let (tx, rx) = mpsc::channel::<Job>(); // unbounded: bounded by its senders, see above
+        // time, gossip within `max_gossip_store`), and API callers hold one of
+        // `API_JOBS` permits until their reply arrives (more callers wait for a permit). A
+        // `sync_channel` would block the live task, which runs on the async runtime,
+        // whenever the store is slow.
+        let (tx, rx) = mpsc::channel::<Job>(); // bounded by its senders, see above
         let (done_tx, done_rx) = oneshot::channel();
         let stopping = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let stop_flag = stopping.clone();
@@ -170,6 +177,7 @@ impl StoreHandle {
             })?;
         Ok(Self {
             tx,
+            api_slots: std::sync::Arc::new(tokio::sync::Semaphore::new(API_JOBS)),
             stopping,
             closed: std::sync::Arc::new(std::sync::Mutex::new(Some(done_rx))),
         })
@@ -178,6 +186,10 @@ impl StoreHandle {
     /// Runs a command for the API and waits for its result: [`ReplicaError::Stopped`] if the
     /// thread is gone or goes before it answers.
     pub(crate) async fn call(&self, command: StoreCommand) -> StoreResult {
+        // Never closed: a permit is always granted eventually.
+        let Ok(_slot) = self.api_slots.acquire().await else {
+            return Err(ReplicaError::Stopped);
+        };
         let (reply, rx) = oneshot::channel();
         if self.tx.send(Job::Api { command, reply }).is_err() {
             return Err(ReplicaError::Stopped);

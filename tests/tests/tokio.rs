@@ -211,3 +211,31 @@ async fn import_and_export_files_with_progress() -> Result<()> {
     n0.shutdown().await?;
     Ok(())
 }
+
+/// More API callers at once than the store queue admits (1,024): the rest wait for a slot,
+/// and every call is answered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn more_concurrent_api_calls_than_store_slots_all_answer() -> Result<()> {
+    const CALLS: usize = 3_000;
+    let n0 = memory_node().await?;
+    let a0 = n0.docs.author_default();
+    let doc = n0.docs.create().await?;
+    doc.set_bytes(a0, "k", "v").await?;
+    let calls: Vec<_> = (0..CALLS)
+        .map(|_| {
+            let doc = doc.clone();
+            tokio::spawn(async move { doc.get_exact(a0, "k", false).await })
+        })
+        .collect();
+    let all = async {
+        let mut found = 0;
+        for call in calls {
+            found += usize::from(call.await??.is_some());
+        }
+        anyhow::Ok(found)
+    };
+    let found = tokio::time::timeout(util::TIMEOUT, all).await??;
+    assert_eq!(found, CALLS);
+    n0.shutdown().await?;
+    Ok(())
+}

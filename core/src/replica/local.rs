@@ -2,8 +2,8 @@
 //! ([`Replicas::insert_local_many`]) and prefix deletes.
 //!
 //! A batch is one command: an application that writes many entries pays the hand-off to the
-//! store executor, the document and author look-ups and the limit checks once per batch
-//! instead of once per entry. Every entry of a batch carries the same timestamp; a key that
+//! store executor and the document and author look-ups once per batch instead of once per
+//! entry. Every entry of a batch carries the same timestamp; a key that
 //! appears twice in one batch is refused before anything is written, since two entries with
 //! one timestamp would be ordered by their content hashes, not by their place in the batch.
 

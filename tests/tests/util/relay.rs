@@ -73,7 +73,10 @@ impl TestRelay {
         // The ports were just released; another process could take them in between, so
         // retry briefly on "address in use" rather than fail on the first attempt.
         let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        // Attempts at most every 100 ms (a retry rate; the first is immediate).
+        let mut attempts = tokio::time::interval(Duration::from_millis(100));
         loop {
+            attempts.tick().await;
             match spawn_server(self.https, self.quic).await {
                 Ok((server, cert)) => {
                     self.server = Some(server);
@@ -82,8 +85,6 @@ impl TestRelay {
                 }
                 Err(e) if tokio::time::Instant::now() < deadline => {
                     eprintln!("relay restart failed, retrying: {e:#}");
-                    // Backoff between bind attempts, bounded by the deadline above.
-                    tokio::time::sleep(Duration::from_millis(100)).await;
                 }
                 Err(e) => return Err(e.context("relay restart on the same ports")),
             }
