@@ -51,6 +51,9 @@ struct Cli {
     /// implementation alone; ratios need both.
     #[arg(long, value_delimiter = ',')]
     impls: Vec<String>,
+    /// W3: document sizes (default 10,000,100,000; 10,000 with `--quick`).
+    #[arg(long, value_delimiter = ',', value_parser = count)]
+    w3_n: Vec<usize>,
     /// W10: entries in the document (default 100,000; 10,000 with `--quick`).
     #[arg(long, value_parser = count)]
     w10_n: Option<usize>,
@@ -359,6 +362,9 @@ fn main() -> Result<()> {
     } else {
         Plan::full()
     };
+    if !cli.w3_n.is_empty() {
+        plan.w3 = cli.w3_n.clone();
+    }
     if let Some(n) = cli.w10_n {
         plan.w10.n = n;
     }

@@ -15,6 +15,7 @@ mod check_ahead;
 mod convert;
 mod doc;
 mod docs;
+mod fetch;
 mod gc;
 pub mod gossip_gate;
 mod gossip_probe;

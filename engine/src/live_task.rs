@@ -22,10 +22,11 @@ use iroh::{
 };
 use iroh_gossip::net::Gossip;
 use sheaf_core::{
+    hash::Hash,
     keys::NamespaceId,
     live::{
-        ApiCommand, ApiRequestId, DownloadOutcome, GossipEvent, Input, LagTracker, Live, LiveError,
-        LiveEvent, Output, Role, SessionError, SessionId,
+        ApiCommand, ApiRequestId, GossipEvent, Input, LagTracker, Live, LiveError, LiveEvent,
+        Output, Role, SessionError, SessionId,
     },
     replica::{ReplicaError, ReplicaEvent},
 };
@@ -114,7 +115,10 @@ pub(crate) struct LiveTask<R: Runtime> {
     pub(crate) endpoint: Endpoint,
     pub(crate) gossip: Gossip,
     pub(crate) blobs: iroh_blobs::api::Store,
-    pub(crate) downloader: iroh_blobs::api::downloader::Downloader,
+    fetcher: crate::fetch::Fetcher,
+    /// Downloads `Live` started in the current step, fetched together when it ends (at most
+    /// `LiveConfig::max_concurrent_downloads`: `Live` never has more in flight).
+    started: Vec<(Hash, Vec<iroh::EndpointId>)>,
     pub(crate) lookup: MemoryLookup,
     pub(crate) next_accept: Arc<AtomicU64>,
     topics: BTreeMap<NamespaceId, Topic>,
@@ -149,7 +153,7 @@ impl<R: Runtime> LiveTask<R> {
         gossip_probe: std::time::Duration,
         gate: crate::gossip_gate::GossipGate,
     ) -> Self {
-        let downloader = blobs.downloader(&endpoint);
+        let fetcher = crate::fetch::Fetcher::new(blobs.clone(), &endpoint, metrics.clone());
         Self {
             rt,
             live,
@@ -160,7 +164,8 @@ impl<R: Runtime> LiveTask<R> {
             endpoint,
             gossip,
             blobs,
-            downloader,
+            fetcher,
+            started: Vec::new(),
             lookup,
             next_accept: Arc::new(AtomicU64::new(0)),
             topics: BTreeMap::new(),
@@ -379,6 +384,28 @@ impl<R: Runtime> LiveTask<R> {
         while let Some(out) = self.live.poll_output() {
             self.on_output(out).await;
         }
+        self.fetch_started();
+    }
+
+    /// Fetches the downloads started in this step, those with the same providers together
+    /// (see [`crate::fetch`]).
+    fn fetch_started(&mut self) {
+        let mut groups: BTreeMap<Vec<iroh::EndpointId>, Vec<Hash>> = BTreeMap::new();
+        for (hash, providers) in self.started.drain(..) {
+            groups.entry(providers).or_default().push(hash);
+        }
+        for (providers, hashes) in groups {
+            let fetcher = self.fetcher.clone();
+            let tx = self.tx.clone();
+            self.rt.spawn(Box::pin(async move {
+                for (hash, outcome) in fetcher.fetch(hashes, providers).await {
+                    let finished = Input::DownloadFinished { hash, outcome };
+                    if tx.send(LiveMsg::Input(finished)).await.is_err() {
+                        return;
+                    }
+                }
+            }));
+        }
     }
 
     async fn on_output(&mut self, out: Output) {
@@ -488,27 +515,8 @@ impl<R: Runtime> LiveTask<R> {
                 self.sessions.remove(&session);
             }
             Output::Download { hash, providers } => {
-                let blobs = self.blobs.clone();
-                let downloader = self.downloader.clone();
-                let tx = self.tx.clone();
-                let providers: Vec<iroh::EndpointId> =
-                    providers.into_iter().filter_map(endpoint_id).collect();
-                self.rt.spawn(Box::pin(async move {
-                    let h = blob_hash(hash);
-                    let outcome = match blobs.blobs().status(h).await {
-                        Ok(iroh_blobs::api::proto::BlobStatus::Complete { .. }) => {
-                            DownloadOutcome::AlreadyPresent
-                        }
-                        _ if providers.is_empty() => DownloadOutcome::Failed("no providers".into()),
-                        _ => match downloader.download(h, providers).await {
-                            Ok(()) => DownloadOutcome::Downloaded,
-                            Err(e) => DownloadOutcome::Failed(e.to_string()),
-                        },
-                    };
-                    let _ = tx
-                        .send(LiveMsg::Input(Input::DownloadFinished { hash, outcome }))
-                        .await;
-                }));
+                let providers = providers.into_iter().filter_map(endpoint_id).collect();
+                self.started.push((hash, providers));
             }
             Output::Event {
                 namespace,

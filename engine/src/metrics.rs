@@ -74,6 +74,10 @@ pub struct Metrics {
     pub downloads_failed: Counter,
     /// Download retry rounds from the same providers after every provider failed.
     pub download_retries: Counter,
+    /// Requests that fetched several blobs from one provider at once (see `Fetcher`).
+    pub download_batches: Counter,
+    /// Blobs fetched by those requests.
+    pub downloads_batched: Counter,
     /// Synced entries whose signatures were checked on other threads while the store
     /// processed their message, and that the store took from those checks.
     pub signatures_checked_ahead: Counter,

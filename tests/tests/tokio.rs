@@ -125,6 +125,17 @@ async fn set_many_writes_batches_that_sync_with_their_content() -> Result<()> {
     for hash in out.iter().flatten() {
         assert!(n1.has_blob(*hash).await?, "content of {hash} synced");
     }
+    // The content came in batches of several blobs per request.
+    let metrics = n1.docs.metrics();
+    let (batches, batched) = (
+        metrics.download_batches.get(),
+        metrics.downloads_batched.get(),
+    );
+    assert!(batches > 0, "no batch request");
+    assert!(
+        batched >= 2 * batches && batched <= N as u64,
+        "{batched} blobs in {batches} batch requests"
+    );
     n1.shutdown().await?;
     n0.shutdown().await?;
     Ok(())

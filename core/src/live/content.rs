@@ -4,8 +4,12 @@
 //! Beyond iroh-docs: downloads run at most `max_concurrent_downloads` at a time (the rest
 //! wait in FIFO order), and a hash that is still missing is requested again whenever any peer
 //! later shows it holds it — through a sync, a direct `Put` or a `ContentReady` — which
-//! iroh-docs never does (its issue #82). A download that failed with every known provider
-//! is also retried from the same providers after a growing delay, a bounded number of rounds
+//! iroh-docs never does (its issue #82). Downloads start in batches
+//! (`LiveConfig::download_batch`) so that a runtime can fetch a batch from one provider in
+//! one request, and while any sync session runs only one batch is in flight: a large sync's
+//! entries, whose signature checks keep every core busy, go ahead of their content, which
+//! still makes progress (`bench/RESULTS.md`, W3). A download that failed with every known
+//! provider is also retried from the same providers after a growing delay, a bounded number of rounds
 //! (`LiveConfig::download_retry_attempts`): a provider's transient failure — a connection
 //! reset, a dial racing the peer's own dial — must not leave content missing until some peer
 //! happens to sync again.
@@ -36,15 +40,24 @@ pub(super) struct Downloads {
     /// Retry rounds used per missing hash (cleared on success).
     rounds: BTreeMap<Hash, u32>,
     max_concurrent: usize,
+    /// Free slots needed to start more downloads while some are in flight.
+    batch: usize,
     max_tracked: usize,
     max_providers: usize,
     pub(super) dropped: u64,
 }
 
 impl Downloads {
-    pub(super) fn new(max_concurrent: usize, max_tracked: usize, max_providers: usize) -> Self {
+    pub(super) fn new(
+        max_concurrent: usize,
+        batch: usize,
+        max_tracked: usize,
+        max_providers: usize,
+    ) -> Self {
+        let max_concurrent = max_concurrent.max(1);
         Self {
-            max_concurrent: max_concurrent.max(1),
+            max_concurrent,
+            batch: batch.clamp(1, max_concurrent),
             max_tracked,
             max_providers,
             ..Default::default()
@@ -117,10 +130,21 @@ impl Downloads {
         self.waiting.push_back(hash);
     }
 
-    /// Downloads to start now: (hash, providers).
-    pub(super) fn dispatch(&mut self) -> Vec<(Hash, Vec<PeerId>)> {
+    /// Downloads to start now: (hash, providers). While some are in flight, none start
+    /// until a batch of slots is free or every waiting one fits; while `syncing`, at most
+    /// one batch is in flight.
+    pub(super) fn dispatch(&mut self, syncing: bool) -> Vec<(Hash, Vec<PeerId>)> {
         let mut out = Vec::new();
-        while self.in_flight.len() < self.max_concurrent {
+        let max = if syncing {
+            self.batch
+        } else {
+            self.max_concurrent
+        };
+        let free = max.saturating_sub(self.in_flight.len());
+        if !self.in_flight.is_empty() && free < self.batch && self.waiting.len() > free {
+            return out;
+        }
+        while self.in_flight.len() < max {
             let Some(hash) = self.waiting.pop_front() else {
                 break;
             };
@@ -295,7 +319,9 @@ impl Downloads {
 
 impl Live {
     pub(super) fn dispatch_downloads(&mut self) {
-        for (hash, providers) in self.downloads.dispatch() {
+        // Entries ahead of content: while any sync session runs, one batch at a time.
+        let syncing = !self.sessions.is_empty();
+        for (hash, providers) in self.downloads.dispatch(syncing) {
             self.push(Output::Download { hash, providers });
         }
     }

@@ -214,6 +214,7 @@ impl Live {
     pub fn new(config: LiveConfig, me: PeerId, rng_seed: [u8; 32]) -> Self {
         let downloads = Downloads::new(
             config.max_concurrent_downloads,
+            config.download_batch,
             config.max_tracked_hashes,
             config.max_providers_per_hash,
         );

@@ -390,6 +390,8 @@ pub enum Output {
         reason: SessionError,
     },
     /// Fetch a blob from any of these providers; report [`Input::DownloadFinished`].
+    /// Downloads are started in batches ([`LiveConfig::download_batch`]): the `Download`s
+    /// of one step may be fetched together.
     Download {
         /// The hash.
         hash: Hash,
@@ -455,6 +457,14 @@ pub struct LiveConfig {
     /// Downloads in flight at once (iroh-docs has no limit, which makes iroh-blobs 0.103
     /// deadlock on bursts of more than 100 requests to one peer).
     pub max_concurrent_downloads: usize,
+    /// While downloads are in flight, waiting ones start only once at least this many slots
+    /// are free, or all of them fit (default 8; 1 starts each download as soon as a slot
+    /// frees). Downloads started together come out of one step, so a runtime can fetch
+    /// those with the same providers in one request: iroh-blobs' per-request cost on both
+    /// peers is paid once per batch instead of once per blob. While any sync session runs,
+    /// at most one batch is in flight, so that a large sync's entries go ahead of their
+    /// content; set this to `max_concurrent_downloads` to download at full width always.
+    pub download_batch: usize,
     /// Hashes waiting for a download slot or for a provider; beyond this, new hashes are not
     /// tracked (counted in [`LiveStats::downloads_dropped`]).
     pub max_tracked_hashes: usize,
@@ -515,6 +525,7 @@ impl Default for LiveConfig {
             init_timeout: Duration::from_secs(10),
             session_idle_timeout: Duration::from_secs(60),
             max_concurrent_downloads: 32,
+            download_batch: 8,
             max_tracked_hashes: 1_000_000,
             max_providers_per_hash: 16,
             max_peers_per_namespace: 4096,

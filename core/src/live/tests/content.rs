@@ -365,3 +365,57 @@ fn downloads_are_bounded_in_flight() {
         "PendingContentReady once the queue drained"
     );
 }
+
+#[test]
+fn downloads_start_in_batches() {
+    use crate::live::content::Downloads;
+    let (secret, _) = doc();
+    let ns = secret.id();
+    let provider = PeerId::from_bytes([7; 32]);
+    let mut downloads = Downloads::new(8, 4, 1_000, 16);
+    for i in 0..20u32 {
+        downloads.offer(ns, Hash::new(i.to_be_bytes()), provider, false);
+    }
+    let mut started = downloads.dispatch(false);
+    assert_eq!(started.len(), 8, "an idle queue fills every slot");
+    let mut sizes = Vec::new();
+    while !started.is_empty() || downloads.in_flight() > 0 {
+        // One download ends at a time; more start only when four slots are free, or when
+        // all the waiting ones fit.
+        let (hash, _) = started.remove(0);
+        downloads.finish(&hash, true);
+        let more = downloads.dispatch(false);
+        if !more.is_empty() {
+            sizes.push(more.len());
+        }
+        started.extend(more);
+    }
+    assert_eq!(sizes, vec![4, 4, 4]);
+    assert_eq!(downloads.queued_len(), 0);
+
+    // With one slot per batch, each finished download starts the next at once.
+    let mut downloads = Downloads::new(2, 1, 1_000, 16);
+    for i in 0..3u32 {
+        downloads.offer(ns, Hash::new(i.to_be_bytes()), provider, false);
+    }
+    let first = downloads.dispatch(false);
+    assert_eq!(first.len(), 2);
+    downloads.finish(&first[0].0, true);
+    assert_eq!(downloads.dispatch(false).len(), 1);
+
+    // While syncing, one batch at a time.
+    let mut downloads = Downloads::new(8, 4, 1_000, 16);
+    for i in 0..10u32 {
+        downloads.offer(ns, Hash::new(i.to_be_bytes()), provider, false);
+    }
+    let first = downloads.dispatch(true);
+    assert_eq!(first.len(), 4);
+    for (hash, _) in &first[..3] {
+        downloads.finish(hash, true);
+        assert!(downloads.dispatch(true).is_empty());
+    }
+    downloads.finish(&first[3].0, true);
+    assert_eq!(downloads.dispatch(true).len(), 4);
+    // Once no session runs, every slot fills.
+    assert_eq!(downloads.dispatch(false).len(), 2);
+}
