@@ -149,20 +149,11 @@ impl Fetcher {
 mod tests {
     use std::time::Duration;
 
-    use iroh::{address_lookup::memory::MemoryLookup, endpoint::presets};
+    use iroh::address_lookup::memory::MemoryLookup;
     use iroh_blobs::store::mem::MemStore;
 
     use super::*;
-
-    async fn endpoint() -> Endpoint {
-        Endpoint::builder(presets::Minimal)
-            .clear_ip_transports()
-            .bind_addr("127.0.0.1:0")
-            .expect("loopback address")
-            .bind()
-            .await
-            .expect("bind")
-    }
+    use crate::tests::endpoint;
 
     /// A batch from a provider that lacks one of its blobs: the others come in one request,
     /// the lacking one fails as it would alone, and what was held already is not fetched.

@@ -8,11 +8,14 @@
 
 use std::time::{Duration, Instant};
 
-use iroh::{endpoint::presets, Endpoint};
+use iroh::Endpoint;
 use iroh_gossip::net::Gossip;
 use sheaf_core::live::{LiveEvent, Origin, SyncReason};
 
-use crate::{live_task::LiveMsg, AddrInfoOptions, BoxFuture, Docs, Events, Runtime, ShareMode};
+use crate::{
+    live_task::LiveMsg, tests::endpoint, AddrInfoOptions, BoxFuture, Docs, Events, Runtime,
+    ShareMode,
+};
 
 #[derive(Debug, Clone)]
 struct Tokio(tokio::runtime::Handle);
@@ -33,16 +36,6 @@ async fn node() -> (Docs<Tokio>, iroh::protocol::Router) {
     let endpoint = endpoint().await;
     let gossip = Gossip::builder().spawn(endpoint.clone());
     spawn(Docs::memory(), endpoint, gossip).await
-}
-
-async fn endpoint() -> Endpoint {
-    Endpoint::builder(presets::Minimal)
-        .clear_ip_transports()
-        .bind_addr("127.0.0.1:0")
-        .expect("loopback address")
-        .bind()
-        .await
-        .expect("bind")
 }
 
 async fn spawn(

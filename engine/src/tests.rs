@@ -40,7 +40,8 @@ impl Runtime for Tokio {
     }
 }
 
-async fn endpoint() -> Endpoint {
+/// A loopback endpoint without relays, for tests.
+pub(crate) async fn endpoint() -> Endpoint {
     Endpoint::builder(presets::Minimal)
         .clear_ip_transports()
         .bind_addr("127.0.0.1:0")
