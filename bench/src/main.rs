@@ -57,6 +57,9 @@ struct Cli {
     /// W10: entries in the document (default 100,000; 10,000 with `--quick`).
     #[arg(long, value_parser = count)]
     w10_n: Option<usize>,
+    /// W12: pair sizes (default 100,000,1,000,000; 10,000 with `--quick`).
+    #[arg(long, value_delimiter = ',', value_parser = count)]
+    w12_n: Vec<usize>,
     /// W10: new entries per side (default 1,100,1000).
     #[arg(long, value_delimiter = ',', value_parser = count)]
     w10_news: Vec<usize>,
@@ -364,6 +367,9 @@ fn main() -> Result<()> {
     };
     if !cli.w3_n.is_empty() {
         plan.w3 = cli.w3_n.clone();
+    }
+    if !cli.w12_n.is_empty() {
+        plan.w12 = cli.w12_n.clone();
     }
     if let Some(n) = cli.w10_n {
         plan.w10.n = n;
