@@ -39,6 +39,9 @@ pub(super) struct PeerState {
     pub(super) failures: u32,
     /// When a retry is due, if one is scheduled.
     pub(super) retry_at: Option<Mono>,
+    /// The scheduled retry follows a dial the peer refused with `AlreadySyncing`, counted in
+    /// `failures` until the peer's own dial is accepted (a crossing, not a failure).
+    pub(super) refused_retry: bool,
     /// A dial waits for room (see `admission`), for this reason.
     pub(super) dial_queued: Option<SyncReason>,
     /// When a sync with the peer last completed, other than one our anti-entropy dialed.
@@ -178,6 +181,7 @@ impl NamespaceStates {
                 };
                 state.resync_requested = false;
                 state.retry_at = None;
+                state.refused_retry = false;
                 true
             }
         }
@@ -302,6 +306,7 @@ impl Live {
             .and_then(|s| s.peers.get_mut(&peer))
         {
             p.retry_at = None;
+            p.refused_retry = false;
             self.sync_with_peer(ns, peer, SyncReason::Retry);
         }
     }

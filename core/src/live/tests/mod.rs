@@ -8,11 +8,13 @@
 //! The scenarios are split by topic: `sync` (sessions, tie-breaks, retries, timeouts,
 //! anti-entropy, gossip), `content` (downloads and the missing-content scan), `timers` (the
 //! timer table as seen from outside), `anti_entropy` (background work: spread, skip, rate), `admission` (session bounds and
-//! waiting dials), `failures` (a store executor that stops).
+//! waiting dials), `failures` (a store executor that stops), `crossing` (a dial refused
+//! while the peer runs an older session of ours).
 
 mod admission;
 mod anti_entropy;
 mod content;
+mod crossing;
 mod failures;
 mod router;
 mod sync;

@@ -260,6 +260,17 @@ fn concurrent_dials_resolve_by_tie_break() {
             Ev::Pending,
         ]
     );
+    // A refusal because of crossing dials is no failure: gossip repairs still dial the peer.
+    for node in 0..2 {
+        let status = net.nodes[node].live.sync_status(&id).expect("syncing");
+        for p in &status.peers {
+            assert_eq!(
+                (p.failures, p.retry_scheduled),
+                (0, false),
+                "node {node}: {p:?}"
+            );
+        }
+    }
 }
 
 #[test]
