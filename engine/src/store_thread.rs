@@ -142,13 +142,15 @@ impl StoreHandle {
         to_live: tokio::sync::mpsc::Sender<crate::live_task::LiveMsg>,
         metrics: std::sync::Arc<crate::metrics::Metrics>,
     ) -> std::io::Result<Self> {
-        // Unbounded by type, bounded by its senders: `Live` keeps its store work within the
-        // node's admission bounds (`Live::store_backlog`: sessions process one message at a
-        // time, gossip within `max_gossip_store`), and API callers hold one of
-        // `API_JOBS` permits until their reply arrives (more callers wait for a permit). A
-        // `sync_channel` would block the live task, which runs on the async runtime,
-        // whenever the store is slow.
-        let (tx, rx) = mpsc::channel::<Job>(); // bounded by its senders, see above
+        // Unbounded by type on purpose, bounded by its senders. A `sync_channel` would block
+        // the live task, which runs on the async runtime, whenever the store is slow. What
+        // the senders keep in it: `Live` at most one message being processed per open
+        // session (`max_sessions` + `max_accepted_sessions`), `max_gossip_store` gossip
+        // commands, and per ended session at most two fire-and-forget commands, at the rate
+        // the admission bounds let sessions start; API callers hold one of `API_JOBS`
+        // permits until their reply arrives (more callers wait for a permit).
+        // Unbounded channel: bounded by its senders, see above.
+        let (tx, rx) = mpsc::channel::<Job>();
         let (done_tx, done_rx) = oneshot::channel();
         let stopping = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let stop_flag = stopping.clone();
