@@ -112,11 +112,17 @@ pub struct Metrics {
     pub index_bytes: Gauge,
     /// The fingerprint indexes' memory budget, in bytes (see [`crate::Builder::memory_budget`]).
     pub index_budget_bytes: Gauge,
-    /// Documents whose fingerprint index is loaded now.
+    /// Documents whose fingerprint index (its chunk list) is loaded now.
     pub index_loaded: Gauge,
-    /// Fingerprint indexes built from the store (first use of a document, or after eviction).
+    /// Chunks of the loaded indexes (key ranges of a few hundred entries each).
+    pub index_chunks: Gauge,
+    /// Fingerprint indexes built from every entry of a document (its first use without
+    /// persisted chunks, or a repair).
     pub index_builds: Counter,
-    /// Fingerprint indexes dropped to stay within the budget.
+    /// Chunks read back from the store (folded after opening or an eviction, then needed by a
+    /// sync).
+    pub index_expansions: Counter,
+    /// Fingerprint indexes folded or dropped to stay within the budget.
     pub index_evictions: Counter,
     /// Persisted document summaries that disagreed with the entries, and were repaired.
     pub index_summary_repairs: Counter,
@@ -142,8 +148,11 @@ impl Metrics {
         self.index_bytes.set(gauge(after.bytes));
         self.index_budget_bytes.set(gauge(after.budget));
         self.index_loaded.set(gauge(after.loaded));
+        self.index_chunks.set(gauge(after.chunks));
         let d = |a: u64, b: u64| b.saturating_sub(a);
         self.index_builds.inc_by(d(before.builds, after.builds));
+        self.index_expansions
+            .inc_by(d(before.expansions, after.expansions));
         self.index_evictions
             .inc_by(d(before.evictions, after.evictions));
         self.index_summary_repairs

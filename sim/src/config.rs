@@ -453,7 +453,7 @@ pub struct FaultParams {
     pub backends: Vec<Backend>,
     /// Memory budget of every node's fingerprint indexes (`ReplicaConfig::index_budget`):
     /// zero in about a third of the seeds, so every store operation may evict an index and
-    /// syncs run on rebuilt indexes and persisted summaries.
+    /// syncs run on chunks read back from the store, rebuilt indexes and persisted summaries.
     pub index_budget: usize,
     /// Anti-entropy interval of every node's `Live`, if enabled.
     pub anti_entropy: Option<Duration>,

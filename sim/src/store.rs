@@ -8,8 +8,9 @@
 //! mutations since the last flush is replayed when — and only when — `flush` succeeds. A crash
 //! drops the live backend, its index and the journal; the restart copies the shadow into a
 //! fresh backend of the node's kind (`MemBackend` or `RedbBackend::memory()`) through the
-//! `Backend` trait, and the index is rebuilt from it on first use. Uncommitted writes are
-//! therefore lost exactly as the executor's commit schedule dictates.
+//! `Backend` trait, and the index is loaded from the committed summaries and chunk rows (or
+//! rebuilt where they are missing) on first use. Uncommitted writes — summaries and chunk
+//! rows included — are therefore lost exactly as the executor's commit schedule dictates.
 //!
 //! A commit can also be made to fail (`store-fail`, see [`crate::executor`]): the flush then
 //! returns a backend error and, like redb's failed commit, loses every write since the last
@@ -31,7 +32,8 @@ use sheaf_core::{
     hash::{Hash, PeerId},
     keys::{Author, AuthorId, Capability, CapabilityKind, NamespaceId},
     store::{
-        self as core_store, Backend as _, DownloadPolicy, MemBackend, RedbBackend, StoreError,
+        self as core_store, Backend as _, DownloadPolicy, MemBackend, NamespaceSummary,
+        RedbBackend, StoreError,
     },
     wire::AuthorHeads,
 };
@@ -49,7 +51,12 @@ enum Mutation {
     RemoveNamespace(NamespaceId),
     SetPolicy(NamespaceId, DownloadPolicy),
     RegisterPeer(NamespaceId, PeerId),
+    PutSummary(NamespaceId, Option<NamespaceSummary>),
+    PutChunks(NamespaceId, bool, Vec<ChunkRow>),
 }
+
+/// A persisted index chunk row: its start and summary (`None`: deleted).
+type ChunkRow = (Vec<u8>, Option<NamespaceSummary>);
 
 /// A key whose entry was written or removed: `(namespace, author, key)`.
 pub type TouchedKey = (NamespaceId, AuthorId, Bytes);
@@ -228,6 +235,15 @@ fn copy_all(
         for peer in from.sync_peers(ns)?.into_iter().rev() {
             to.register_useful_peer(ns, peer)?;
         }
+        if let Some(summary) = from.get_summary(ns)? {
+            to.put_summary(ns, Some(summary))?;
+        }
+        let rows: Vec<ChunkRow> = from
+            .get_chunks(ns)?
+            .into_iter()
+            .map(|(start, sum)| (start, Some(sum)))
+            .collect();
+        to.put_chunks(ns, true, &rows)?;
     }
     Ok(())
 }
@@ -242,6 +258,8 @@ fn replay(store: &mut MemBackend, m: Mutation) -> Result<(), StoreError> {
         Mutation::RemoveNamespace(ns) => store.remove_namespace(ns),
         Mutation::SetPolicy(ns, p) => store.set_download_policy(ns, &p),
         Mutation::RegisterPeer(ns, p) => store.register_useful_peer(ns, p),
+        Mutation::PutSummary(ns, summary) => store.put_summary(ns, summary),
+        Mutation::PutChunks(ns, clear, rows) => store.put_chunks(ns, clear, &rows),
     }
 }
 
@@ -381,6 +399,39 @@ impl core_store::Backend for SimStore {
 
     fn sync_peers(&mut self, ns: NamespaceId) -> Result<Vec<PeerId>, StoreError> {
         self.inner.sync_peers(ns)
+    }
+
+    fn get_summary(&mut self, ns: NamespaceId) -> Result<Option<NamespaceSummary>, StoreError> {
+        self.inner.get_summary(ns)
+    }
+
+    fn put_summary(
+        &mut self,
+        ns: NamespaceId,
+        summary: Option<NamespaceSummary>,
+    ) -> Result<(), StoreError> {
+        self.inner.put_summary(ns, summary)?;
+        self.journal.push(Mutation::PutSummary(ns, summary));
+        Ok(())
+    }
+
+    fn get_chunks(
+        &mut self,
+        ns: NamespaceId,
+    ) -> Result<Vec<(Vec<u8>, NamespaceSummary)>, StoreError> {
+        self.inner.get_chunks(ns)
+    }
+
+    fn put_chunks(
+        &mut self,
+        ns: NamespaceId,
+        clear: bool,
+        rows: &[ChunkRow],
+    ) -> Result<(), StoreError> {
+        self.inner.put_chunks(ns, clear, rows)?;
+        self.journal
+            .push(Mutation::PutChunks(ns, clear, rows.to_vec()));
+        Ok(())
     }
 
     fn flush(&mut self) -> Result<(), StoreError> {

@@ -176,6 +176,32 @@ pub trait Backend {
         Ok(())
     }
 
+    /// The namespace's persisted index chunks: each chunk's start (a suffix bound) and the
+    /// summary of its entries, ascending by start. The rows are valid only while the
+    /// namespace's summary is stored: [`Indexed`](super::Indexed) writes both in one
+    /// transaction. Backends that do not persist them keep the default (none).
+    fn get_chunks(
+        &mut self,
+        ns: NamespaceId,
+    ) -> Result<Vec<(Vec<u8>, NamespaceSummary)>, StoreError> {
+        let _ = ns;
+        Ok(Vec::new())
+    }
+
+    /// Writes (`Some`) or deletes (`None`) chunk rows of the namespace, after deleting all of
+    /// its rows if `clear`; in the same transaction as the writes before the next
+    /// [`flush`](Self::flush). [`remove_namespace`](Self::remove_namespace) deletes them too.
+    /// The default stores nothing.
+    fn put_chunks(
+        &mut self,
+        ns: NamespaceId,
+        clear: bool,
+        rows: &[(Vec<u8>, Option<NamespaceSummary>)],
+    ) -> Result<(), StoreError> {
+        let _ = (ns, clear, rows);
+        Ok(())
+    }
+
     /// Makes every write so far durable. Returning `Ok` means committed.
     fn flush(&mut self) -> Result<(), StoreError>;
 }
@@ -343,6 +369,20 @@ impl<B: Backend + ?Sized> Backend for Box<B> {
         summary: Option<NamespaceSummary>,
     ) -> Result<(), StoreError> {
         (**self).put_summary(ns, summary)
+    }
+    fn get_chunks(
+        &mut self,
+        ns: NamespaceId,
+    ) -> Result<Vec<(Vec<u8>, NamespaceSummary)>, StoreError> {
+        (**self).get_chunks(ns)
+    }
+    fn put_chunks(
+        &mut self,
+        ns: NamespaceId,
+        clear: bool,
+        rows: &[(Vec<u8>, Option<NamespaceSummary>)],
+    ) -> Result<(), StoreError> {
+        (**self).put_chunks(ns, clear, rows)
     }
     fn flush(&mut self) -> Result<(), StoreError> {
         (**self).flush()

@@ -38,6 +38,7 @@ pub struct MemBackend {
     policies: BTreeMap<NamespaceId, DownloadPolicy>,
     peers: BTreeMap<NamespaceId, Vec<PeerId>>,
     summaries: BTreeMap<NamespaceId, NamespaceSummary>,
+    chunks: BTreeMap<NamespaceId, BTreeMap<Vec<u8>, NamespaceSummary>>,
 }
 
 impl std::fmt::Debug for MemBackend {
@@ -216,6 +217,7 @@ impl Backend for MemBackend {
         self.policies.remove(&id);
         self.peers.remove(&id);
         self.summaries.remove(&id);
+        self.chunks.remove(&id);
         Ok(())
     }
 
@@ -260,6 +262,39 @@ impl Backend for MemBackend {
             Some(s) => self.summaries.insert(ns, s),
             None => self.summaries.remove(&ns),
         };
+        Ok(())
+    }
+
+    fn get_chunks(
+        &mut self,
+        ns: NamespaceId,
+    ) -> Result<Vec<(Vec<u8>, NamespaceSummary)>, StoreError> {
+        Ok(self
+            .chunks
+            .get(&ns)
+            .map(|rows| rows.iter().map(|(k, s)| (k.clone(), *s)).collect())
+            .unwrap_or_default())
+    }
+
+    fn put_chunks(
+        &mut self,
+        ns: NamespaceId,
+        clear: bool,
+        rows: &[(Vec<u8>, Option<NamespaceSummary>)],
+    ) -> Result<(), StoreError> {
+        let stored = self.chunks.entry(ns).or_default();
+        if clear {
+            stored.clear();
+        }
+        for (start, sum) in rows {
+            match sum {
+                Some(s) => stored.insert(start.clone(), *s),
+                None => stored.remove(start),
+            };
+        }
+        if stored.is_empty() {
+            self.chunks.remove(&ns);
+        }
         Ok(())
     }
 

@@ -44,6 +44,8 @@ pub enum Call {
     SyncPeers,
     GetSummary,
     PutSummary,
+    GetChunks,
+    PutChunks,
     Flush,
 }
 
@@ -234,6 +236,20 @@ impl<B: Backend, O: Observer> Backend for Tap<B, O> {
         summary: Option<NamespaceSummary>,
     ) -> Result<(), StoreError> {
         self.run(Call::PutSummary, |b| b.put_summary(ns, summary))
+    }
+    fn get_chunks(
+        &mut self,
+        ns: NamespaceId,
+    ) -> Result<Vec<(Vec<u8>, NamespaceSummary)>, StoreError> {
+        self.run(Call::GetChunks, |b| b.get_chunks(ns))
+    }
+    fn put_chunks(
+        &mut self,
+        ns: NamespaceId,
+        clear: bool,
+        rows: &[(Vec<u8>, Option<NamespaceSummary>)],
+    ) -> Result<(), StoreError> {
+        self.run(Call::PutChunks, |b| b.put_chunks(ns, clear, rows))
     }
     fn flush(&mut self) -> Result<(), StoreError> {
         self.run(Call::Flush, |b| b.flush())

@@ -14,6 +14,10 @@ pub(super) const ENTRY_BYTES: usize = 96;
 /// Fixed heap of one loaded tree (root, summaries, the maps' slots that track it).
 pub(super) const TREE_BYTES: usize = 512;
 
+/// Heap of one chunk of a loaded chunk list besides its start key: its slot (start handle,
+/// summary, tree pointer and size) and its Fenwick node.
+pub(super) const CHUNK_BYTES: usize = 128;
+
 /// Heap of one known [`NamespaceSummary`](crate::store::NamespaceSummary) (its map slot).
 pub(super) const SUMMARY_BYTES: usize = 96;
 
@@ -21,7 +25,12 @@ pub(super) const SUMMARY_BYTES: usize = 96;
 /// tree's share plus the key's own allocation (glibc rounds a chunk of `len + 8` up to 16
 /// bytes, at least 32).
 pub(super) fn entry_bytes(suffix_len: usize) -> usize {
-    ENTRY_BYTES + ((suffix_len + 8 + 15) & !15).max(32)
+    ENTRY_BYTES + key_bytes(suffix_len)
+}
+
+/// Heap of a key of `len` bytes in its own allocation.
+pub(super) fn key_bytes(len: usize) -> usize {
+    ((len + 8 + 15) & !15).max(32)
 }
 
 /// Memory, evictions and rebuilds of an [`Indexed`](super::Indexed) store's fingerprint index.
@@ -29,6 +38,13 @@ pub(super) fn entry_bytes(suffix_len: usize) -> usize {
 pub struct IndexStats {
     /// Namespaces whose tree is loaded.
     pub loaded: usize,
+    /// Loaded namespaces with expanded chunks (the others hold only their chunk list).
+    #[serde(default)]
+    pub expanded: usize,
+    /// Chunks of the loaded namespaces (each a key range of a few hundred entries, folded or
+    /// expanded).
+    #[serde(default)]
+    pub chunks: usize,
     /// Namespaces pinned (syncing): their trees are not evicted.
     pub pinned: usize,
     /// Estimated heap of the loaded trees and the known summaries, in bytes.
@@ -39,9 +55,13 @@ pub struct IndexStats {
     pub builds: u64,
     /// Trees dropped to stay within the budget.
     pub evictions: u64,
-    /// Persisted summaries that disagreed with a tree built from the backend, and were
-    /// replaced.
+    /// Persisted summaries (of a namespace or of a chunk) that disagreed with the entries
+    /// read from the backend, and were replaced.
     pub summary_repairs: u64,
+    /// Chunks read back from the backend (folded after loading or an eviction, and then
+    /// needed by a query).
+    #[serde(default)]
+    pub expansions: u64,
 }
 
 #[cfg(test)]

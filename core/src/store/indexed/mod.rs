@@ -2,46 +2,59 @@
 //!
 //! Reconciliation asks, for arbitrary key ranges of a namespace, for their fingerprint, their
 //! size and the element at an offset (the pivot that splits them). iroh-docs answers each by
-//! scanning the range; here every namespace gets an in-memory order-statistics tree of entry
-//! fingerprints (`FpTree<()>`, see the `fptree` module) and each answer costs O(log n) without
-//! touching the backend. The index lives in this one place, the same for every backend, so a
-//! backend only stores rows.
+//! scanning the range. Here every namespace's index is a *chunk list* (the `chunks` module):
+//! its entries cut into consecutive key ranges of about 512, each with its count and
+//! fingerprint, under a Fenwick tree, and each either folded (that summary only) or expanded
+//! (an order-statistics tree of its entries' fingerprints, `FpTree<()>`, see the `fptree`
+//! module). A query costs O(log n) plus, for each of its bounds that falls in a folded chunk,
+//! one backend read of that chunk. The index lives in this one place, the same for every
+//! backend, so a backend only stores rows (and the persisted summaries and chunk rows).
 //!
-//! * **Lazy.** A namespace's tree is built the first time a range method needs it, from one
-//!   ordered walk of its entries ([`Backend::scan_author_key`], in pages of
-//!   [`BUILD_PAGE`] entries), in O(n) with `FpTree::from_sorted`.
+//! * **Lazy.** A namespace's list is loaded the first time a range method needs it: from its
+//!   persisted chunk rows ([`Backend::get_chunks`], O(n / 512) rows, all folded) when its
+//!   summary vouches for them, else built from one ordered walk of its entries
+//!   ([`Backend::scan_author_key`], in pages of [`BUILD_PAGE`] entries), in O(n), expanded.
+//!   So after opening a store, a sync with `d` differences reads O(d · log n) chunks, not n
+//!   entries.
 //! * **In step.** Writes go through [`Indexed`]'s own [`Backend`] implementation, which
-//!   forwards them and updates the tree of a namespace that is loaded (a write to a namespace
-//!   not loaded yet only touches the backend and the namespace's summary). `remove_namespace`
-//!   drops the tree.
-//! * **Within a budget.** Each loaded tree's heap is estimated (the `memory` module); when the
-//!   trees together exceed [`budget`](Indexed::budget), the least recently used ones are
-//!   dropped, except the one in use and those [`pin`](Indexed::pin)ned (the store executor
-//!   pins the documents that are syncing). A dropped tree is rebuilt on its next range query.
-//!   Pinned trees may hold the index above its budget: by at most the indexes of the
-//!   documents syncing at once.
+//!   forwards them and updates the namespace's chunk (its tree if expanded; a folded chunk
+//!   reads the entry replaced, one `get`). A chunk past 1,024 entries is split, an emptied
+//!   or small one merged. A namespace whose summary is not known (never indexed, or after a
+//!   failure) is written without an index and built on next use. `remove_namespace` drops
+//!   the list.
+//! * **Within a budget.** Each loaded list's heap is estimated (the `memory` module); when
+//!   the lists together exceed [`budget`](Indexed::budget), the least recently used
+//!   namespaces are folded (their trees dropped, ~0.3 bytes per entry left), and then those
+//!   whose lists are persisted as they are dropped whole; never the one in use nor those
+//!   [`pin`](Indexed::pin)ned (the store executor pins the documents that are syncing). A
+//!   folded chunk is read back when a query needs it. Pinned namespaces may hold the index
+//!   above its budget: by at most the chunks the syncs running at once have touched.
 //! * **Summaries.** For every namespace it has seen, `Indexed` keeps a [`NamespaceSummary`]
-//!   (entry count and XOR of fingerprints, 40 bytes), also while its tree is not loaded, and
-//!   persists it through [`Backend::put_summary`] before each flush. The whole-namespace
-//!   fingerprint and count, and the first identifier, are answered without a tree: the first
-//!   message of every sync and the answer to a peer's that matches need no index, so a sync
-//!   that finds nothing to do costs O(1) store reads even right after the store was opened or
-//!   the tree evicted. A write to a namespace without a tree reads the entry it replaces (one
-//!   `get`) to keep the summary exact.
+//!   (entry count and XOR of fingerprints, 40 bytes), also while its list is not loaded, and
+//!   persists it through [`Backend::put_summary`] before each flush, with the chunk rows that
+//!   changed ([`Backend::put_chunks`]). The whole-namespace fingerprint and count, and the
+//!   first identifier, are answered without a list: the first message of every sync and the
+//!   answer to a peer's that matches need no index, so a sync that finds nothing to do costs
+//!   O(1) store reads even right after the store was opened or the list dropped.
 //! * **Summaries stay true across crashes.** The first write to a namespace after a flush
 //!   deletes its persisted summary in the same transaction, and the flush writes the new one
-//!   before committing; whatever commits (a flush, or a backend committing on drop), a stored
-//!   summary describes the stored entries. A summary that disagrees with a tree built from the
-//!   backend is replaced and counted ([`IndexStats::summary_repairs`]).
-//! * **Failures.** If a write fails, the backend may hold part of it: the namespace's tree and
-//!   summary are dropped and rebuilt from the backend on next use. If a flush fails, the
-//!   backend's uncommitted writes may be gone: every tree and summary is dropped.
+//!   and the chunk rows before committing; whatever commits (a flush, or a backend committing
+//!   on drop), a stored summary describes the stored entries and vouches for the stored chunk
+//!   rows. Without a summary the rows are ignored and replaced by the next build. A summary
+//!   that disagrees with a list built from the backend, or a chunk row that disagrees with
+//!   the entries read for it, is replaced and counted ([`IndexStats::summary_repairs`]); a
+//!   wrong chunk row makes the whole list be rebuilt, since the other rows may be wrong too.
+//! * **Failures.** If a write fails, the backend may hold part of it: the namespace's list
+//!   and summary are dropped and rebuilt from the backend on next use. If a flush fails, the
+//!   backend's uncommitted writes may be gone: every list and summary is dropped.
 //! * **Ranges** sent by a peer are clamped to the namespace: a bound in another namespace
 //!   maps to the start or end of this one.
 //!
 //! Writes made on the backend directly ([`Indexed::backend_mut`]) bypass the index; after
 //! one, call [`Indexed::forget`].
 
+mod chunks;
+mod lookup;
 mod memory;
 mod spans;
 mod summaries;
@@ -56,13 +69,9 @@ use std::{
 use bytes::Bytes;
 
 pub use self::memory::IndexStats;
-use self::{
-    memory::{entry_bytes, SUMMARY_BYTES, TREE_BYTES},
-    spans::{build, RankSpans},
-};
+use self::{chunks::Chunks, lookup::fingerprint_in, memory::SUMMARY_BYTES};
 use super::{
-    fptree::FpTree, id_from_suffix, suffix, suffix_of, Backend, DownloadPolicy, NamespaceSummary,
-    StoreError,
+    id_from_suffix, suffix, suffix_of, Backend, DownloadPolicy, NamespaceSummary, StoreError,
 };
 use crate::{
     entry::{RecordIdentifier, SignedEntry},
@@ -72,7 +81,7 @@ use crate::{
     wire::AuthorHeads,
 };
 
-/// Entries read per backend call while building a namespace's index.
+/// Entries read per backend call while building a namespace's index or reading a chunk.
 pub const BUILD_PAGE: usize = 1024;
 
 /// A [`Backend`] with the per-namespace fingerprint index on top.
@@ -81,29 +90,31 @@ pub const BUILD_PAGE: usize = 1024;
 /// adds the range queries of reconciliation: [`range_fingerprint`](Self::range_fingerprint),
 /// [`range_len`](Self::range_len), [`range_pivot`](Self::range_pivot),
 /// [`range_entries`](Self::range_entries), [`namespace_len`](Self::namespace_len) and
-/// [`first_id`](Self::first_id), each O(log n) from an in-memory order-statistics tree of
-/// entry fingerprints per namespace.
+/// [`first_id`](Self::first_id), each O(log n) from a per-namespace list of chunks of about
+/// 512 entries, reading a chunk from the backend when a query's bound falls in one that is
+/// not in memory.
 ///
-/// * A namespace's tree is built lazily, on the first range query that needs it, from one
-///   ordered walk of its entries ([`Backend::scan_author_key`] in pages of [`BUILD_PAGE`]), in
-///   O(n). Whole-namespace queries are answered from its [`NamespaceSummary`] when the tree is
-///   not loaded.
-/// * The trees share a memory [`budget`](Self::budget): over it, the least recently used
-///   trees that are not [`pin`](Self::pin)ned are dropped. See the module docs.
-/// * Writes through `Indexed` update a loaded tree and the namespace's summary.
-/// * A failed write drops the namespace's tree, a failed flush drops every tree: they are
-///   rebuilt from the backend on next use.
+/// * A namespace's list is loaded lazily, on the first range query that needs it: from its
+///   persisted chunk rows, or built from one ordered walk of its entries in O(n) when there
+///   are none. Whole-namespace queries are answered from its [`NamespaceSummary`] when the
+///   list is not loaded.
+/// * The lists share a memory [`budget`](Self::budget): over it, the least recently used
+///   namespaces that are not [`pin`](Self::pin)ned are folded (their chunks' trees dropped),
+///   then dropped. See the module docs.
+/// * Writes through `Indexed` update the namespace's chunk and summary.
+/// * A failed write drops the namespace's list, a failed flush drops every list: they are
+///   reloaded or rebuilt from the backend on next use.
 /// * Writes made on [`backend_mut`](Self::backend_mut) bypass the index; call
 ///   [`forget`](Self::forget) after one.
 pub struct Indexed<B> {
     backend: B,
-    /// Fingerprint trees of the namespaces loaded now.
+    /// Chunk lists of the namespaces loaded now.
     trees: BTreeMap<NamespaceId, Loaded>,
     /// The loaded namespaces by last use, oldest first (keys are `Loaded::used`).
     lru: BTreeMap<u64, NamespaceId>,
     /// Use counter behind `lru` (a logical clock: deterministic).
     tick: u64,
-    /// Namespaces whose trees are not evicted.
+    /// Namespaces whose indexes are not evicted.
     pinned: BTreeSet<NamespaceId>,
     /// Summaries known, of loaded and unloaded namespaces. `None`: the backend holds none that
     /// is valid, so the summary is learnt by building the tree.
@@ -112,16 +123,15 @@ pub struct Indexed<B> {
     pending: BTreeMap<NamespaceId, Option<NamespaceSummary>>,
     /// Namespaces whose persisted summary was deleted in the backend's current transaction.
     invalidated: BTreeSet<NamespaceId>,
-    /// Estimated heap of the loaded trees.
+    /// Estimated heap of the loaded chunk lists.
     bytes: usize,
     budget: usize,
     stats: IndexStats,
 }
 
-/// A loaded tree with its estimated heap and last use.
+/// A loaded chunk list with its last use.
 struct Loaded {
-    tree: FpTree<()>,
-    bytes: usize,
+    chunks: Chunks,
     used: u64,
 }
 
@@ -149,7 +159,7 @@ impl<B> Indexed<B> {
         Self::with_budget(backend, usize::MAX)
     }
 
-    /// Wraps `backend`, keeping the estimated heap of the loaded trees within `budget` bytes
+    /// Wraps `backend`, keeping the estimated heap of the loaded indexes within `budget` bytes
     /// (see [`set_budget`](Self::set_budget)).
     pub fn with_budget(backend: B, budget: usize) -> Self {
         Self {
@@ -183,29 +193,30 @@ impl<B> Indexed<B> {
         self.backend
     }
 
-    /// Number of namespaces whose index is loaded.
+    /// Number of namespaces whose index (chunk list) is loaded.
     pub fn indexed_namespaces(&self) -> usize {
         self.trees.len()
     }
 
-    /// The memory budget of the loaded trees, in bytes (`usize::MAX`: none).
+    /// The memory budget of the loaded indexes, in bytes (`usize::MAX`: none).
     pub fn budget(&self) -> usize {
         self.budget
     }
 
-    /// Sets the memory budget; trees over it are evicted at once (least recently used first,
-    /// never a pinned one). A budget of 0 keeps only pinned trees and the one in use.
+    /// Sets the memory budget; indexes over it are evicted at once (least recently used
+    /// first, never a pinned one). A budget of 0 keeps expanded only the pinned indexes and
+    /// the one in use, and keeps loaded besides them only the lists not yet persisted.
     pub fn set_budget(&mut self, budget: usize) {
         self.budget = budget;
         self.enforce(None);
     }
 
-    /// Keeps the tree of `ns` (once loaded) through evictions until [`unpin`](Self::unpin).
+    /// Keeps the index of `ns` (once loaded) through evictions until [`unpin`](Self::unpin).
     pub fn pin(&mut self, ns: NamespaceId) {
         self.pinned.insert(ns);
     }
 
-    /// Lets the tree of `ns` be evicted again (at once, if the trees are over budget).
+    /// Lets the index of `ns` be evicted again (at once, if the indexes are over budget).
     pub fn unpin(&mut self, ns: NamespaceId) {
         if self.pinned.remove(&ns) {
             self.enforce(None);
@@ -221,6 +232,12 @@ impl<B> Indexed<B> {
     pub fn stats(&self) -> IndexStats {
         IndexStats {
             loaded: self.trees.len(),
+            expanded: self
+                .trees
+                .values()
+                .filter(|l| l.chunks.expanded_bytes() > 0)
+                .count(),
+            chunks: self.trees.values().map(|l| l.chunks.count()).sum(),
             pinned: self.pinned.len(),
             bytes: self.bytes + self.summaries.len() * SUMMARY_BYTES,
             budget: self.budget,
@@ -234,31 +251,50 @@ impl<B> Indexed<B> {
         self.tick
     }
 
-    /// Drops the tree of `ns`, if loaded.
+    /// Drops the chunk list of `ns`, if loaded.
     fn unload(&mut self, ns: NamespaceId) {
         if let Some(l) = self.trees.remove(&ns) {
             self.lru.remove(&l.used);
-            self.bytes = self.bytes.saturating_sub(l.bytes);
+            self.bytes = self.bytes.saturating_sub(l.chunks.bytes());
         }
     }
 
-    /// Drops every tree.
+    /// Drops every chunk list.
     fn unload_all(&mut self) {
         self.trees.clear();
         self.lru.clear();
         self.bytes = 0;
     }
 
-    /// Evicts least recently used trees, other than `keep` and the pinned ones, until the
-    /// trees fit the budget (or only those are left).
+    /// Runs `f` on the loaded chunk list of `ns`, keeping the index's byte count in step.
+    fn with_chunks<T>(&mut self, ns: NamespaceId, f: impl FnOnce(&mut Chunks) -> T) -> Option<T> {
+        let l = self.trees.get_mut(&ns)?;
+        let before = l.chunks.bytes();
+        let out = f(&mut l.chunks);
+        self.bytes = (self.bytes + l.chunks.bytes()).saturating_sub(before);
+        Some(out)
+    }
+
+    /// Evicts, least recently used first and never `keep` nor a pinned namespace, until the
+    /// index fits the budget: first folds namespaces (drops their expanded chunks), then drops
+    /// the chunk lists that are persisted as they are.
     fn enforce(&mut self, keep: Option<NamespaceId>) {
         while self.bytes > self.budget {
-            let victim = self
+            let evictable = |ns: &NamespaceId| Some(*ns) != keep && !self.pinned.contains(ns);
+            let fold = self
                 .lru
                 .values()
                 .copied()
-                .find(|ns| Some(*ns) != keep && !self.pinned.contains(ns));
-            let Some(victim) = victim else {
+                .find(|ns| evictable(ns) && self.trees[ns].chunks.expanded_bytes() > 0);
+            if let Some(victim) = fold {
+                self.with_chunks(victim, Chunks::fold_all);
+                self.stats.evictions += 1;
+                continue;
+            }
+            let drop = self.lru.values().copied().find(|ns| {
+                evictable(ns) && !self.pending.contains_key(ns) && !self.trees[ns].chunks.is_dirty()
+            });
+            let Some(victim) = drop else {
                 return;
             };
             self.unload(victim);
@@ -267,98 +303,36 @@ impl<B> Indexed<B> {
     }
 }
 
-/// A tree's summary.
-fn tree_summary(tree: &FpTree<()>) -> NamespaceSummary {
-    NamespaceSummary {
-        count: tree.len() as u64,
-        fingerprint: tree.total_fingerprint(),
-    }
-}
-
 impl<B: Backend> Indexed<B> {
-    /// The index of `ns`, built if not loaded yet, marked as used now.
-    fn tree(&mut self, ns: NamespaceId) -> Result<&FpTree<()>, StoreError> {
-        if !self.trees.contains_key(&ns) {
-            self.load_tree(ns)?;
-        }
-        let tick = self.next_tick();
-        let Some(l) = self.trees.get_mut(&ns) else {
-            return Err(StoreError::Backend("index not loaded".into()));
-        };
-        self.lru.remove(&l.used);
-        l.used = tick;
-        self.lru.insert(tick, ns);
-        Ok(&l.tree)
-    }
-
-    /// Builds the tree of `ns`, checks (and repairs) the namespace's summary against it, and
-    /// evicts others if the budget is exceeded.
-    fn load_tree(&mut self, ns: NamespaceId) -> Result<(), StoreError> {
-        let (tree, bytes) = build(&mut self.backend, ns)?;
-        self.stats.builds += 1;
-        let built = tree_summary(&tree);
-        let known = match self.summaries.get(&ns) {
-            Some(known) => *known,
-            None => self.backend.get_summary(ns)?,
-        };
-        match known {
-            Some(known) if known != built => {
-                self.stats.summary_repairs += 1;
-                self.changed(ns, Some(built))?;
-            }
-            Some(_) => {}
-            None => {
-                self.pending.insert(ns, Some(built));
-            }
-        }
-        self.summaries.insert(ns, Some(built));
-        let used = self.next_tick();
-        let bytes = bytes + TREE_BYTES;
-        self.trees.insert(ns, Loaded { tree, bytes, used });
-        self.lru.insert(used, ns);
-        self.bytes += bytes;
-        self.enforce(Some(ns));
-        Ok(())
-    }
-
-    /// `range` resolved against the index of `ns`.
-    fn spans(
-        &mut self,
-        ns: NamespaceId,
-        range: &Range,
-    ) -> Result<(&FpTree<()>, RankSpans), StoreError> {
-        let tree = self.tree(ns)?;
-        let spans = RankSpans::new(ns, range, tree.len(), |s| tree.rank(s));
-        Ok((tree, spans))
-    }
-
-    /// Builds the index of `ns` now if it is not loaded (a running node does this when it
-    /// opens a document, so that its first sync does not pay for it).
+    /// Loads the index of `ns` now if it is not loaded: its persisted chunk list (O(n / 512)
+    /// rows), or, without a valid one, a build from every entry. A running node does this
+    /// when it opens a document, so that its first sync does not pay for it.
     pub fn load(&mut self, ns: NamespaceId) -> Result<(), StoreError> {
-        self.tree(ns).map(|_| ())
+        self.loaded(ns).map(|_| ())
     }
 
-    /// Number of entries in the namespace (from its summary when its tree is not loaded).
+    /// Number of entries in the namespace (from its summary when its index is not loaded).
     pub fn namespace_len(&mut self, ns: NamespaceId) -> Result<usize, StoreError> {
         if let Some(s) = self.unloaded_summary(ns)? {
             return Ok(s.count as usize);
         }
-        Ok(self.tree(ns)?.len())
+        Ok(self.loaded(ns)?.len())
     }
 
-    /// The smallest record identifier of the namespace (one backend read when its tree is not
-    /// loaded).
+    /// The smallest record identifier of the namespace (one backend read when its first chunk
+    /// is not in memory).
     pub fn first_id(&mut self, ns: NamespaceId) -> Result<Option<RecordIdentifier>, StoreError> {
-        if !self.trees.contains_key(&ns) {
+        let folded = self
+            .trees
+            .get(&ns)
+            .is_none_or(|l| l.chunks.tree(0).is_none());
+        if folded {
             let first =
                 self.backend
                     .scan_author_key(ns, Bound::Unbounded, Bound::Unbounded, false, 1)?;
             return Ok(first.first().map(|e| e.id().clone()));
         }
-        Ok(self
-            .tree(ns)?
-            .select(0)
-            .map(|(k, _, _)| id_from_suffix(ns, k)))
+        Ok(self.select(ns, 0)?.map(|k| id_from_suffix(ns, &k)))
     }
 
     /// Number of entries of the namespace in `range`.
@@ -368,7 +342,7 @@ impl<B: Backend> Indexed<B> {
                 return Ok(s.count as usize);
             }
         }
-        Ok(self.spans(ns, range)?.1.len())
+        self.consistent(|s| Ok(s.spans(ns, range)?.len()))
     }
 
     /// Fingerprint of the entries of the namespace in `range` (seeded with
@@ -383,10 +357,16 @@ impl<B: Backend> Indexed<B> {
                 return Ok(Fingerprint::EMPTY.xor(&s.fingerprint));
             }
         }
-        let (tree, spans) = self.spans(ns, range)?;
-        Ok(spans.intervals().fold(Fingerprint::EMPTY, |fp, (a, b)| {
-            fp.xor(&tree.span_fingerprint(a, b))
-        }))
+        self.consistent(|s| {
+            let spans = s.spans(ns, range)?;
+            let mut fp = Fingerprint::EMPTY;
+            for (a, b) in spans.intervals() {
+                fp = fp
+                    .xor(&s.prefix_fingerprint(ns, a)?)
+                    .xor(&s.prefix_fingerprint(ns, b)?);
+            }
+            Ok(fp)
+        })
     }
 
     /// The identifier at `offset` in `range`, counting cyclically from the first entry at or
@@ -397,11 +377,13 @@ impl<B: Backend> Indexed<B> {
         range: &Range,
         offset: usize,
     ) -> Result<Option<RecordIdentifier>, StoreError> {
-        let (tree, spans) = self.spans(ns, range)?;
-        Ok(spans
-            .cyclic_rank(offset)
-            .and_then(|rank| tree.select(rank))
-            .map(|(k, _, _)| id_from_suffix(ns, k)))
+        self.consistent(|s| {
+            let spans = s.spans(ns, range)?;
+            let Some(rank) = spans.cyclic_rank(offset) else {
+                return Ok(None);
+            };
+            Ok(s.select(ns, rank)?.map(|k| id_from_suffix(ns, &k)))
+        })
     }
 
     /// Entries of the namespace in `range`, in ascending order, skipping `skip` and returning
@@ -444,8 +426,8 @@ impl<B: Backend> Indexed<B> {
         limit: usize,
     ) -> Result<Vec<SignedEntry>, StoreError> {
         // Suffix bounds and sizes of the wanted part of each interval (at most three).
-        let scans: Vec<(Vec<u8>, Vec<u8>, usize)> = {
-            let (tree, spans) = self.spans(ns, range)?;
+        let scans = self.consistent(|s| {
+            let spans = s.spans(ns, range)?;
             let intervals: Vec<(usize, usize)> = if in_range_order {
                 spans.ordered().collect()
             } else {
@@ -464,23 +446,22 @@ impl<B: Backend> Indexed<B> {
                     break;
                 }
                 let first = a + skip;
-                let (Some((lo, _, _)), Some((hi, _, _))) =
-                    (tree.select(first), tree.select(first + take - 1))
+                let (Some(lo), Some(hi)) = (s.select(ns, first)?, s.select(ns, first + take - 1)?)
                 else {
                     break;
                 };
-                scans.push((lo.to_vec(), hi.to_vec(), take));
+                scans.push((lo.to_vec(), hi, take));
                 left -= take;
                 skip = 0;
             }
-            scans
-        };
+            Ok(scans)
+        })?;
         let mut out = Vec::with_capacity(scans.iter().map(|s| s.2).sum());
         for (lo, hi, take) in scans {
             let rows = self.backend.scan_author_key(
                 ns,
                 Bound::Included(lo),
-                Bound::Included(hi.clone()),
+                Bound::Included(hi.to_vec()),
                 false,
                 take,
             )?;
@@ -509,45 +490,38 @@ impl<B: Backend> Backend for Indexed<B> {
 
     fn put(&mut self, entry: SignedEntry) -> Result<(), StoreError> {
         let ns = entry.namespace();
-        let loaded = self.trees.contains_key(&ns);
-        // Without a tree, a known summary needs the fingerprint of the entry replaced.
-        let summary = if loaded { None } else { self.summary(ns)? };
-        let replaced = match summary {
-            Some(_) => self
+        // A namespace with a known summary keeps its chunk list exact; one without is learnt
+        // by a build on next use.
+        if !self.indexes(ns)? {
+            if let Err(e) = self.backend.put(entry) {
+                self.failed(ns);
+                return Err(e);
+            }
+            return self.changed(ns, None);
+        }
+        let key = Bytes::copy_from_slice(suffix_of(entry.id()));
+        let at = self.loaded(ns)?.locate(&key);
+        let replaced = match self.loaded(ns)?.tree(at) {
+            Some(tree) => fingerprint_in(tree, &key),
+            None => self
                 .backend
                 .get(ns, entry.author(), entry.key())?
                 .map(|old| old.fingerprint()),
-            None => None,
         };
-        // Hash the entry only if its tree or summary needs it.
-        let fp = (loaded || summary.is_some()).then(|| entry.fingerprint());
-        let key_len = suffix_of(entry.id()).len();
-        let key = loaded.then(|| Bytes::copy_from_slice(suffix_of(entry.id())));
+        let fp = entry.fingerprint();
         if let Err(e) = self.backend.put(entry) {
             self.failed(ns);
             return Err(e);
         }
-        let new = match (self.trees.get_mut(&ns), key, fp) {
-            (Some(l), Some(key), Some(fp)) => {
-                if l.tree.insert(key, fp, ()).is_none() {
-                    let grown = entry_bytes(key_len);
-                    l.bytes += grown;
-                    self.bytes += grown;
-                }
-                Some(tree_summary(&l.tree))
-            }
-            _ => summary.zip(fp).map(|(s, fp)| NamespaceSummary {
-                count: s.count + u64::from(replaced.is_none()),
-                fingerprint: s
-                    .fingerprint
-                    .xor(&fp)
-                    .xor(&replaced.unwrap_or(Fingerprint([0; 32]))),
-            }),
-        };
-        self.changed(ns, new)?;
-        if loaded {
-            self.enforce(Some(ns));
+        self.with_chunks(ns, |c| c.put(at, key, fp, replaced));
+        let total = self.loaded(ns)?.total();
+        self.changed(ns, Some(total))?;
+        if self.split_if_full(ns, at).is_err() {
+            // The entry is written; its chunk could not be read back to be split. The list
+            // and summary are rebuilt on next use.
+            self.failed(ns);
         }
+        self.enforce(Some(ns));
         Ok(())
     }
 
@@ -557,7 +531,11 @@ impl<B: Backend> Backend for Indexed<B> {
         author: AuthorId,
         key: &[u8],
     ) -> Result<Option<SignedEntry>, StoreError> {
-        let summary = self.summary(ns)?;
+        let indexes = self.indexes(ns)?;
+        if indexes {
+            // Loaded before the removal: a list built after it would count it twice.
+            self.loaded(ns)?;
+        }
         let removed = match self.backend.remove(ns, author, key) {
             Ok(removed) => removed,
             Err(e) => {
@@ -568,22 +546,16 @@ impl<B: Backend> Backend for Indexed<B> {
         let Some(entry) = removed else {
             return Ok(None);
         };
-        let new = match self.trees.get_mut(&ns) {
-            Some(l) => {
-                let suffix = suffix(author, key);
-                if l.tree.remove(&suffix).is_some() {
-                    let shrunk = entry_bytes(suffix.len());
-                    l.bytes = l.bytes.saturating_sub(shrunk);
-                    self.bytes = self.bytes.saturating_sub(shrunk);
-                }
-                Some(tree_summary(&l.tree))
-            }
-            None => summary.map(|s| NamespaceSummary {
-                count: s.count.saturating_sub(1),
-                fingerprint: s.fingerprint.xor(&entry.fingerprint()),
-            }),
-        };
-        self.changed(ns, new)?;
+        if !indexes {
+            self.changed(ns, None)?;
+            return Ok(Some(entry));
+        }
+        let suffix = suffix(author, key);
+        let fp = entry.fingerprint();
+        let at = self.loaded(ns)?.locate(&suffix);
+        self.with_chunks(ns, |c| c.remove(at, &suffix, fp));
+        let total = self.loaded(ns)?.total();
+        self.changed(ns, Some(total))?;
         Ok(Some(entry))
     }
 
@@ -697,7 +669,8 @@ impl<B: Backend> Backend for Indexed<B> {
         self.backend.sync_peers(ns)
     }
 
-    /// Writes the changed summaries (and, along with them, those learnt by building trees),
+    /// Writes the changed summaries and chunk rows (and, along with them, those learnt by
+    /// building lists),
     /// then flushes the backend. On error its uncommitted
     /// writes may be lost, so every index and summary is dropped and rebuilt from the backend
     /// on next use.

@@ -1,69 +1,75 @@
 //! Building a namespace's index from the backend, and resolving key ranges to rank spans.
 
-use std::ops::Bound;
+use std::ops::{Bound, RangeBounds};
 
 use bytes::Bytes;
 
-use super::{memory::entry_bytes, BUILD_PAGE};
+use super::{
+    chunks::{Chunks, ChunksBuilder},
+    BUILD_PAGE,
+};
 use crate::{
-    entry::{RecordIdentifier, SignedEntry},
+    entry::RecordIdentifier,
     keys::NamespaceId,
-    ranger::Range,
-    store::{fptree::FpTree, suffix_of, Backend, StoreError},
+    ranger::{Fingerprint, Range},
+    store::{suffix_of, Backend, StoreError},
 };
 
-/// Builds the fingerprint tree of `ns` from the backend's entries, in suffix order, streaming
-/// pages of [`BUILD_PAGE`] entries into `FpTree::from_sorted` (no copy of the namespace is
-/// held besides the tree). A backend that scans out of order or outside the namespace is
-/// reported as corrupt.
-/// Also returns the tree's estimated heap bytes (see the `memory` module).
+/// Builds the chunk list of `ns` from every entry of the backend, in suffix order (see
+/// [`scan`]).
 pub(super) fn build<B: Backend + ?Sized>(
     backend: &mut B,
     ns: NamespaceId,
-) -> Result<(FpTree<()>, usize), StoreError> {
-    let mut failure = None;
-    let mut bytes = 0;
-    // The previous suffix (for the order check and the next page's bound), in a reused buffer.
-    let mut last: Option<Vec<u8>> = None;
-    let mut page = Vec::<SignedEntry>::new().into_iter();
-    let mut more = true;
-    let items = std::iter::from_fn(|| loop {
-        if let Some(e) = page.next() {
+) -> Result<Chunks, StoreError> {
+    let mut builder = ChunksBuilder::new();
+    scan(
+        backend,
+        ns,
+        Bound::Unbounded,
+        Bound::Unbounded,
+        |key, fp| builder.push(key, fp),
+    )?;
+    Ok(builder.finish())
+}
+
+/// Feeds the suffix and fingerprint of every entry of `ns` between `lower` and `upper` to
+/// `f`, in ascending order, reading pages of [`BUILD_PAGE`] entries. A backend that scans out
+/// of order, outside the namespace or outside the bounds is reported as corrupt.
+pub(super) fn scan<B: Backend + ?Sized>(
+    backend: &mut B,
+    ns: NamespaceId,
+    lower: Bound<Vec<u8>>,
+    upper: Bound<Vec<u8>>,
+    mut f: impl FnMut(Bytes, Fingerprint),
+) -> Result<(), StoreError> {
+    let corrupt = || {
+        StoreError::Corrupt(
+            "backend scan is not in ascending suffix order within the namespace".into(),
+        )
+    };
+    let mut from = lower.clone();
+    loop {
+        let page = backend.scan_author_key(ns, from.clone(), upper.clone(), false, BUILD_PAGE)?;
+        let bounds = (
+            from.as_ref().map(Vec::as_slice),
+            upper.as_ref().map(Vec::as_slice),
+        );
+        let mut last: Option<&[u8]> = None;
+        for e in &page {
             let suffix = suffix_of(e.id());
-            if e.namespace() != ns || last.as_deref().is_some_and(|l| l >= suffix) {
-                failure = Some(StoreError::Corrupt(
-                    "backend scan is not in ascending suffix order within the namespace".into(),
-                ));
-                return None;
+            if e.namespace() != ns
+                || last.is_some_and(|l| l >= suffix)
+                || !RangeBounds::<[u8]>::contains(&bounds, suffix)
+            {
+                return Err(corrupt());
             }
-            let prev = last.get_or_insert_with(Vec::new);
-            prev.clear();
-            prev.extend_from_slice(suffix);
-            bytes += entry_bytes(suffix.len());
-            return Some((Bytes::copy_from_slice(suffix), e.fingerprint(), ()));
+            last = Some(suffix);
+            f(Bytes::copy_from_slice(suffix), e.fingerprint());
         }
-        if !more {
-            return None;
+        match last {
+            Some(last) if page.len() == BUILD_PAGE => from = Bound::Excluded(last.to_vec()),
+            _ => return Ok(()),
         }
-        let lower = last.clone().map_or(Bound::Unbounded, Bound::Excluded);
-        match backend.scan_author_key(ns, lower, Bound::Unbounded, false, BUILD_PAGE) {
-            Ok(next) => {
-                more = next.len() == BUILD_PAGE;
-                if next.is_empty() {
-                    return None;
-                }
-                page = next.into_iter();
-            }
-            Err(e) => {
-                failure = Some(e);
-                return None;
-            }
-        }
-    });
-    let tree = FpTree::from_sorted(items);
-    match failure {
-        Some(e) => Err(e),
-        None => Ok((tree, bytes)),
     }
 }
 
@@ -82,26 +88,26 @@ impl RankSpans {
         ns: NamespaceId,
         range: &Range,
         total: usize,
-        rank: impl Fn(&[u8]) -> usize,
-    ) -> Self {
-        let pos = |id: &RecordIdentifier| match id.namespace().cmp(&ns) {
-            std::cmp::Ordering::Less => 0,
-            std::cmp::Ordering::Greater => total,
+        mut rank: impl FnMut(&[u8]) -> Result<usize, StoreError>,
+    ) -> Result<Self, StoreError> {
+        let mut pos = |id: &RecordIdentifier| match id.namespace().cmp(&ns) {
+            std::cmp::Ordering::Less => Ok(0),
+            std::cmp::Ordering::Greater => Ok(total),
             std::cmp::Ordering::Equal => rank(suffix_of(id)),
         };
-        let rx = pos(range.x());
+        let rx = pos(range.x())?;
         let spans = match range.x().cmp(range.y()) {
             std::cmp::Ordering::Equal => [(0, total), (total, total)],
             std::cmp::Ordering::Less => {
-                let ry = pos(range.y());
+                let ry = pos(range.y())?;
                 [(rx, ry.max(rx)), (total, total)]
             }
             std::cmp::Ordering::Greater => {
-                let ry = pos(range.y());
+                let ry = pos(range.y())?;
                 [(0, ry.min(rx)), (rx, total)]
             }
         };
-        Self { spans, start: rx }
+        Ok(Self { spans, start: rx })
     }
 
     /// Number of entries in the range.

@@ -1,11 +1,11 @@
 //! The summaries side of [`Indexed`]: each namespace's entry count and fingerprint, kept
-//! exact through writes while its tree is not loaded, persisted with the flushes that commit
-//! its changes (or, deliberately, the ones learnt by building a tree), and repaired when a
-//! rebuilt tree disagrees. See the parent module's docs for the rules.
+//! exact through writes while its chunk list is not loaded, persisted with the flushes that
+//! commit its changes (or, deliberately, the ones learnt by building a list) together with
+//! the chunk rows they vouch for. See the parent module's docs for the rules.
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::{tree_summary, Indexed};
+use super::Indexed;
 use crate::{
     keys::NamespaceId,
     store::{Backend, NamespaceSummary, StoreError},
@@ -13,7 +13,7 @@ use crate::{
 
 impl<B: Backend> Indexed<B> {
     /// Flushes like [`Backend::flush`], and with `learnt` also writes the summaries learnt by
-    /// building trees when no entry changed: an explicit flush or a shutdown commits them, so
+    /// building lists when no entry changed: an explicit flush or a shutdown commits them, so
     /// the next start answers those documents' first sync without building an index. (The
     /// periodic commit leaves them to a flush with changes: an idle store does not commit.)
     pub fn flush_with(&mut self, learnt: bool) -> Result<(), StoreError> {
@@ -24,7 +24,7 @@ impl<B: Backend> Indexed<B> {
         };
         let mut flushed = Ok(());
         for (ns, summary) in pending {
-            flushed = self.backend.put_summary(ns, summary);
+            flushed = self.persist(ns, summary);
             if flushed.is_err() {
                 break;
             }
@@ -40,14 +40,34 @@ impl<B: Backend> Indexed<B> {
         flushed
     }
 
-    /// The summary of `ns`: from its tree if loaded, else as known or persisted (`None`: not
-    /// known without building the tree).
+    /// Writes the summary of `ns` and, with it, the chunk rows it vouches for. A summary
+    /// without a loaded chunk list to write is deleted instead.
+    fn persist(
+        &mut self,
+        ns: NamespaceId,
+        summary: Option<NamespaceSummary>,
+    ) -> Result<(), StoreError> {
+        let rows = match (summary, self.trees.get_mut(&ns)) {
+            (Some(_), Some(l)) => Some(l.chunks.take_rows()),
+            _ => None,
+        };
+        match rows {
+            Some((clear, rows)) => {
+                self.backend.put_chunks(ns, clear, rows.as_slice())?;
+                self.backend.put_summary(ns, summary)
+            }
+            None => self.backend.put_summary(ns, None),
+        }
+    }
+
+    /// The summary of `ns`: from its chunk list if loaded, else as known or persisted (`None`: not
+    /// known without building the list).
     pub(super) fn summary(
         &mut self,
         ns: NamespaceId,
     ) -> Result<Option<NamespaceSummary>, StoreError> {
         if let Some(l) = self.trees.get(&ns) {
-            return Ok(Some(tree_summary(&l.tree)));
+            return Ok(Some(l.chunks.total()));
         }
         if let Some(known) = self.summaries.get(&ns) {
             return Ok(*known);
@@ -74,7 +94,7 @@ impl<B: Backend> Indexed<B> {
         Ok(())
     }
 
-    /// Drops the tree and summary of `ns` after a failed write (rebuilt on next use).
+    /// Drops the list and summary of `ns` after a failed write (rebuilt on next use).
     pub(super) fn failed(&mut self, ns: NamespaceId) {
         self.unload(ns);
         // Best effort: the backend is failing, and the flush deletes it again.
@@ -112,7 +132,7 @@ impl<B: Backend> Indexed<B> {
         Ok(())
     }
 
-    /// The summary of `ns` if its tree is not loaded and the summary is known.
+    /// The summary of `ns` if its chunk list is not loaded and the summary is known.
     pub(super) fn unloaded_summary(
         &mut self,
         ns: NamespaceId,

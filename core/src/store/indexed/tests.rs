@@ -40,7 +40,7 @@ fn part(s: &mut Indexed<impl Backend>, doc: u8) -> Fingerprint {
 }
 
 #[test]
-fn least_recently_used_trees_are_evicted_and_pinned_ones_kept() {
+fn least_recently_used_indexes_are_folded_and_pinned_ones_kept() {
     let mut s = Indexed::new(MemBackend::new());
     for doc in 1..=4 {
         fill(&mut s, doc, 100);
@@ -48,26 +48,40 @@ fn least_recently_used_trees_are_evicted_and_pinned_ones_kept() {
     }
     let one = s.stats().bytes / 4;
     assert_eq!(s.stats().loaded, 4);
+    assert_eq!(s.stats().expanded, 4);
     s.pin(ns(1).id());
-    // Room for two trees: 1 is pinned, 4 was used last; 2 and 3 go, oldest first.
+    // Room for two expanded indexes: 1 is pinned, 4 was used last; 2 and 3 are folded,
+    // oldest first, and keep only their chunk lists.
     part(&mut s, 4);
     s.set_budget(one * 2 + one / 2);
     let stats = s.stats();
-    assert_eq!(stats.loaded, 2, "{stats:?}");
+    assert_eq!(stats.expanded, 2, "{stats:?}");
     assert_eq!(stats.evictions, 2);
-    assert_eq!(s.indexed_namespaces(), 2);
-    let before = s.stats().builds;
+    assert_eq!(
+        stats.loaded, 4,
+        "folded lists are small, and not yet persisted"
+    );
+    let before = s.stats().expansions;
     part(&mut s, 1);
     part(&mut s, 4);
-    assert_eq!(s.stats().builds, before, "the kept trees are 1 and 4");
-    // Unpinned, 1 is the oldest once 3 is loaded again.
+    assert_eq!(s.stats().expansions, before, "the kept ones are 1 and 4");
+    // Unpinned, 1 is the oldest once 3 is expanded again.
     s.unpin(ns(1).id());
     part(&mut s, 3);
-    assert_eq!(s.stats().builds, before + 1);
+    assert_eq!(s.stats().expansions, before + 1);
     part(&mut s, 4);
     part(&mut s, 3);
-    assert_eq!(s.stats().builds, before + 1, "3 and 4 stay");
+    assert_eq!(s.stats().expansions, before + 1, "3 and 4 stay");
+    assert_eq!(s.stats().builds, 4, "read back by chunk, never rebuilt");
     assert!(s.stats().bytes <= s.budget() + SUMMARY_BYTES * 4);
+    // Once persisted, folded lists are dropped too under a zero budget.
+    s.flush_with(true).unwrap();
+    s.set_budget(0);
+    assert_eq!(s.stats().loaded, 0, "{:?}", s.stats());
+    let x = all(&mut s, 2);
+    part(&mut s, 2);
+    assert_eq!(all(&mut s, 2), x);
+    assert_eq!(s.stats().builds, 4, "the list came back from its rows");
 }
 
 #[test]
@@ -186,4 +200,83 @@ fn learnt_summaries_are_committed_by_a_deliberate_flush_only() {
         0,
         "the deliberate flush stored the learnt summary"
     );
+}
+
+/// Fingerprint of the keys `[lo, hi)` of `doc` (author 1), from the index.
+fn between(s: &mut Indexed<impl Backend>, doc: u8, lo: u32, hi: u32) -> Fingerprint {
+    let id = |k: u32| entry(doc, k, 1).id().clone();
+    s.range_fingerprint(ns(doc).id(), &Range::new(id(lo), id(hi)))
+        .unwrap()
+}
+
+#[test]
+fn a_reopened_namespace_answers_ranges_from_the_chunks_they_touch() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store.redb");
+    let reopen = || Indexed::new(RedbBackend::persistent(&path).unwrap());
+    let mut s = reopen();
+    fill(&mut s, 1, 20_000);
+    let want = [
+        between(&mut s, 1, 100, 19_000),
+        between(&mut s, 1, 7_777, 7_778),
+    ];
+    s.flush_with(true).unwrap();
+    drop(s);
+    let mut s = reopen();
+    assert_eq!(between(&mut s, 1, 100, 19_000), want[0]);
+    assert_eq!(between(&mut s, 1, 7_777, 7_778), want[1]);
+    let stats = s.stats();
+    assert_eq!(stats.builds, 0, "{stats:?}");
+    assert!(stats.chunks >= 20_000 / 1024, "{stats:?}");
+    assert!(
+        stats.expansions <= 3,
+        "each bound reads its own chunk only: {stats:?}"
+    );
+    // Writes after reopening keep the chunks exact, and persist with the next flush.
+    for k in 20_000..22_000 {
+        s.put(entry(1, k, 1)).unwrap();
+    }
+    s.remove(ns(1).id(), author(1).id(), &5u32.to_be_bytes())
+        .unwrap();
+    let after = [between(&mut s, 1, 0, 21_500), all(&mut s, 1)];
+    s.flush().unwrap();
+    drop(s);
+    let mut s = reopen();
+    assert_eq!([between(&mut s, 1, 0, 21_500), all(&mut s, 1)], after);
+    assert_eq!(s.stats().builds, 0);
+    s.forget(ns(1).id()).unwrap();
+    assert_eq!(between(&mut s, 1, 0, 21_500), after[0], "a rebuild agrees");
+}
+
+#[test]
+fn a_wrong_persisted_chunk_is_repaired_when_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store.redb");
+    let reopen = || Indexed::new(RedbBackend::persistent(&path).unwrap());
+    let mut s = reopen();
+    fill(&mut s, 1, 3_000);
+    let want = between(&mut s, 1, 10, 2_000);
+    s.flush_with(true).unwrap();
+    // Two chunk rows trade summaries: the total still matches the namespace's summary.
+    let b = s.backend_mut();
+    let rows = b.get_chunks(ns(1).id()).unwrap();
+    assert!(rows.len() >= 3);
+    let swapped = vec![
+        (rows[0].0.clone(), Some(rows[1].1)),
+        (rows[1].0.clone(), Some(rows[0].1)),
+    ];
+    b.put_chunks(ns(1).id(), false, &swapped).unwrap();
+    b.flush().unwrap();
+    drop(s);
+    let mut s = reopen();
+    assert_eq!(between(&mut s, 1, 10, 2_000), want);
+    let stats = s.stats();
+    assert_eq!(stats.summary_repairs, 1, "{stats:?}");
+    assert_eq!(stats.builds, 1, "the rows are no longer trusted: rebuilt");
+    s.flush().unwrap();
+    drop(s);
+    let mut s = reopen();
+    assert_eq!(between(&mut s, 1, 10, 2_000), want);
+    assert_eq!(s.stats().summary_repairs, 0, "the repair was stored");
+    assert_eq!(s.stats().builds, 0);
 }

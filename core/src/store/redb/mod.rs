@@ -279,6 +279,17 @@ impl RedbBackend {
             .map_err(backend)?
             .remove(ns)
             .map_err(backend)?;
+        Self::clear_chunks(txn, ns)
+    }
+
+    /// Deletes every chunk row of `ns`.
+    fn clear_chunks(txn: &WriteTransaction, ns: &Id) -> Result<(), StoreError> {
+        let next = successor(ns);
+        let upper = ns_end(&next).map(|n| (n, &[][..]));
+        txn.open_table(CHUNKS)
+            .map_err(backend)?
+            .retain_in::<(&Id, &[u8]), _>((Bound::Included((ns, &[][..])), upper), |_, _| false)
+            .map_err(backend)?;
         Ok(())
     }
 }
@@ -606,6 +617,54 @@ impl Backend for RedbBackend {
             }
             None => {
                 table.remove(ns.as_bytes()).map_err(backend)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn get_chunks(
+        &mut self,
+        ns: NamespaceId,
+    ) -> Result<Vec<(Vec<u8>, NamespaceSummary)>, StoreError> {
+        let table = self.txn()?.open_table(CHUNKS).map_err(backend)?;
+        let id = ns.as_bytes();
+        let next = successor(id);
+        let upper = ns_end(&next).map(|n| (n, &[][..]));
+        let rows = table
+            .range::<(&Id, &[u8])>((Bound::Included((id, &[][..])), upper))
+            .map_err(backend)?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (k, v) = row.map_err(backend)?;
+            let sum = NamespaceSummary::from_bytes(v.value())
+                .ok_or_else(|| StoreError::Corrupt("index chunk: wrong length".into()))?;
+            out.push((k.value().1.to_vec(), sum));
+        }
+        Ok(out)
+    }
+
+    fn put_chunks(
+        &mut self,
+        ns: NamespaceId,
+        clear: bool,
+        rows: &[(Vec<u8>, Option<NamespaceSummary>)],
+    ) -> Result<(), StoreError> {
+        let txn = self.txn_mut()?;
+        let id = ns.as_bytes();
+        if clear {
+            Self::clear_chunks(txn, id)?;
+        }
+        let mut table = txn.open_table(CHUNKS).map_err(backend)?;
+        for (start, sum) in rows {
+            match sum {
+                Some(s) => {
+                    table
+                        .insert((id, &start[..]), &s.to_bytes()[..])
+                        .map_err(backend)?;
+                }
+                None => {
+                    table.remove((id, &start[..])).map_err(backend)?;
+                }
             }
         }
         Ok(())

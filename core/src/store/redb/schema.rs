@@ -17,6 +17,7 @@
 //! | `download_policy` | `ns`                                | `&[u8]` postcard policy          |
 //! | `sync_peers`      | `ns`                                | `&[u8]` peer ids, newest first   |
 //! | `summaries`       | `ns`                                | `&[u8]` count (u64 LE) ‖ XOR fp  |
+//! | `chunks`          | `(ns, start: &[u8])`                | `&[u8]` count (u64 LE) ‖ XOR fp  |
 //! | `meta`            | `&str`                              | `u64` (`"schema_version"`)       |
 //!
 //! `ns` and `author` are `&[u8; 32]`; `suffix` is `author ‖ key`.
@@ -35,6 +36,11 @@
 //!   [`Indexed`](crate::store::Indexed) before each commit for the namespaces it changed, so a
 //!   committed row always describes the committed entries. A namespace may have no row (then
 //!   its summary is learnt by building its index); a write that cannot update it deletes it.
+//! * `chunks` (version 3) holds a namespace's index chunks: the suffix each starts at and
+//!   the summary of its entries (see `Indexed`'s chunk lists). They are written in the same
+//!   transactions as the namespace's `summaries` row, and are valid only while that row
+//!   exists: a namespace without a summary row may keep stale chunk rows, replaced when its
+//!   index is next built.
 //! * `namespaces` stores [`Capability::raw`](crate::keys::Capability::raw): the kind byte of [`CapabilityKind::to_u8`](crate::keys::CapabilityKind::to_u8)
 //!   (1 = write, 2 = read) and the secret or the id.
 //!
@@ -44,8 +50,9 @@
 //!
 //! # Schema versions
 //!
-//! `meta["schema_version"]` is the layout version, [`RedbBackend::SCHEMA_VERSION`](super::RedbBackend::SCHEMA_VERSION) (2) for this
-//! build (1: the first layout; 2: adds `summaries`); a file without it is new (version 0). On open the migrations `MIGRATIONS[v]` (from `v` to
+//! `meta["schema_version"]` is the layout version, [`RedbBackend::SCHEMA_VERSION`](super::RedbBackend::SCHEMA_VERSION) (3) for this
+//! build (1: the first layout; 2: adds `summaries`; 3: adds `chunks` and clears `summaries`,
+//! which a version-2 file holds without chunks); a file without it is new (version 0). On open the migrations `MIGRATIONS[v]` (from `v` to
 //! `v + 1`) run in order inside one write transaction, then the version is stored; a file with
 //! a newer version is refused with [`StoreError::UnsupportedVersion`] and left untouched.
 //!
@@ -82,6 +89,8 @@ pub(super) const DOWNLOAD_POLICY: TableDefinition<&Id, &[u8]> =
 pub(super) const SYNC_PEERS: TableDefinition<&Id, &[u8]> = TableDefinition::new("sync_peers");
 /// Namespace id → entry count ‖ XOR of fingerprints.
 pub(super) const SUMMARIES: TableDefinition<&Id, &[u8]> = TableDefinition::new("summaries");
+/// `(ns, start)` → entry count ‖ XOR of fingerprints of the chunk starting there.
+pub(super) const CHUNKS: TableDefinition<(&Id, &[u8]), &[u8]> = TableDefinition::new("chunks");
 /// Store metadata.
 pub(super) const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 
@@ -93,7 +102,7 @@ pub(super) const VERSION_KEY: &str = "schema_version";
 pub(super) type Migration = fn(&WriteTransaction) -> Result<(), StoreError>;
 
 /// Migrations by source version. Version 0 is a new (empty) file.
-pub(super) const MIGRATIONS: &[Migration] = &[create_v1, create_v2];
+pub(super) const MIGRATIONS: &[Migration] = &[create_v1, create_v2, create_v3];
 
 /// The schema version this build writes and understands.
 pub(super) const SCHEMA_VERSION: u64 = MIGRATIONS.len() as u64;
@@ -112,6 +121,17 @@ fn create_v2(txn: &WriteTransaction) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// Version 2 → 3: adds the `chunks` table and deletes every summary (a summary vouches for
+/// its namespace's chunk rows, and a version-2 file has none: they are learnt on first use).
+fn create_v3(txn: &WriteTransaction) -> Result<(), StoreError> {
+    txn.open_table(CHUNKS).map_err(backend)?;
+    txn.open_table(SUMMARIES)
+        .map_err(backend)?
+        .retain(|_, _| false)
+        .map_err(backend)?;
+    Ok(())
+}
+
 /// Opens (creating if missing) every table of the current schema.
 pub(super) fn open_all_tables(txn: &WriteTransaction) -> Result<(), StoreError> {
     txn.open_table(RECORDS).map_err(backend)?;
@@ -122,6 +142,7 @@ pub(super) fn open_all_tables(txn: &WriteTransaction) -> Result<(), StoreError> 
     txn.open_table(DOWNLOAD_POLICY).map_err(backend)?;
     txn.open_table(SYNC_PEERS).map_err(backend)?;
     txn.open_table(SUMMARIES).map_err(backend)?;
+    txn.open_table(CHUNKS).map_err(backend)?;
     txn.open_table(META).map_err(backend)?;
     Ok(())
 }

@@ -639,6 +639,63 @@ fn an_unversioned_redb_file_is_migrated() {
 }
 
 #[test]
+fn a_version_2_file_loses_its_summaries_and_keeps_its_entries() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store.redb");
+    let id = secret(0).id();
+    let want = {
+        let mut store = Indexed::new(RedbBackend::persistent(&path).unwrap());
+        for k in 0..50u32 {
+            let record = Record::new(Hash::new(k.to_be_bytes()), 1, T0);
+            store
+                .put(SignedEntry::new(
+                    &secret(0),
+                    &author(1),
+                    &k.to_be_bytes(),
+                    record,
+                ))
+                .unwrap();
+        }
+        let x = store.first_id(id).unwrap().unwrap();
+        let fp = store
+            .range_fingerprint(id, &Range::new(x.clone(), x))
+            .unwrap();
+        store.flush_with(true).unwrap();
+        fp
+    };
+    // Back to version 2: a summary, a wrong one, and no chunk rows.
+    {
+        let db = Database::create(&path).unwrap();
+        let txn = db.begin_write().unwrap();
+        txn.delete_table(CHUNKS).unwrap();
+        txn.open_table(META)
+            .unwrap()
+            .insert(VERSION_KEY, 2)
+            .unwrap();
+        let wrong = NamespaceSummary {
+            count: 9,
+            fingerprint: Fingerprint([1; 32]),
+        };
+        txn.open_table(SUMMARIES)
+            .unwrap()
+            .insert(id.as_bytes(), &wrong.to_bytes()[..])
+            .unwrap();
+        txn.commit().unwrap();
+    }
+    let mut store = Indexed::new(RedbBackend::persistent(&path).unwrap());
+    assert_eq!(store.backend_mut().get_summary(id).unwrap(), None);
+    assert_eq!(store.namespace_len(id).unwrap(), 50);
+    let x = store.first_id(id).unwrap().unwrap();
+    assert_eq!(
+        store
+            .range_fingerprint(id, &Range::new(x.clone(), x))
+            .unwrap(),
+        want
+    );
+    assert_eq!(store.stats().builds, 1);
+}
+
+#[test]
 fn foreign_files_are_errors_not_panics() {
     let dir = tempfile::tempdir().unwrap();
     // Random bytes, a text file, and a valid redb header followed by garbage.
