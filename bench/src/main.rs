@@ -60,6 +60,10 @@ struct Cli {
     /// W12: pair sizes (default 100,000,1,000,000; 10,000 with `--quick`).
     #[arg(long, value_delimiter = ',', value_parser = count)]
     w12_n: Vec<usize>,
+    /// W12D: documents and entries per document, as `DOCS,ENTRIES` (default 100,10,000;
+    /// 10,1,000 with `--quick`).
+    #[arg(long, value_delimiter = ',', value_parser = count)]
+    w12d: Vec<usize>,
     /// W10: new entries per side (default 1,100,1000).
     #[arg(long, value_delimiter = ',', value_parser = count)]
     w10_news: Vec<usize>,
@@ -370,6 +374,11 @@ fn main() -> Result<()> {
     }
     if !cli.w12_n.is_empty() {
         plan.w12 = cli.w12_n.clone();
+    }
+    match cli.w12d[..] {
+        [] => {}
+        [docs, per_doc] => plan.w12_docs = (docs, per_doc),
+        _ => anyhow::bail!("--w12d takes two numbers: DOCS,ENTRIES"),
     }
     if let Some(n) = cli.w10_n {
         plan.w10.n = n;

@@ -12,8 +12,9 @@
 //!   answers the whole-namespace fingerprint from its stored summary, so a no-op sync needs no
 //!   index), `ms` a second no-op sync; then both leave the swarm, the accepting node writes
 //!   one entry and they sync again: `diff_ms`, the first sync after opening that finds a
-//!   difference (Sheaf builds its index then). `rss_open_mb` is the growth of resident memory
-//!   from before the nodes started until both had opened the document; `rss_sync_mb` its
+//!   difference (Sheaf reads back the index chunks its ranges end in). `rss_open_mb` is the
+//!   growth of resident memory from before the nodes started until both had opened the
+//!   document; `rss_sync_mb` its
 //!   growth over the three syncs, and `bytes_per_entry` that growth over the `2n` entries the
 //!   two nodes hold (what indexing, caching and syncing an entry costs).
 //! - **W12D** (`docs` documents of `n` entries each, one store per node): the accepting node
@@ -23,7 +24,8 @@
 //!   the 95th percentile of the no-op syncs; `peak_mb` is the process's peak resident
 //!   memory (two nodes) and `growth_mb` that peak less the memory after start-up. Sheaf's
 //!   nodes run with a memory budget of [`DOCS_BUDGET_MB`] each (`budget_mb`); their index
-//!   counters at the end are `index_mb` and `evictions` (of the dialing node).
+//!   counters at the end are `index_mb`, `evictions`, `expansions` (chunks read back from the
+//!   store) and `builds` (indexes built from every entry), of the dialing node.
 
 use std::{
     path::{Path, PathBuf},
@@ -65,6 +67,8 @@ const METRICS: &[&str] = &[
     "budget_mb",
     "index_mb",
     "evictions",
+    "expansions",
+    "builds",
 ];
 
 /// W12 pair for each `n` in `ns`, both implementations.
@@ -325,6 +329,8 @@ pub async fn run_child(args: ChildArgs) -> Result<()> {
         let index = metrics.index_bytes.get() as f64 / (1 << 20) as f64;
         put(&mut m, "index_mb", index);
         put(&mut m, "evictions", metrics.index_evictions.get() as f64);
+        put(&mut m, "expansions", metrics.index_expansions.get() as f64);
+        put(&mut m, "builds", metrics.index_builds.get() as f64);
     }
     m.insert(
         "status".into(),

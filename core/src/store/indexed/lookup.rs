@@ -37,14 +37,27 @@ impl<B: Backend> Indexed<B> {
         if !self.trees.contains_key(&ns) {
             self.load_chunks(ns)?;
         }
-        let tick = self.next_tick();
         let Some(l) = self.trees.get_mut(&ns) else {
             return Err(StoreError::Backend("index not loaded".into()));
         };
-        self.lru.remove(&l.used);
-        l.used = tick;
-        self.lru.insert(tick, ns);
+        // Queries touch their namespace many times in a row: only a change of namespace
+        // moves it in the LRU order.
+        if l.used != self.tick {
+            self.tick += 1;
+            self.lru.remove(&l.used);
+            l.used = self.tick;
+            self.lru.insert(self.tick, ns);
+        }
         Ok(&l.chunks)
+    }
+
+    /// The chunk list of `ns` if loaded, without marking it used (for the steps of a query
+    /// that [`loaded`](Self::loaded) it already).
+    fn chunks(&self, ns: NamespaceId) -> Result<&Chunks, StoreError> {
+        self.trees
+            .get(&ns)
+            .map(|l| &l.chunks)
+            .ok_or_else(|| StoreError::Backend("index not loaded".into()))
     }
 
     /// Loads the persisted chunk list of `ns` if its summary vouches for it, else builds the
@@ -89,7 +102,7 @@ impl<B: Backend> Indexed<B> {
     /// queries run under [`consistent`](Self::consistent) start over).
     fn expand(&mut self, ns: NamespaceId, i: usize) -> Result<(), StoreError> {
         let (lo, hi) = {
-            let c = self.loaded(ns)?;
+            let c = self.chunks(ns)?;
             if c.tree(i).is_some() {
                 return Ok(());
             }
@@ -170,7 +183,7 @@ impl<B: Backend> Indexed<B> {
             return Ok(c.prefix(i).count as usize);
         }
         self.expand(ns, i)?;
-        let c = self.loaded(ns)?;
+        let c = self.chunks(ns)?;
         Ok(c.prefix(i).count as usize + c.tree(i).map_or(0, |t| t.rank(suffix)))
     }
 
@@ -188,7 +201,7 @@ impl<B: Backend> Indexed<B> {
             return Ok(c.prefix(i).fingerprint);
         }
         self.expand(ns, i)?;
-        let c = self.loaded(ns)?;
+        let c = self.chunks(ns)?;
         let inner = c
             .tree(i)
             .map_or(Fingerprint([0; 32]), |t| t.span_fingerprint(0, local));
@@ -206,7 +219,7 @@ impl<B: Backend> Indexed<B> {
         };
         self.expand(ns, i)?;
         Ok(self
-            .loaded(ns)?
+            .chunks(ns)?
             .tree(i)
             .and_then(|t| t.select(local))
             .map(|(k, _, _)| k.clone()))
