@@ -3,7 +3,7 @@
 //! Reconciliation asks, for arbitrary key ranges of a namespace, for their fingerprint, their
 //! size and the element at an offset (the pivot that splits them). iroh-docs answers each by
 //! scanning the range. Here every namespace's index is a *chunk list* (the `chunks` module):
-//! its entries cut into consecutive key ranges of about 512, each with its count and
+//! its entries cut into consecutive key ranges of about 128, each with its count and
 //! fingerprint, under a Fenwick tree, and each either folded (that summary only) or expanded
 //! (an order-statistics tree of its entries' fingerprints, `FpTree<()>`, see the `fptree`
 //! module). A query costs O(log n) plus, for each of its bounds that falls in a folded chunk,
@@ -11,20 +11,20 @@
 //! backend, so a backend only stores rows (and the persisted summaries and chunk rows).
 //!
 //! * **Lazy.** A namespace's list is loaded the first time a range method needs it: from its
-//!   persisted chunk rows ([`Backend::get_chunks`], O(n / 512) rows, all folded) when its
+//!   persisted chunk rows ([`Backend::get_chunks`], O(n / 128) rows, all folded) when its
 //!   summary vouches for them, else built from one ordered walk of its entries
 //!   ([`Backend::scan_author_key`], in pages of [`BUILD_PAGE`] entries), in O(n), expanded.
 //!   So after opening a store, a sync with `d` differences reads O(d · log n) chunks, not n
 //!   entries.
 //! * **In step.** Writes go through [`Indexed`]'s own [`Backend`] implementation, which
 //!   forwards them and updates the namespace's chunk (its tree if expanded; a folded chunk
-//!   reads the entry replaced, one `get`). A chunk past 1,024 entries is split, an emptied
+//!   reads the entry replaced, one `get`). A chunk past 256 entries is split, an emptied
 //!   or small one merged. A namespace whose summary is not known (never indexed, or after a
 //!   failure) is written without an index and built on next use. `remove_namespace` drops
 //!   the list.
 //! * **Within a budget.** Each loaded list's heap is estimated (the `memory` module); when
 //!   the lists together exceed [`budget`](Indexed::budget), the least recently used
-//!   namespaces are folded (their trees dropped, ~0.3 bytes per entry left), and then those
+//!   namespaces are folded (their trees dropped, ~1.5 bytes per entry left), and then those
 //!   whose lists are persisted as they are dropped whole; never the one in use nor those
 //!   [`pin`](Indexed::pin)ned (the store executor pins the documents that are syncing). A
 //!   folded chunk is read back when a query needs it. Pinned namespaces may hold the index
@@ -91,7 +91,7 @@ pub const BUILD_PAGE: usize = 1024;
 /// [`range_len`](Self::range_len), [`range_pivot`](Self::range_pivot),
 /// [`range_entries`](Self::range_entries), [`namespace_len`](Self::namespace_len) and
 /// [`first_id`](Self::first_id), each O(log n) from a per-namespace list of chunks of about
-/// 512 entries, reading a chunk from the backend when a query's bound falls in one that is
+/// 128 entries, reading a chunk from the backend when a query's bound falls in one that is
 /// not in memory.
 ///
 /// * A namespace's list is loaded lazily, on the first range query that needs it: from its
@@ -304,7 +304,7 @@ impl<B> Indexed<B> {
 }
 
 impl<B: Backend> Indexed<B> {
-    /// Loads the index of `ns` now if it is not loaded: its persisted chunk list (O(n / 512)
+    /// Loads the index of `ns` now if it is not loaded: its persisted chunk list (O(n / 128)
     /// rows), or, without a valid one, a build from every entry. A running node does this
     /// when it opens a document, so that its first sync does not pay for it.
     pub fn load(&mut self, ns: NamespaceId) -> Result<(), StoreError> {

@@ -227,7 +227,7 @@ fn a_reopened_namespace_answers_ranges_from_the_chunks_they_touch() {
     assert_eq!(between(&mut s, 1, 7_777, 7_778), want[1]);
     let stats = s.stats();
     assert_eq!(stats.builds, 0, "{stats:?}");
-    assert!(stats.chunks >= 20_000 / 1024, "{stats:?}");
+    assert!(stats.chunks >= 20_000 / 256, "{stats:?}");
     assert!(
         stats.expansions <= 3,
         "each bound reads its own chunk only: {stats:?}"
