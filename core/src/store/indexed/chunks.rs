@@ -239,14 +239,17 @@ impl Chunks {
         self.chunks[i].start.as_ref() == suffix
     }
 
-    /// Summary of chunk `i`.
+    /// Summary of chunk `i` (empty past the last chunk).
     pub(super) fn sum(&self, i: usize) -> NamespaceSummary {
-        self.chunks[i].sum
+        self.chunks
+            .get(i)
+            .map_or(NamespaceSummary::EMPTY, |c| c.sum)
     }
 
-    /// The tree of chunk `i`, if expanded.
+    /// The tree of chunk `i`, if expanded (`None` past the last chunk: an index taken before
+    /// the list was rebuilt).
     pub(super) fn tree(&self, i: usize) -> Option<&FpTree<()>> {
-        self.chunks[i].tree.as_deref()
+        self.chunks.get(i).and_then(|c| c.tree.as_deref())
     }
 
     /// Count and fingerprint of the chunks before `i`.
@@ -390,7 +393,7 @@ impl Chunks {
     /// Splits chunk `i` (which must be expanded) into pieces of about [`CHUNK_TARGET`] entries
     /// if it holds more than [`CHUNK_MAX`].
     pub(super) fn split(&mut self, i: usize) {
-        let Some(tree) = self.chunks[i].tree.as_deref() else {
+        let Some(tree) = self.tree(i) else {
             return;
         };
         let n = tree.len();
