@@ -149,8 +149,7 @@ impl StoreHandle {
         // commands, and per ended session at most two fire-and-forget commands, at the rate
         // the admission bounds let sessions start; API callers hold one of `API_JOBS`
         // permits until their reply arrives (more callers wait for a permit).
-        // Unbounded channel: bounded by its senders, see above.
-        let (tx, rx) = mpsc::channel::<Job>();
+        let (tx, rx) = mpsc::channel::<Job>(); // unbounded: bounded by its senders (above)
         let (done_tx, done_rx) = oneshot::channel();
         let stopping = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let stop_flag = stopping.clone();

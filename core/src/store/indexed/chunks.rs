@@ -65,6 +65,32 @@ fn add(a: &mut NamespaceSummary, b: &NamespaceSummary) {
     a.fingerprint ^= &b.fingerprint;
 }
 
+/// What loaded lists add up to in the index's totals, kept as they change so that the
+/// totals cost nothing to read.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(super) struct Footprint {
+    /// Estimated heap ([`Chunks::bytes`]).
+    pub(super) bytes: usize,
+    /// Chunks.
+    pub(super) chunks: usize,
+    /// Lists with an expanded chunk (0 or 1 per list).
+    pub(super) expanded: usize,
+}
+
+impl Footprint {
+    pub(super) fn add(&mut self, o: Footprint) {
+        self.bytes += o.bytes;
+        self.chunks += o.chunks;
+        self.expanded += o.expanded;
+    }
+
+    pub(super) fn sub(&mut self, o: Footprint) {
+        self.bytes = self.bytes.saturating_sub(o.bytes);
+        self.chunks = self.chunks.saturating_sub(o.chunks);
+        self.expanded = self.expanded.saturating_sub(o.expanded);
+    }
+}
+
 /// One chunk.
 struct Chunk {
     /// Lower bound (inclusive) of its suffixes.
@@ -207,6 +233,15 @@ impl Chunks {
     /// Estimated heap: the list and the expanded trees.
     pub(super) fn bytes(&self) -> usize {
         TREE_BYTES + self.list_bytes + self.expanded
+    }
+
+    /// What this list adds to the index's totals.
+    pub(super) fn footprint(&self) -> Footprint {
+        Footprint {
+            bytes: self.bytes(),
+            chunks: self.count(),
+            expanded: usize::from(self.expanded > 0),
+        }
     }
 
     /// Heap of the expanded trees.

@@ -91,7 +91,7 @@ impl<B: Backend> Indexed<B> {
 
     fn insert_loaded(&mut self, ns: NamespaceId, chunks: Chunks) {
         let used = self.next_tick();
-        self.bytes += chunks.bytes();
+        self.held.add(chunks.footprint());
         self.trees.insert(ns, super::Loaded { chunks, used });
         self.lru.insert(used, ns);
         self.enforce(Some(ns));

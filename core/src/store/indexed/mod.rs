@@ -69,7 +69,11 @@ use std::{
 use bytes::Bytes;
 
 pub use self::memory::IndexStats;
-use self::{chunks::Chunks, lookup::fingerprint_in, memory::SUMMARY_BYTES};
+use self::{
+    chunks::{Chunks, Footprint},
+    lookup::fingerprint_in,
+    memory::SUMMARY_BYTES,
+};
 use super::{
     id_from_suffix, suffix, suffix_of, Backend, DownloadPolicy, NamespaceSummary, StoreError,
 };
@@ -123,8 +127,8 @@ pub struct Indexed<B> {
     pending: BTreeMap<NamespaceId, Option<NamespaceSummary>>,
     /// Namespaces whose persisted summary was deleted in the backend's current transaction.
     invalidated: BTreeSet<NamespaceId>,
-    /// Estimated heap of the loaded chunk lists.
-    bytes: usize,
+    /// Heap, chunks and expanded lists of the loaded chunk lists, together.
+    held: Footprint,
     budget: usize,
     stats: IndexStats,
 }
@@ -140,7 +144,7 @@ impl<B: std::fmt::Debug> std::fmt::Debug for Indexed<B> {
         f.debug_struct("Indexed")
             .field("backend", &self.backend)
             .field("indexed_namespaces", &self.trees.len())
-            .field("index_bytes", &self.bytes)
+            .field("index_bytes", &self.held.bytes)
             .field("budget", &self.budget)
             .finish()
     }
@@ -171,7 +175,7 @@ impl<B> Indexed<B> {
             summaries: BTreeMap::new(),
             pending: BTreeMap::new(),
             invalidated: BTreeSet::new(),
-            bytes: 0,
+            held: Footprint::default(),
             budget,
             stats: IndexStats::default(),
         }
@@ -230,16 +234,20 @@ impl<B> Indexed<B> {
 
     /// Memory, evictions and rebuilds of the index.
     pub fn stats(&self) -> IndexStats {
+        debug_assert_eq!(
+            self.held,
+            self.trees.values().fold(Footprint::default(), |mut f, l| {
+                f.add(l.chunks.footprint());
+                f
+            }),
+            "the index's totals follow its lists"
+        );
         IndexStats {
             loaded: self.trees.len(),
-            expanded: self
-                .trees
-                .values()
-                .filter(|l| l.chunks.expanded_bytes() > 0)
-                .count(),
-            chunks: self.trees.values().map(|l| l.chunks.count()).sum(),
+            expanded: self.held.expanded,
+            chunks: self.held.chunks,
             pinned: self.pinned.len(),
-            bytes: self.bytes + self.summaries.len() * SUMMARY_BYTES,
+            bytes: self.held.bytes + self.summaries.len() * SUMMARY_BYTES,
             budget: self.budget,
             ..self.stats
         }
@@ -255,7 +263,7 @@ impl<B> Indexed<B> {
     fn unload(&mut self, ns: NamespaceId) {
         if let Some(l) = self.trees.remove(&ns) {
             self.lru.remove(&l.used);
-            self.bytes = self.bytes.saturating_sub(l.chunks.bytes());
+            self.held.sub(l.chunks.footprint());
         }
     }
 
@@ -263,15 +271,16 @@ impl<B> Indexed<B> {
     fn unload_all(&mut self) {
         self.trees.clear();
         self.lru.clear();
-        self.bytes = 0;
+        self.held = Footprint::default();
     }
 
-    /// Runs `f` on the loaded chunk list of `ns`, keeping the index's byte count in step.
+    /// Runs `f` on the loaded chunk list of `ns`, keeping the index's totals in step.
     fn with_chunks<T>(&mut self, ns: NamespaceId, f: impl FnOnce(&mut Chunks) -> T) -> Option<T> {
         let l = self.trees.get_mut(&ns)?;
-        let before = l.chunks.bytes();
+        let before = l.chunks.footprint();
         let out = f(&mut l.chunks);
-        self.bytes = (self.bytes + l.chunks.bytes()).saturating_sub(before);
+        self.held.sub(before);
+        self.held.add(l.chunks.footprint());
         Some(out)
     }
 
@@ -279,7 +288,7 @@ impl<B> Indexed<B> {
     /// index fits the budget: first folds namespaces (drops their expanded chunks), then drops
     /// the chunk lists that are persisted as they are.
     fn enforce(&mut self, keep: Option<NamespaceId>) {
-        while self.bytes > self.budget {
+        while self.held.bytes > self.budget {
             let evictable = |ns: &NamespaceId| Some(*ns) != keep && !self.pinned.contains(ns);
             let fold = self
                 .lru
