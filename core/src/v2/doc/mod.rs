@@ -1,0 +1,662 @@
+//! The v2 per-document session (`docs/sync-v2.md` §6.3–§6.6): one document reconciled on one
+//! stream, sans-IO.
+//!
+//! The connection's acceptor *opens* a document stream for each document phase 1 found
+//! different ([`DocSession::open`]); the dialer *responds* ([`DocSession::accept`]). Each
+//! message read from the stream goes to [`DocSession::handle`], which answers through the
+//! store and returns the messages to write, already packed to fit 64 KiB frames. The session is
+//! over when [`DocSession::is_done`]; on an error the connection writes `Abort` with
+//! [`DocError::code`] and finishes the stream.
+//!
+//! # Method
+//!
+//! * **Rateless IBLT** (§6.3) when the opener's document holds at most
+//!   [`DocConfig::riblt_max_items`] entries: the opener sends `DocOpen` and the first
+//!   [`DocConfig::first_symbols`] coded symbols; a small difference decodes at once and costs
+//!   one and a half round trips with the transfer. When the responder's estimate says the
+//!   difference is small it asks for more symbols (doubling); otherwise it switches to ranges.
+//! * **Ranges** (§6.4) otherwise: fanout [`DocConfig::fanout`] splits of fingerprinted ranges,
+//!   item lists for ranges of at most [`DocConfig::leaf`] entries. A larger opener starts with
+//!   ranges at once: the per-connection RIBLT key means its symbols cannot be prepared ahead,
+//!   and encoding them costs a pass over every entry, which the ranges avoid.
+//!
+//! Received entries are validated and inserted prefix-aware as they arrive (the store's
+//! [`DocStore::insert`]), so both sides end with the prefix-aware union, as with v1.
+//!
+//! # Bounds
+//!
+//! Every bound of §6.7 that concerns one document is a [`DocConfig`] field, and hitting one
+//! ends the session with [`DocError::Limit`] (`Abort{LimitExceeded}`): symbols
+//! ([`DocConfig::riblt`], which instead switches to ranges when it is the decoder that gives
+//! up), turns, parts and wants per turn. A turn sends at most
+//! [`DocConfig::max_entries_per_turn`] entries; the rest of a range goes back as a fingerprint
+//! and is settled in a later turn, so no reply holds more than that many entries in memory.
+//! The session's own state is at most one item map of ≤ `riblt_max_items` keys (RIBLT) or of
+//! the items listed in its last turn (ranges).
+
+mod outbox;
+mod ranges;
+pub mod store;
+
+use std::collections::BTreeMap;
+
+use outbox::Outbox;
+pub use store::{flat_key, DocStore, IndexedDoc, KeyRange};
+
+use crate::{
+    ranger::Received,
+    store::StoreError,
+    v2::{
+        codec::{AbortCode, CompactEntry, Message},
+        dict::{Dictionary, DictionaryError},
+        fingerprint::{Fingerprint, ItemHash},
+        riblt::{Decoder, Encoder, Hasher, Item, Limits, RibltError},
+        tags::NamespaceTag,
+    },
+};
+
+/// Local policy and bounds of document sessions (`docs/sync-v2.md` §6.3, §6.7).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DocConfig {
+    /// Symbols the opener sends with `DocOpen` (64 ≈ 2.8 KB, enough for about 40
+    /// differences; a larger difference costs one `MoreSymbols` round trip).
+    pub first_symbols: u64,
+    /// Largest document (entries) an opener or responder encodes or decodes symbols for.
+    pub riblt_max_items: u64,
+    /// The RIBLT decoder's limits; beyond them the responder switches to ranges.
+    pub riblt: Limits,
+    /// Sub-ranges a mismatched range is split into.
+    pub fanout: usize,
+    /// Ranges of at most this many entries are listed as item hashes.
+    pub leaf: u64,
+    /// Most range turns received.
+    pub max_turns: u32,
+    /// Most parts in one received turn.
+    pub max_parts: usize,
+    /// Most wanted items in one received turn, and most sent in one turn.
+    pub max_wants: usize,
+    /// Most entries sent in one turn, besides answers to wants.
+    pub max_entries_per_turn: usize,
+}
+
+impl Default for DocConfig {
+    fn default() -> Self {
+        Self {
+            first_symbols: 64,
+            riblt_max_items: 16_384,
+            riblt: Limits::default(),
+            fanout: 16,
+            leaf: 32,
+            max_turns: 64,
+            max_parts: 4096,
+            max_wants: 1 << 16,
+            max_entries_per_turn: 16_384,
+        }
+    }
+}
+
+/// Why a document session ended early.
+#[derive(Debug, thiserror::Error)]
+pub enum DocError {
+    /// A message out of place, a malformed part, or inconsistent symbols.
+    #[error("protocol violation: {0}")]
+    Protocol(&'static str),
+    /// A bound of [`DocConfig`] or of the author dictionary.
+    #[error("limit exceeded: {0}")]
+    Limit(&'static str),
+    /// The peer aborted the stream.
+    #[error("aborted by the peer: {0:?}")]
+    Aborted(AbortCode),
+    /// The store failed.
+    #[error("store: {0}")]
+    Store(#[from] StoreError),
+}
+
+impl DocError {
+    /// The `Abort` code to send for this error (none when the peer aborted).
+    pub fn code(&self) -> Option<AbortCode> {
+        match self {
+            DocError::Protocol(_) => Some(AbortCode::Protocol),
+            DocError::Limit(_) => Some(AbortCode::LimitExceeded),
+            DocError::Aborted(_) => None,
+            DocError::Store(_) => Some(AbortCode::Unavailable),
+        }
+    }
+}
+
+impl From<DictionaryError> for DocError {
+    fn from(e: DictionaryError) -> Self {
+        match e {
+            DictionaryError::Full => DocError::Limit("author dictionary"),
+            DictionaryError::Gap { .. } => DocError::Protocol("author dictionary gap"),
+        }
+    }
+}
+
+/// How a session reconciled its document.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Method {
+    /// Not decided yet.
+    #[default]
+    Undecided,
+    /// Both fingerprints were equal.
+    Equal,
+    /// Coded symbols decoded the difference.
+    Riblt,
+    /// Range reconciliation.
+    Ranges,
+}
+
+/// What a session did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct DocStats {
+    /// How the difference was found.
+    pub method: Method,
+    /// Range turns received.
+    pub turns: u32,
+    /// Coded symbols sent.
+    pub symbols_sent: u64,
+    /// Coded symbols received.
+    pub symbols_received: u64,
+    /// Entries sent.
+    pub entries_sent: u64,
+    /// Entries received (valid or not).
+    pub entries_received: u64,
+    /// Received entries that were stored.
+    pub entries_inserted: u64,
+    /// Item hashes asked for.
+    pub wants_sent: u64,
+}
+
+/// Which end of the stream a session is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// Opened the stream (the connection's acceptor).
+    Opener,
+    /// Answers it (the connection's dialer).
+    Responder,
+}
+
+#[derive(Debug)]
+enum State {
+    /// Responder before `DocOpen`.
+    AwaitOpen,
+    /// Responder after `DocOpen`, before the first symbols or ranges.
+    Opened { theirs: Fingerprint },
+    /// Opener that sent symbols.
+    Encoding {
+        encoder: Box<Encoder>,
+        items: BTreeMap<Item, Vec<u8>>,
+    },
+    /// Responder decoding symbols; it answers once `until` symbols have arrived.
+    Decoding {
+        decoder: Box<Decoder>,
+        items: BTreeMap<Item, Vec<u8>>,
+        theirs: Fingerprint,
+        own: u64,
+        until: u64,
+    },
+    /// Range turns.
+    Ranges(ranges::Turns),
+    /// This side sent `DocDone`; only entries and the peer's `DocDone` may follow.
+    Closing,
+}
+
+/// One document's v2 session.
+#[derive(Debug)]
+pub struct DocSession {
+    role: Role,
+    config: DocConfig,
+    hasher: Hasher,
+    state: State,
+    sent_done: bool,
+    peer_done: bool,
+    stats: DocStats,
+}
+
+impl DocSession {
+    /// Opens the stream of a document: returns the session and its first messages
+    /// (`DocOpen`, then symbols or ranges).
+    pub fn open<S: DocStore + ?Sized>(
+        config: DocConfig,
+        hasher: Hasher,
+        tag: NamespaceTag,
+        store: &mut S,
+        dict: &mut Dictionary,
+    ) -> Result<(Self, Vec<Message>), DocError> {
+        let mut s = Self::new(Role::Opener, config, hasher);
+        let mut ob = Outbox::default();
+        let count = store.count(&KeyRange::all())?;
+        if count <= config.riblt_max_items {
+            let (fp, items) = item_map(store)?;
+            ob.push(Message::DocOpen {
+                tag,
+                fingerprint: fp,
+            });
+            let mut encoder = Box::new(Encoder::new(&s.hasher, items.keys().copied()));
+            let symbols = encoder.next_symbols(config.first_symbols as usize);
+            s.stats.symbols_sent = symbols.len() as u64;
+            ob.symbols(0, symbols);
+            s.state = State::Encoding { encoder, items };
+        } else {
+            let fp = store.fingerprint(&KeyRange::all())?;
+            ob.push(Message::DocOpen {
+                tag,
+                fingerprint: fp,
+            });
+            s.stats.method = Method::Ranges;
+            let mut turns = ranges::Turns::default();
+            let turn = turns.first_turn(&mut s.ctx(store, dict, &mut ob), None)?;
+            s.state = s.after_turn(&mut ob, turns, turn);
+        }
+        Ok((s, ob.into_messages()))
+    }
+
+    /// A responder, waiting for the opener's `DocOpen` (whose tag the connection has already
+    /// resolved to the document of the store it passes to [`handle`](Self::handle)).
+    pub fn accept(config: DocConfig, hasher: Hasher) -> Self {
+        Self::new(Role::Responder, config, hasher)
+    }
+
+    fn new(role: Role, config: DocConfig, hasher: Hasher) -> Self {
+        Self {
+            role,
+            config,
+            hasher,
+            state: State::AwaitOpen,
+            sent_done: false,
+            peer_done: false,
+            stats: DocStats::default(),
+        }
+    }
+
+    /// This session's end of the stream.
+    pub fn role(&self) -> Role {
+        self.role
+    }
+
+    /// Whether both sides have sent `DocDone`: the stream can be finished.
+    pub fn is_done(&self) -> bool {
+        self.sent_done && self.peer_done
+    }
+
+    /// What the session did so far.
+    pub fn stats(&self) -> &DocStats {
+        &self.stats
+    }
+
+    /// Handles one message read from the stream; returns the messages to write, in order.
+    /// The connection must have parked the stream until `dict` defines every author index
+    /// `msg` uses ([`Dictionary::is_missing_for`]).
+    pub fn handle<S: DocStore + ?Sized>(
+        &mut self,
+        store: &mut S,
+        dict: &mut Dictionary,
+        msg: Message,
+    ) -> Result<Vec<Message>, DocError> {
+        let mut ob = Outbox::default();
+        self.step(store, dict, msg, &mut ob)?;
+        Ok(ob.into_messages())
+    }
+
+    fn ctx<'a, S: DocStore + ?Sized>(
+        &'a mut self,
+        store: &'a mut S,
+        dict: &'a mut Dictionary,
+        ob: &'a mut Outbox,
+    ) -> Ctx<'a, S> {
+        Ctx {
+            config: &self.config,
+            stats: &mut self.stats,
+            store,
+            dict,
+            ob,
+        }
+    }
+
+    fn step<S: DocStore + ?Sized>(
+        &mut self,
+        store: &mut S,
+        dict: &mut Dictionary,
+        msg: Message,
+        ob: &mut Outbox,
+    ) -> Result<(), DocError> {
+        if self.peer_done {
+            return Err(DocError::Protocol("message after DocDone"));
+        }
+        match msg {
+            Message::Abort { code } => return Err(DocError::Aborted(code)),
+            Message::Entries { entries } => return self.ctx(store, dict, ob).receive(entries),
+            Message::DocDone => {
+                self.peer_done = true;
+                if !self.sent_done {
+                    if let State::Decoding { .. } | State::AwaitOpen | State::Opened { .. } =
+                        self.state
+                    {
+                        return Err(DocError::Protocol("DocDone before an answer"));
+                    }
+                    self.finish(ob);
+                }
+                return Ok(());
+            }
+            _ => {}
+        }
+        let state = std::mem::replace(&mut self.state, State::Closing);
+        self.state = match (state, msg) {
+            (State::AwaitOpen, Message::DocOpen { fingerprint, .. })
+                if self.role == Role::Responder =>
+            {
+                State::Opened {
+                    theirs: fingerprint,
+                }
+            }
+            (State::Opened { theirs }, first) => self.first(store, dict, ob, theirs, first)?,
+            (State::Encoding { mut encoder, items }, msg) => match msg {
+                Message::MoreSymbols { until } => {
+                    let sent = encoder.next_index();
+                    if until <= sent {
+                        return Err(DocError::Protocol("MoreSymbols not beyond what was sent"));
+                    }
+                    if until > self.config.riblt.max_symbols {
+                        return Err(DocError::Limit("coded symbols"));
+                    }
+                    let symbols = encoder.next_symbols((until - sent) as usize);
+                    self.stats.symbols_sent += symbols.len() as u64;
+                    ob.symbols(sent, symbols);
+                    State::Encoding { encoder, items }
+                }
+                Message::Wants { hashes } => {
+                    self.ctx(store, dict, ob).answer_wants(&hashes, &items)?;
+                    State::Encoding { encoder, items }
+                }
+                Message::Ranges { parts } => {
+                    self.stats.method = Method::Ranges;
+                    let mut turns = ranges::Turns::default();
+                    let turn = turns.receive(&mut self.ctx(store, dict, ob), parts)?;
+                    self.after_turn(ob, turns, turn)
+                }
+                _ => return Err(DocError::Protocol("unexpected message while encoding")),
+            },
+            (
+                State::Decoding {
+                    mut decoder,
+                    items,
+                    theirs,
+                    own,
+                    until,
+                },
+                Message::Symbols { start, symbols },
+            ) => {
+                self.stats.symbols_received += symbols.len() as u64;
+                if start + symbols.len() as u64 > until {
+                    return Err(DocError::Protocol("symbols beyond those asked for"));
+                }
+                match decoder.add_symbols(start, &symbols) {
+                    Ok(()) => {}
+                    Err(RibltError::TooManySymbols { .. } | RibltError::TooManyItems { .. }) => {
+                        return self.switch_to_ranges(store, dict, ob, theirs);
+                    }
+                    Err(_) => return Err(DocError::Protocol("inconsistent coded symbols")),
+                }
+                if decoder.symbols_received() < until {
+                    State::Decoding {
+                        decoder,
+                        items,
+                        theirs,
+                        own,
+                        until,
+                    }
+                } else {
+                    self.decide(store, dict, ob, decoder, items, theirs, own)?
+                }
+            }
+            (State::Ranges(mut turns), msg) => match msg {
+                Message::Wants { hashes } => {
+                    turns.wants(&mut self.ctx(store, dict, ob), &hashes)?;
+                    State::Ranges(turns)
+                }
+                Message::Ranges { parts } => {
+                    let turn = turns.receive(&mut self.ctx(store, dict, ob), parts)?;
+                    self.after_turn(ob, turns, turn)
+                }
+                _ => return Err(DocError::Protocol("unexpected message during ranges")),
+            },
+            _ => return Err(DocError::Protocol("message out of place")),
+        };
+        Ok(())
+    }
+
+    /// The responder's first answer, on the opener's first symbols or ranges.
+    fn first<S: DocStore + ?Sized>(
+        &mut self,
+        store: &mut S,
+        dict: &mut Dictionary,
+        ob: &mut Outbox,
+        theirs: Fingerprint,
+        first: Message,
+    ) -> Result<State, DocError> {
+        let own = store.count(&KeyRange::all())?;
+        let small = own <= self.config.riblt_max_items;
+        let (fp, items) = if small {
+            item_map(store)?
+        } else {
+            (store.fingerprint(&KeyRange::all())?, BTreeMap::new())
+        };
+        if fp == theirs {
+            self.stats.method = Method::Equal;
+            self.finish(ob);
+            return Ok(State::Closing);
+        }
+        match first {
+            Message::Symbols { start, symbols } if small => {
+                self.stats.method = Method::Riblt;
+                let mut decoder = Box::new(Decoder::new(
+                    self.hasher.clone(),
+                    self.config.riblt,
+                    items.keys().copied(),
+                ));
+                self.stats.symbols_received += symbols.len() as u64;
+                let until = self.config.first_symbols;
+                if start != 0 || symbols.len() as u64 > until {
+                    return Err(DocError::Protocol("first symbols out of place"));
+                }
+                match decoder.add_symbols(0, &symbols) {
+                    Ok(()) => {}
+                    Err(RibltError::TooManySymbols { .. } | RibltError::TooManyItems { .. }) => {
+                        return self
+                            .switch_to_ranges(store, dict, ob, theirs)
+                            .map(|()| self.take());
+                    }
+                    Err(_) => return Err(DocError::Protocol("inconsistent coded symbols")),
+                }
+                if decoder.symbols_received() < until {
+                    return Ok(State::Decoding {
+                        decoder,
+                        items,
+                        theirs,
+                        own: fp.count(),
+                        until,
+                    });
+                }
+                self.decide(store, dict, ob, decoder, items, theirs, fp.count())
+            }
+            Message::Symbols { .. } => {
+                self.switch_to_ranges(store, dict, ob, theirs)?;
+                Ok(self.take())
+            }
+            Message::Ranges { parts } => {
+                self.stats.method = Method::Ranges;
+                let mut turns = ranges::Turns::default();
+                let turn = turns.receive(&mut self.ctx(store, dict, ob), parts)?;
+                Ok(self.after_turn(ob, turns, turn))
+            }
+            _ => Err(DocError::Protocol(
+                "expected symbols or ranges after DocOpen",
+            )),
+        }
+    }
+
+    /// The responder has all the symbols it asked for: answer, ask for more, or switch.
+    #[allow(clippy::too_many_arguments)]
+    fn decide<S: DocStore + ?Sized>(
+        &mut self,
+        store: &mut S,
+        dict: &mut Dictionary,
+        ob: &mut Outbox,
+        decoder: Box<Decoder>,
+        items: BTreeMap<Item, Vec<u8>>,
+        theirs: Fingerprint,
+        own: u64,
+    ) -> Result<State, DocError> {
+        if decoder.is_done() {
+            let mut ctx = self.ctx(store, dict, ob);
+            for item in decoder.local_only() {
+                let flat = items.get(item).ok_or(DocError::Protocol("unknown item"))?;
+                if let Some(e) = ctx.store.get(flat)? {
+                    ctx.send(&e)?;
+                }
+            }
+            let wants: Vec<Item> = decoder.remote_only().copied().collect();
+            if wants.len() > self.config.max_wants {
+                return Err(DocError::Limit("wants"));
+            }
+            self.stats.wants_sent += wants.len() as u64;
+            ob.wants(wants);
+            self.finish(ob);
+            return Ok(State::Closing);
+        }
+        let received = decoder.symbols_received();
+        let estimate = decoder.estimate_difference();
+        let n = own.max(theirs.count());
+        let max = self.config.riblt.max_symbols;
+        if estimate <= (n / 8).max(64) && received < max {
+            let more = received.max(estimate.saturating_mul(17) / 10 + 32);
+            let until = received.saturating_add(more).min(max);
+            ob.push(Message::MoreSymbols { until });
+            return Ok(State::Decoding {
+                decoder,
+                items,
+                theirs,
+                own,
+                until,
+            });
+        }
+        self.switch_to_ranges(store, dict, ob, theirs)?;
+        Ok(self.take())
+    }
+
+    /// Switches the responder to ranges: its first turn splits the whole document.
+    fn switch_to_ranges<S: DocStore + ?Sized>(
+        &mut self,
+        store: &mut S,
+        dict: &mut Dictionary,
+        ob: &mut Outbox,
+        theirs: Fingerprint,
+    ) -> Result<(), DocError> {
+        self.stats.method = Method::Ranges;
+        let mut turns = ranges::Turns::default();
+        let turn = turns.first_turn(&mut self.ctx(store, dict, ob), Some(theirs))?;
+        self.state = self.after_turn(ob, turns, turn);
+        Ok(())
+    }
+
+    fn take(&mut self) -> State {
+        std::mem::replace(&mut self.state, State::Closing)
+    }
+
+    fn after_turn(&mut self, ob: &mut Outbox, turns: ranges::Turns, turn: ranges::Turn) -> State {
+        self.stats.turns = turns.received();
+        match turn {
+            ranges::Turn::Ended => {
+                self.finish(ob);
+                State::Closing
+            }
+            ranges::Turn::Partial | ranges::Turn::Answered => State::Ranges(turns),
+        }
+    }
+
+    fn finish(&mut self, ob: &mut Outbox) {
+        if !self.sent_done {
+            ob.push(Message::DocDone);
+            self.sent_done = true;
+        }
+    }
+}
+
+/// The whole document's fingerprint and its items with their flat keys.
+fn item_map<S: DocStore + ?Sized>(
+    store: &mut S,
+) -> Result<(Fingerprint, BTreeMap<Item, Vec<u8>>), DocError> {
+    let mut fp = Fingerprint::default();
+    let mut items = BTreeMap::new();
+    store::scan(store, &KeyRange::all(), |e| {
+        let item = ItemHash::of_entry(e.entry());
+        fp.add(&item);
+        items.insert(item.0, flat_key(&e));
+        true
+    })?;
+    Ok((fp, items))
+}
+
+/// What a session step works with.
+struct Ctx<'a, S: ?Sized> {
+    config: &'a DocConfig,
+    stats: &'a mut DocStats,
+    store: &'a mut S,
+    dict: &'a mut Dictionary,
+    ob: &'a mut Outbox,
+}
+
+impl<S: DocStore + ?Sized> Ctx<'_, S> {
+    /// Queues `e` for sending.
+    fn send(&mut self, e: &crate::entry::SignedEntry) -> Result<(), DocError> {
+        let author = self.dict.index(&e.author())?;
+        let status = self.store.content_status(e);
+        self.ob.entry(CompactEntry::from_signed(e, author, status));
+        self.stats.entries_sent += 1;
+        Ok(())
+    }
+
+    /// Inserts received entries.
+    fn receive(&mut self, entries: Vec<CompactEntry>) -> Result<(), DocError> {
+        let ns = self.store.namespace();
+        for c in entries {
+            let author = self
+                .dict
+                .resolve(c.author)
+                .ok_or(DocError::Protocol("undefined author index"))?;
+            self.stats.entries_received += 1;
+            let status = c.status;
+            if let Received::Inserted { .. } = self.store.insert(c.to_signed(ns, author), status)? {
+                self.stats.entries_inserted += 1;
+            }
+        }
+        Ok(())
+    }
+
+    /// Sends the entries of wanted items, looked up in `revealed` (items this side listed).
+    fn answer_wants(
+        &mut self,
+        hashes: &[Item],
+        revealed: &BTreeMap<Item, Vec<u8>>,
+    ) -> Result<(), DocError> {
+        if hashes.len() > self.config.max_wants {
+            return Err(DocError::Limit("wants"));
+        }
+        for h in hashes {
+            let flat = revealed
+                .get(h)
+                .ok_or(DocError::Protocol("wanted an item never listed"))?;
+            // Gone since it was listed (replaced or deleted by a newer entry): nothing to send.
+            if let Some(e) = self.store.get(flat)? {
+                if ItemHash::of_entry(e.entry()).0 == *h {
+                    self.send(&e)?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests;

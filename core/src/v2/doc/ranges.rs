@@ -1,0 +1,352 @@
+//! Range reconciliation turns of a document session (`docs/sync-v2.md` §6.4).
+//!
+//! A turn is the parts of one or more `Ranges` messages up to the part bounded by `End`,
+//! preceded by the `Entries` and `Wants` it sends. Each part covers the keys from the previous
+//! part's bound (or the document's start) up to its own. This side answers every part of the
+//! peer's turn: equal fingerprints are settled (`Skip`); a differing range is listed
+//! (`Hashes`) when this side holds at most the leaf size in it, sent whole when the peer holds
+//! nothing there, and otherwise split into `fanout` sub-ranges of about equal count, each
+//! fingerprinted or listed; a listed range is settled by sending the entries the list lacks
+//! and asking (`Wants`) for listed items this side lacks. A turn whose parts are all `Skip`
+//! ends the range phase.
+//!
+//! One pass over a differing range computes all its sub-ranges (bounds, fingerprints, item
+//! lists). Bounds are shortened to the shortest prefix of the upper neighbour's key that
+//! still sorts above the lower neighbour.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::{store, Ctx, DocError, DocStore, KeyRange};
+use crate::v2::{
+    codec::{Bound, Part, PartMode},
+    fingerprint::{Fingerprint, ItemHash},
+    riblt::Item,
+};
+
+/// What a received `Ranges` message left the session with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Turn {
+    /// The peer's turn continues in a later `Ranges` message.
+    Partial,
+    /// This side answered with a turn of its own; the peer's is next.
+    Answered,
+    /// The range phase is over (the peer's turn or this side's answer settled everything).
+    Ended,
+}
+
+/// A reply part: upper bound (`None` = `End`) and mode.
+type ReplyPart = (Option<Vec<u8>>, PartMode);
+
+/// A sub-range of a split: upper bound, fingerprint, and its first items with their keys.
+type Sub = (Option<Vec<u8>>, Fingerprint, Vec<(Item, Vec<u8>)>);
+
+/// Range-phase state.
+#[derive(Debug, Default)]
+pub(super) struct Turns {
+    received: u32,
+    /// Parts of the peer's turn received so far.
+    pending: Vec<(KeyRange, PartMode)>,
+    /// Items this side listed in its last turn, with their flat keys (the peer's wants).
+    revealed: BTreeMap<Item, Vec<u8>>,
+}
+
+impl Turns {
+    /// Complete turns received.
+    pub(super) fn received(&self) -> u32 {
+        self.received
+    }
+
+    /// This side's first turn: the whole document, known to differ from the peer's `theirs`
+    /// (`None`: the peer's fingerprint is unknown, only that it differs).
+    pub(super) fn first_turn<S: DocStore + ?Sized>(
+        &mut self,
+        ctx: &mut Ctx<'_, S>,
+        theirs: Option<Fingerprint>,
+    ) -> Result<Turn, DocError> {
+        self.answer(
+            ctx,
+            vec![(KeyRange::all(), theirs.map(PartMode::Fingerprint))],
+        )
+    }
+
+    /// Answers the peer's wants from the items this side listed.
+    pub(super) fn wants<S: DocStore + ?Sized>(
+        &mut self,
+        ctx: &mut Ctx<'_, S>,
+        hashes: &[Item],
+    ) -> Result<(), DocError> {
+        ctx.answer_wants(hashes, &self.revealed)
+    }
+
+    /// Takes the parts of a received `Ranges` message; answers when the turn is complete.
+    pub(super) fn receive<S: DocStore + ?Sized>(
+        &mut self,
+        ctx: &mut Ctx<'_, S>,
+        parts: Vec<Part>,
+    ) -> Result<Turn, DocError> {
+        let mut ended = false;
+        for p in parts {
+            if ended {
+                return Err(DocError::Protocol("range parts after End"));
+            }
+            if self.pending.len() >= ctx.config.max_parts {
+                return Err(DocError::Limit("range parts"));
+            }
+            let lower = self.pending.last().and_then(|(r, _)| r.upper.clone());
+            let upper = match p.upper {
+                Bound::End => {
+                    ended = true;
+                    None
+                }
+                Bound::Key { author, key } => {
+                    let a = ctx
+                        .dict
+                        .resolve(author)
+                        .ok_or(DocError::Protocol("undefined author index"))?;
+                    Some([a.as_bytes().as_slice(), &key].concat())
+                }
+            };
+            let range = KeyRange { lower, upper };
+            if range.is_empty() {
+                return Err(DocError::Protocol("range parts not ascending"));
+            }
+            if let PartMode::Hashes(items) = &p.mode {
+                if items.len() > ctx.config.max_wants {
+                    return Err(DocError::Limit("listed items"));
+                }
+            }
+            self.pending.push((range, p.mode));
+        }
+        if !ended {
+            return Ok(Turn::Partial);
+        }
+        self.received += 1;
+        if self.received > ctx.config.max_turns {
+            return Err(DocError::Limit("turns"));
+        }
+        let parts = std::mem::take(&mut self.pending);
+        if parts.iter().all(|(_, m)| *m == PartMode::Skip) {
+            return Ok(Turn::Ended);
+        }
+        self.answer(
+            ctx,
+            parts
+                .into_iter()
+                .map(|(r, m)| (r, Some(m)))
+                .collect::<Vec<_>>(),
+        )
+    }
+
+    /// Answers a complete turn (a `None` mode: a range whose peer fingerprint is unknown).
+    fn answer<S: DocStore + ?Sized>(
+        &mut self,
+        ctx: &mut Ctx<'_, S>,
+        parts: Vec<(KeyRange, Option<PartMode>)>,
+    ) -> Result<Turn, DocError> {
+        let mut reply: Vec<ReplyPart> = Vec::new();
+        let mut revealed = BTreeMap::new();
+        let mut wants = Vec::new();
+        let mut budget = ctx.config.max_entries_per_turn;
+        for (range, mode) in parts {
+            match mode {
+                Some(PartMode::Skip) => reply.push((range.upper, PartMode::Skip)),
+                Some(PartMode::Fingerprint(theirs)) => differing(
+                    ctx,
+                    range,
+                    Some(theirs),
+                    &mut reply,
+                    &mut revealed,
+                    &mut budget,
+                )?,
+                None => differing(ctx, range, None, &mut reply, &mut revealed, &mut budget)?,
+                Some(PartMode::Hashes(items)) => {
+                    listed(ctx, range, items, &mut reply, &mut wants, &mut budget)?
+                }
+            }
+        }
+        if wants.len() > ctx.config.max_wants {
+            return Err(DocError::Limit("wants"));
+        }
+        ctx.stats.wants_sent += wants.len() as u64;
+        ctx.ob.wants(wants);
+        self.revealed = revealed;
+        let ended = reply.iter().all(|(_, m)| *m == PartMode::Skip);
+        let mut parts = Vec::with_capacity(reply.len());
+        for (upper, mode) in reply {
+            let upper = match upper {
+                None => Bound::End,
+                Some(flat) => {
+                    let mut a = [0u8; 32];
+                    a.copy_from_slice(&flat[..32]);
+                    Bound::Key {
+                        author: ctx.dict.index(&crate::keys::AuthorId::from_bytes(a))?,
+                        key: flat[32..].to_vec(),
+                    }
+                }
+            };
+            parts.push(Part { upper, mode });
+        }
+        ctx.ob.parts(parts);
+        Ok(if ended { Turn::Ended } else { Turn::Answered })
+    }
+}
+
+/// A range whose fingerprints differ (or whose peer fingerprint is unknown).
+fn differing<S: DocStore + ?Sized>(
+    ctx: &mut Ctx<'_, S>,
+    range: KeyRange,
+    theirs: Option<Fingerprint>,
+    reply: &mut Vec<ReplyPart>,
+    revealed: &mut BTreeMap<Item, Vec<u8>>,
+    budget: &mut usize,
+) -> Result<(), DocError> {
+    let own = ctx.store.fingerprint(&range)?;
+    if theirs == Some(own) {
+        reply.push((range.upper, PartMode::Skip));
+        return Ok(());
+    }
+    if theirs.is_some_and(|t| t.count() == 0) {
+        return send_range(ctx, range, &BTreeSet::new(), reply, budget).map(|_| ());
+    }
+    let n = own.count();
+    let fanout = ctx.config.fanout.max(2) as u64;
+    // A range of one entry cannot be split: it is listed whatever the leaf size.
+    let leaf = ctx.config.leaf.max(1);
+    let ranks: Vec<u64> = if n <= leaf {
+        Vec::new()
+    } else {
+        let mut r: Vec<u64> = (1..fanout).map(|i| n * i / fanout).collect();
+        r.dedup();
+        r.retain(|&x| x > 0 && x < n);
+        r
+    };
+    // One pass: sub-range bounds, fingerprints and (small) item lists.
+    let mut subs: Vec<Sub> = Vec::new();
+    let mut fp = Fingerprint::default();
+    let mut items: Vec<(Item, Vec<u8>)> = Vec::new();
+    let mut prev: Option<Vec<u8>> = None;
+    let mut next_rank = ranks.iter().copied().peekable();
+    let mut j = 0u64;
+    store::scan(ctx.store, &range, |e| {
+        let flat = store::flat_key(&e);
+        if next_rank.peek() == Some(&j) {
+            next_rank.next();
+            let bound = separator(prev.as_deref().unwrap_or(&[]), &flat);
+            subs.push((
+                Some(bound),
+                std::mem::take(&mut fp),
+                std::mem::take(&mut items),
+            ));
+        }
+        let item = ItemHash::of_entry(e.entry());
+        fp.add(&item);
+        if items.len() as u64 <= leaf {
+            items.push((item.0, flat.clone()));
+        }
+        prev = Some(flat);
+        j += 1;
+        true
+    })?;
+    subs.push((range.upper.clone(), fp, items));
+    for (upper, fp, items) in subs {
+        if fp.count() <= leaf {
+            let list = items.iter().map(|(i, _)| *i).collect();
+            revealed.extend(items);
+            reply.push((upper, PartMode::Hashes(list)));
+        } else {
+            reply.push((upper, PartMode::Fingerprint(fp)));
+        }
+    }
+    Ok(())
+}
+
+/// A range the peer listed: send what the list lacks, want what this side lacks.
+fn listed<S: DocStore + ?Sized>(
+    ctx: &mut Ctx<'_, S>,
+    range: KeyRange,
+    items: Vec<Item>,
+    reply: &mut Vec<ReplyPart>,
+    wants: &mut Vec<Item>,
+    budget: &mut usize,
+) -> Result<(), DocError> {
+    let theirs: BTreeSet<Item> = items.into_iter().collect();
+    let found = send_range(ctx, range, &theirs, reply, budget)?;
+    wants.extend(theirs.difference(&found));
+    Ok(())
+}
+
+/// Sends this side's entries of `range` whose items are not in `skip`, within `budget`;
+/// returns the items of `skip` found. Past the budget, the rest of the range goes back as a
+/// fingerprint (settled in a later turn); otherwise the range is settled.
+fn send_range<S: DocStore + ?Sized>(
+    ctx: &mut Ctx<'_, S>,
+    range: KeyRange,
+    skip: &BTreeSet<Item>,
+    reply: &mut Vec<ReplyPart>,
+    budget: &mut usize,
+) -> Result<BTreeSet<Item>, DocError> {
+    let mut found = BTreeSet::new();
+    let mut to_send = Vec::new();
+    let mut cut: Option<Vec<u8>> = None;
+    let mut rest = Fingerprint::default();
+    let mut left = *budget;
+    store::scan(ctx.store, &range, |e| {
+        let item = ItemHash::of_entry(e.entry());
+        if cut.is_none() && !skip.contains(&item.0) {
+            if left == 0 {
+                cut = Some(store::flat_key(&e));
+            } else {
+                left -= 1;
+                to_send.push(e);
+                return true;
+            }
+        }
+        if cut.is_some() {
+            rest.add(&item);
+        }
+        if skip.contains(&item.0) {
+            found.insert(item.0);
+        }
+        true
+    })?;
+    *budget = left;
+    for e in &to_send {
+        ctx.send(e)?;
+    }
+    match cut {
+        None => reply.push((range.upper, PartMode::Skip)),
+        Some(k) => {
+            // Nothing sent below the cut when it is the range's first key.
+            if range.lower.as_ref() != Some(&k) {
+                reply.push((Some(k), PartMode::Skip));
+            }
+            reply.push((range.upper, PartMode::Fingerprint(rest)));
+        }
+    }
+    Ok(found)
+}
+
+/// The shortest prefix of `next` (at least the 32-byte author) that sorts above `prev`.
+fn separator(prev: &[u8], next: &[u8]) -> Vec<u8> {
+    (32.min(next.len())..=next.len())
+        .map(|len| &next[..len])
+        .find(|p| *p > prev)
+        .unwrap_or(next)
+        .to_vec()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::separator;
+
+    #[test]
+    fn separators_are_the_shortest_prefix_above_the_lower_neighbour() {
+        let a = [[1u8; 32].as_slice(), b"apple"].concat();
+        let b = [[1u8; 32].as_slice(), b"apricot"].concat();
+        assert_eq!(separator(&a, &b), [[1u8; 32].as_slice(), b"apr"].concat());
+        let c = [[2u8; 32].as_slice(), b"zzz"].concat();
+        assert_eq!(separator(&b, &c), vec![2u8; 32]);
+        let d = [[1u8; 32].as_slice(), b"app"].concat();
+        assert_eq!(separator(&d, &a), a[..36].to_vec());
+    }
+}
