@@ -15,6 +15,7 @@
 //! Nothing here reads a clock or OS randomness; no output depends on hash-map order.
 
 pub mod codec;
+pub mod conn;
 pub mod dict;
 pub mod doc;
 pub mod fingerprint;

@@ -50,6 +50,7 @@ use crate::{
         codec::{AbortCode, CompactEntry, Message},
         dict::{Dictionary, DictionaryError},
         fingerprint::{Fingerprint, ItemHash},
+        frame::MAX_SYMBOLS_PER_FRAME,
         riblt::{Decoder, Encoder, Hasher, Item, Limits, RibltError},
         tags::NamespaceTag,
     },
@@ -58,8 +59,9 @@ use crate::{
 /// Local policy and bounds of document sessions (`docs/sync-v2.md` §6.3, §6.7).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DocConfig {
-    /// Symbols the opener sends with `DocOpen` (64 ≈ 2.8 KB, enough for about 40
-    /// differences; a larger difference costs one `MoreSymbols` round trip).
+    /// Most symbols the opener sends with `DocOpen`, in one frame (64 ≈ 2.8 KB, enough for
+    /// about 40 differences; a larger difference costs one `MoreSymbols` round trip). A
+    /// document of n entries sends at most 2·n + 16.
     pub first_symbols: u64,
     /// Largest document (entries) an opener or responder encodes or decodes symbols for.
     pub riblt_max_items: u64,
@@ -234,7 +236,12 @@ impl DocSession {
                 fingerprint: fp,
             });
             let mut encoder = Box::new(Encoder::new(&s.hasher, items.keys().copied()));
-            let symbols = encoder.next_symbols(config.first_symbols as usize);
+            // One frame, and no more than a small document's own difference could need.
+            let first = config
+                .first_symbols
+                .min(2 * count + 16)
+                .clamp(1, MAX_SYMBOLS_PER_FRAME as u64);
+            let symbols = encoder.next_symbols(first as usize);
             s.stats.symbols_sent = symbols.len() as u64;
             ob.symbols(0, symbols);
             s.state = State::Encoding { encoder, items };
@@ -456,8 +463,9 @@ impl DocSession {
                     items.keys().copied(),
                 ));
                 self.stats.symbols_received += symbols.len() as u64;
-                let until = self.config.first_symbols;
-                if start != 0 || symbols.len() as u64 > until {
+                // The opener's first batch is one frame, whatever its policy's size.
+                let until = symbols.len() as u64;
+                if start != 0 || until == 0 {
                     return Err(DocError::Protocol("first symbols out of place"));
                 }
                 match decoder.add_symbols(0, &symbols) {
