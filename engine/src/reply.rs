@@ -30,6 +30,7 @@ pub(crate) fn kind(reply: &StoreResponse) -> &'static str {
         StoreResponse::News(_) => "News",
         StoreResponse::Policy(_) => "Policy",
         StoreResponse::MissingContent { .. } => "MissingContent",
+        StoreResponse::V2(_) => "V2",
     }
 }
 

@@ -169,6 +169,9 @@ pub enum StoreFailure {
     /// [`Input::StoreStopped`]: super::Input::StoreStopped
     #[error("the store executor stopped")]
     Stopped,
+    /// A sync v2 command did not fit the executor's v2 state.
+    #[error("sync v2: {0}")]
+    V2(&'static str),
 }
 
 impl From<&ReplicaError> for StoreFailure {
@@ -192,6 +195,7 @@ impl From<&ReplicaError> for StoreFailure {
             ReplicaError::BatchTooLarge { .. } | ReplicaError::DuplicateKey(_) => {
                 Self::Batch(e.to_string())
             }
+            ReplicaError::V2(m) => Self::V2(m),
             ReplicaError::Capability(c) => Self::Capability(c.clone()),
             ReplicaError::Limit(l) => Self::Limit(*l),
             ReplicaError::Stopped => Self::Stopped,

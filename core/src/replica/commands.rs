@@ -115,6 +115,8 @@ pub enum StoreCommand {
         /// Session counters so far.
         outcome: SyncOutcome,
     },
+    /// A sync v2 operation.
+    V2(super::V2Command),
     /// Useful peers.
     GetSyncPeers(NamespaceId),
     /// Remember a useful peer.
@@ -210,6 +212,8 @@ pub enum StoreResponse {
         /// Counters.
         outcome: SyncOutcome,
     },
+    /// The answer to a sync v2 operation.
+    V2(super::V2Response),
     /// Useful peers.
     Peers(Option<Vec<PeerId>>),
     /// One entry.
@@ -310,6 +314,7 @@ impl<B: Backend, C: ContentStatusSource> Replicas<B, C> {
                 )?;
                 R::Synced { reply, outcome }
             }
+            C::V2(cmd) => R::V2(self.apply_v2(now, cmd)?),
             C::GetSyncPeers(ns) => R::Peers(self.sync_peers(ns)?),
             C::RegisterUsefulPeer { namespace, peer } => self
                 .register_useful_peer(now, namespace, peer)

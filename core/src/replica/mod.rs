@@ -25,6 +25,7 @@ mod commands;
 mod local;
 #[cfg(test)]
 mod tests;
+mod v2;
 
 use std::{
     collections::{BTreeMap, VecDeque},
@@ -34,6 +35,7 @@ use std::{
 
 pub use commands::{StoreCommand, StoreResponse};
 pub use local::{LocalWrite, MAX_LOCAL_BATCH};
+pub use v2::{V2Command, V2Response, V2Step, MAX_V2_CONNECTIONS, MAX_V2_STREAMS};
 
 use crate::{
     entry::{
@@ -111,6 +113,10 @@ pub enum ReplicaError {
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// A sync v2 command that does not fit the executor's v2 state (unknown connection or
+    /// stream, a bound of [`V2Command`] hit, a malformed definition).
+    #[error("sync v2: {0}")]
+    V2(&'static str),
     /// No such document.
     #[error("document {0:?} not found")]
     NotFound(NamespaceId),
@@ -272,6 +278,8 @@ pub struct Replicas<B, C = NoContent> {
     /// costly as one of the two signatures). Cleared whenever the author table may change
     /// under it: import, delete, raw backend access, a failed commit.
     last_author: Option<Author>,
+    /// Sync v2 connections' dictionaries and document sessions.
+    v2: v2::V2Conns,
 }
 
 impl<B: Backend> Replicas<B, NoContent> {
@@ -296,6 +304,7 @@ impl<B: Backend, C: ContentStatusSource> Replicas<B, C> {
             checked: CheckedSignatures::default(),
             sync_holds: BTreeMap::new(),
             last_author: None,
+            v2: v2::V2Conns::default(),
         }
     }
 

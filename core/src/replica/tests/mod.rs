@@ -9,6 +9,7 @@ mod batch;
 mod prefix;
 mod queries;
 mod sync;
+mod v2;
 
 use bytes::Bytes;
 

@@ -131,6 +131,9 @@ pub struct Indexed<B> {
     held: Footprint,
     budget: usize,
     stats: IndexStats,
+    /// Sync v2 fingerprints of whole namespaces, learnt by a scan and kept until the
+    /// namespace is next written (one per namespace, 40 bytes each).
+    v2_sums: BTreeMap<NamespaceId, crate::v2::Fingerprint>,
 }
 
 /// A loaded chunk list with its last use.
@@ -178,6 +181,7 @@ impl<B> Indexed<B> {
             held: Footprint::default(),
             budget,
             stats: IndexStats::default(),
+            v2_sums: BTreeMap::new(),
         }
     }
 
@@ -189,7 +193,18 @@ impl<B> Indexed<B> {
     /// The backend, for reads (and for tools that write and then call
     /// [`forget`](Self::forget)): writes made here bypass the index.
     pub fn backend_mut(&mut self) -> &mut B {
+        self.v2_sums.clear();
         &mut self.backend
+    }
+
+    /// The sync v2 fingerprint of the whole namespace, if known since its last write.
+    pub fn v2_fingerprint(&self, ns: NamespaceId) -> Option<crate::v2::Fingerprint> {
+        self.v2_sums.get(&ns).copied()
+    }
+
+    /// Remembers the sync v2 fingerprint of the whole namespace until its next write.
+    pub fn set_v2_fingerprint(&mut self, ns: NamespaceId, fp: crate::v2::Fingerprint) {
+        self.v2_sums.insert(ns, fp);
     }
 
     /// The backend, dropping the index (summaries not flushed yet are not written).
@@ -499,6 +514,7 @@ impl<B: Backend> Backend for Indexed<B> {
 
     fn put(&mut self, entry: SignedEntry) -> Result<(), StoreError> {
         let ns = entry.namespace();
+        self.v2_sums.remove(&ns);
         // A namespace with a known summary keeps its chunk list exact; one without is learnt
         // by a build on next use.
         if !self.indexes(ns)? {
@@ -540,6 +556,7 @@ impl<B: Backend> Backend for Indexed<B> {
         author: AuthorId,
         key: &[u8],
     ) -> Result<Option<SignedEntry>, StoreError> {
+        self.v2_sums.remove(&ns);
         let indexes = self.indexes(ns)?;
         if indexes {
             // Loaded before the removal: a list built after it would count it twice.
@@ -647,6 +664,7 @@ impl<B: Backend> Backend for Indexed<B> {
     }
 
     fn remove_namespace(&mut self, id: NamespaceId) -> Result<(), StoreError> {
+        self.v2_sums.remove(&id);
         self.unload(id);
         self.pinned.remove(&id);
         self.pending.remove(&id);

@@ -109,6 +109,7 @@ impl<B: Backend> Indexed<B> {
     /// [`backend_mut`](Self::backend_mut); both are rebuilt from the backend on next use. The
     /// persisted summary is deleted at once.
     pub fn forget(&mut self, ns: NamespaceId) -> Result<(), StoreError> {
+        self.v2_sums.remove(&ns);
         self.unload(ns);
         self.backend.put_summary(ns, None)?;
         self.invalidated.insert(ns);
@@ -119,6 +120,7 @@ impl<B: Backend> Indexed<B> {
 
     /// [`forget`](Self::forget) for every namespace.
     pub fn forget_all(&mut self) -> Result<(), StoreError> {
+        self.v2_sums.clear();
         let mut all: BTreeSet<NamespaceId> = self.summaries.keys().copied().collect();
         all.extend(
             self.backend

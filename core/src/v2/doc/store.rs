@@ -8,9 +8,10 @@
 //! Cost: counts and keys at a rank come from the store's O(log n) index. The v2 fingerprint
 //! of a range is summed over the range's entries here (O(range), chunked reads of
 //! [`READ_CHUNK`]); the index carries v1's XOR fingerprints, not yet v2's sums
-//! (`docs/sync-v2.md` §0). A session asks for the fingerprint of a whole document only when it
-//! opens it, and of ranges it is about to split or list, so the scans add up to about the
-//! size of the differing ranges plus one pass over the document.
+//! (`docs/sync-v2.md` §0). The whole document's fingerprint is kept by the index until the
+//! document is next written ([`Indexed::v2_fingerprint`]), so phase 1 over unchanged documents
+//! costs no scan; ranges are summed when a session splits or lists them, so the scans add up
+//! to about the size of the differing ranges.
 
 use crate::{
     entry::{EntryLimits, KeyCache, RecordIdentifier, SignedEntry},
@@ -175,6 +176,12 @@ impl<B: Backend> DocStore for IndexedDoc<'_, B> {
     }
 
     fn fingerprint(&mut self, range: &KeyRange) -> Result<Fingerprint, StoreError> {
+        let whole = *range == KeyRange::all();
+        if whole {
+            if let Some(fp) = self.indexed.v2_fingerprint(self.ns) {
+                return Ok(fp);
+            }
+        }
         let mut fp = Fingerprint::default();
         let mut skip = 0;
         loop {
@@ -183,6 +190,9 @@ impl<B: Backend> DocStore for IndexedDoc<'_, B> {
                 fp.add(&ItemHash::of_entry(e.entry()));
             }
             if chunk.len() < READ_CHUNK {
+                if whole {
+                    self.indexed.set_v2_fingerprint(self.ns, fp);
+                }
                 return Ok(fp);
             }
             skip += chunk.len() as u64;

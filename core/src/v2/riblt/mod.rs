@@ -70,6 +70,11 @@ impl Hasher {
         Self { key }
     }
 
+    /// The key (a runtime hands it to the store's document sessions).
+    pub fn key(&self) -> [u8; 32] {
+        self.key
+    }
+
     /// `h = keyed_hash(key, item)`: checksum = `h[0..8]` and seed = `h[8..16]`, both
     /// little-endian.
     pub fn hash(&self, item: &Item) -> (u64, u64) {

@@ -1,0 +1,352 @@
+//! The store side of sync v2: document sessions and author dictionaries of v2 connections,
+//! run by the executor so that every step reads and writes the store directly.
+//!
+//! A runtime drives a connection's control stream with [`crate::v2::conn`] and sends each
+//! document stream's messages here as [`V2Command`]s; the executor keeps, per connection, the
+//! [`Dictionary`] all its documents share and one [`DocSession`] per stream. Received entries
+//! are validated with the executor's [`EntryLimits`](crate::entry::EntryLimits), inserted
+//! prefix-aware, and reported as [`ReplicaEvent::RemoteInsert`] like v1's, so downloads and
+//! subscribers see no difference.
+//!
+//! Bounds: at most [`MAX_V2_CONNECTIONS`] connections and [`MAX_V2_STREAMS`] streams per
+//! connection; one more is refused with [`ReplicaError::V2`]. A connection's state is dropped
+//! by [`V2Command::End`] (the runtime sends it whenever the connection ends).
+
+use std::collections::BTreeMap;
+
+use super::{ReplicaError, ReplicaEvent, Replicas};
+use crate::{
+    hash::PeerId,
+    keys::{AuthorId, NamespaceId},
+    ranger::{ContentStatusSource, Received},
+    store::Backend,
+    time::Now,
+    v2::{
+        codec::{AbortCode, Message},
+        conn::{Offer, MAX_STREAMS},
+        dict::Dictionary,
+        doc::{DocConfig, DocError, DocSession, DocStats, DocStore, IndexedDoc, KeyRange},
+        riblt::Hasher,
+        tags::NamespaceTag,
+    },
+};
+
+/// Most v2 connections whose store state the executor holds at once.
+pub const MAX_V2_CONNECTIONS: usize = 1024;
+/// Most document streams per connection (twice the protocol's stream limit: a stream the
+/// peer has finished may not be closed here yet).
+pub const MAX_V2_STREAMS: usize = 2 * MAX_STREAMS as usize;
+
+/// A store operation of sync v2 ([`StoreCommand::V2`](super::StoreCommand::V2)).
+#[derive(Debug, Clone)]
+pub enum V2Command {
+    /// The documents this node syncs (open, sync enabled) with their v2 fingerprints.
+    Offers,
+    /// A new connection with `peer`.
+    Begin {
+        /// Connection id, chosen by the runtime.
+        conn: u64,
+        /// The peer.
+        peer: PeerId,
+    },
+    /// The peer's author definitions (an `Authors` message of its control stream).
+    Define {
+        /// Connection.
+        conn: u64,
+        /// First index defined.
+        first: u32,
+        /// The ids.
+        ids: Vec<AuthorId>,
+    },
+    /// Opens a document stream (the connection's acceptor).
+    Open {
+        /// Connection.
+        conn: u64,
+        /// Stream id, chosen by the runtime.
+        stream: u64,
+        /// The document.
+        namespace: NamespaceId,
+        /// Its tag on this connection.
+        tag: NamespaceTag,
+        /// The connection's RIBLT key.
+        riblt_key: [u8; 32],
+        /// Session policy.
+        config: DocConfig,
+    },
+    /// Answers a document stream the peer opened (the connection's dialer).
+    Accept {
+        /// Connection.
+        conn: u64,
+        /// Stream id.
+        stream: u64,
+        /// The document its tag names.
+        namespace: NamespaceId,
+        /// The connection's RIBLT key.
+        riblt_key: [u8; 32],
+        /// Session policy.
+        config: DocConfig,
+    },
+    /// A message read from a document stream.
+    Handle {
+        /// Connection.
+        conn: u64,
+        /// Stream id.
+        stream: u64,
+        /// The message.
+        message: Message,
+    },
+    /// The connection ended: drop its dictionary and sessions.
+    End {
+        /// Connection.
+        conn: u64,
+    },
+}
+
+/// What a document session step asks the runtime to write.
+#[derive(Debug, Clone, Default)]
+pub struct V2Step {
+    /// `Authors` definitions, for the control stream, to write first.
+    pub control: Vec<Message>,
+    /// Messages for the document stream.
+    pub messages: Vec<Message>,
+    /// Both sides sent `DocDone`: the stream is over (the opener finishes it).
+    pub done: bool,
+    /// The session failed: abort the stream with this code (`None`: the peer aborted).
+    pub failed: Option<(Option<AbortCode>, String)>,
+    /// The session's counters.
+    pub stats: DocStats,
+}
+
+/// The answer to a [`V2Command`].
+#[derive(Debug, Clone)]
+pub enum V2Response {
+    /// The offers.
+    Offers(Vec<Offer>),
+    /// Done.
+    Done,
+    /// A session step.
+    Step(V2Step),
+    /// The message uses an author index the peer has not defined yet: send it again after
+    /// the next [`V2Command::Define`] (and read nothing more from that stream until then).
+    Parked,
+}
+
+/// Per-connection store state.
+#[derive(Debug)]
+struct Conn {
+    peer: PeerId,
+    dict: Dictionary,
+    docs: BTreeMap<u64, (NamespaceId, DocSession)>,
+}
+
+/// The v2 connections of an executor.
+#[derive(Debug, Default)]
+pub(super) struct V2Conns(BTreeMap<u64, Conn>);
+
+fn v2_error(msg: &'static str) -> ReplicaError {
+    ReplicaError::V2(msg)
+}
+
+impl<B: Backend, C: ContentStatusSource> Replicas<B, C> {
+    /// Runs one [`V2Command`].
+    pub fn apply_v2(&mut self, now: Now, cmd: V2Command) -> Result<V2Response, ReplicaError> {
+        match cmd {
+            V2Command::Offers => {
+                let syncing: Vec<NamespaceId> = self
+                    .open
+                    .iter()
+                    .filter(|(_, r)| r.sync)
+                    .map(|(ns, _)| *ns)
+                    .collect();
+                let mut offers = Vec::with_capacity(syncing.len());
+                for ns in syncing {
+                    let fingerprint =
+                        IndexedDoc::new(&mut self.indexed, ns, self.config.limits, now)
+                            .fingerprint(&KeyRange::all())?;
+                    offers.push(Offer {
+                        namespace: ns,
+                        fingerprint,
+                    });
+                }
+                Ok(V2Response::Offers(offers))
+            }
+            V2Command::Begin { conn, peer } => {
+                if self.v2.0.len() >= MAX_V2_CONNECTIONS && !self.v2.0.contains_key(&conn) {
+                    return Err(v2_error("too many v2 connections"));
+                }
+                self.v2.0.insert(
+                    conn,
+                    Conn {
+                        peer,
+                        dict: Dictionary::new(),
+                        docs: BTreeMap::new(),
+                    },
+                );
+                Ok(V2Response::Done)
+            }
+            V2Command::Define { conn, first, ids } => {
+                let c = self.conn(conn)?;
+                c.dict
+                    .define(first, &ids)
+                    .map_err(|_| v2_error("bad author definition"))?;
+                Ok(V2Response::Done)
+            }
+            V2Command::Open {
+                conn,
+                stream,
+                namespace,
+                tag,
+                riblt_key,
+                config,
+            } => {
+                self.syncing(namespace)?;
+                self.hold_for_sync(now.mono, namespace);
+                self.room_for(conn, stream)?;
+                let mut c = self.v2.0.remove(&conn).expect("checked");
+                let result = {
+                    let mut doc =
+                        IndexedDoc::new(&mut self.indexed, namespace, self.config.limits, now)
+                            .with_content(&mut self.content);
+                    DocSession::open(config, Hasher::new(riblt_key), tag, &mut doc, &mut c.dict)
+                };
+                let step = match result {
+                    Ok((session, messages)) => {
+                        let step = V2Step {
+                            control: c.dict.take_definitions(),
+                            messages,
+                            done: session.is_done(),
+                            failed: None,
+                            stats: *session.stats(),
+                        };
+                        c.docs.insert(stream, (namespace, session));
+                        step
+                    }
+                    Err(e) => failed_step(e)?,
+                };
+                self.v2.0.insert(conn, c);
+                Ok(V2Response::Step(step))
+            }
+            V2Command::Accept {
+                conn,
+                stream,
+                namespace,
+                riblt_key,
+                config,
+            } => {
+                self.syncing(namespace)?;
+                self.hold_for_sync(now.mono, namespace);
+                self.room_for(conn, stream)?;
+                let session = DocSession::accept(config, Hasher::new(riblt_key));
+                self.conn(conn)?.docs.insert(stream, (namespace, session));
+                Ok(V2Response::Done)
+            }
+            V2Command::Handle {
+                conn,
+                stream,
+                message,
+            } => self.handle_v2(now, conn, stream, message),
+            V2Command::End { conn } => {
+                self.v2.0.remove(&conn);
+                Ok(V2Response::Done)
+            }
+        }
+    }
+
+    fn conn(&mut self, conn: u64) -> Result<&mut Conn, ReplicaError> {
+        self.v2
+            .0
+            .get_mut(&conn)
+            .ok_or(v2_error("unknown v2 connection"))
+    }
+
+    fn room_for(&mut self, conn: u64, stream: u64) -> Result<(), ReplicaError> {
+        let c = self.conn(conn)?;
+        if c.docs.len() >= MAX_V2_STREAMS || c.docs.contains_key(&stream) {
+            return Err(v2_error("too many v2 streams, or a stream id reused"));
+        }
+        Ok(())
+    }
+
+    fn handle_v2(
+        &mut self,
+        now: Now,
+        conn: u64,
+        stream: u64,
+        message: Message,
+    ) -> Result<V2Response, ReplicaError> {
+        let c = self.conn(conn)?;
+        if c.dict.is_missing_for(&message) {
+            return Ok(V2Response::Parked);
+        }
+        let mut c = self.v2.0.remove(&conn).expect("checked");
+        let Some((ns, mut session)) = c.docs.remove(&stream) else {
+            self.v2.0.insert(conn, c);
+            return Err(v2_error("unknown v2 stream"));
+        };
+        self.hold_for_sync(now.mono, ns);
+        let subscribed = self.open.get(&ns).is_some_and(|r| r.subscribed);
+        let policy = self.indexed.get_download_policy(ns)?.unwrap_or_default();
+        let from = c.peer;
+        let mut inserted = false;
+        let mut events = Vec::new();
+        let result = {
+            let mut observe = |e: &crate::entry::SignedEntry,
+                               status: crate::ranger::ContentStatus,
+                               received: &Received| {
+                if let Received::Inserted { .. } = received {
+                    inserted = true;
+                    if subscribed {
+                        events.push(ReplicaEvent::RemoteInsert {
+                            namespace: ns,
+                            entry: e.clone(),
+                            from,
+                            should_download: !e.is_empty() && policy.matches(e.key()),
+                            remote_content_status: status,
+                        });
+                    }
+                }
+            };
+            let mut doc = IndexedDoc::new(&mut self.indexed, ns, self.config.limits, now)
+                .with_content(&mut self.content)
+                .with_observer(&mut observe);
+            session.handle(&mut doc, &mut c.dict, message)
+        };
+        self.events.extend(events);
+        if inserted {
+            self.touch(now);
+        }
+        let step = match result {
+            Ok(messages) => {
+                let step = V2Step {
+                    control: c.dict.take_definitions(),
+                    messages,
+                    done: session.is_done(),
+                    failed: None,
+                    stats: *session.stats(),
+                };
+                if !step.done {
+                    c.docs.insert(stream, (ns, session));
+                }
+                step
+            }
+            Err(e) => {
+                let mut step = failed_step(e)?;
+                step.stats = *session.stats();
+                step
+            }
+        };
+        self.v2.0.insert(conn, c);
+        Ok(V2Response::Step(step))
+    }
+}
+
+/// A step for a failed session; store failures stay errors of the command.
+fn failed_step(e: DocError) -> Result<V2Step, ReplicaError> {
+    match e {
+        DocError::Store(e) => Err(ReplicaError::Store(e)),
+        e => Ok(V2Step {
+            failed: Some((e.code(), e.to_string())),
+            ..V2Step::default()
+        }),
+    }
+}
