@@ -63,6 +63,9 @@ pub enum DocsError {
     /// The store could not be opened.
     #[error("store: {0}")]
     Open(#[from] sheaf_core::store::StoreError),
+    /// A sync v2 connection failed (dial, handshake, a stream, or the peer).
+    #[error("sync v2: {0}")]
+    SyncV2(String),
     /// The store answered a command with a reply of another kind (a bug, never a default).
     #[error("the store answered with a {got} reply where {expected} was expected")]
     UnexpectedReply {
@@ -109,6 +112,7 @@ pub struct Builder<R> {
     gossip_probe: std::time::Duration,
     gate: Option<GossipGate>,
     memory: MemoryBudget,
+    sync_v2: bool,
     _rt: std::marker::PhantomData<fn() -> R>,
 }
 
@@ -188,6 +192,13 @@ impl<R: Runtime> Builder<R> {
     /// connections peers open to us.
     pub fn gossip_gate(mut self, gate: GossipGate) -> Self {
         self.gate = Some(gate);
+        self
+    }
+
+    /// Turns sync v2 (`/sheaf-sync/2`, see [`Docs::sync_all`]) on or off; on by default. Off,
+    /// the node neither serves nor dials it, and speaks only iroh-docs' v1.
+    pub fn sync_v2(mut self, enabled: bool) -> Self {
+        self.sync_v2 = enabled;
         self
     }
 
@@ -316,6 +327,7 @@ impl<R: Runtime> Builder<R> {
                 author_file,
                 metrics,
                 gate,
+                sync_v2: self.sync_v2,
             }),
         })
     }
@@ -368,6 +380,7 @@ pub(crate) struct Inner<R: Runtime> {
     author_file: Option<PathBuf>,
     metrics: Arc<crate::metrics::Metrics>,
     gate: crate::gossip_gate::GossipGate,
+    sync_v2: bool,
 }
 
 /// The health of a node ([`Docs::health`]).
@@ -420,6 +433,7 @@ impl<R: Runtime> Docs<R> {
             gossip_probe: crate::gossip_probe::DEFAULT_PERIOD,
             gate: None,
             memory: MemoryBudget::default(),
+            sync_v2: true,
             _rt: std::marker::PhantomData,
         }
     }
@@ -440,6 +454,7 @@ impl<R: Runtime> Docs<R> {
             gossip_probe: crate::gossip_probe::DEFAULT_PERIOD,
             gate: None,
             memory: MemoryBudget::default(),
+            sync_v2: true,
             _rt: std::marker::PhantomData,
         }
     }
@@ -681,7 +696,12 @@ impl<R: Runtime> Docs<R> {
     /// [`crate::BoundedShutdown`] as this one does, or the router's shutdown can hang with
     /// many documents (see that type's module).
     pub fn router(&self, gossip: Gossip) -> iroh::protocol::Router {
-        iroh::protocol::Router::builder(self.inner.endpoint.clone())
+        let mut router = iroh::protocol::Router::builder(self.inner.endpoint.clone());
+        if self.sync_v2_enabled() {
+            // First: the accepting side picks the first of its ALPNs a dialer offers.
+            router = router.accept(crate::ALPN_V2, crate::SyncV2Handler(self.clone()));
+        }
+        router
             .accept(crate::ALPN, self.clone())
             .accept(
                 iroh_blobs::ALPN,
@@ -700,6 +720,11 @@ impl<R: Runtime> Docs<R> {
             "gossip",
             GOSSIP_SHUTDOWN_BOUND,
         )
+    }
+
+    /// Whether this node serves and dials sync v2 ([`Builder::sync_v2`]).
+    pub fn sync_v2_enabled(&self) -> bool {
+        self.inner.sync_v2
     }
 
     pub(crate) fn valid_peer(&self, addr: &sheaf_core::wire::NodeAddr) -> bool {

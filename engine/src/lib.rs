@@ -31,6 +31,7 @@ mod store_thread;
 mod tests;
 mod topic;
 mod transport;
+mod v2;
 
 pub use doc::{AddrInfoOptions, Doc, Events, FileProgress, ShareMode};
 pub use docs::{Builder, Docs, DocsError, Health, MemoryBudget, Result, DEFAULT_MEMORY_BUDGET};
@@ -52,6 +53,7 @@ pub use shutdown::{BoundedShutdown, GOSSIP_SHUTDOWN_BOUND, LIVE_SHUTDOWN_BOUND};
 pub use transport::{
     gossip_builder, transport_config, GOSSIP_CACHE_EVICT_INTERVAL, MAX_LIVE_DOCUMENTS_PER_PEER,
 };
+pub use v2::{SyncAllReport, SyncProtocol, SyncV2Handler, ALPN_V2};
 
 /// The ALPN of the sync protocol, shared with iroh-docs.
 pub const ALPN: &[u8] = b"/iroh-sync/1";

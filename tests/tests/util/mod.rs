@@ -130,6 +130,8 @@ pub struct NodeOpts {
     pub mem_backend: bool,
     /// Run the store on this backend instead (only without `dir`).
     pub fragile: Option<fragile::Fragile>,
+    /// Turn sync v2 off (`Builder::sync_v2(false)`).
+    pub no_sync_v2: bool,
 }
 
 /// A node with documents in memory.
@@ -192,7 +194,7 @@ pub async fn spawn_on(
     if let Some(live) = opts.live {
         builder = builder.live_config(live);
     }
-    builder = builder.gossip_gate(gate);
+    builder = builder.gossip_gate(gate).sync_v2(!opts.no_sync_v2);
     let gossip = sheaf_tokio::gossip_builder().spawn(endpoint.clone());
     let docs = match builder
         .spawn(endpoint.clone(), blobs.clone(), gossip.clone())

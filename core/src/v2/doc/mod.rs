@@ -243,6 +243,7 @@ impl DocSession {
                 .clamp(1, MAX_SYMBOLS_PER_FRAME as u64);
             let symbols = encoder.next_symbols(first as usize);
             s.stats.symbols_sent = symbols.len() as u64;
+            s.stats.method = Method::Riblt;
             ob.symbols(0, symbols);
             s.state = State::Encoding { encoder, items };
         } else {

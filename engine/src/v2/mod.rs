@@ -1,0 +1,204 @@
+//! Sync v2 over iroh (`docs/sync-v2.md`): every document two Sheaf nodes share, over one
+//! connection.
+//!
+//! This module is wiring. The protocol's decisions are the core's: the connection session
+//! ([`sheaf_core::v2::conn`]: handshake, phase 1, stream scheduling) runs here on the
+//! connection's task, the document sessions run in the store executor
+//! ([`StoreCommand::V2`](sheaf_core::replica::StoreCommand::V2)), and this module moves their
+//! messages between QUIC streams and them.
+//!
+//! * **Negotiation.** [`Docs::sync_all`] dials [`ALPN_V2`] with [`crate::ALPN`] as an
+//!   additional ALPN. A peer that serves v2 answers v2; one that serves only v1 (iroh-docs, or
+//!   a Sheaf node with v2 turned off) answers v1, and every shared document is then synced over
+//!   v1, one connection each, as the live engine does. The router of [`Docs::router`] serves
+//!   [`ALPN_V2`] before [`crate::ALPN`], so a v2 dial is answered with v2.
+//! * **Switch.** [`Builder::sync_v2`](crate::Builder::sync_v2)`(false)` turns v2 off: the node
+//!   neither serves nor dials it.
+//! * **Scope.** The live engine's own syncs (on joining, on a new neighbour, after missed
+//!   gossip) still use v1 per document; v2 runs when [`Docs::sync_all`] is called.
+//!
+//! # Bounds
+//!
+//! A connection runs at most [`ConnConfig::max_streams`] document streams at once (the
+//! smaller of both sides'); each stream reads at most one frame (≤ 64 KiB) ahead and holds at
+//! most [`PARKED_PER_STREAM`] messages while it waits for an author definition; all readers
+//! share one channel of [`EVENTS`] messages. A connection with no progress for [`IDLE`], or a
+//! write that does not complete within [`IDLE`], is closed with `Unavailable`.
+
+mod io;
+
+use std::{
+    sync::atomic::{AtomicU64, Ordering},
+    time::{Duration, Instant},
+};
+
+use iroh::endpoint::{ConnectOptions, Connection};
+use sheaf_core::{
+    replica::{StoreCommand, StoreResponse, V2Command, V2Response},
+    v2::conn::{ConnConfig, Offer},
+    NamespaceId,
+};
+
+use crate::{
+    convert::{endpoint_addr, peer_id},
+    docs::{Docs, DocsError, Result},
+    reply::expect_reply,
+    runtime::Runtime,
+};
+
+/// The ALPN of Sheaf sync v2.
+pub const ALPN_V2: &[u8] = b"/sheaf-sync/2";
+
+/// Messages all of a connection's stream readers may have queued for it at once.
+pub const EVENTS: usize = 64;
+/// Messages a document stream may hold while it waits for an author definition; one more
+/// aborts the stream (`Protocol`).
+pub const PARKED_PER_STREAM: usize = 16;
+/// How long a connection may make no progress (or a write may block) before it is closed.
+pub const IDLE: Duration = Duration::from_secs(30);
+
+/// Which protocol a [`Docs::sync_all`] used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SyncProtocol {
+    /// Sync v2: every shared document over one connection.
+    V2,
+    /// The peer answered v1 (or v2 is off here): a v1 sync of each document was started.
+    V1,
+}
+
+/// What a [`Docs::sync_all`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SyncAllReport {
+    /// The protocol used.
+    pub protocol: SyncProtocol,
+    /// Documents offered (those open for sync here).
+    pub offered: u64,
+    /// Documents found to differ and reconciled (v2).
+    pub differing: u64,
+    /// Entries sent (v2).
+    pub entries_sent: u64,
+    /// Entries received (v2).
+    pub entries_received: u64,
+    /// Wall time, from dialing to the end of the round.
+    pub duration: Duration,
+}
+
+static NEXT_CONN: AtomicU64 = AtomicU64::new(1);
+
+impl<R: Runtime> Docs<R> {
+    /// Syncs every document this node has open for sync with `peer`: over one sync v2
+    /// connection when the peer serves it (only documents both hold are reconciled, and only
+    /// those whose state differs), else by a v1 sync of each document (started, not awaited).
+    pub async fn sync_all(&self, peer: iroh::EndpointAddr) -> Result<SyncAllReport> {
+        let started = Instant::now();
+        let offers = self.v2_offers().await?;
+        let mut report = SyncAllReport {
+            protocol: SyncProtocol::V1,
+            offered: offers.len() as u64,
+            differing: 0,
+            entries_sent: 0,
+            entries_received: 0,
+            duration: Duration::ZERO,
+        };
+        if self.sync_v2_enabled() {
+            let conn = self
+                .endpoint()
+                .connect_with_opts(
+                    peer.clone(),
+                    ALPN_V2,
+                    ConnectOptions::new().with_additional_alpns(vec![crate::ALPN.to_vec()]),
+                )
+                .await
+                .map_err(|e| DocsError::SyncV2(e.to_string()))?
+                .await
+                .map_err(|e| DocsError::SyncV2(e.to_string()))?;
+            if conn.alpn() == ALPN_V2 {
+                report.protocol = SyncProtocol::V2;
+                let done = io::Driver::dial(self.clone(), conn, self.v2_config(), offers).await?;
+                report.differing = done.differing;
+                report.entries_sent = done.entries_sent;
+                report.entries_received = done.entries_received;
+                report.duration = started.elapsed();
+                return Ok(report);
+            }
+            conn.close(0u32.into(), b"v1 per document");
+        }
+        let node = crate::convert::node_addr(&peer);
+        for offer in &offers {
+            self.start_sync_v1(offer.namespace, node.clone()).await?;
+        }
+        report.duration = started.elapsed();
+        Ok(report)
+    }
+
+    /// Serves a connection that negotiated [`ALPN_V2`].
+    pub async fn handle_v2_connection(&self, conn: Connection) -> Result<()> {
+        if !self.sync_v2_enabled() {
+            conn.close(5u32.into(), b"sync v2 is off");
+            return Err(DocsError::SyncV2("sync v2 is off".into()));
+        }
+        let offers = self.v2_offers().await?;
+        io::Driver::accept(self.clone(), conn, self.v2_config(), offers)
+            .await
+            .map(|_| ())
+    }
+
+    async fn v2_offers(&self) -> Result<Vec<Offer>> {
+        match self.v2_call(V2Command::Offers).await? {
+            V2Response::Offers(offers) => Ok(offers),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    pub(crate) async fn v2_call(&self, cmd: V2Command) -> Result<V2Response> {
+        let reply: StoreResponse = self.call(StoreCommand::V2(cmd)).await?;
+        expect_reply!(reply, V2)
+    }
+
+    fn v2_config(&self) -> ConnConfig {
+        ConnConfig::default()
+    }
+
+    async fn start_sync_v1(
+        &self,
+        namespace: NamespaceId,
+        peer: sheaf_core::wire::NodeAddr,
+    ) -> Result<()> {
+        if endpoint_addr(&peer).is_none() {
+            return Ok(());
+        }
+        self.live(sheaf_core::live::ApiCommand::StartSync {
+            namespace,
+            peers: vec![peer],
+        })
+        .await
+    }
+
+    pub(crate) fn me(&self) -> sheaf_core::PeerId {
+        peer_id(self.endpoint().id())
+    }
+}
+
+fn unexpected(r: &V2Response) -> DocsError {
+    DocsError::SyncV2(format!("unexpected store answer {r:?}"))
+}
+
+/// The protocol handler for [`ALPN_V2`] (what [`Docs::router`] mounts, before
+/// [`crate::ALPN`]).
+#[derive(Debug, Clone)]
+pub struct SyncV2Handler<R: Runtime>(pub Docs<R>);
+
+impl<R: Runtime> iroh::protocol::ProtocolHandler for SyncV2Handler<R> {
+    async fn accept(
+        &self,
+        connection: Connection,
+    ) -> std::result::Result<(), iroh::protocol::AcceptError> {
+        self.0.handle_v2_connection(connection).await.map_err(|e| {
+            iroh::protocol::AcceptError::from_err(std::io::Error::other(e.to_string()))
+        })
+    }
+}
+
+pub(crate) fn next_conn_id() -> u64 {
+    NEXT_CONN.fetch_add(1, Ordering::Relaxed)
+}
