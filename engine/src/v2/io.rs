@@ -51,6 +51,9 @@ struct DocStream {
     parked: VecDeque<Message>,
     /// The store session exists (the dialer creates it on `DocOpen`).
     started: bool,
+    /// The peer's side ended while messages were parked: the stream is abandoned if its
+    /// session is not done once they are handled.
+    peer_ended: bool,
 }
 
 /// What a round did.
@@ -253,12 +256,13 @@ impl<R: Runtime> Driver<R> {
                             send,
                             parked: VecDeque::new(),
                             started: false,
+                            peer_ended: false,
                         },
                     );
                 }
                 Ev::Doc(id, Read::Msg(m)) => self.on_doc(id, m).await?,
-                Ev::Doc(id, Read::End | Read::Failed(_)) => {
-                    // Ended before its session did: the session is abandoned.
+                Ev::Doc(id, Read::End) => self.peer_ended(id),
+                Ev::Doc(id, Read::Failed(_)) => {
                     if self.streams.remove(&id).is_some() {
                         self.stream_ended();
                     }
@@ -337,6 +341,7 @@ impl<R: Runtime> Driver<R> {
                     send,
                     parked: VecDeque::new(),
                     started: true,
+                    peer_ended: false,
                 },
             );
             self.done.differing += 1;
@@ -422,6 +427,20 @@ impl<R: Runtime> Driver<R> {
         }
     }
 
+    /// The peer finished stream `id`. A session not done by then is abandoned, once the
+    /// messages it parked (which arrived before the end) are handled.
+    fn peer_ended(&mut self, id: u64) {
+        let Some(s) = self.streams.get_mut(&id) else {
+            return;
+        };
+        if s.parked.is_empty() {
+            self.streams.remove(&id);
+            self.stream_ended();
+        } else {
+            s.peer_ended = true;
+        }
+    }
+
     /// Retries parked messages after a definition arrived.
     async fn unpark(&mut self) -> Result<()> {
         let ids: Vec<u64> = self
@@ -435,6 +454,13 @@ impl<R: Runtime> Driver<R> {
                 if self.handle(id, m).await? {
                     break;
                 }
+            }
+            if self
+                .streams
+                .get(&id)
+                .is_some_and(|s| s.peer_ended && s.parked.is_empty())
+            {
+                self.peer_ended(id);
             }
         }
         Ok(())
