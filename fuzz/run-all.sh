@@ -33,7 +33,7 @@ fi
 export RUSTC_BOOTSTRAP=1
 export CARGO_TERM_COLOR=never
 
-targets=(decode_frame decode_gossip decode_ticket decode_v2 replica_sync live_inputs sim_seed)
+targets=(decode_frame decode_gossip decode_ticket decode_v2 v2_sessions replica_sync live_inputs sim_seed)
 
 echo "== building ${targets[*]}"
 cargo fuzz build --fuzz-dir fuzz || exit 1

@@ -235,6 +235,14 @@ impl Node {
         })
     }
 
+    /// Sync v2 of every shared document with `peer` (Sheaf only; `None` for iroh-docs).
+    pub async fn sync_all(&self, peer: &EndpointAddr) -> Result<Option<sheaf_tokio::SyncAllReport>> {
+        match &self.inner {
+            Inner::Sheaf { docs, .. } => Ok(Some(docs.sync_all(peer.clone()).await?)),
+            Inner::Iroh { .. } => Ok(None),
+        }
+    }
+
     /// A Sheaf node's engine metrics.
     pub fn sheaf_metrics(&self) -> Option<std::sync::Arc<sheaf_tokio::metrics::Metrics>> {
         match &self.inner {

@@ -79,7 +79,9 @@ pub fn headline(workload: &str) -> &'static [&'static str] {
         "W4" | "W5" => &["ms", "first_ms"],
         "W7" => &["wire_per_floor"],
         "W9" => &["p50_ms", "sync_ms"],
+        "W10" | "W10v2" => &["ms", "link_bytes", "flights"],
         "W11" => &["ms", "bytes", "cpu_s"],
+        "W11v2" => &["ms", "round_ms", "bytes", "cpu_s"],
         "W12" | "W12D" => &[
             "first_ms",
             "ms",
@@ -189,7 +191,11 @@ pub fn table(records: &[Record]) -> String {
                 sheaf.len(),
                 iv.len(),
                 iroh.len(),
-                ratio_text(sm, im),
+                if iroh.is_empty() {
+                    "Sheaf only".to_string()
+                } else {
+                    ratio_text(sm, im)
+                },
                 target(workload, &params, metric),
             );
         }
@@ -292,7 +298,9 @@ otherwise), divided by the floor: the sum of the encoded sizes of the `N` entrie
 `diff`, exchanging encoded messages until done (Sheaf: redb in memory, default split policy).
 - **W9** under attack: W6's live latency (`p50_ms`, 2 nodes, writes on the honest node timed until the attacked node's `InsertRemote`) and W5's no-op sync (`sync_ms`, the honest node dials the attacked one) with no attack, with a forged-`Put` gossip flood from a rogue node (`flood`), and with 500 connections that never send `Init` (`idle`); the degradation ratio is each attack's median over the same implementation's `none`.
 - **W10** diff sync over a slow link: W4 through the userspace link emulator (`bench/src/link.rs`, a UDP relay with one-way delay and loss per direction) at round-trip time `rtt_ms` and loss `loss_pct`; `ms` until both nodes hold the other's `new_per_side` entries, `round_trips` from Sheaf's `SyncFinished`, `link_bytes` and `flights` (bursts of packets) counted by the link. W3 and W6 with an `rtt_ms` parameter ran over the same link.
+- **W10v2** the same diff sync with sync v2 (Sheaf only): both nodes take the document up without a peer, B calls `sync_all` with A once; `sync_ms` is that round, no `round_trips` (`flights / 2` estimates them).
 - **W11** many documents: two persistent nodes share `docs` documents; one stops, the other changes `changed` of them, the first restarts and calls `start_sync` with its peer for every document; `ms` until all changes arrived, UDP bytes of the restarted node, CPU of the process.
+- **W11v2** the same with sync v2 (Sheaf only): the restarted node takes every document up without a peer (`resume_ms`), then calls `sync_all` with the peer once (`round_ms`: dial, phase 1 and the differing documents); `ms` from the restart until all changes arrived, as in W11; `differing` is the documents the round reconciled.
 - **W12** large nodes, each run in a fresh child process: `shape=pair` opens copies of an `N`-entry document on two nodes and syncs twice (`first_ms` right after opening, `ms` no-op), then once more after one node wrote an entry apart (`diff_ms`: the first sync that finds a difference); `bytes_per_entry` is the growth of resident memory over the syncs divided by the `2N` entries held. **W12D** (`shape=docs`): for each of `docs` documents of `N` entries in turn, one node writes one entry, the other syncs with it (a first sync with a difference, which needs the index on both), then a no-op sync, then both close it; `first_ms`/`ms` are medians over documents, `peak_mb` the process's peak RSS (two nodes), `growth_mb` that peak less the RSS after start-up; Sheaf's nodes run with a 24 MiB memory budget each.
 - **idle**: two Sheaf nodes sharing `docs` documents with `sheaf serve`'s anti-entropy (every 30 s) or without; the process's CPU over one minute after 45 s to settle, and its RSS growth.
 ";

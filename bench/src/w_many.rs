@@ -6,7 +6,9 @@
 //! resident memory.
 //!
 //! Every document is resumed with `start_sync` and the peer's address, one call after the
-//! other (each returns once the node has taken the document up).
+//! other (each returns once the node has taken the document up). `W11v2` (Sheaf only) resumes
+//! every document without a peer and then calls `sync_all` with the peer once: sync v2, every
+//! shared document over one connection.
 
 use std::{path::Path, time::Duration};
 
@@ -69,15 +71,20 @@ fn id_of(secret: &[u8; 32]) -> [u8; 32] {
         .to_bytes()
 }
 
-/// Opens (or imports) every document on `node` and starts syncing it with `peer`. Each call
-/// returns once the node has taken the document up, not when its sync finished.
-async fn resume(node: &Node, secrets: &[[u8; 32]], peer: &iroh::EndpointAddr) -> Result<()> {
+/// Opens (or imports) every document on `node` and starts syncing it with `peer` (with no
+/// peer: only takes it up for sync). Each call returns once the node has taken the document
+/// up, not when its sync finished.
+async fn resume(
+    node: &Node,
+    secrets: &[[u8; 32]],
+    peer: Option<&iroh::EndpointAddr>,
+) -> Result<()> {
     for s in secrets {
         let doc = match node.open_doc(id_of(s)).await {
             Ok(doc) => doc,
             Err(_) => node.import_secret(*s).await?,
         };
-        doc.start_sync(vec![peer.clone()]).await?;
+        doc.start_sync(peer.into_iter().cloned().collect()).await?;
     }
     Ok(())
 }
@@ -95,8 +102,15 @@ async fn until_synced(node: &Node, secrets: &[[u8; 32]], entries: usize) -> Resu
     Ok(())
 }
 
-/// One repetition of W11 for `imp`.
-async fn once(imp: Impl, docs: usize, changed: usize, rep: usize, dir: &Path) -> Result<Record> {
+/// One repetition of W11 for `imp` (`v2`: resume by one `sync_all`, Sheaf only).
+async fn once(
+    imp: Impl,
+    docs: usize,
+    changed: usize,
+    rep: usize,
+    dir: &Path,
+    v2: bool,
+) -> Result<Record> {
     let (dir_a, dir_b) = (dir.join("a"), dir.join("b"));
     std::fs::create_dir_all(&dir_a)?;
     std::fs::create_dir_all(&dir_b)?;
@@ -111,7 +125,7 @@ async fn once(imp: Impl, docs: usize, changed: usize, rep: usize, dir: &Path) ->
     }
     let b = Node::spawn(imp, Some(&dir_b)).await?;
     let started = Instant::now();
-    resume(&b, &secrets, &a.addr()).await?;
+    resume(&b, &secrets, Some(&a.addr())).await?;
     until_synced(&b, &secrets, 1).await?;
     progress(&format!(
         "W11 {}: {docs} documents joined in {:.1} s",
@@ -133,7 +147,16 @@ async fn once(imp: Impl, docs: usize, changed: usize, rep: usize, dir: &Path) ->
     }
     let (bytes0, cpu0) = (b.udp_bytes(), cpu_seconds());
     let t0 = Instant::now();
-    resume(&b, &secrets, &a.addr()).await?;
+    let mut v2_report = None;
+    if v2 {
+        resume(&b, &secrets, None).await?;
+        let resumed = t0.elapsed();
+        let report = b.sync_all(&a.addr()).await?.context("sync v2 needs Sheaf")?;
+        v2_report = Some((resumed, report));
+    } else {
+        resume(&b, &secrets, Some(&a.addr())).await?;
+    }
+    let resume_ms = t0.elapsed().as_secs_f64() * 1000.0;
     let deadline = t0 + PHASE_LIMIT;
     for (i, events) in waits.iter_mut().enumerate() {
         let key = Bytes::from(format!("changed{i}"));
@@ -146,9 +169,20 @@ async fn once(imp: Impl, docs: usize, changed: usize, rep: usize, dir: &Path) ->
         }
     }
     let ms = t0.elapsed().as_secs_f64() * 1000.0;
-    let mut rec = Record::new(imp.name(), "W11", rep)
+    let workload = if v2 { "W11v2" } else { "W11" };
+    let mut rec = Record::new(imp.name(), workload, rep)
         .param("docs", docs)
         .param("changed", changed);
+    match v2_report {
+        Some((resumed, report)) => {
+            // Taking the documents up, then the one v2 round.
+            rec.set("resume_ms", resumed.as_secs_f64() * 1000.0);
+            rec.set("round_ms", report.duration.as_secs_f64() * 1000.0);
+            rec.set("differing", report.differing as f64);
+        }
+        // The resume loop already starts every document's sync.
+        None => rec.set("resume_ms", resume_ms),
+    }
     rec.set("ms", ms);
     rec.set("bytes", (b.udp_bytes() - bytes0) as f64);
     rec.set("cpu_s", cpu_seconds() - cpu0);
@@ -161,9 +195,14 @@ async fn once(imp: Impl, docs: usize, changed: usize, rep: usize, dir: &Path) ->
 /// W11 for both implementations.
 pub async fn w11(out: &mut Out, docs: usize, changed: usize, reps: usize) -> Result<()> {
     for rep in 0..reps {
-        for imp in Impl::selected() {
+        let mut runs: Vec<(Impl, bool)> = Impl::selected().into_iter().map(|i| (i, false)).collect();
+        if runs.iter().any(|(i, _)| *i == Impl::Sheaf) {
+            runs.push((Impl::Sheaf, true));
+        }
+        for (imp, v2) in runs {
             let dir = tempfile::tempdir()?;
-            match tokio::time::timeout(PHASE_LIMIT * 3, once(imp, docs, changed, rep, dir.path()))
+            let run = once(imp, docs, changed, rep, dir.path(), v2);
+            match tokio::time::timeout(PHASE_LIMIT * 3, run)
                 .await
                 .context("W11 timed out")
             {
@@ -194,7 +233,7 @@ pub async fn idle(out: &mut Out, docs: usize, anti_entropy: bool) -> Result<()> 
         doc.start_sync(vec![]).await?;
         secrets.push(doc.secret().await?);
     }
-    resume(&b, &secrets, &a.addr()).await?;
+    resume(&b, &secrets, Some(&a.addr())).await?;
     until_synced(&b, &secrets, 1).await?;
     // Let the syncs of joining and the first anti-entropy rounds pass.
     tokio::time::sleep(Duration::from_secs(45)).await;

@@ -8,6 +8,11 @@
 //! Sheaf nodes use the split policy of `SHEAF_BENCH_SPLIT=KxM` if set (records get a `split`
 //! parameter).
 //!
+//! **W10v2** (Sheaf only) runs the same cells with sync v2 for the diff sync: both nodes take
+//! the document up without a peer and B calls `sync_all` with A once. `sync_ms` is that round
+//! (dial, phase 1, the document), `differing` the documents it reconciled; there is no
+//! `SyncFinished`, so no `round_trips` (`flights / 2` estimates them).
+//!
 //! - `ms`: until both nodes received the other's `new` entries;
 //! - `sync_ms`: until the first successful `SyncFinished` of either node (the diff sync
 //!   itself; either node may have dialed it: B's `start_sync`, or A on meeting B in the
@@ -28,7 +33,7 @@
 
 use std::time::Duration;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use bytes::Bytes;
 use tokio::{sync::mpsc, time::Instant};
 
@@ -68,8 +73,14 @@ pub async fn w10(out: &mut Out, m: &Matrix, reps: usize, stores: &Stores) -> Res
                 for rep in 0..reps {
                     let seed = (rep as u64) << 40 | rtt << 20 | new as u64;
                     let config = LinkConfig::symmetric(Duration::from_millis(rtt), loss, seed);
-                    for imp in Impl::selected() {
-                        let rec = once(imp, id, m.n, new, &name, stores, rep, config).await?;
+                    let mut runs: Vec<(Impl, bool)> =
+                        Impl::selected().into_iter().map(|i| (i, false)).collect();
+                    if runs.iter().any(|(i, _)| *i == Impl::Sheaf) {
+                        runs.push((Impl::Sheaf, true));
+                    }
+                    for (imp, v2) in runs {
+                        let rec =
+                            once(imp, id, m.n, new, &name, stores, rep, config, v2).await?;
                         out.push(rec);
                     }
                 }
@@ -89,8 +100,10 @@ async fn once(
     stores: &Stores,
     rep: usize,
     config: LinkConfig,
+    v2: bool,
 ) -> Result<Record> {
-    let rec = Record::new(imp.name(), "W10", rep)
+    let workload = if v2 { "W10v2" } else { "W10" };
+    let rec = Record::new(imp.name(), workload, rep)
         .param("n", n)
         .param("new_per_side", new);
     let mut rec = link_params(rec, &config);
@@ -104,7 +117,13 @@ async fn once(
     let a = Node::spawn_on(imp, Some(&a_dir), Family::V6).await?;
     let b = Node::spawn_on(imp, Some(&b_dir), Family::V4).await?;
     let link = Link::start(a.bound()?, b.bound()?, config).await?;
-    let result = bounded("W10", imp, n, run(&a, &b, &link, id, n, new, rep, &mut rec)).await;
+    let result = bounded(
+        "W10",
+        imp,
+        n,
+        run(&a, &b, &link, id, n, new, rep, &mut rec, v2),
+    )
+    .await;
     rec.status = match result {
         Some(Ok(status)) => status,
         Some(Err(e)) => {
@@ -131,6 +150,7 @@ async fn run(
     new: usize,
     rep: usize,
     rec: &mut Record,
+    v2: bool,
 ) -> Result<&'static str> {
     let a_addr = addr_at(a.endpoint().id(), link.addr_for_b());
     let (da, db) = (a.open_doc(id).await?, b.open_doc(id).await?);
@@ -171,12 +191,22 @@ async fn run(
         forward(db.subscribe().await?, 1, tx),
     ];
     da.start_sync(vec![]).await?;
+    if v2 {
+        db.start_sync(vec![]).await?;
+    }
     let before = link.stats();
     let t1 = Instant::now();
-    db.start_sync(vec![a_addr]).await?;
+    let (mut all_at, mut synced_at) = (None, None);
+    if v2 {
+        let report = b.sync_all(&a_addr).await?.context("sync v2 needs Sheaf")?;
+        synced_at = Some(t1 + report.duration);
+        rec.set("sync_ms", ms(report.duration));
+        rec.set("differing", report.differing as f64);
+    } else {
+        db.start_sync(vec![a_addr]).await?;
+    }
     let mut got = [0usize; 2];
     let (mut lagged, mut failed) = (0usize, 0usize);
-    let (mut all_at, mut synced_at) = (None, None);
     let mut status = "timeout";
     loop {
         let limit = match all_at {

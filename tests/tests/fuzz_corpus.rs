@@ -70,6 +70,11 @@ fn decode_v2_corpus() {
 }
 
 #[test]
+fn v2_sessions_corpus() {
+    replay("v2_sessions", fuzz::v2_sessions);
+}
+
+#[test]
 fn replica_sync_corpus() {
     replay("replica_sync", fuzz::replica_sync);
 }

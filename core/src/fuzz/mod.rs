@@ -13,6 +13,7 @@
 //! | [`decode_ticket`] | `data` as [`DocTicket`](crate::wire::DocTicket) bytes, as a ticket string, and as bytes wrapped into a ticket string: the byte and string paths agree, and a parsed ticket round-trips through both forms to a canonical fixpoint. |
 //! | [`live_inputs`] | a [`Live`](crate::live::Live) fed up to 256 arbitrary inputs with monotone time: API commands, store replies (right or wrong kinds) for its pending requests, in emission order as the contract requires, replica events, gossip (garbage and real ops), sync connections, frames (garbage, Init, Sync, Abort), closes and download results. Each input produces a bounded number of outputs, `handle_timeout` before the instant `poll_timeout` names does nothing and at that instant acts, `Live::check_invariants` holds after every input, and sessions and downloads in flight stay within their bounds. |
 //! | [`decode_v2`] | `data` is a `/sheaf-sync/2` stream (and also one payload): decoding it whole, in data-derived chunks and byte by byte gives the same messages and error; every decoded message re-encodes to exactly its frame (v2 encodings are canonical); the `Symbols` messages drive a rateless IBLT decoder with small limits, which never exceeds them. |
+//! | [`v2_sessions`] | a v2 document session (opener or responder, policy from the data) over a store of signed entries, fed up to 64 messages by a hostile peer (raw payloads, `Entries` of signed entries with their authors defined, `Ranges` with arbitrary bounds and modes), and a v2 `Acceptor` and `Dialer` fed arbitrary control messages. Every answer fits a frame, a step sends at most its entry budget plus the wants it answers, and after every message the store holds only entries that verify, are valid, and are not dominated by a prefix entry of their author. |
 //! | [`replica_sync`] | a [`Replicas`](crate::replica::Replicas) over a [`MemBackend`](crate::store::MemBackend), seeded with signed entries, fed up to 64 reconciliation messages from a hostile peer: raw decoded bytes, and messages built from the data with properly signed entries, arbitrary ranges and fingerprints. After every message: every stored entry verifies and is within the validation limits, no entry is dominated by a prefix entry of its author, range fingerprints and counts match the stored entries, author heads never regress, the reply round-trips through the codec and carries only stored-state entries inside their ranges, and no more events are queued than values were received. |
 //!
 //! The input formats are private to each body and may change; the corpus in `fuzz/corpus/`
@@ -24,6 +25,7 @@ mod live;
 mod replica;
 mod ticket;
 mod v2;
+mod v2_session;
 
 pub use frame::decode_frame;
 pub use gossip::decode_gossip;
@@ -31,6 +33,7 @@ pub use live::live_inputs;
 pub use replica::replica_sync;
 pub use ticket::decode_ticket;
 pub use v2::decode_v2;
+pub use v2_session::v2_sessions;
 
 /// Whether `bytes` contain a varint byte sequence that postcard accepts but never writes: a
 /// continuation byte followed by a final `0x00` byte (a non-minimal encoding).
