@@ -128,6 +128,12 @@ enum Inner {
     },
 }
 
+/// The largest document sync v2 reconciles by rateless IBLT (instead of ranges), from
+/// `SHEAF_BENCH_V2_RIBLT=N` (default: the engine's, 16,384 entries).
+pub fn v2_riblt_max() -> Option<u64> {
+    std::env::var("SHEAF_BENCH_V2_RIBLT").ok()?.parse().ok()
+}
+
 /// The memory budget of every Sheaf node this process spawns from now on, if set.
 static SHEAF_MEMORY_BUDGET: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
 
@@ -217,6 +223,14 @@ impl Node {
             Some(bytes) => builder.memory_budget(*bytes),
             None => builder,
         };
+        let builder = match v2_riblt_max() {
+            Some(max) => {
+                let mut config = sheaf_core::v2::conn::ConnConfig::default();
+                config.doc.riblt_max_items = max;
+                builder.sync_v2_config(config)
+            }
+            None => builder,
+        };
         let docs = builder
             .replica_config(split_policy().map_or_else(Default::default, |(_, sync)| {
                 sheaf_core::replica::ReplicaConfig {
@@ -236,7 +250,10 @@ impl Node {
     }
 
     /// Sync v2 of every shared document with `peer` (Sheaf only; `None` for iroh-docs).
-    pub async fn sync_all(&self, peer: &EndpointAddr) -> Result<Option<sheaf_tokio::SyncAllReport>> {
+    pub async fn sync_all(
+        &self,
+        peer: &EndpointAddr,
+    ) -> Result<Option<sheaf_tokio::SyncAllReport>> {
         match &self.inner {
             Inner::Sheaf { docs, .. } => Ok(Some(docs.sync_all(peer.clone()).await?)),
             Inner::Iroh { .. } => Ok(None),

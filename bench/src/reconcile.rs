@@ -136,6 +136,116 @@ fn sheaf_run<B: Backend>(
     }
 }
 
+/// Sync v2's document session between the two executors (no phase 1: one document), through
+/// real frames; a flight is everything one side writes before it hears back.
+fn v2_run<B: Backend>(
+    a: &mut Replicas<Counting<B>>,
+    b: &mut Replicas<Counting<B>>,
+    data: &Data,
+) -> Stats {
+    use sheaf_core::{
+        replica::{V2Command, V2Response, V2Step},
+        v2::{codec::Message as V2, doc::DocConfig, frame::encode_frame},
+    };
+    let ns = data.secret.id();
+    let step = |r: V2Response| match r {
+        V2Response::Step(s) => {
+            assert!(s.failed.is_none(), "{:?}", s.failed);
+            s
+        }
+        V2Response::Done => V2Step::default(),
+        other => panic!("{other:?}"),
+    };
+    let start = Instant::now();
+    let (pa, pb) = (PeerId::from_bytes([1; 32]), PeerId::from_bytes([2; 32]));
+    a.apply_v2(now(), V2Command::Begin { conn: 1, peer: pb })
+        .expect("begin");
+    b.apply_v2(now(), V2Command::Begin { conn: 1, peer: pa })
+        .expect("begin");
+    let (key, config) = ([9u8; 32], DocConfig::default());
+    let first = step(
+        a.apply_v2(
+            now(),
+            V2Command::Open {
+                conn: 1,
+                stream: 1,
+                namespace: ns,
+                tag: [0; 16],
+                riblt_key: key,
+                config,
+            },
+        )
+        .expect("open"),
+    );
+    b.apply_v2(
+        now(),
+        V2Command::Accept {
+            conn: 1,
+            stream: 1,
+            namespace: ns,
+            riblt_key: key,
+            config,
+        },
+    )
+    .expect("accept");
+    let frames = |msgs: &[V2]| {
+        let mut buf = Vec::new();
+        for m in msgs {
+            encode_frame(m, &mut buf).expect("fits");
+        }
+        buf.len()
+    };
+    let mut flight: (Vec<V2>, Vec<V2>) = (first.control, first.messages);
+    let mut total = frames(&flight.0) + frames(&flight.1);
+    let (mut flights, mut to_b, mut done) = (1, true, [first.done, false]);
+    while !(done[0] && done[1]) {
+        let (r, side) = if to_b { (&mut *b, 1) } else { (&mut *a, 0) };
+        let mut next: (Vec<V2>, Vec<V2>) = (Vec::new(), Vec::new());
+        for m in flight.0 {
+            if let V2::Authors { first, ids } = m {
+                r.apply_v2(
+                    now(),
+                    V2Command::Define {
+                        conn: 1,
+                        first,
+                        ids,
+                    },
+                )
+                .expect("define");
+            }
+        }
+        for m in flight.1 {
+            let s = step(
+                r.apply_v2(
+                    now(),
+                    V2Command::Handle {
+                        conn: 1,
+                        stream: 1,
+                        message: m,
+                    },
+                )
+                .expect("handle"),
+            );
+            next.0.extend(s.control);
+            next.1.extend(s.messages);
+            done[side] |= s.done;
+        }
+        flight = next;
+        if flight.1.is_empty() {
+            assert!(done[0] && done[1], "v2 session stalled");
+            break;
+        }
+        total += frames(&flight.0) + frames(&flight.1);
+        flights += 1;
+        to_b = !to_b;
+    }
+    Stats {
+        millis: start.elapsed().as_secs_f64() * 1000.0,
+        messages: flights,
+        bytes: total,
+    }
+}
+
 struct IrohSide {
     store: iroh_docs::store::Store,
     ns: iroh_docs::NamespaceId,
@@ -266,6 +376,30 @@ fn run_with(n: usize, diff: usize, reps: usize, with_iroh: bool, variants: bool)
                     + b.indexed_mut().backend().observer.entries,
             );
             rows.push(row("sheaf-mem", s, Some(calls), Some(entries)));
+        }
+        {
+            let sync = SyncConfig::default();
+            let mut a = sheaf_side(RedbBackend::memory().expect("redb"), &data, &data.a, sync);
+            let mut b = sheaf_side(RedbBackend::memory().expect("redb"), &data, &data.b, sync);
+            let s = v2_run(&mut a, &mut b, &data);
+            let ns = data.secret.id();
+            let want = n + diff / 2;
+            assert_eq!(
+                a.indexed_mut().namespace_len(ns).expect("len"),
+                want,
+                "v2: a"
+            );
+            assert_eq!(
+                b.indexed_mut().namespace_len(ns).expect("len"),
+                want,
+                "v2: b"
+            );
+            let (calls, entries) = (
+                a.indexed_mut().backend().observer.calls + b.indexed_mut().backend().observer.calls,
+                a.indexed_mut().backend().observer.entries
+                    + b.indexed_mut().backend().observer.entries,
+            );
+            rows.push(row("sheaf-v2-redb", s, Some(calls), Some(entries)));
         }
         if variants {
             let s = crate::neg::run(&data.a, &data.b);

@@ -151,7 +151,10 @@ async fn once(
     if v2 {
         resume(&b, &secrets, None).await?;
         let resumed = t0.elapsed();
-        let report = b.sync_all(&a.addr()).await?.context("sync v2 needs Sheaf")?;
+        let report = b
+            .sync_all(&a.addr())
+            .await?
+            .context("sync v2 needs Sheaf")?;
         v2_report = Some((resumed, report));
     } else {
         resume(&b, &secrets, Some(&a.addr())).await?;
@@ -195,7 +198,8 @@ async fn once(
 /// W11 for both implementations.
 pub async fn w11(out: &mut Out, docs: usize, changed: usize, reps: usize) -> Result<()> {
     for rep in 0..reps {
-        let mut runs: Vec<(Impl, bool)> = Impl::selected().into_iter().map(|i| (i, false)).collect();
+        let mut runs: Vec<(Impl, bool)> =
+            Impl::selected().into_iter().map(|i| (i, false)).collect();
         if runs.iter().any(|(i, _)| *i == Impl::Sheaf) {
             runs.push((Impl::Sheaf, true));
         }

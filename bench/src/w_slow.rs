@@ -79,8 +79,7 @@ pub async fn w10(out: &mut Out, m: &Matrix, reps: usize, stores: &Stores) -> Res
                         runs.push((Impl::Sheaf, true));
                     }
                     for (imp, v2) in runs {
-                        let rec =
-                            once(imp, id, m.n, new, &name, stores, rep, config, v2).await?;
+                        let rec = once(imp, id, m.n, new, &name, stores, rep, config, v2).await?;
                         out.push(rec);
                     }
                 }
@@ -109,6 +108,9 @@ async fn once(
     let mut rec = link_params(rec, &config);
     if let (Impl::Sheaf, Some((spec, _))) = (imp, crate::nodes::split_policy()) {
         rec = rec.param("split", spec);
+    }
+    if let (true, Some(max)) = (v2, crate::nodes::v2_riblt_max()) {
+        rec = rec.param("riblt_max", max);
     }
     let (a_dir, b_dir) = (
         stores.node_dir(imp, Some(name), "a")?,
@@ -207,6 +209,7 @@ async fn run(
     }
     let mut got = [0usize; 2];
     let (mut lagged, mut failed) = (0usize, 0usize);
+    let mut v1_syncs = 0usize;
     let mut status = "timeout";
     loop {
         let limit = match all_at {
@@ -219,6 +222,8 @@ async fn run(
         match ev {
             Ev::InsertRemote { .. } => got[idx] += 1,
             Ev::Lagged(m) => lagged += m as usize,
+            // A v1 sync the live engine ran beside the v2 round.
+            Ev::SyncFinished { .. } if v2 => v1_syncs += 1,
             Ev::SyncFinished { error: Some(_), .. } => failed += 1,
             Ev::SyncFinished {
                 round_trips,
@@ -261,6 +266,9 @@ async fn run(
     rec.set("flights", (d.a_to_b.bursts + d.b_to_a.bursts) as f64);
     tasks.iter().for_each(|t| t.abort());
     rec.set("syncs_failed", failed as f64);
+    if v2 {
+        rec.set("v1_syncs", v1_syncs as f64);
+    }
     rec.set("received_a", got[0] as f64);
     rec.set("received_b", got[1] as f64);
     if lagged > 0 {

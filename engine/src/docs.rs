@@ -112,7 +112,7 @@ pub struct Builder<R> {
     gossip_probe: std::time::Duration,
     gate: Option<GossipGate>,
     memory: MemoryBudget,
-    sync_v2: bool,
+    sync_v2: Option<sheaf_core::v2::conn::ConnConfig>,
     _rt: std::marker::PhantomData<fn() -> R>,
 }
 
@@ -198,7 +198,14 @@ impl<R: Runtime> Builder<R> {
     /// Turns sync v2 (`/sheaf-sync/2`, see [`Docs::sync_all`]) on or off; on by default. Off,
     /// the node neither serves nor dials it, and speaks only iroh-docs' v1.
     pub fn sync_v2(mut self, enabled: bool) -> Self {
-        self.sync_v2 = enabled;
+        self.sync_v2 = enabled.then(Default::default);
+        self
+    }
+
+    /// Turns sync v2 on with this policy (streams at once, symbol batches, when documents use
+    /// the rateless IBLT or ranges; see [`sheaf_core::v2::conn::ConnConfig`]).
+    pub fn sync_v2_config(mut self, config: sheaf_core::v2::conn::ConnConfig) -> Self {
+        self.sync_v2 = Some(config);
         self
     }
 
@@ -380,7 +387,7 @@ pub(crate) struct Inner<R: Runtime> {
     author_file: Option<PathBuf>,
     metrics: Arc<crate::metrics::Metrics>,
     gate: crate::gossip_gate::GossipGate,
-    sync_v2: bool,
+    pub(crate) sync_v2: Option<sheaf_core::v2::conn::ConnConfig>,
 }
 
 /// The health of a node ([`Docs::health`]).
@@ -433,7 +440,7 @@ impl<R: Runtime> Docs<R> {
             gossip_probe: crate::gossip_probe::DEFAULT_PERIOD,
             gate: None,
             memory: MemoryBudget::default(),
-            sync_v2: true,
+            sync_v2: Some(Default::default()),
             _rt: std::marker::PhantomData,
         }
     }
@@ -454,7 +461,7 @@ impl<R: Runtime> Docs<R> {
             gossip_probe: crate::gossip_probe::DEFAULT_PERIOD,
             gate: None,
             memory: MemoryBudget::default(),
-            sync_v2: true,
+            sync_v2: Some(Default::default()),
             _rt: std::marker::PhantomData,
         }
     }
@@ -724,7 +731,7 @@ impl<R: Runtime> Docs<R> {
 
     /// Whether this node serves and dials sync v2 ([`Builder::sync_v2`]).
     pub fn sync_v2_enabled(&self) -> bool {
-        self.inner.sync_v2
+        self.inner.sync_v2.is_some()
     }
 
     pub(crate) fn valid_peer(&self, addr: &sheaf_core::wire::NodeAddr) -> bool {

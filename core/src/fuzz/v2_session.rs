@@ -52,7 +52,10 @@ fn now() -> Now {
 fn fits(msgs: &[Message]) {
     for m in msgs {
         let mut buf = Vec::new();
-        assert!(encode_frame(m, &mut buf).is_ok(), "a session answered with an oversized frame");
+        assert!(
+            encode_frame(m, &mut buf).is_ok(),
+            "a session answered with an oversized frame"
+        );
     }
 }
 
@@ -63,7 +66,10 @@ fn check_store(store: &mut Indexed<MemBackend>) {
     let mut doc = IndexedDoc::new(store, ns, EntryLimits::default(), now());
     let all = doc.entries(&KeyRange::all(), 0, usize::MAX).expect("read");
     for e in &all {
-        assert!(e.verify().is_ok(), "an entry that does not verify was stored");
+        assert!(
+            e.verify().is_ok(),
+            "an entry that does not verify was stored"
+        );
         assert!(
             EntryLimits::default().check_remote(e, ns, now()).is_ok(),
             "an invalid entry was stored"
@@ -90,7 +96,7 @@ fn signed(inp: &mut Input<'_>) -> SignedEntry {
     let n = usize::from(inp.u8() % 6);
     let key = inp.take(n).to_vec();
     let ts = T0 + u64::from(inp.u8());
-    let record = if inp.u8() % 5 == 0 {
+    let record = if inp.u8().is_multiple_of(5) {
         Record::empty(ts)
     } else {
         let v = [inp.u8()];
@@ -100,7 +106,7 @@ fn signed(inp: &mut Input<'_>) -> SignedEntry {
 }
 
 fn bound(inp: &mut Input<'_>, dict: &mut Dictionary) -> Bound {
-    if inp.u8() % 4 == 0 {
+    if inp.u8().is_multiple_of(4) {
         return Bound::End;
     }
     let a = author(inp.u8()).id();
@@ -113,7 +119,11 @@ fn bound(inp: &mut Input<'_>, dict: &mut Dictionary) -> Bound {
 }
 
 /// The messages of one op, with any definitions they need delivered to `theirs` first.
-fn message(inp: &mut Input<'_>, peer_dict: &mut Dictionary, ours: &mut Dictionary) -> Option<Message> {
+fn message(
+    inp: &mut Input<'_>,
+    peer_dict: &mut Dictionary,
+    ours: &mut Dictionary,
+) -> Option<Message> {
     let op = inp.u8() % 3;
     let m = match op {
         0 => {
@@ -180,7 +190,7 @@ fn control(inp: &mut Input<'_>) -> Message {
                 .collect(),
         },
         2 => Message::ItemList {
-            last: inp.u8() % 2 == 0,
+            last: inp.u8().is_multiple_of(2),
             items: (0..inp.u8() % 4).map(|_| inp.array32()).collect(),
         },
         _ => Message::MoreSymbols {
@@ -239,13 +249,24 @@ pub fn v2_sessions(data: &[u8]) {
         namespace: secret().id(),
         fingerprint: Fingerprint::default(),
     }];
-    let mut acceptor = Some(Acceptor::new(cc, PeerId::from_bytes([2; 32]), PeerId::from_bytes([1; 32]), offers.to_vec()));
-    let mut dialer = Dialer::new(cc, [3; 32], PeerId::from_bytes([1; 32]), PeerId::from_bytes([2; 32]), &offers)
-        .ok()
-        .map(|(d, hello)| {
-            fits(&hello);
-            d
-        });
+    let mut acceptor = Some(Acceptor::new(
+        cc,
+        PeerId::from_bytes([2; 32]),
+        PeerId::from_bytes([1; 32]),
+        offers.to_vec(),
+    ));
+    let mut dialer = Dialer::new(
+        cc,
+        [3; 32],
+        PeerId::from_bytes([1; 32]),
+        PeerId::from_bytes([2; 32]),
+        &offers,
+    )
+    .ok()
+    .map(|(d, hello)| {
+        fits(&hello);
+        d
+    });
     for _ in 0..MAX_MESSAGES {
         if inp.is_empty() {
             break;

@@ -156,7 +156,7 @@ impl<R: Runtime> Docs<R> {
     }
 
     fn v2_config(&self) -> ConnConfig {
-        ConnConfig::default()
+        self.inner.sync_v2.unwrap_or_default()
     }
 
     async fn start_sync_v1(
