@@ -335,6 +335,7 @@ impl<R: Runtime> Builder<R> {
                 metrics,
                 gate,
                 sync_v2: self.sync_v2,
+                v2_slots: Arc::new(tokio::sync::Semaphore::new(crate::v2::MAX_ACCEPTED)),
             }),
         })
     }
@@ -388,6 +389,8 @@ pub(crate) struct Inner<R: Runtime> {
     metrics: Arc<crate::metrics::Metrics>,
     gate: crate::gossip_gate::GossipGate,
     pub(crate) sync_v2: Option<sheaf_core::v2::conn::ConnConfig>,
+    /// Admission of served sync v2 connections ([`crate::v2`]).
+    pub(crate) v2_slots: Arc<tokio::sync::Semaphore>,
 }
 
 /// The health of a node ([`Docs::health`]).

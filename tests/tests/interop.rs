@@ -216,3 +216,74 @@ async fn mixed_swarm_converges() -> Result<()> {
     i2.router.shutdown().await?;
     s.shutdown().await
 }
+
+/// Sync v2 in a mixed swarm: two Sheaf nodes reconcile over v2, a Sheaf node's v2 dial to an
+/// iroh-docs node is answered with v1, and all three converge, live.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sheaf_v2_and_iroh_docs_v1_converge() -> Result<()> {
+    let i = IrohNode::spawn_on(endpoint().await?).await?;
+    let s1 = memory_node().await?;
+    let s2 = memory_node().await?;
+    let idoc = i.docs.create().await?;
+    let ia = i.docs.author_default().await?;
+    idoc.set_bytes(ia, "from/iroh", "1").await?;
+    let ticket = idoc
+        .share(
+            iroh_docs::api::protocol::ShareMode::Write,
+            iroh_docs::api::protocol::AddrInfoOptions::RelayAndAddresses,
+        )
+        .await?;
+    let ticket = sheaf_tokio::DocTicket::from_str(&ticket.to_string())?;
+    // s1 joins the iroh-docs node's swarm (v1, live); s2 holds the document alone.
+    let (d1, mut e1) = s1.docs.import_and_subscribe(ticket.clone()).await?;
+    d1.set_bytes(s1.docs.author_default(), "from/s1", "2")
+        .await?;
+    until(&mut e1, "s1 to hold the iroh-docs entry", async || {
+        Ok(sheaf_entries(&d1).await?.len() == 2)
+    })
+    .await?;
+    let d2 = s2.docs.import_namespace(ticket.capability.clone()).await?;
+    d2.set_bytes(s2.docs.author_default(), "from/s2", "3")
+        .await?;
+    d2.start_sync(vec![]).await?;
+    let mut e2 = d2.subscribe().await?;
+
+    // Sheaf to Sheaf: v2, both ways in one round.
+    let report = tokio::time::timeout(TIMEOUT, s2.docs.sync_all(s1.addr())).await??;
+    anyhow::ensure!(
+        report.protocol == sheaf_tokio::SyncProtocol::V2,
+        "{report:?}"
+    );
+    anyhow::ensure!(report.differing == 1, "{report:?}");
+    anyhow::ensure!(
+        sheaf_entries(&d2).await? == sheaf_entries(&d1).await?,
+        "s1 and s2 differ"
+    );
+    // Sheaf to iroh-docs: the v2 dial is answered with v1.
+    let iroh_addr = i.router.endpoint().addr();
+    s2.learn_addr(iroh_addr.clone())?;
+    let report = tokio::time::timeout(TIMEOUT, s2.docs.sync_all(iroh_addr)).await??;
+    anyhow::ensure!(
+        report.protocol == sheaf_tokio::SyncProtocol::V1,
+        "{report:?}"
+    );
+    let mut ie = Box::pin(idoc.subscribe().await?);
+    until(&mut ie, "iroh-docs to hold all three entries", async || {
+        Ok(iroh_entries(&idoc).await?.len() == 3)
+    })
+    .await?;
+    let all = iroh_entries(&idoc).await?;
+    until(&mut e2, "s2 to converge", async || {
+        Ok(sheaf_entries(&d2).await? == all)
+    })
+    .await?;
+    // Live: a write on iroh-docs reaches the Sheaf node that joined its swarm over v1.
+    idoc.set_bytes(ia, "live/iroh", "4").await?;
+    until(&mut e1, "s1 to get the live write", async || {
+        Ok(sheaf_entries(&d1).await?.len() == 4)
+    })
+    .await?;
+    i.router.shutdown().await?;
+    s1.shutdown().await?;
+    s2.shutdown().await
+}

@@ -211,20 +211,14 @@ impl<B: Backend, C: ContentStatusSource> Replicas<B, C> {
                 };
                 let step = match result {
                     Ok((session, messages)) => {
-                        let step = V2Step {
-                            control: c.dict.take_definitions(),
-                            messages,
-                            done: session.is_done(),
-                            failed: None,
-                            stats: *session.stats(),
-                        };
+                        let step = step_of(&mut c.dict, &session, messages);
                         c.docs.insert(stream, (namespace, session));
-                        step
+                        Ok(step)
                     }
-                    Err(e) => failed_step(e)?,
+                    Err(e) => failed_step(e),
                 };
                 self.v2.0.insert(conn, c);
-                Ok(V2Response::Step(step))
+                step.map(V2Response::Step)
             }
             V2Command::Accept {
                 conn,
@@ -278,14 +272,16 @@ impl<B: Backend, C: ContentStatusSource> Replicas<B, C> {
         if c.dict.is_missing_for(&message) {
             return Ok(V2Response::Parked);
         }
+        let ns = c
+            .docs
+            .get(&stream)
+            .map(|(ns, _)| *ns)
+            .ok_or(v2_error("unknown v2 stream"))?;
+        let policy = self.indexed.get_download_policy(ns)?.unwrap_or_default();
         let mut c = self.v2.0.remove(&conn).expect("checked");
-        let Some((ns, mut session)) = c.docs.remove(&stream) else {
-            self.v2.0.insert(conn, c);
-            return Err(v2_error("unknown v2 stream"));
-        };
+        let (ns, mut session) = c.docs.remove(&stream).expect("checked");
         self.hold_for_sync(now.mono, ns);
         let subscribed = self.open.get(&ns).is_some_and(|r| r.subscribed);
-        let policy = self.indexed.get_download_policy(ns)?.unwrap_or_default();
         let from = c.peer;
         let mut inserted = false;
         let mut events = Vec::new();
@@ -317,30 +313,35 @@ impl<B: Backend, C: ContentStatusSource> Replicas<B, C> {
         }
         let step = match result {
             Ok(messages) => {
-                let step = V2Step {
-                    control: c.dict.take_definitions(),
-                    messages,
-                    done: session.is_done(),
-                    failed: None,
-                    stats: *session.stats(),
-                };
+                let step = step_of(&mut c.dict, &session, messages);
                 if !step.done {
                     c.docs.insert(stream, (ns, session));
                 }
-                step
+                Ok(step)
             }
-            Err(e) => {
-                let mut step = failed_step(e)?;
-                step.stats = *session.stats();
-                step
-            }
+            Err(e) => failed_step(e).map(|step| V2Step {
+                stats: *session.stats(),
+                ..step
+            }),
         };
         self.v2.0.insert(conn, c);
-        Ok(V2Response::Step(step))
+        step.map(V2Response::Step)
     }
 }
 
-/// A step for a failed session; store failures stay errors of the command.
+/// What a session step asks the runtime to write: the definitions it needs first.
+fn step_of(dict: &mut Dictionary, session: &DocSession, messages: Vec<Message>) -> V2Step {
+    V2Step {
+        control: dict.take_definitions(),
+        messages,
+        done: session.is_done(),
+        failed: None,
+        stats: *session.stats(),
+    }
+}
+
+/// A step for a failed session; store failures stay errors of the command (the connection's
+/// state is kept either way; the failed stream's session is dropped).
 fn failed_step(e: DocError) -> Result<V2Step, ReplicaError> {
     match e {
         DocError::Store(e) => Err(ReplicaError::Store(e)),

@@ -23,7 +23,9 @@
 //! smaller of both sides'); each stream reads at most one frame (≤ 64 KiB) ahead and holds at
 //! most [`PARKED_PER_STREAM`] messages while it waits for an author definition; all readers
 //! share one channel of [`EVENTS`] messages. A connection with no progress for [`IDLE`], or a
-//! write that does not complete within [`IDLE`], is closed with `Unavailable`.
+//! write that does not complete within [`IDLE`], is closed with `Unavailable`. A node serves at
+//! most [`MAX_ACCEPTED`] v2 connections at once and refuses more; each holds one store
+//! command at a time per stream, through the API path's permits.
 
 mod io;
 
@@ -56,6 +58,9 @@ pub const EVENTS: usize = 64;
 pub const PARKED_PER_STREAM: usize = 16;
 /// How long a connection may make no progress (or a write may block) before it is closed.
 pub const IDLE: Duration = Duration::from_secs(30);
+/// Most sync v2 connections a node serves at once; one more is closed at once with
+/// `Unavailable` (5), and the dialer may try again later.
+pub const MAX_ACCEPTED: usize = 64;
 
 /// Which protocol a [`Docs::sync_all`] used.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -137,6 +142,11 @@ impl<R: Runtime> Docs<R> {
             conn.close(5u32.into(), b"sync v2 is off");
             return Err(DocsError::SyncV2("sync v2 is off".into()));
         }
+        // Admission: at most MAX_ACCEPTED rounds at once; more are refused, not queued.
+        let Ok(_slot) = self.inner.v2_slots.clone().try_acquire_owned() else {
+            conn.close(5u32.into(), b"busy");
+            return Err(DocsError::SyncV2("too many sync v2 connections".into()));
+        };
         let offers = self.v2_offers().await?;
         io::Driver::accept(self.clone(), conn, self.v2_config(), offers)
             .await

@@ -81,6 +81,10 @@ impl Default for ConnConfig {
 /// Most document streams a side may run at once.
 pub const MAX_STREAMS: u32 = 256;
 
+/// Most phase-1 symbols one `MoreSymbols` may ask for beyond those already sent (≈ 3 MiB of
+/// frames). An acceptor asks for at most this many at a time; a dialer refuses more.
+pub const MAX_SYMBOLS_PER_REQUEST: u64 = 1 << 16;
+
 /// A document offered for v2 sync and its v2 fingerprint.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Offer {
@@ -242,6 +246,9 @@ impl Dialer {
                 let max = 2 * (self.doc_count + self.config.max_doc_count) + 64;
                 if until <= sent || until > max {
                     return Err(ConnError::Protocol("MoreSymbols out of range"));
+                }
+                if until - sent > MAX_SYMBOLS_PER_REQUEST {
+                    return Err(ConnError::Limit("symbols asked for at once"));
                 }
                 let symbols = self.encoder.next_symbols((until - sent) as usize);
                 Ok(symbol_frames(sent, symbols))
@@ -479,7 +486,9 @@ impl Acceptor {
                         items: BTreeSet::new(),
                     }
                 } else {
-                    let more = received.max(decoder.estimate_difference() * 17 / 10 + 16);
+                    let more = received
+                        .max(decoder.estimate_difference() * 17 / 10 + 16)
+                        .min(MAX_SYMBOLS_PER_REQUEST);
                     let until = (received + more).min(max);
                     out.push(Message::MoreSymbols { until });
                     Phase1::Decoding {
