@@ -28,7 +28,8 @@
 //! Every bound of §6.7 that concerns one document is a [`DocConfig`] field, and hitting one
 //! ends the session with [`DocError::Limit`] (`Abort{LimitExceeded}`): symbols
 //! ([`DocConfig::riblt`], which instead switches to ranges when it is the decoder that gives
-//! up), turns, parts and wants per turn. A turn sends at most
+//! up), turns, parts and wants per turn; a received turn holds at most [`MAX_TURN_BYTES`] of
+//! bounds and listed items until it is complete. A turn sends at most
 //! [`DocConfig::max_entries_per_turn`] entries; the rest of a range goes back as a fingerprint
 //! and is settled in a later turn, so no reply holds more than that many entries in memory.
 //! The session's own state is at most one item map of ≤ `riblt_max_items` keys (RIBLT) or of
@@ -41,6 +42,7 @@ pub mod store;
 use std::collections::BTreeMap;
 
 use outbox::Outbox;
+pub use ranges::MAX_TURN_BYTES;
 pub use store::{flat_key, DocStore, IndexedDoc, KeyRange};
 
 use crate::{

@@ -23,6 +23,10 @@ use crate::v2::{
     riblt::Item,
 };
 
+/// Most bytes of bounds and listed items one received turn may hold (its parts are kept until
+/// the turn is complete).
+pub const MAX_TURN_BYTES: usize = 4 << 20;
+
 /// What a received `Ranges` message left the session with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Turn {
@@ -46,6 +50,8 @@ pub(super) struct Turns {
     received: u32,
     /// Parts of the peer's turn received so far.
     pending: Vec<(KeyRange, PartMode)>,
+    /// Bytes of bounds and listed items in `pending`.
+    pending_bytes: usize,
     /// Items this side listed in its last turn, with their flat keys (the peer's wants).
     revealed: BTreeMap<Item, Vec<u8>>,
 }
@@ -110,10 +116,13 @@ impl Turns {
             if range.is_empty() {
                 return Err(DocError::Protocol("range parts not ascending"));
             }
-            if let PartMode::Hashes(items) = &p.mode {
-                if items.len() > ctx.config.max_wants {
-                    return Err(DocError::Limit("listed items"));
-                }
+            self.pending_bytes += range.upper.as_ref().map_or(0, Vec::len)
+                + match &p.mode {
+                    PartMode::Hashes(items) => 32 * items.len(),
+                    _ => 0,
+                };
+            if self.pending_bytes > MAX_TURN_BYTES {
+                return Err(DocError::Limit("bytes of one turn"));
             }
             self.pending.push((range, p.mode));
         }
@@ -125,6 +134,7 @@ impl Turns {
             return Err(DocError::Limit("turns"));
         }
         let parts = std::mem::take(&mut self.pending);
+        self.pending_bytes = 0;
         if parts.iter().all(|(_, m)| *m == PartMode::Skip) {
             return Ok(Turn::Ended);
         }

@@ -338,6 +338,38 @@ fn limits_end_the_session_with_their_codes() {
     assert_eq!(e.code(), Some(AbortCode::Protocol));
 }
 
+#[test]
+fn a_turn_that_never_ends_is_bounded_in_bytes() {
+    let mut dict = Dictionary::new();
+    dict.define(0, &[crate::keys::AuthorId::from_bytes([1; 32])])
+        .unwrap();
+    let mut store = store_of(&many(10, 1, b"v"));
+    let mut doc = IndexedDoc::new(&mut store, secret().id(), EntryLimits::default(), now(T0));
+    let config = DocConfig {
+        riblt_max_items: 0,
+        ..DocConfig::default()
+    };
+    let (mut s, _) = DocSession::open(config, hasher(), [0; 16], &mut doc, &mut dict).unwrap();
+    // Parts with 60 kB bounds, never reaching `End`: the session refuses before 4 MiB.
+    let mut result = Ok(Vec::new());
+    for i in 0..100u8 {
+        let part = crate::v2::codec::Part {
+            upper: crate::v2::codec::Bound::Key {
+                author: 0,
+                key: [vec![i], vec![0; 60_000]].concat(),
+            },
+            mode: crate::v2::codec::PartMode::Skip,
+        };
+        result = s.handle(&mut doc, &mut dict, Message::Ranges { parts: vec![part] });
+        if result.is_err() {
+            assert!(i > 60, "refused after {i} parts");
+            break;
+        }
+    }
+    let e = result.unwrap_err();
+    assert_eq!(e.code(), Some(AbortCode::LimitExceeded), "{e}");
+}
+
 #[derive(Clone, Debug)]
 struct Docs(Vec<SignedEntry>, Vec<SignedEntry>, DocConfig);
 
