@@ -25,7 +25,7 @@
 //!   1,444 ms).
 //! * The index is persisted too, at the granularity of chunks: a row per ~128 entries (its
 //!   start key, count and fingerprint), written with the summary. After opening, a document's
-//!   index is its chunk list (≈1.5 bytes per entry in memory) and a sync with differences
+//!   index is its chunk list (≈2 bytes per entry in memory) and a sync with differences
 //!   reads back only the chunks its ranges end in, O(d·log n) chunk reads: the first sync
 //!   with one difference at 1,000,000 entries takes 28 ms, reading 30 chunks (before: 2.6 s
 //!   to rebuild a whole-document tree; iroh-docs 0.4–4.3 s), and the dialing node's index

@@ -8,7 +8,7 @@
 //! opened: 2.6 s for the first sync with a difference at 1,000,000 entries. The chunk list is
 //! what the backend persists next to the namespace's summary (a row per chunk: its lower
 //! bound, count and fingerprint), so after opening, a namespace's index is its chunk list
-//! (O(n / 128) rows, ~1.5 bytes per entry) and a range query expands only the chunks that its
+//! (O(n / 128) rows, ~2 bytes per entry) and a range query expands only the chunks that its
 //! bounds fall into: a range's fingerprint is the XOR of the chunks it covers (a Fenwick tree
 //! over the chunks answers prefixes in O(log m)) and of the parts of at most two chunks read
 //! from the backend. A sync with `d` differences expands O(d · log n) chunks of at most
@@ -21,8 +21,9 @@
 //! sync after opening pays for per chunk, so chunks are small. Measured with W12 (two nodes,
 //! 100,000 entries, one difference, first sync after opening; medians of 5, alternating
 //! builds): 512 entries per chunk 46 ms, 128 entries 22–31 ms, 64 entries 21–25 ms. 128 keeps
-//! most of the gain with a list half the size of 64's: a folded chunk costs ~190 bytes (its
-//! slot, Fenwick node and start key), ~1.5 bytes per entry, and a redb row of ~100 bytes.
+//! most of the gain with a list half the size of 64's: a folded chunk costs ~240 bytes (its
+//! slot, Fenwick node, start key and cached sync v2 sum), ~2 bytes per entry, and a redb row
+//! of ~100 bytes.
 //!
 //! # Shape
 //!
@@ -48,6 +49,7 @@ use super::memory::{entry_bytes, key_bytes, CHUNK_BYTES, TREE_BYTES};
 use crate::{
     ranger::Fingerprint,
     store::{fptree::FpTree, NamespaceSummary},
+    v2::Fingerprint as V2Fingerprint,
 };
 
 /// Entries per chunk when chunks are cut (by a full build or a split).
@@ -99,6 +101,8 @@ struct Chunk {
     tree: Option<Box<FpTree<()>>>,
     /// Estimated heap of `tree`.
     tree_bytes: usize,
+    /// Sync v2 fingerprint of the chunk's entries, once read; dropped by every write to it.
+    v2: Option<V2Fingerprint>,
 }
 
 impl Chunk {
@@ -108,6 +112,7 @@ impl Chunk {
             sum,
             tree: None,
             tree_bytes: 0,
+            v2: None,
         }
     }
 }
@@ -281,6 +286,18 @@ impl Chunks {
             .map_or(NamespaceSummary::EMPTY, |c| c.sum)
     }
 
+    /// The sync v2 fingerprint of chunk `i`, if read since its last write.
+    pub(super) fn v2(&self, i: usize) -> Option<V2Fingerprint> {
+        self.chunks.get(i).and_then(|c| c.v2)
+    }
+
+    /// Remembers the sync v2 fingerprint of chunk `i` (read from its entries).
+    pub(super) fn set_v2(&mut self, i: usize, fp: V2Fingerprint) {
+        if let Some(c) = self.chunks.get_mut(i) {
+            c.v2 = Some(fp);
+        }
+    }
+
     /// The tree of chunk `i`, if expanded (`None` past the last chunk: an index taken before
     /// the list was rebuilt).
     pub(super) fn tree(&self, i: usize) -> Option<&FpTree<()>> {
@@ -360,6 +377,7 @@ impl Chunks {
         }
         sum.fingerprint ^= &fp;
         let c = &mut self.chunks[i];
+        c.v2 = None;
         if let Some(tree) = c.tree.as_mut() {
             let len = key.len();
             if tree.insert(key, fp, ()).is_none() {
@@ -377,6 +395,7 @@ impl Chunks {
         sum.count = sum.count.saturating_sub(1);
         sum.fingerprint ^= &fp;
         let c = &mut self.chunks[i];
+        c.v2 = None;
         if let Some(tree) = c.tree.as_mut() {
             if tree.remove(suffix).is_some() {
                 let freed = entry_bytes(suffix.len()).min(c.tree_bytes);
@@ -402,6 +421,7 @@ impl Chunks {
                 first.sum = next.sum;
                 first.tree = next.tree;
                 first.tree_bytes = next.tree_bytes;
+                first.v2 = next.v2;
                 self.dirty.insert(first.start.clone());
                 next.start
             } else {
@@ -420,6 +440,10 @@ impl Chunks {
         add(&mut into.sum, &gone.sum);
         into.tree = None;
         into.tree_bytes = 0;
+        into.v2 = match (into.v2, gone.v2) {
+            (Some(a), Some(b)) => Some(a.combine(&b)),
+            _ => None,
+        };
         self.dirty.insert(into.start.clone());
         self.dirty.insert(gone.start);
         self.reshaped();
@@ -462,6 +486,7 @@ impl Chunks {
                     },
                     tree: Some(Box::new(tree)),
                     tree_bytes: bytes,
+                    v2: None,
                 }
             })
             .collect();
@@ -537,6 +562,7 @@ impl ChunksBuilder {
             },
             tree: Some(Box::new(tree)),
             tree_bytes: std::mem::replace(&mut self.bytes, TREE_BYTES),
+            v2: None,
         });
     }
 

@@ -15,8 +15,8 @@ pub(super) const ENTRY_BYTES: usize = 96;
 pub(super) const TREE_BYTES: usize = 512;
 
 /// Heap of one chunk of a loaded chunk list besides its start key: its slot (start handle,
-/// summary, tree pointer and size) and its Fenwick node.
-pub(super) const CHUNK_BYTES: usize = 128;
+/// summary, tree pointer and size, cached sync v2 sum) and its Fenwick node.
+pub(super) const CHUNK_BYTES: usize = 176;
 
 /// Heap of one known [`NamespaceSummary`](crate::store::NamespaceSummary) (its map slot).
 pub(super) const SUMMARY_BYTES: usize = 96;

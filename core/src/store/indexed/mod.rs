@@ -24,7 +24,7 @@
 //!   the list.
 //! * **Within a budget.** Each loaded list's heap is estimated (the `memory` module); when
 //!   the lists together exceed [`budget`](Indexed::budget), the least recently used
-//!   namespaces are folded (their trees dropped, ~1.5 bytes per entry left), and then those
+//!   namespaces are folded (their trees dropped, ~2 bytes per entry left), and then those
 //!   whose lists are persisted as they are dropped whole; never the one in use nor those
 //!   [`pin`](Indexed::pin)ned (the store executor pins the documents that are syncing). A
 //!   folded chunk is read back when a query needs it. Pinned namespaces may hold the index
@@ -60,6 +60,7 @@ mod spans;
 mod summaries;
 #[cfg(test)]
 mod tests;
+mod v2sums;
 
 use std::{
     collections::{BTreeMap, BTreeSet},

@@ -10,9 +10,10 @@
 //! and asking (`Wants`) for listed items this side lacks. A turn whose parts are all `Skip`
 //! ends the range phase.
 //!
-//! One pass over a differing range computes all its sub-ranges (bounds, fingerprints, item
-//! lists). Bounds are shortened to the shortest prefix of the upper neighbour's key that
-//! still sorts above the lower neighbour.
+//! A split costs O(log n) per sub-range: its bounds come from the keys around each pivot rank,
+//! its fingerprint from the index; only sub-ranges small enough to be listed are read. Bounds
+//! are shortened to the shortest prefix of the upper neighbour's key that still sorts above
+//! the lower neighbour.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -40,9 +41,6 @@ pub(super) enum Turn {
 
 /// A reply part: upper bound (`None` = `End`) and mode.
 type ReplyPart = (Option<Vec<u8>>, PartMode);
-
-/// A sub-range of a split: upper bound, fingerprint, and its first items with their keys.
-type Sub = (Option<Vec<u8>>, Fingerprint, Vec<(Item, Vec<u8>)>);
 
 /// Range-phase state.
 #[derive(Debug, Default)]
@@ -230,42 +228,43 @@ fn differing<S: DocStore + ?Sized>(
         r.retain(|&x| x > 0 && x < n);
         r
     };
-    // One pass: sub-range bounds, fingerprints and (small) item lists.
-    let mut subs: Vec<Sub> = Vec::new();
-    let mut fp = Fingerprint::default();
-    let mut items: Vec<(Item, Vec<u8>)> = Vec::new();
-    let mut prev: Option<Vec<u8>> = None;
-    let mut next_rank = ranks.iter().copied().peekable();
-    let mut j = 0u64;
-    store::scan(ctx.store, &range, |e| {
-        let flat = store::flat_key(&e);
-        if next_rank.peek() == Some(&j) {
-            next_rank.next();
-            let bound = separator(prev.as_deref().unwrap_or(&[]), &flat);
-            subs.push((
-                Some(bound),
-                std::mem::take(&mut fp),
-                std::mem::take(&mut items),
-            ));
-        }
-        let item = ItemHash::of_entry(e.entry());
-        fp.add(&item);
-        if items.len() as u64 <= leaf {
-            items.push((item.0, flat.clone()));
-        }
-        prev = Some(flat);
-        j += 1;
-        true
-    })?;
-    subs.push((range.upper.clone(), fp, items));
-    for (upper, fp, items) in subs {
-        if fp.count() <= leaf {
-            let list = items.iter().map(|(i, _)| *i).collect();
-            revealed.extend(items);
-            reply.push((upper, PartMode::Hashes(list)));
+    // Sub-range bounds from the keys around each pivot rank (O(log n) each), then each
+    // sub-range's fingerprint from the index; only small sub-ranges are read, to list them.
+    let mut uppers: Vec<Option<Vec<u8>>> = Vec::with_capacity(ranks.len() + 1);
+    for r in ranks {
+        let (Some(prev), Some(next)) = (
+            ctx.store.key_at(&range, r - 1)?,
+            ctx.store.key_at(&range, r)?,
+        ) else {
+            break;
+        };
+        uppers.push(Some(separator(&prev, &next)));
+    }
+    uppers.push(range.upper.clone());
+    let mut lower = range.lower.clone();
+    for upper in uppers {
+        let sub = KeyRange {
+            lower: lower.clone(),
+            upper: upper.clone(),
+        };
+        let fp = if n <= leaf {
+            own
         } else {
-            reply.push((upper, PartMode::Fingerprint(fp)));
+            ctx.store.fingerprint(&sub)?
+        };
+        if fp.count() <= leaf {
+            let mut list = Vec::new();
+            store::scan(ctx.store, &sub, |e| {
+                let item = ItemHash::of_entry(e.entry()).0;
+                list.push(item);
+                revealed.insert(item, store::flat_key(&e));
+                true
+            })?;
+            reply.push((upper.clone(), PartMode::Hashes(list)));
+        } else {
+            reply.push((upper.clone(), PartMode::Fingerprint(fp)));
         }
+        lower = upper;
     }
     Ok(())
 }

@@ -5,13 +5,11 @@
 //! the key at a rank (for splits), entries in order, and inserts. [`DocStore`] is that
 //! interface; [`IndexedDoc`] answers it from a node's store.
 //!
-//! Cost: counts and keys at a rank come from the store's O(log n) index. The v2 fingerprint
-//! of a range is summed over the range's entries here (O(range), chunked reads of
-//! [`READ_CHUNK`]); the index carries v1's XOR fingerprints, not yet v2's sums
-//! (`docs/sync-v2.md` §0). The whole document's fingerprint is kept by the index until the
-//! document is next written ([`Indexed::v2_fingerprint`]), so phase 1 over unchanged documents
-//! costs no scan; ranges are summed when a session splits or lists them, so the scans add up
-//! to about the size of the differing ranges.
+//! Cost: counts and keys at a rank come from the store's O(log n) index; a range's v2
+//! fingerprint from the index's chunk list ([`Indexed::v2_range_fingerprint`]: the cached
+//! sums of the chunks it covers plus two partial chunks read, each chunk read once after its
+//! last write). The whole document's fingerprint is kept until the document is next written
+//! ([`Indexed::v2_fingerprint`]), so phase 1 over unchanged documents costs nothing.
 
 use crate::{
     entry::{EntryLimits, KeyCache, RecordIdentifier, SignedEntry},
@@ -19,7 +17,7 @@ use crate::{
     ranger::{ContentStatus, ContentStatusSource, Range, Received},
     store::{put_prefix_aware, Backend, Indexed, PutOutcome, StoreError},
     time::Now,
-    v2::fingerprint::{Fingerprint, ItemHash},
+    v2::fingerprint::Fingerprint,
 };
 
 /// Entries read from the store at once while scanning a range.
@@ -182,21 +180,18 @@ impl<B: Backend> DocStore for IndexedDoc<'_, B> {
                 return Ok(fp);
             }
         }
-        let mut fp = Fingerprint::default();
-        let mut skip = 0;
-        loop {
-            let chunk = self.entries(range, skip, READ_CHUNK)?;
-            for e in &chunk {
-                fp.add(&ItemHash::of_entry(e.entry()));
-            }
-            if chunk.len() < READ_CHUNK {
-                if whole {
-                    self.indexed.set_v2_fingerprint(self.ns, fp);
-                }
-                return Ok(fp);
-            }
-            skip += chunk.len() as u64;
+        if range.is_empty() {
+            return Ok(Fingerprint::default());
         }
+        let fp = self.indexed.v2_range_fingerprint(
+            self.ns,
+            range.lower.as_deref(),
+            range.upper.as_deref(),
+        )?;
+        if whole {
+            self.indexed.set_v2_fingerprint(self.ns, fp);
+        }
+        Ok(fp)
     }
 
     fn count(&mut self, range: &KeyRange) -> Result<u64, StoreError> {
