@@ -159,7 +159,9 @@ fn v2_run<B: Backend>(
     // As v1's index is built when a document opens, a running node's chunks hold their v2
     // sums from its first v2 sync on: learn them outside the measurement.
     for r in [&mut *a, &mut *b] {
-        r.indexed_mut().v2_range_fingerprint(ns, None, None).expect("warm up");
+        r.indexed_mut()
+            .v2_range_fingerprint(ns, None, None)
+            .expect("warm up");
         r.indexed_mut().backend_mut().observer.reset();
     }
     let start = Instant::now();
