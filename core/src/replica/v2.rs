@@ -199,9 +199,7 @@ impl<B: Backend, C: ContentStatusSource> Replicas<B, C> {
                 riblt_key,
                 config,
             } => {
-                self.syncing(namespace)?;
-                self.hold_for_sync(now.mono, namespace);
-                self.room_for(conn, stream)?;
+                self.admit(now, conn, stream, namespace)?;
                 let mut c = self.v2.0.remove(&conn).expect("checked");
                 let result = {
                     let mut doc =
@@ -227,9 +225,7 @@ impl<B: Backend, C: ContentStatusSource> Replicas<B, C> {
                 riblt_key,
                 config,
             } => {
-                self.syncing(namespace)?;
-                self.hold_for_sync(now.mono, namespace);
-                self.room_for(conn, stream)?;
+                self.admit(now, conn, stream, namespace)?;
                 let session = DocSession::accept(config, Hasher::new(riblt_key));
                 self.conn(conn)?.docs.insert(stream, (namespace, session));
                 Ok(V2Response::Done)
@@ -251,6 +247,21 @@ impl<B: Backend, C: ContentStatusSource> Replicas<B, C> {
             .0
             .get_mut(&conn)
             .ok_or(v2_error("unknown v2 connection"))
+    }
+
+    /// Checks that stream `stream` of `conn` may start on `namespace` (open for sync, within
+    /// the stream bound) and holds the namespace's index for it.
+    fn admit(
+        &mut self,
+        now: Now,
+        conn: u64,
+        stream: u64,
+        namespace: NamespaceId,
+    ) -> Result<(), ReplicaError> {
+        self.syncing(namespace)?;
+        self.room_for(conn, stream)?;
+        self.hold_for_sync(now.mono, namespace);
+        Ok(())
     }
 
     fn room_for(&mut self, conn: u64, stream: u64) -> Result<(), ReplicaError> {
