@@ -170,7 +170,16 @@ fn v2_run<B: Backend>(
         .expect("begin");
     b.apply_v2(now(), V2Command::Begin { conn: 1, peer: pa })
         .expect("begin");
-    let (key, config) = ([9u8; 32], DocConfig::default());
+    let mut config = DocConfig::default();
+    // `SHEAF_BENCH_V2_SPLIT=FxL`: fanout and leaf size of the v2 session, for choosing them.
+    if let Some((f, l)) = std::env::var("SHEAF_BENCH_V2_SPLIT").ok().and_then(|v| {
+        v.split_once('x')
+            .map(|(f, l)| (f.parse().ok(), l.parse().ok()))
+    }) {
+        config.fanout = f.unwrap_or(config.fanout);
+        config.leaf = l.unwrap_or(config.leaf);
+    }
+    let key = [9u8; 32];
     let first = step(
         a.apply_v2(
             now(),

@@ -26,7 +26,10 @@ use crate::v2::{
 
 /// Most bytes of bounds and listed items one received turn may hold (its parts are kept until
 /// the turn is complete).
-pub const MAX_TURN_BYTES: usize = 4 << 20;
+pub const MAX_TURN_BYTES: usize = 8 << 20;
+
+/// What one received part costs besides its bound key and listed items (its range and mode).
+const PART_BYTES: usize = 64;
 
 /// What a received `Ranges` message left the session with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -114,7 +117,8 @@ impl Turns {
             if range.is_empty() {
                 return Err(DocError::Protocol("range parts not ascending"));
             }
-            self.pending_bytes += range.upper.as_ref().map_or(0, Vec::len)
+            self.pending_bytes += PART_BYTES
+                + range.upper.as_ref().map_or(0, Vec::len)
                 + match &p.mode {
                     PartMode::Hashes(items) => 32 * items.len(),
                     _ => 0,
@@ -155,6 +159,11 @@ impl Turns {
         let mut revealed = BTreeMap::new();
         let mut wants = Vec::new();
         let mut budget = ctx.config.max_entries_per_turn;
+        // Every incoming part takes at least one reply part, and a reply may hold at most
+        // `max_parts`: a split adds `fanout - 1` more when there is room, else the range goes
+        // back whole with this side's fingerprint and the peer splits it.
+        // One more is kept for the cut of a range whose entries outgrow the turn's entry budget.
+        let mut room = ctx.config.max_parts.saturating_sub(parts.len() + 1);
         for (range, mode) in parts {
             match mode {
                 Some(PartMode::Skip) => reply.push((range.upper, PartMode::Skip)),
@@ -165,8 +174,17 @@ impl Turns {
                     &mut reply,
                     &mut revealed,
                     &mut budget,
+                    &mut room,
                 )?,
-                None => differing(ctx, range, None, &mut reply, &mut revealed, &mut budget)?,
+                None => differing(
+                    ctx,
+                    range,
+                    None,
+                    &mut reply,
+                    &mut revealed,
+                    &mut budget,
+                    &mut room,
+                )?,
                 Some(PartMode::Hashes(items)) => {
                     listed(ctx, range, items, &mut reply, &mut wants, &mut budget)?
                 }
@@ -200,6 +218,7 @@ impl Turns {
 }
 
 /// A range whose fingerprints differ (or whose peer fingerprint is unknown).
+#[allow(clippy::too_many_arguments)]
 fn differing<S: DocStore + ?Sized>(
     ctx: &mut Ctx<'_, S>,
     range: KeyRange,
@@ -207,6 +226,7 @@ fn differing<S: DocStore + ?Sized>(
     reply: &mut Vec<ReplyPart>,
     revealed: &mut BTreeMap<Item, Vec<u8>>,
     budget: &mut usize,
+    room: &mut usize,
 ) -> Result<(), DocError> {
     let own = ctx.store.fingerprint(&range)?;
     if theirs == Some(own) {
@@ -222,10 +242,15 @@ fn differing<S: DocStore + ?Sized>(
     let leaf = ctx.config.leaf.max(1);
     let ranks: Vec<u64> = if n <= leaf {
         Vec::new()
+    } else if *room < fanout as usize - 1 {
+        // No room to split in this turn: the peer compares and splits it in its own.
+        reply.push((range.upper, PartMode::Fingerprint(own)));
+        return Ok(());
     } else {
         let mut r: Vec<u64> = (1..fanout).map(|i| n * i / fanout).collect();
         r.dedup();
         r.retain(|&x| x > 0 && x < n);
+        *room = room.saturating_sub(r.len());
         r
     };
     // Sub-range bounds from the keys around each pivot rank (O(log n) each), then each

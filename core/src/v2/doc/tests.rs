@@ -350,9 +350,9 @@ fn a_turn_that_never_ends_is_bounded_in_bytes() {
         ..DocConfig::default()
     };
     let (mut s, _) = DocSession::open(config, hasher(), [0; 16], &mut doc, &mut dict).unwrap();
-    // Parts with 60 kB bounds, never reaching `End`: the session refuses before 4 MiB.
+    // Parts with 60 kB bounds, never reaching `End`: the session refuses before 8 MiB.
     let mut result = Ok(Vec::new());
-    for i in 0..100u8 {
+    for i in 0..200u8 {
         let part = crate::v2::codec::Part {
             upper: crate::v2::codec::Bound::Key {
                 author: 0,
@@ -362,7 +362,7 @@ fn a_turn_that_never_ends_is_bounded_in_bytes() {
         };
         result = s.handle(&mut doc, &mut dict, Message::Ranges { parts: vec![part] });
         if result.is_err() {
-            assert!(i > 60, "refused after {i} parts");
+            assert!(i > 120, "refused after {i} parts");
             break;
         }
     }
@@ -404,6 +404,8 @@ impl Arbitrary for Docs {
             leaf: u64::arbitrary(g) % 8,
             max_entries_per_turn: 1 + usize::arbitrary(g) % 20,
             max_turns: 1000,
+            // Small enough that replies must defer splits (and at least two splits' worth).
+            max_parts: 40 + usize::arbitrary(g) % 40,
             ..DocConfig::default()
         };
         Docs(a, b, config)
