@@ -187,7 +187,16 @@ impl<R: Runtime> Driver<R> {
         config: ConnConfig,
         offers: Vec<Offer>,
     ) -> Result<Done> {
-        let (send, recv) = conn.accept_bi().await.map_err(v2_err)?;
+        // A dialer that never opens its control stream does not hold a slot beyond `IDLE`.
+        let rt = docs.runtime().clone();
+        let deadline = rt.now() + IDLE;
+        let (send, recv) =
+            futures_lite::future::or(async { conn.accept_bi().await.map_err(v2_err) }, async {
+                rt.sleep_until(deadline).await;
+                Err(v2_err("no control stream"))
+            })
+            .await
+            .inspect_err(|_| conn.close(AbortCode::Unavailable.to_u32().into(), b"idle"))?;
         let peer = peer_id(conn.remote_id());
         let acceptor = Acceptor::new(config, docs.me(), peer, offers);
         let mut d = Self::new(docs, conn, Role::Acceptor(acceptor), config, send);
