@@ -21,6 +21,7 @@ pub mod gossip_gate;
 mod gossip_probe;
 #[cfg(test)]
 mod gossip_tests;
+mod job_queue;
 mod live_task;
 pub mod metrics;
 mod reply;

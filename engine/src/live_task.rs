@@ -28,7 +28,7 @@ use sheaf_core::{
         ApiCommand, ApiRequestId, GossipEvent, Input, LagTracker, Live, LiveError, LiveEvent,
         Output, Role, SessionError, SessionId,
     },
-    replica::{ReplicaError, ReplicaEvent},
+    replica::ReplicaEvent,
 };
 use tokio::sync::{mpsc, oneshot};
 
@@ -411,11 +411,12 @@ impl<R: Runtime> LiveTask<R> {
     async fn on_output(&mut self, out: Output) {
         match out {
             Output::Store { request, command } => {
-                if !self.store.send_live(request, command) {
-                    // The store thread is gone (see `store_thread::Exit`).
+                // Refused: the store thread is gone (see `store_thread::Exit`) or its queue
+                // is full; `Live` handles it as the command's failure.
+                if let Err(error) = self.store.send_live(request, command) {
                     self.input(Input::StoreReply {
                         request,
-                        result: Err(ReplicaError::Stopped),
+                        result: Err(error),
                     });
                 }
             }

@@ -17,7 +17,7 @@
 //! cores while the executor processes it ([`crate::check_ahead`]).
 
 use std::{
-    sync::mpsc::{self, RecvTimeoutError},
+    sync::mpsc::RecvTimeoutError,
     thread,
     time::{Duration, Instant},
 };
@@ -31,6 +31,8 @@ use sheaf_core::{
     Hash,
 };
 use tokio::sync::oneshot;
+
+use crate::job_queue::{job_queue, JobRx, JobTx, SendError, MAX_QUEUED};
 
 use crate::convert::blob_hash;
 
@@ -92,7 +94,7 @@ enum Job {
 /// Handle to the store thread.
 #[derive(Debug, Clone)]
 pub(crate) struct StoreHandle {
-    tx: mpsc::Sender<Job>,
+    tx: JobTx<Job>,
     /// One permit per API job queued or running: at most [`API_JOBS`] at once.
     api_slots: std::sync::Arc<tokio::sync::Semaphore>,
     /// Set when shutdown begins: `Live`'s queued commands are then dropped, not run, so the
@@ -142,14 +144,12 @@ impl StoreHandle {
         to_live: tokio::sync::mpsc::Sender<crate::live_task::LiveMsg>,
         metrics: std::sync::Arc<crate::metrics::Metrics>,
     ) -> std::io::Result<Self> {
-        // Unbounded by type on purpose, bounded by its senders. A `sync_channel` would block
-        // the live task, which runs on the async runtime, whenever the store is slow. What
-        // the senders keep in it: `Live` at most one message being processed per open
-        // session (`max_sessions` + `max_accepted_sessions`), `max_gossip_store` gossip
-        // commands, and per ended session at most two fire-and-forget commands, at the rate
-        // the admission bounds let sessions start; API callers hold one of `API_JOBS`
-        // permits until their reply arrives (more callers wait for a permit).
-        let (tx, rx) = mpsc::channel::<Job>(); // unbounded: bounded by its senders (above)
+        // Never blocks a sender (the live task runs on the async runtime); bounded at
+        // `MAX_QUEUED` jobs, beyond which a job is answered with a store error. What the
+        // senders keep in it is far less: `Live` at most one message being processed per open
+        // session, `max_gossip_store` gossip commands and a few commands per ended session;
+        // API callers hold one of `API_JOBS` permits until their reply arrives.
+        let (tx, rx) = job_queue::<Job>(MAX_QUEUED);
         let (done_tx, done_rx) = oneshot::channel();
         let stopping = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let stop_flag = stopping.clone();
@@ -192,8 +192,8 @@ impl StoreHandle {
             return Err(ReplicaError::Stopped);
         };
         let (reply, rx) = oneshot::channel();
-        if self.tx.send(Job::Api { command, reply }).is_err() {
-            return Err(ReplicaError::Stopped);
+        if let Err(e) = self.tx.send(Job::Api { command, reply }) {
+            return Err(refused(e));
         }
         rx.await.unwrap_or(Err(ReplicaError::Stopped))
     }
@@ -209,9 +209,16 @@ impl StoreHandle {
         }
     }
 
-    /// Queues a command from `Live`; the reply arrives in `Live`'s inbox.
-    pub(crate) fn send_live(&self, request: StoreRequestId, command: StoreCommand) -> bool {
-        self.tx.send(Job::Live { request, command }).is_ok()
+    /// Queues a command from `Live`; the reply arrives in `Live`'s inbox. Refused when the
+    /// thread is gone or the queue is full.
+    pub(crate) fn send_live(
+        &self,
+        request: StoreRequestId,
+        command: StoreCommand,
+    ) -> Result<(), ReplicaError> {
+        self.tx
+            .send(Job::Live { request, command })
+            .map_err(refused)
     }
 }
 
@@ -238,9 +245,19 @@ impl Drop for Exit {
     }
 }
 
+/// The error a refused job is answered with.
+fn refused(e: SendError) -> ReplicaError {
+    match e {
+        SendError::Closed => ReplicaError::Stopped,
+        SendError::Full => ReplicaError::Store(sheaf_core::store::StoreError::Backend(format!(
+            "the store queue is full ({MAX_QUEUED} jobs)"
+        ))),
+    }
+}
+
 fn run<B: Backend>(
     replicas: &mut Replicas<B, BlobContent>,
-    rx: mpsc::Receiver<Job>,
+    rx: JobRx<Job>,
     clock: Clock,
     to_live: tokio::sync::mpsc::Sender<crate::live_task::LiveMsg>,
     ahead: &crate::check_ahead::Ahead,
