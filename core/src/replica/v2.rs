@@ -126,9 +126,10 @@ pub enum V2Response {
     Done,
     /// A session step.
     Step(V2Step),
-    /// The message uses an author index the peer has not defined yet: send it again after
-    /// the next [`V2Command::Define`] (and read nothing more from that stream until then).
-    Parked,
+    /// The message (handed back) uses an author index the peer has not defined yet: send it
+    /// again after the next [`V2Command::Define`] (and read nothing more from that stream
+    /// until then).
+    Parked(Message),
 }
 
 /// Per-connection store state.
@@ -281,7 +282,7 @@ impl<B: Backend, C: ContentStatusSource> Replicas<B, C> {
     ) -> Result<V2Response, ReplicaError> {
         let c = self.conn(conn)?;
         if c.dict.is_missing_for(&message) {
-            return Ok(V2Response::Parked);
+            return Ok(V2Response::Parked(message));
         }
         let ns = c
             .docs

@@ -256,18 +256,7 @@ impl<R: Runtime> Driver<R> {
                 Ev::Control(Read::End) => self.control_ended = true,
                 Ev::Control(Read::Failed(e)) => return Err(v2_err(e)),
                 Ev::Incoming(send, recv) => {
-                    let id = self.next_stream;
-                    self.next_stream += 1;
-                    spawn_reader(&rt, recv, self.tx.clone(), move |r| Ev::Doc(id, r));
-                    self.streams.insert(
-                        id,
-                        DocStream {
-                            send,
-                            parked: VecDeque::new(),
-                            started: false,
-                            peer_ended: false,
-                        },
-                    );
+                    self.add_stream(send, recv, false);
                 }
                 Ev::Doc(id, Read::Msg(m)) => self.on_doc(id, m).await?,
                 Ev::Doc(id, Read::End) => self.peer_ended(id),
@@ -329,6 +318,26 @@ impl<R: Runtime> Driver<R> {
         self.open_streams().await
     }
 
+    /// Tracks a document stream and starts reading it; returns its id. `started`: its store
+    /// session exists (an opened stream's; an accepted one's starts at `DocOpen`).
+    fn add_stream(&mut self, send: SendStream, recv: RecvStream, started: bool) -> u64 {
+        let id = self.next_stream;
+        self.next_stream += 1;
+        spawn_reader(self.docs.runtime(), recv, self.tx.clone(), move |r| {
+            Ev::Doc(id, r)
+        });
+        self.streams.insert(
+            id,
+            DocStream {
+                send,
+                parked: VecDeque::new(),
+                started,
+                peer_ended: false,
+            },
+        );
+        id
+    }
+
     /// The acceptor opens a stream for each document it may start now.
     async fn open_streams(&mut self) -> Result<()> {
         loop {
@@ -340,19 +349,7 @@ impl<R: Runtime> Driver<R> {
             };
             let riblt_key = a.hasher().map(|h| h.key()).unwrap_or_default();
             let (send, recv) = self.conn.open_bi().await.map_err(v2_err)?;
-            let id = self.next_stream;
-            self.next_stream += 1;
-            let rt = self.docs.runtime().clone();
-            spawn_reader(&rt, recv, self.tx.clone(), move |r| Ev::Doc(id, r));
-            self.streams.insert(
-                id,
-                DocStream {
-                    send,
-                    parked: VecDeque::new(),
-                    started: true,
-                    peer_ended: false,
-                },
-            );
+            let id = self.add_stream(send, recv, true);
             self.done.differing += 1;
             let step = self
                 .store(V2Command::Open {
@@ -421,11 +418,11 @@ impl<R: Runtime> Driver<R> {
             .v2_call(V2Command::Handle {
                 conn: self.id,
                 stream: id,
-                message: m.clone(),
+                message: m,
             })
             .await?;
         match reply {
-            V2Response::Parked => {
+            V2Response::Parked(m) => {
                 if let Some(s) = self.streams.get_mut(&id) {
                     s.parked.push_front(m);
                 }

@@ -9,7 +9,7 @@ use super::{
     BUILD_PAGE,
 };
 use crate::{
-    entry::RecordIdentifier,
+    entry::{RecordIdentifier, SignedEntry},
     keys::NamespaceId,
     ranger::{Fingerprint, Range},
     store::{suffix_of, Backend, StoreError},
@@ -33,14 +33,28 @@ pub(super) fn build<B: Backend + ?Sized>(
 }
 
 /// Feeds the suffix and fingerprint of every entry of `ns` between `lower` and `upper` to
-/// `f`, in ascending order, reading pages of [`BUILD_PAGE`] entries. A backend that scans out
-/// of order, outside the namespace or outside the bounds is reported as corrupt.
+/// `f`, in ascending order ([`scan_entries`]).
 pub(super) fn scan<B: Backend + ?Sized>(
     backend: &mut B,
     ns: NamespaceId,
     lower: Bound<Vec<u8>>,
     upper: Bound<Vec<u8>>,
     mut f: impl FnMut(Bytes, Fingerprint),
+) -> Result<(), StoreError> {
+    scan_entries(backend, ns, lower, upper, |e| {
+        f(Bytes::copy_from_slice(suffix_of(e.id())), e.fingerprint())
+    })
+}
+
+/// Feeds every entry of `ns` between `lower` and `upper` to `f`, in ascending order, reading
+/// pages of [`BUILD_PAGE`] entries. A backend that scans out of order, outside the namespace
+/// or outside the bounds is reported as corrupt.
+pub(super) fn scan_entries<B: Backend + ?Sized>(
+    backend: &mut B,
+    ns: NamespaceId,
+    lower: Bound<Vec<u8>>,
+    upper: Bound<Vec<u8>>,
+    mut f: impl FnMut(&SignedEntry),
 ) -> Result<(), StoreError> {
     let corrupt = || {
         StoreError::Corrupt(
@@ -64,7 +78,7 @@ pub(super) fn scan<B: Backend + ?Sized>(
                 return Err(corrupt());
             }
             last = Some(suffix);
-            f(Bytes::copy_from_slice(suffix), e.fingerprint());
+            f(e);
         }
         match last {
             Some(last) if page.len() == BUILD_PAGE => from = Bound::Excluded(last.to_vec()),

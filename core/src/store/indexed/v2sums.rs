@@ -17,15 +17,12 @@
 
 use std::ops::Bound;
 
-use super::Indexed;
+use super::{spans::scan_entries, Indexed};
 use crate::{
     keys::NamespaceId,
     store::{Backend, StoreError},
     v2::{Fingerprint, ItemHash},
 };
-
-/// Entries read from the backend at once while summing a chunk.
-const PAGE: usize = 1024;
 
 impl<B: Backend> Indexed<B> {
     /// The sync v2 fingerprint of the entries of `ns` whose suffix (`author ‖ key`) is in
@@ -91,26 +88,16 @@ impl<B: Backend> Indexed<B> {
         from: Vec<u8>,
         to: Option<Vec<u8>>,
     ) -> Result<Fingerprint, StoreError> {
-        let mut fp = Fingerprint::default();
-        let mut lower = if from.is_empty() {
+        let lower = if from.is_empty() {
             Bound::Unbounded
         } else {
             Bound::Included(from)
         };
         let upper = to.map_or(Bound::Unbounded, Bound::Excluded);
-        loop {
-            let page =
-                self.backend
-                    .scan_author_key(ns, lower.clone(), upper.clone(), false, PAGE)?;
-            for e in &page {
-                fp.add(&ItemHash::of_entry(e.entry()));
-            }
-            match page.last() {
-                Some(e) if page.len() == PAGE => {
-                    lower = Bound::Excluded(super::suffix_of(e.id()).to_vec());
-                }
-                _ => return Ok(fp),
-            }
-        }
+        let mut fp = Fingerprint::default();
+        scan_entries(&mut self.backend, ns, lower, upper, |e| {
+            fp.add(&ItemHash::of_entry(e.entry()))
+        })?;
+        Ok(fp)
     }
 }

@@ -45,7 +45,7 @@ use crate::{
     v2::{
         codec::{AbortCode, Message},
         dict::{Dictionary, DictionaryError},
-        doc::DocConfig,
+        doc::{outbox::symbol_messages, DocConfig},
         fingerprint::Fingerprint,
         frame::MAX_ITEMS_PER_FRAME,
         riblt::{Decoder, Encoder, Hasher, Item, Limits, RibltError},
@@ -251,7 +251,7 @@ impl Dialer {
                     return Err(ConnError::Limit("symbols asked for at once"));
                 }
                 let symbols = self.encoder.next_symbols((until - sent) as usize);
-                Ok(symbol_frames(sent, symbols))
+                Ok(symbol_messages(sent, &symbols))
             }
             Message::SendList if self.differing.is_none() => {
                 let mut out: Vec<Message> = self
@@ -311,17 +311,6 @@ impl Dialer {
     pub fn differing(&self) -> Option<u64> {
         self.differing
     }
-}
-
-fn symbol_frames(start: u64, symbols: Vec<crate::v2::riblt::CodedSymbol>) -> Vec<Message> {
-    symbols
-        .chunks(crate::v2::frame::MAX_SYMBOLS_PER_FRAME)
-        .enumerate()
-        .map(|(i, c)| Message::Symbols {
-            start: start + (i * crate::v2::frame::MAX_SYMBOLS_PER_FRAME) as u64,
-            symbols: c.to_vec(),
-        })
-        .collect()
 }
 
 #[derive(Debug)]

@@ -35,7 +35,7 @@
 //! The session's own state is at most one item map of ≤ `riblt_max_items` keys (RIBLT) or of
 //! the items listed in its last turn (ranges).
 
-mod outbox;
+pub(crate) mod outbox;
 mod ranges;
 pub mod store;
 
@@ -406,7 +406,8 @@ impl DocSession {
                 match decoder.add_symbols(start, &symbols) {
                     Ok(()) => {}
                     Err(RibltError::TooManySymbols { .. } | RibltError::TooManyItems { .. }) => {
-                        return self.switch_to_ranges(store, dict, ob, theirs);
+                        self.state = self.switch_to_ranges(store, dict, ob, theirs)?;
+                        return Ok(());
                     }
                     Err(_) => return Err(DocError::Protocol("inconsistent coded symbols")),
                 }
@@ -476,9 +477,7 @@ impl DocSession {
                 match decoder.add_symbols(0, &symbols) {
                     Ok(()) => {}
                     Err(RibltError::TooManySymbols { .. } | RibltError::TooManyItems { .. }) => {
-                        return self
-                            .switch_to_ranges(store, dict, ob, theirs)
-                            .map(|()| self.take());
+                        return self.switch_to_ranges(store, dict, ob, theirs);
                     }
                     Err(_) => return Err(DocError::Protocol("inconsistent coded symbols")),
                 }
@@ -493,10 +492,7 @@ impl DocSession {
                 }
                 self.decide(store, dict, ob, decoder, items, theirs, fp.count())
             }
-            Message::Symbols { .. } => {
-                self.switch_to_ranges(store, dict, ob, theirs)?;
-                Ok(self.take())
-            }
+            Message::Symbols { .. } => self.switch_to_ranges(store, dict, ob, theirs),
             Message::Ranges { parts } => {
                 self.stats.method = Method::Ranges;
                 let mut turns = ranges::Turns::default();
@@ -554,27 +550,22 @@ impl DocSession {
                 until,
             });
         }
-        self.switch_to_ranges(store, dict, ob, theirs)?;
-        Ok(self.take())
+        self.switch_to_ranges(store, dict, ob, theirs)
     }
 
-    /// Switches the responder to ranges: its first turn splits the whole document.
+    /// Switches the responder to ranges: its first turn splits the whole document; returns
+    /// the state that follows.
     fn switch_to_ranges<S: DocStore + ?Sized>(
         &mut self,
         store: &mut S,
         dict: &mut Dictionary,
         ob: &mut Outbox,
         theirs: Fingerprint,
-    ) -> Result<(), DocError> {
+    ) -> Result<State, DocError> {
         self.stats.method = Method::Ranges;
         let mut turns = ranges::Turns::default();
         let turn = turns.first_turn(&mut self.ctx(store, dict, ob), Some(theirs))?;
-        self.state = self.after_turn(ob, turns, turn);
-        Ok(())
-    }
-
-    fn take(&mut self) -> State {
-        std::mem::replace(&mut self.state, State::Closing)
+        Ok(self.after_turn(ob, turns, turn))
     }
 
     fn after_turn(&mut self, ob: &mut Outbox, turns: ranges::Turns, turn: ranges::Turn) -> State {

@@ -46,6 +46,18 @@ fn part_len(p: &Part) -> usize {
     bound + mode
 }
 
+/// `Symbols` messages of `symbols` from index `start`, as many per frame as fit.
+pub(crate) fn symbol_messages(start: u64, symbols: &[CodedSymbol]) -> Vec<Message> {
+    symbols
+        .chunks(MAX_SYMBOLS_PER_FRAME)
+        .enumerate()
+        .map(|(i, chunk)| Message::Symbols {
+            start: start + (i * MAX_SYMBOLS_PER_FRAME) as u64,
+            symbols: chunk.to_vec(),
+        })
+        .collect()
+}
+
 /// Outgoing messages of one session step, in order.
 #[derive(Debug, Default)]
 pub(crate) struct Outbox {
@@ -83,11 +95,8 @@ impl Outbox {
     }
 
     pub(crate) fn symbols(&mut self, start: u64, symbols: Vec<CodedSymbol>) {
-        for (i, chunk) in symbols.chunks(MAX_SYMBOLS_PER_FRAME).enumerate() {
-            self.push(Message::Symbols {
-                start: start + (i * MAX_SYMBOLS_PER_FRAME) as u64,
-                symbols: chunk.to_vec(),
-            });
+        for m in symbol_messages(start, &symbols) {
+            self.push(m);
         }
     }
 
