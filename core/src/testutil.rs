@@ -106,3 +106,17 @@ pub(crate) fn sync<B1: Backend, B2: Backend>(
     // The initial message's values are counted by the receiver only.
     (sent_a, sent_b, oa, ob)
 }
+
+/// A small deterministic generator (xorshift64) for randomized tests.
+#[derive(Debug, Clone)]
+pub(crate) struct XorShift(pub(crate) u64);
+
+impl XorShift {
+    /// The next value below `n`.
+    pub(crate) fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 % n
+    }
+}

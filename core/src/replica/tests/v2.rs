@@ -202,13 +202,8 @@ fn riblt_key_of(h: &crate::v2::riblt::Hasher) -> [u8; 32] {
 fn v2_reaches_what_v1_reaches() {
     let secrets: Vec<NamespaceSecret> = (10..14).map(ns).collect();
     let authors = [author(1), author(2), author(3)];
-    let mut x = 0x1234_5678_u64;
-    let mut rnd = |n: u64| {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        x % n
-    };
+    let mut rng = crate::testutil::XorShift(0x1234_5678_u64);
+    let mut rnd = |n: u64| rng.below(n);
     let keys: [&[u8]; 7] = [b"", b"a", b"ab", b"abc", b"b", b"bc", b"c"];
     let mut writes: Vec<(usize, u8, usize, usize, u64, bool)> = Vec::new();
     for _ in 0..300 {

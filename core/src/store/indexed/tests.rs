@@ -343,13 +343,8 @@ fn v2_range_fingerprints_follow_writes() {
         }
         fp
     };
-    let mut x = 12345u64;
-    let mut rnd = |n: u64| {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        x % n
-    };
+    let mut rng = crate::testutil::XorShift(12345u64);
+    let mut rnd = |n: u64| rng.below(n);
     for round in 0..40 {
         // A burst of writes (new keys, overwrites) or removals, growing then shrinking.
         for _ in 0..200 {

@@ -227,7 +227,7 @@ impl Pair {
 
     /// Delivers ready messages in an order drawn from `seed`, until the round is done.
     fn run_random(&mut self, seed: u64) {
-        let mut x = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+        let mut rng = crate::testutil::XorShift(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
         for _ in 0..1_000_000 {
             if self.done() {
                 return;
@@ -247,10 +247,7 @@ impl Pair {
                 .filter(|(k, q)| !q.is_empty() && !ready.contains(k))
                 .count() as u64;
             assert!(!ready.is_empty(), "stuck: nothing deliverable");
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            self.deliver(ready[(x % ready.len() as u64) as usize]);
+            self.deliver(ready[rng.below(ready.len() as u64) as usize]);
         }
         panic!("no end");
     }
