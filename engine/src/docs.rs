@@ -284,8 +284,10 @@ impl<R: Runtime> Builder<R> {
         gate.attach(metrics.clone());
         let mut seed = [0u8; 32];
         rand::rng().fill_bytes(&mut seed);
-        let live = Live::new(self.live, peer_id(endpoint.id()), seed);
-        let task = LiveTask::new(
+        let mut live_config = self.live;
+        live_config.sync_v2 = self.sync_v2.is_some();
+        let live = Live::new(live_config, peer_id(endpoint.id()), seed);
+        let mut task = LiveTask::new(
             rt.clone(),
             live,
             clock,
@@ -300,6 +302,7 @@ impl<R: Runtime> Builder<R> {
             self.gossip_probe,
             gate.clone(),
         );
+        task.v2 = self.sync_v2;
         rt.spawn(Box::pin(task.run()));
         if let Some(handler) = self.protect.and_then(|h| h.lock().ok()?.take()) {
             let store = store.clone();

@@ -22,11 +22,11 @@ use iroh::{
 };
 use iroh_gossip::net::Gossip;
 use sheaf_core::{
-    hash::Hash,
+    hash::{Hash, PeerId},
     keys::NamespaceId,
     live::{
         ApiCommand, ApiRequestId, GossipEvent, Input, LagTracker, Live, LiveError, LiveEvent,
-        Output, Role, SessionError, SessionId,
+        Output, Role, RoundOutcome, SessionError, SessionId,
     },
     replica::ReplicaEvent,
 };
@@ -126,6 +126,10 @@ pub(crate) struct LiveTask<R: Runtime> {
     /// Each open stream's command queue (at most [`SESSION_COMMANDS`]) and its connection.
     sessions: BTreeMap<SessionId, (mpsc::Sender<SessionCmd>, Connection)>,
     dialing: BTreeMap<SessionId, ()>,
+    /// Sync v2 policy when v2 is on (`Live` then dials rounds, [`Output::SyncAll`]).
+    pub(crate) v2: Option<sheaf_core::v2::conn::ConnConfig>,
+    /// Running v2 rounds: a send aborts one.
+    rounds: BTreeMap<SessionId, oneshot::Sender<()>>,
     api: BTreeMap<ApiRequestId, oneshot::Sender<Result<(), LiveError>>>,
     next_api: u64,
     subscribers: BTreeMap<NamespaceId, Vec<Subscriber>>,
@@ -172,6 +176,8 @@ impl<R: Runtime> LiveTask<R> {
             next_topic: 0,
             sessions: BTreeMap::new(),
             dialing: BTreeMap::new(),
+            v2: None,
+            rounds: BTreeMap::new(),
             api: BTreeMap::new(),
             next_api: 0,
             subscribers: BTreeMap::new(),
@@ -238,6 +244,44 @@ impl<R: Runtime> LiveTask<R> {
         }
     }
 
+    /// Runs a sync v2 round `Live` asked for; its end comes back as [`Input::SyncAllEnded`].
+    fn start_round(&mut self, session: SessionId, peer: PeerId, namespaces: Vec<NamespaceId>) {
+        let (Some(id), Some(config)) = (endpoint_id(peer), self.v2) else {
+            let error = SessionError::Transport("invalid peer id, or sync v2 off".into());
+            return self.input(Input::SyncAllEnded {
+                session,
+                outcome: RoundOutcome::Failed(error),
+            });
+        };
+        let (cancel, cancelled) = oneshot::channel();
+        self.rounds.insert(session, cancel);
+        let ctx = crate::v2::Ctx {
+            rt: self.rt.clone(),
+            store: self.store.clone(),
+            me: self.live.me(),
+        };
+        let (endpoint, tx) = (self.endpoint.clone(), self.tx.clone());
+        self.rt.spawn(Box::pin(async move {
+            let result = crate::v2::dial_round(
+                ctx,
+                &endpoint,
+                id.into(),
+                config,
+                Some(&namespaces),
+                Some(cancelled),
+            )
+            .await;
+            let outcome = match result {
+                Ok(Some(report)) => RoundOutcome::Synced(report),
+                Ok(None) => RoundOutcome::V1Only,
+                Err(e) => RoundOutcome::Failed(SessionError::Transport(e.to_string())),
+            };
+            let _ = tx
+                .send(LiveMsg::Input(Input::SyncAllEnded { session, outcome }))
+                .await;
+        }));
+    }
+
     /// Adds what changed since `before` to the metrics, and sets the gauges.
     fn record_metrics(&self, before: &sheaf_core::live::LiveStats) {
         self.metrics.record(
@@ -259,6 +303,9 @@ impl<R: Runtime> LiveTask<R> {
                     // The stream task has ended: forget its command channel.
                     self.sessions.remove(session);
                     self.dialing.remove(session);
+                }
+                if let Input::SyncAllEnded { session, .. } = &input {
+                    self.rounds.remove(session);
                 }
                 if let Input::Replica(event) = &input {
                     match event {
@@ -506,11 +553,19 @@ impl<R: Runtime> LiveTask<R> {
                     let _ = tx.send(msg).await;
                 }));
             }
+            Output::SyncAll {
+                session,
+                peer,
+                namespaces,
+            } => self.start_round(session, peer, namespaces),
             Output::SyncSend { session, bytes } => {
                 self.session_cmd(session, SessionCmd::Send(bytes))
             }
             Output::SyncFinish { session } => self.session_cmd(session, SessionCmd::Finish),
             Output::SyncClose { session, .. } => {
+                if let Some(cancel) = self.rounds.remove(&session) {
+                    let _ = cancel.send(());
+                }
                 self.dialing.remove(&session);
                 self.session_cmd(session, SessionCmd::Close);
                 self.sessions.remove(&session);

@@ -105,6 +105,7 @@ impl Live {
             ApiCommand::Shutdown => {
                 self.shutting_down = true;
                 self.admission.clear_waiting();
+                self.v2.forming.clear();
                 let ids: Vec<SessionId> = self.sessions.keys().copied().collect();
                 for id in ids {
                     self.remove_session(id);
@@ -127,9 +128,13 @@ impl Live {
             return false;
         }
         self.admission.forget_document(&ns);
+        self.v2.forget_document(&ns);
         for s in self.sessions.values_mut() {
             if s.namespace == Some(ns) {
                 s.holds_peer_state = false;
+            }
+            if let Some(docs) = &mut s.v2 {
+                docs.retain(|(n, _)| *n != ns);
             }
         }
         self.timers.retain(|t| match t {

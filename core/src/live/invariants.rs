@@ -170,16 +170,16 @@ impl Live {
             }
             for (peer, p) in &state.peers {
                 if let SyncState::Running { origin, .. } = p.state {
+                    let forming = self.v2.forming.get(peer).is_some_and(|d| {
+                        d.iter()
+                            .any(|(n, r)| n == ns && Origin::Connect(*r) == origin)
+                    });
                     let held = self
                         .sessions
                         .values()
-                        .filter(|s| {
-                            s.holds_peer_state
-                                && s.namespace == Some(*ns)
-                                && s.peer == *peer
-                                && s.origin == origin
-                        })
-                        .count();
+                        .filter(|s| s.peer == *peer && s.holds(ns, origin))
+                        .count()
+                        + usize::from(forming);
                     if held != 1 {
                         return Err(InvariantViolation::PeerWithoutSession {
                             namespace: *ns,
@@ -194,12 +194,20 @@ impl Live {
             if !s.holds_peer_state {
                 continue;
             }
-            let running = s.namespace.and_then(|ns| self.states.get(&ns)).map(|st| {
-                st.peers.get(&s.peer).is_some_and(
-                    |p| matches!(p.state, SyncState::Running { origin, .. } if origin == s.origin),
-                )
-            });
-            if running != Some(true) {
+            let is_running = |ns: &NamespaceId, origin: Origin| {
+                self.states.get(ns).is_some_and(|st| {
+                    st.peers.get(&s.peer).is_some_and(
+                        |p| matches!(p.state, SyncState::Running { origin: o, .. } if o == origin),
+                    )
+                })
+            };
+            let running = match &s.v2 {
+                Some(docs) => docs
+                    .iter()
+                    .all(|(ns, r)| is_running(ns, Origin::Connect(*r))),
+                None => s.namespace.is_some_and(|ns| is_running(&ns, s.origin)),
+            };
+            if !running {
                 return Err(InvariantViolation::SessionWithoutPeer {
                     session: *id,
                     peer: s.peer,

@@ -51,7 +51,8 @@
 //! `handle_timeout`, `poll_*`) and the output queue; `api` the API commands; `replies` the
 //! store continuations and replica events; `gossip` the swarm; `session` the sync sessions
 //! (dial, accept, init, process, finish, fail); `peers` the per-peer sync state and retries;
-//! `anti_entropy` the periodic re-syncs and their per-node budget; `content` the download queue and its retry arithmetic; `scan` the
+//! `anti_entropy` the periodic re-syncs and their per-node budget; `v2` the sync v2 rounds
+//! (one per peer for every document wanted from it); `content` the download queue and its retry arithmetic; `scan` the
 //! missing-content scan; `timer` the timer table; `vec_map` the small sorted map of a document's peers; `error` the typed errors
 //! ([`SessionError`], [`StoreFailure`]); `invariants` (tests, fuzzing and the simulator's
 //! `invariants` feature) `Live::check_invariants`, `Live::pending` and planted bugs.
@@ -102,6 +103,7 @@ mod session;
 mod tests;
 mod timer;
 mod types;
+mod v2;
 mod vec_map;
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
@@ -114,6 +116,7 @@ pub use gossip::MAX_MUTED;
 #[cfg(any(test, feature = "fuzzing", feature = "invariants"))]
 pub use invariants::{InvariantViolation, PlantedBug};
 pub use types::*;
+pub use v2::{MAX_V1_PEERS, V2_ROUND_TIMEOUT_FACTOR};
 
 use self::{
     admission::Admission,
@@ -200,6 +203,8 @@ pub struct Live {
     gossip_load: GossipLoad,
     /// The node's anti-entropy budget.
     anti_entropy: AntiEntropyBudget,
+    /// Sync v2 rounds: documents forming per peer, rounds running, peers that answer v1.
+    v2: v2::V2State,
     outputs: VecDeque<Output>,
     stats: LiveStats,
     shutting_down: bool,
@@ -235,6 +240,7 @@ impl Live {
             anti_entropy: AntiEntropyBudget::default(),
             admission: Admission::default(),
             gossip_load: GossipLoad::default(),
+            v2: v2::V2State::default(),
             outputs: VecDeque::new(),
             stats: LiveStats::default(),
             shutting_down: false,
@@ -368,9 +374,11 @@ impl Live {
             Input::SyncData { session, bytes } => self.on_data(session, &bytes),
             Input::SyncRecvFinished { session } => self.on_recv_finished(session),
             Input::SyncClosed { session, error } => self.on_closed(session, error),
+            Input::SyncAllEnded { session, outcome } => self.on_sync_all_ended(session, outcome),
             Input::DownloadFinished { hash, outcome } => self.on_download_finished(hash, outcome),
         }
         self.dispatch_dials();
+        self.dispatch_v2();
         self.dispatch_downloads();
     }
 
@@ -390,6 +398,7 @@ impl Live {
             }
         }
         self.dispatch_dials();
+        self.dispatch_v2();
         self.dispatch_downloads();
     }
 

@@ -68,6 +68,9 @@ pub(super) struct Session {
     pub(super) deadline: Mono,
     /// Whether this session holds the peer's "running" state (refused accepts do not).
     pub(super) holds_peer_state: bool,
+    /// A sync v2 round (`super::v2`): the documents it was started for, each holding its
+    /// peer state with its own reason. `namespace` is `None` then.
+    pub(super) v2: Option<Vec<(NamespaceId, SyncReason)>>,
 }
 
 impl Session {
@@ -101,6 +104,30 @@ impl Session {
             connected: None,
             deadline,
             holds_peer_state: matches!(origin, Origin::Connect(_)),
+            v2: None,
+        }
+    }
+
+    /// Whether this session syncs `ns` (a v1 session of it, or a v2 round started for it).
+    pub(super) fn uses_document(&self, ns: &NamespaceId) -> bool {
+        self.namespace == Some(*ns)
+            || self
+                .v2
+                .as_ref()
+                .is_some_and(|d| d.iter().any(|(n, _)| n == ns))
+    }
+
+    /// Whether this session holds the peer state of `ns` with `origin`.
+    #[cfg(any(test, feature = "fuzzing", feature = "invariants"))]
+    pub(super) fn holds(&self, ns: &NamespaceId, origin: Origin) -> bool {
+        if !self.holds_peer_state {
+            return false;
+        }
+        match &self.v2 {
+            Some(docs) => docs
+                .iter()
+                .any(|(n, r)| n == ns && Origin::Connect(*r) == origin),
+            None => self.namespace == Some(*ns) && self.origin == origin,
         }
     }
 
@@ -122,6 +149,9 @@ impl Live {
         }
         // A dial for any reason replaces a scheduled retry.
         self.timers.stop(Timer::Retry(ns, peer));
+        if self.uses_v2(&peer) {
+            return self.want_v2(ns, peer, reason);
+        }
         let id = SessionId {
             role: Role::Dial,
             n: self.next_session,
@@ -148,6 +178,7 @@ impl Live {
         let s = self.sessions.remove(&id)?;
         self.admission.closed(s.id.role, s.peer);
         self.timers.stop(Timer::SessionIdle(id));
+        self.round_removed(&s);
         Some(s)
     }
 
@@ -173,12 +204,11 @@ impl Live {
         let Some(s) = self.sessions.get_mut(&id) else {
             return;
         };
-        if s.phase != Phase::Connecting {
+        let (Phase::Connecting, Some(ns)) = (&s.phase, s.namespace) else {
             return self.fail_session(id, SessionError::UnexpectedConnect);
-        }
+        };
         s.connected = Some(self.now.mono);
         s.phase = Phase::Initializing;
-        let ns = s.namespace.expect("dialed sessions know their namespace");
         self.touch(id);
         self.store(StoreCommand::SyncInitialMessage(ns), Cont::Initial(id));
     }
@@ -522,7 +552,7 @@ impl Live {
     }
 
     /// A session ended: held missing-content scans read their next page.
-    pub(super) fn conclude(&mut self, s: Session, result: Result<(), SessionError>) {
+    pub(super) fn conclude(&mut self, mut s: Session, result: Result<(), SessionError>) {
         self.release_scans();
         let dial = s.id.role == Role::Dial;
         match (&result, dial) {
@@ -531,18 +561,37 @@ impl Live {
             (Err(_), true) => self.stats.sync_connect_failed += 1,
             (Err(_), false) => self.stats.sync_accept_failed += 1,
         }
-        if let Some(ns) = s.namespace {
-            // The store holds a syncing document's index; the last session lets it go.
-            if !self.sessions.values().any(|o| o.namespace == Some(ns)) {
-                self.store(StoreCommand::SyncEnded(ns), Cont::Ignore);
+        if let Some(docs) = s.v2.take() {
+            for (ns, reason) in docs {
+                let outcome = SyncOutcome::default();
+                self.conclude_doc(&s, ns, Origin::Connect(reason), &outcome, &result);
             }
+            return;
+        }
+        if let Some(ns) = s.namespace {
+            let outcome = std::mem::take(&mut s.outcome);
+            self.conclude_doc(&s, ns, s.origin, &outcome, &result);
+        }
+    }
+
+    /// The part of ending a session that concerns one of its documents: the store lets go of
+    /// its index, its peer state ends, and the `SyncFinished` event is reported.
+    pub(super) fn conclude_doc(
+        &mut self,
+        s: &Session,
+        ns: NamespaceId,
+        origin: Origin,
+        outcome: &SyncOutcome,
+        result: &Result<(), SessionError>,
+    ) {
+        let dial = s.id.role == Role::Dial;
+        // The store holds a syncing document's index; the last session lets it go.
+        if !self.sessions.values().any(|o| o.uses_document(&ns)) {
+            self.store(StoreCommand::SyncEnded(ns), Cont::Ignore);
         }
         if !s.holds_peer_state {
             return;
         }
-        let Some(ns) = s.namespace else {
-            return;
-        };
         let now = self.now;
         if result.is_ok() {
             self.store(
@@ -552,9 +601,8 @@ impl Live {
                 },
                 Cont::Ignore,
             );
-            if s.outcome.num_recv > 0 {
-                let heads = s
-                    .outcome
+            if outcome.num_recv > 0 {
+                let heads = outcome
                     .heads_received
                     .encode(Some(self.config.heads_size_limit));
                 self.broadcast_neighbors(
@@ -572,20 +620,20 @@ impl Live {
             }
             self.join_if_not_neighbor(ns, s.peer);
         }
-        let Some((started, resync)) = self.states.finish(&ns, s.peer, s.origin) else {
+        let Some((started, resync)) = self.states.finish(&ns, s.peer, origin) else {
             return;
         };
         let connected = s.connected.unwrap_or(now.mono);
         let event = SyncEvent {
             peer: s.peer,
-            origin: s.origin,
+            origin,
             started_micros: started.wall_micros,
             finished_micros: now.wall_micros,
             connect: connected.saturating_since(s.started.mono),
             process: now.mono.saturating_since(connected),
             result: result.clone().map(|()| SyncDetails {
-                entries_received: s.outcome.num_recv,
-                entries_sent: s.outcome.num_sent,
+                entries_received: outcome.num_recv,
+                entries_sent: outcome.num_sent,
                 messages_sent: s.messages_sent,
                 messages_received: s.messages - s.messages_sent,
             }),
@@ -603,7 +651,7 @@ impl Live {
             event: LiveEvent::SyncFinished(event),
         });
         if result.is_ok() {
-            let ours = s.origin == Origin::Connect(SyncReason::AntiEntropy);
+            let ours = origin == Origin::Connect(SyncReason::AntiEntropy);
             self.note_synced(ns, s.peer, ours);
         }
         let queued = self.downloads.has_queued(&ns);

@@ -300,6 +300,13 @@ pub enum Input {
     /// once per failed health probe while the stall lasts, and once when it ends; `Live`
     /// repairs every document as for [`GossipEvent::Lagged`], with the same limits.
     GossipStalled,
+    /// A sync v2 round from [`Output::SyncAll`] ended.
+    SyncAllEnded {
+        /// The session from [`Output::SyncAll`].
+        session: SessionId,
+        /// How it went.
+        outcome: RoundOutcome,
+    },
     /// A download from [`Output::Download`] ended.
     DownloadFinished {
         /// The hash.
@@ -307,6 +314,17 @@ pub enum Input {
         /// How.
         outcome: DownloadOutcome,
     },
+}
+
+/// How a sync v2 round ([`Output::SyncAll`]) ended.
+#[derive(Debug, Clone)]
+pub enum RoundOutcome {
+    /// The round ran to its end.
+    Synced(crate::v2::round::RoundReport),
+    /// The peer answered v1: it does not speak v2 (or has it turned off).
+    V1Only,
+    /// The dial or the round failed.
+    Failed(SessionError),
 }
 
 /// Where a gossip broadcast goes.
@@ -368,6 +386,19 @@ pub enum Output {
         session: SessionId,
         /// The peer.
         peer: PeerId,
+    },
+    /// Dial `peer` on sync v2 (`/sheaf-sync/2`, with `/iroh-sync/1` as an additional ALPN)
+    /// and run one round ([`crate::v2::round::Round::dial`]) offering `namespaces`; report
+    /// [`Input::SyncAllEnded`] exactly once. A peer that answers v1 is reported as
+    /// [`RoundOutcome::V1Only`] (close that connection; `Live` dials v1 per document).
+    /// [`Output::SyncClose`] of this session aborts the round (still report its end).
+    SyncAll {
+        /// New session id (role `Dial`).
+        session: SessionId,
+        /// The peer.
+        peer: PeerId,
+        /// The documents to offer.
+        namespaces: Vec<NamespaceId>,
     },
     /// Write these bytes (whole frames) to the session's stream.
     SyncSend {
@@ -510,6 +541,11 @@ pub struct LiveConfig {
     pub heads_size_limit: usize,
     /// Most peers one `StartSync` may name.
     pub max_start_sync_peers: usize,
+    /// Dial peers with sync v2 (one round per peer for every document wanted from it, see
+    /// [`Output::SyncAll`]) rather than a v1 session per document. Off by default here (a
+    /// runtime turns it on when it serves v2); a peer that answers v1 is remembered and
+    /// dialed with v1 from then on.
+    pub sync_v2: bool,
 }
 
 impl Default for LiveConfig {
@@ -541,6 +577,7 @@ impl Default for LiveConfig {
             gossip_mute: Duration::from_secs(30),
             heads_size_limit: DEFAULT_HEADS_SIZE_LIMIT,
             max_start_sync_peers: 256,
+            sync_v2: false,
         }
     }
 }
@@ -581,6 +618,11 @@ pub struct LiveStats {
     pub sync_connect_ok: u64,
     /// Syncs we dialed that failed.
     pub sync_connect_failed: u64,
+    /// Sync v2 rounds started (each also counts once in `sync_connect_ok` or
+    /// `sync_connect_failed` when it ends, unless the peer answered v1).
+    pub v2_rounds: u64,
+    /// Rounds whose peer answered v1 (its documents were then dialed with v1).
+    pub v2_v1_only: u64,
     /// Syncs we accepted that completed.
     pub sync_accept_ok: u64,
     /// Syncs we accepted that failed.

@@ -29,6 +29,7 @@ use crate::{
         riblt::Hasher,
         tags::NamespaceTag,
     },
+    wire::AuthorHeads,
 };
 
 /// Most v2 connections whose store state the executor holds at once.
@@ -115,6 +116,9 @@ pub struct V2Step {
     pub failed: Option<(Option<AbortCode>, String)>,
     /// The session's counters.
     pub stats: DocStats,
+    /// Newest timestamp per author among the entries this step inserted (for the `SyncReport`
+    /// a finished sync gossips).
+    pub heads: AuthorHeads,
 }
 
 /// The answer to a [`V2Command`].
@@ -243,6 +247,11 @@ impl<B: Backend, C: ContentStatusSource> Replicas<B, C> {
         }
     }
 
+    /// v2 connections whose store state is held (each until its [`V2Command::End`]).
+    pub fn v2_connections(&self) -> usize {
+        self.v2.0.len()
+    }
+
     fn conn(&mut self, conn: u64) -> Result<&mut Conn, ReplicaError> {
         self.v2
             .0
@@ -296,6 +305,7 @@ impl<B: Backend, C: ContentStatusSource> Replicas<B, C> {
         let subscribed = self.open.get(&ns).is_some_and(|r| r.subscribed);
         let from = c.peer;
         let mut inserted = false;
+        let mut heads = AuthorHeads::default();
         let mut events = Vec::new();
         let result = {
             let mut observe = |e: &crate::entry::SignedEntry,
@@ -303,6 +313,7 @@ impl<B: Backend, C: ContentStatusSource> Replicas<B, C> {
                                received: &Received| {
                 if let Received::Inserted { .. } = received {
                     inserted = true;
+                    heads.insert(e.author(), e.timestamp());
                     if subscribed {
                         events.push(ReplicaEvent::RemoteInsert {
                             namespace: ns,
@@ -329,10 +340,11 @@ impl<B: Backend, C: ContentStatusSource> Replicas<B, C> {
                 if !step.done {
                     c.docs.insert(stream, (ns, session));
                 }
-                Ok(step)
+                Ok(V2Step { heads, ..step })
             }
             Err(e) => failed_step(e).map(|step| V2Step {
                 stats: *session.stats(),
+                heads,
                 ..step
             }),
         };
@@ -349,6 +361,7 @@ fn step_of(dict: &mut Dictionary, session: &DocSession, messages: Vec<Message>) 
         done: session.is_done(),
         failed: None,
         stats: *session.stats(),
+        heads: AuthorHeads::default(),
     }
 }
 

@@ -10,7 +10,11 @@
 //! * [`fingerprint`]: the non-XOR fingerprint and the entry item hash;
 //! * [`tags`]: the per-connection key and the keyed document tags of phase 1;
 //! * [`riblt`]: the rateless IBLT that finds small differences in one round trip;
-//! * [`codec`] and [`frame`]: every v2 message, its bytes, and the ≤ 64 KiB frames.
+//! * [`codec`] and [`frame`]: every v2 message, its bytes, and the ≤ 64 KiB frames;
+//! * [`dict`], [`doc`] and [`conn`]: the author dictionary, the per-document session and the
+//!   connection session (handshake, phase 1, stream scheduling);
+//! * [`round`]: one connection round, the streams and the store commands in their order, for
+//!   a runtime that only moves bytes.
 //!
 //! Nothing here reads a clock or OS randomness; no output depends on hash-map order.
 
@@ -21,6 +25,7 @@ pub mod doc;
 pub mod fingerprint;
 pub mod frame;
 pub mod riblt;
+pub mod round;
 pub mod tags;
 
 pub use codec::{AbortCode, Bound, CompactEntry, Message, Part, PartMode, V2DecodeError};

@@ -1,11 +1,11 @@
 //! Sync v2 over iroh (`docs/sync-v2.md`): every document two Sheaf nodes share, over one
 //! connection.
 //!
-//! This module is wiring. The protocol's decisions are the core's: the connection session
-//! ([`sheaf_core::v2::conn`]: handshake, phase 1, stream scheduling) runs here on the
-//! connection's task, the document sessions run in the store executor
-//! ([`StoreCommand::V2`](sheaf_core::replica::StoreCommand::V2)), and this module moves their
-//! messages between QUIC streams and them.
+//! This module is wiring. The protocol's decisions are the core's: the connection round
+//! ([`sheaf_core::v2::round`], over the connection session [`sheaf_core::v2::conn`]) runs
+//! on the connection's task, the document sessions run in the store executor
+//! ([`StoreCommand::V2`](sheaf_core::replica::StoreCommand::V2)), and this module moves
+//! bytes between QUIC streams and them.
 //!
 //! * **Negotiation.** [`Docs::sync_all`] dials [`ALPN_V2`] with [`crate::ALPN`] as an
 //!   additional ALPN. A peer that serves v2 answers v2; one that serves only v1 (iroh-docs, or
@@ -21,8 +21,8 @@
 //!
 //! A connection runs at most [`ConnConfig::max_streams`] document streams at once (the
 //! smaller of both sides'); each stream reads at most one frame (≤ 64 KiB) ahead and holds at
-//! most [`PARKED_PER_STREAM`] messages while it waits for an author definition; all readers
-//! share one channel of [`EVENTS`] messages. A connection with no progress for [`IDLE`], or a
+//! most [`PARKED_PER_STREAM`](sheaf_core::v2::round::PARKED_PER_STREAM) messages while it
+//! waits for an author definition; all readers share one channel of [`EVENTS`] messages. A connection with no progress for [`IDLE`], or a
 //! write that does not complete within [`IDLE`], is closed with `Unavailable`. A node serves at
 //! most [`MAX_ACCEPTED`] v2 connections at once and refuses more; each holds one store
 //! command at a time per stream, through the API path's permits.
@@ -37,15 +37,20 @@ use std::{
 use iroh::endpoint::{ConnectOptions, Connection};
 use sheaf_core::{
     replica::{StoreCommand, StoreResponse, V2Command, V2Response},
-    v2::conn::{ConnConfig, Offer},
-    NamespaceId,
+    v2::{
+        conn::{ConnConfig, Offer},
+        round::RoundReport,
+    },
+    NamespaceId, PeerId,
 };
+use tokio::sync::oneshot;
 
 use crate::{
     convert::{endpoint_addr, peer_id},
     docs::{Docs, DocsError, Result},
     reply::expect_reply,
     runtime::Runtime,
+    store_thread::StoreHandle,
 };
 
 /// The ALPN of Sheaf sync v2.
@@ -53,9 +58,6 @@ pub const ALPN_V2: &[u8] = b"/sheaf-sync/2";
 
 /// Messages all of a connection's stream readers may have queued for it at once.
 pub const EVENTS: usize = 64;
-/// Messages a document stream may hold while it waits for an author definition; one more
-/// aborts the stream (`Protocol`).
-pub const PARKED_PER_STREAM: usize = 16;
 /// How long a connection may make no progress (or a write may block) before it is closed.
 pub const IDLE: Duration = Duration::from_secs(30);
 /// Most sync v2 connections a node serves at once; one more is closed at once with
@@ -90,13 +92,71 @@ pub struct SyncAllReport {
 
 static NEXT_CONN: AtomicU64 = AtomicU64::new(1);
 
+/// What a v2 connection needs of the node: its runtime, its store and its id.
+#[derive(Debug, Clone)]
+pub(crate) struct Ctx<R: Runtime> {
+    pub(crate) rt: R,
+    pub(crate) store: StoreHandle,
+    pub(crate) me: PeerId,
+}
+
+impl<R: Runtime> Ctx<R> {
+    pub(crate) async fn v2_call(&self, cmd: V2Command) -> Result<V2Response> {
+        let reply: StoreResponse = self.store.call(StoreCommand::V2(cmd)).await?;
+        expect_reply!(reply, V2)
+    }
+
+    /// The documents to offer: every document open for sync, or those of them in `only`.
+    async fn offers(&self, only: Option<&[NamespaceId]>) -> Result<Vec<Offer>> {
+        match self.v2_call(V2Command::Offers).await? {
+            V2Response::Offers(mut offers) => {
+                if let Some(only) = only {
+                    offers.retain(|o| only.contains(&o.namespace));
+                }
+                Ok(offers)
+            }
+            other => Err(unexpected(&other)),
+        }
+    }
+}
+
+/// Dials `peer` on v2 (v1 as an additional ALPN) and runs one round offering `only` (or every
+/// document open for sync). `None`: the peer answered v1 (that connection is closed).
+pub(crate) async fn dial_round<R: Runtime>(
+    ctx: Ctx<R>,
+    endpoint: &iroh::Endpoint,
+    peer: iroh::EndpointAddr,
+    config: ConnConfig,
+    only: Option<&[NamespaceId]>,
+    cancel: Option<oneshot::Receiver<()>>,
+) -> Result<Option<RoundReport>> {
+    let offers = ctx.offers(only).await?;
+    let conn = endpoint
+        .connect_with_opts(
+            peer,
+            ALPN_V2,
+            ConnectOptions::new().with_additional_alpns(vec![crate::ALPN.to_vec()]),
+        )
+        .await
+        .map_err(|e| DocsError::SyncV2(e.to_string()))?
+        .await
+        .map_err(|e| DocsError::SyncV2(e.to_string()))?;
+    if conn.alpn() != ALPN_V2 {
+        conn.close(0u32.into(), b"v1 per document");
+        return Ok(None);
+    }
+    io::Driver::dial(ctx, conn, config, offers, cancel)
+        .await
+        .map(Some)
+}
+
 impl<R: Runtime> Docs<R> {
     /// Syncs every document this node has open for sync with `peer`: over one sync v2
     /// connection when the peer serves it (only documents both hold are reconciled, and only
     /// those whose state differs), else by a v1 sync of each document (started, not awaited).
     pub async fn sync_all(&self, peer: iroh::EndpointAddr) -> Result<SyncAllReport> {
         let started = Instant::now();
-        let offers = self.v2_offers().await?;
+        let offers = self.ctx().offers(None).await?;
         let mut report = SyncAllReport {
             protocol: SyncProtocol::V1,
             offered: offers.len() as u64,
@@ -106,27 +166,24 @@ impl<R: Runtime> Docs<R> {
             duration: Duration::ZERO,
         };
         if self.sync_v2_enabled() {
-            let conn = self
-                .endpoint()
-                .connect_with_opts(
-                    peer.clone(),
-                    ALPN_V2,
-                    ConnectOptions::new().with_additional_alpns(vec![crate::ALPN.to_vec()]),
-                )
-                .await
-                .map_err(|e| DocsError::SyncV2(e.to_string()))?
-                .await
-                .map_err(|e| DocsError::SyncV2(e.to_string()))?;
-            if conn.alpn() == ALPN_V2 {
+            let ctx = self.ctx();
+            if let Some(done) = dial_round(
+                ctx,
+                self.endpoint(),
+                peer.clone(),
+                self.v2_config(),
+                None,
+                None,
+            )
+            .await?
+            {
                 report.protocol = SyncProtocol::V2;
-                let done = io::Driver::dial(self.clone(), conn, self.v2_config(), offers).await?;
                 report.differing = done.differing;
                 report.entries_sent = done.entries_sent;
                 report.entries_received = done.entries_received;
                 report.duration = started.elapsed();
                 return Ok(report);
             }
-            conn.close(0u32.into(), b"v1 per document");
         }
         let node = crate::convert::node_addr(&peer);
         for offer in &offers {
@@ -147,22 +204,19 @@ impl<R: Runtime> Docs<R> {
             conn.close(5u32.into(), b"busy");
             return Err(DocsError::SyncV2("too many sync v2 connections".into()));
         };
-        let offers = self.v2_offers().await?;
-        io::Driver::accept(self.clone(), conn, self.v2_config(), offers)
+        let ctx = self.ctx();
+        let offers = ctx.offers(None).await?;
+        io::Driver::accept(ctx, conn, self.v2_config(), offers)
             .await
             .map(|_| ())
     }
 
-    async fn v2_offers(&self) -> Result<Vec<Offer>> {
-        match self.v2_call(V2Command::Offers).await? {
-            V2Response::Offers(offers) => Ok(offers),
-            other => Err(unexpected(&other)),
+    pub(crate) fn ctx(&self) -> Ctx<R> {
+        Ctx {
+            rt: self.runtime().clone(),
+            store: self.inner.store.clone(),
+            me: self.me(),
         }
-    }
-
-    pub(crate) async fn v2_call(&self, cmd: V2Command) -> Result<V2Response> {
-        let reply: StoreResponse = self.call(StoreCommand::V2(cmd)).await?;
-        expect_reply!(reply, V2)
     }
 
     fn v2_config(&self) -> ConnConfig {

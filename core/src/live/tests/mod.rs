@@ -9,7 +9,7 @@
 //! anti-entropy, gossip), `content` (downloads and the missing-content scan), `timers` (the
 //! timer table as seen from outside), `anti_entropy` (background work: spread, skip, rate), `admission` (session bounds and
 //! waiting dials), `failures` (a store executor that stops), `crossing` (a dial refused
-//! while the peer runs an older session of ours).
+//! while the peer runs an older session of ours), `v2` (sync v2 rounds: one per peer).
 
 mod admission;
 mod anti_entropy;
@@ -19,3 +19,4 @@ mod failures;
 mod router;
 mod sync;
 mod timers;
+mod v2;

@@ -57,6 +57,11 @@ pub(super) struct Node {
     pub(super) scan_pages_in_sync: usize,
     /// The next this many scan pages fail with a backend error (a failing store).
     pub(super) failing_scan_pages: usize,
+    /// Serves sync v2 (a round dialed to a node that does not answers v1).
+    pub(super) serves_v2: bool,
+    /// Sync v2 rounds this node dialed and ran: (peer, documents offered, documents that
+    /// differed).
+    pub(super) rounds: Vec<(PeerId, usize, u64)>,
 }
 
 pub(super) struct Conn {
@@ -116,6 +121,8 @@ impl Net {
                     scan_pages: 0,
                     scan_pages_in_sync: 0,
                     failing_scan_pages: 0,
+                    serves_v2: config.sync_v2,
+                    rounds: Vec::new(),
                 }
             })
             .collect();
@@ -189,6 +196,42 @@ impl Net {
             .unwrap();
         self.drain_replica_events(node);
         e
+    }
+
+    /// Runs a v2 round `node` dialed, at once, with the harness of `crate::v2::round`.
+    fn run_v2_round(&mut self, node: usize, peer: PeerId, only: &[NamespaceId]) -> RoundOutcome {
+        let Some(j) = self.index_of(peer).filter(|j| self.nodes[*j].online) else {
+            return RoundOutcome::Failed(SessionError::Transport("unreachable".into()));
+        };
+        if !self.nodes[j].serves_v2 {
+            return RoundOutcome::V1Only;
+        }
+        let (lo, hi) = self.nodes.split_at_mut(node.max(j));
+        let (d, a) = if node < j {
+            (&mut lo[node], &mut hi[0])
+        } else {
+            (&mut hi[0], &mut lo[j])
+        };
+        let out = crate::v2::round::harness::run_round(
+            &mut d.replicas,
+            &mut a.replicas,
+            (d.id, a.id),
+            Default::default(),
+            self.now,
+            Some(only),
+            None,
+        );
+        self.drain_replica_events(node);
+        self.drain_replica_events(j);
+        match (out.dialer, out.acceptor) {
+            (Ok(report), Ok(_)) => {
+                self.nodes[node]
+                    .rounds
+                    .push((peer, only.len(), report.differing));
+                RoundOutcome::Synced(report)
+            }
+            (Err(e), _) | (_, Err(e)) => RoundOutcome::Failed(SessionError::Transport(e)),
+        }
     }
 
     pub(super) fn drain_replica_events(&mut self, node: usize) {
@@ -299,6 +342,15 @@ impl Net {
                         .push_back((node, Input::StoreReply { request, result }));
                 }
                 Output::AddAddr(_) => {}
+                Output::SyncAll {
+                    session,
+                    peer,
+                    namespaces,
+                } => {
+                    let outcome = self.run_v2_round(node, peer, &namespaces);
+                    self.queue
+                        .push_back((node, Input::SyncAllEnded { session, outcome }));
+                }
                 Output::GossipBan { peer, mute } => self.bans.push((node, peer, mute)),
                 Output::GossipJoin { namespace, peers } => {
                     self.joins.push((node, namespace, peers));

@@ -1,0 +1,204 @@
+//! Sync v2 rounds started by `Live`: every document wanted from a peer, over one connection.
+//!
+//! With [`LiveConfig::sync_v2`](super::LiveConfig::sync_v2) on, a dial that `Live` decides
+//! (a join, a new neighbour, a `SyncReport`, a retry, anti-entropy) marks its document and
+//! peer as syncing exactly as a v1 dial does, but instead of a session per document it joins
+//! the peer's *forming* round. At the end of each input, every peer with documents forming,
+//! no round running and room under the dial bounds gets one round, [`Output::SyncAll`], for
+//! all of them: a node that joins 1,000 documents shared with one peer dials it once. A round
+//! counts as one dialed session for admission; documents wanted while a round with the peer
+//! runs wait for the next one.
+//!
+//! When the round ends ([`Input::SyncAllEnded`]) each of its documents ends as a v1 session
+//! of it would: registered as a useful peer, a `SyncReport` gossiped when entries arrived,
+//! a `SyncFinished` event, the retry schedule on failure, a queued re-sync. A peer that
+//! answered v1 ([`RoundOutcome::V1Only`]) is remembered (at most [`MAX_V1_PEERS`], the
+//! oldest forgotten first) and its documents are dialed at once with v1, per document.
+//!
+//! Rounds peers open with us are served by the runtime ([`crate::v2::round::Round::accept`]),
+//! under its own bound, and are not sessions here: their inserts reach `Live` as replica
+//! events like any others.
+//!
+//! A round holds its dial slot until the runtime reports its end; the runtime bounds a round's
+//! idle time, and `Live` closes a round still open after [`V2_ROUND_TIMEOUT_FACTOR`] ×
+//! `session_idle_timeout`.
+
+use std::collections::BTreeMap;
+
+use super::{error::SessionError, session::Session, timer::Timer, types::*, Live};
+use crate::{hash::PeerId, keys::NamespaceId, replica::SyncOutcome};
+
+/// Peers remembered as answering v1 only.
+pub const MAX_V1_PEERS: usize = 4096;
+/// A round open this many session idle timeouts is closed.
+pub const V2_ROUND_TIMEOUT_FACTOR: u32 = 10;
+
+/// Sync v2 state of a `Live`.
+#[derive(Debug, Default)]
+pub(super) struct V2State {
+    /// Documents waiting for the next round with each peer (each is marked as syncing with
+    /// the peer, with its reason). A document is here at most once per peer.
+    pub(super) forming: BTreeMap<PeerId, Vec<(NamespaceId, SyncReason)>>,
+    /// Peers with a round running.
+    pub(super) running: BTreeMap<PeerId, SessionId>,
+    /// Peers that answered v1, with the order they were learnt in (oldest forgotten first).
+    v1_peers: BTreeMap<PeerId, u64>,
+    v1_order: BTreeMap<u64, PeerId>,
+    next_v1: u64,
+}
+
+impl V2State {
+    fn remember_v1(&mut self, peer: PeerId) {
+        if let Some(n) = self.v1_peers.remove(&peer) {
+            self.v1_order.remove(&n);
+        }
+        if self.v1_peers.len() >= MAX_V1_PEERS {
+            if let Some((_, old)) = self.v1_order.pop_first() {
+                self.v1_peers.remove(&old);
+            }
+        }
+        let n = self.next_v1;
+        self.next_v1 += 1;
+        self.v1_peers.insert(peer, n);
+        self.v1_order.insert(n, peer);
+    }
+
+    /// Forgets a document that left the sync set.
+    pub(super) fn forget_document(&mut self, ns: &NamespaceId) {
+        self.forming.retain(|_, docs| {
+            docs.retain(|(n, _)| n != ns);
+            !docs.is_empty()
+        });
+    }
+}
+
+impl Live {
+    /// Whether a dial to `peer` goes through a v2 round.
+    pub(super) fn uses_v2(&self, peer: &PeerId) -> bool {
+        self.config.sync_v2 && !self.v2.v1_peers.contains_key(peer)
+    }
+
+    /// Whether `peer` is remembered as answering v1 only.
+    pub fn is_v1_only(&self, peer: &PeerId) -> bool {
+        self.v2.v1_peers.contains_key(peer)
+    }
+
+    /// A dial of `ns` (already marked as syncing with `peer`) joins the peer's next round.
+    pub(super) fn want_v2(&mut self, ns: NamespaceId, peer: PeerId, reason: SyncReason) {
+        let docs = self.v2.forming.entry(peer).or_default();
+        if !docs.iter().any(|(n, _)| *n == ns) {
+            docs.push((ns, reason));
+        }
+    }
+
+    /// Starts a round with every peer that has documents forming, no round running and room.
+    pub(super) fn dispatch_v2(&mut self) {
+        if self.v2.forming.is_empty() || self.shutting_down {
+            return;
+        }
+        let peers: Vec<PeerId> = self.v2.forming.keys().copied().collect();
+        for peer in peers {
+            if !self.uses_v2(&peer) {
+                // Learnt to answer v1 while these waited: dial them per document.
+                let docs = self.v2.forming.remove(&peer).unwrap_or_default();
+                self.dial_v1(peer, docs);
+                continue;
+            }
+            if self.v2.running.contains_key(&peer) || !self.dial_has_room(&peer) {
+                continue;
+            }
+            let Some(docs) = self.v2.forming.remove(&peer) else {
+                continue;
+            };
+            self.start_round(peer, docs);
+        }
+    }
+
+    fn start_round(&mut self, peer: PeerId, docs: Vec<(NamespaceId, SyncReason)>) {
+        let id = SessionId {
+            role: Role::Dial,
+            n: self.next_session,
+        };
+        self.next_session += 1;
+        let deadline = self.now.mono + self.config.session_idle_timeout * V2_ROUND_TIMEOUT_FACTOR;
+        let mut session = Session::new(
+            id,
+            peer,
+            None,
+            Origin::Connect(docs[0].1),
+            self.now,
+            deadline,
+            self.config.max_frame_len,
+        );
+        let namespaces = docs.iter().map(|(ns, _)| *ns).collect();
+        session.v2 = Some(docs);
+        self.sessions.insert(id, session);
+        self.admission.opened(Role::Dial, peer);
+        self.timers.set(Timer::SessionIdle(id), deadline);
+        self.v2.running.insert(peer, id);
+        self.stats.v2_rounds += 1;
+        self.push(Output::SyncAll {
+            session: id,
+            peer,
+            namespaces,
+        });
+    }
+
+    /// The runtime reports a round's end.
+    pub(super) fn on_sync_all_ended(&mut self, id: SessionId, outcome: RoundOutcome) {
+        let Some(mut s) = self.remove_session(id) else {
+            return;
+        };
+        let Some(docs) = s.v2.take() else {
+            // Not a round: the runtime confused its sessions. End it as failed.
+            return self.conclude(s, Err(SessionError::UnexpectedConnect));
+        };
+        self.release_scans();
+        match outcome {
+            RoundOutcome::V1Only => {
+                self.stats.v2_v1_only += 1;
+                self.v2.remember_v1(s.peer);
+                if s.holds_peer_state {
+                    self.dial_v1(s.peer, docs);
+                }
+            }
+            RoundOutcome::Synced(report) => {
+                self.stats.sync_connect_ok += 1;
+                let mut by_doc: BTreeMap<NamespaceId, SyncOutcome> = BTreeMap::new();
+                for d in report.docs {
+                    let o = by_doc.entry(d.namespace).or_default();
+                    o.num_recv += d.stats.entries_received as usize;
+                    o.num_sent += d.stats.entries_sent as usize;
+                    o.heads_received.merge(&d.heads);
+                }
+                for (ns, reason) in docs {
+                    let outcome = by_doc.remove(&ns).unwrap_or_default();
+                    self.conclude_doc(&s, ns, Origin::Connect(reason), &outcome, &Ok(()));
+                }
+            }
+            RoundOutcome::Failed(e) => {
+                self.stats.sync_connect_failed += 1;
+                let result = Err(e);
+                for (ns, reason) in docs {
+                    let outcome = SyncOutcome::default();
+                    self.conclude_doc(&s, ns, Origin::Connect(reason), &outcome, &result);
+                }
+            }
+        }
+    }
+
+    /// Dials `docs` (marked as syncing with `peer` for a round) with v1 instead.
+    fn dial_v1(&mut self, peer: PeerId, docs: Vec<(NamespaceId, SyncReason)>) {
+        for (ns, reason) in docs {
+            self.states.cancel_connect(&ns, peer);
+            self.sync_with_peer(ns, peer, reason);
+        }
+    }
+
+    /// A round's session is gone (ended, failed or closed): the peer may get the next one.
+    pub(super) fn round_removed(&mut self, s: &Session) {
+        if s.v2.is_some() && self.v2.running.get(&s.peer) == Some(&s.id) {
+            self.v2.running.remove(&s.peer);
+        }
+    }
+}
