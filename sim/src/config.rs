@@ -281,6 +281,8 @@ pub struct SimConfig {
     /// still run, liveness is not judged (the report says `capped`). For the fuzzer, which
     /// needs every run short; `None` runs to convergence or failure.
     pub max_events: Option<u64>,
+    /// Which nodes serve and dial sync v2 (default: a per-seed mix).
+    pub v2: crate::v2::V2Mix,
 }
 
 impl SimConfig {
@@ -299,6 +301,7 @@ impl SimConfig {
             liveness_bound: Duration::from_secs(300),
             lenient_blobs: false,
             max_events: None,
+            v2: crate::v2::V2Mix::Mixed,
         }
     }
 
@@ -319,6 +322,9 @@ impl SimConfig {
         }
         if self.lenient_blobs {
             cmd.push_str(" --lenient-blobs");
+        }
+        if self.v2 != crate::v2::V2Mix::Mixed {
+            cmd.push_str(&format!(" --v2 {}", self.v2));
         }
         if let Some(max) = self.max_events {
             cmd.push_str(&format!(" --max-events {max}"));

@@ -6,11 +6,11 @@ use sheaf_core::{
     hash::{Hash, PeerId},
     keys::NamespaceId,
     live::{ApiCommand, Input, StoreRequestId},
-    replica::StoreCommand,
+    replica::{StoreCommand, V2Command, V2Response},
     SignedEntry,
 };
 
-use crate::{byzantine::ByzEvent, gossip::Pi, net::StreamItem};
+use crate::{byzantine::ByzEvent, gossip::Pi, net::StreamItem, v2::V2Item};
 
 /// A job for a node's store executor.
 #[derive(Debug)]
@@ -26,6 +26,15 @@ pub enum Job {
     Api(StoreCommand),
     /// A raw store write that bypasses the executor's semantics (planted bug only).
     RawPut(SignedEntry),
+    /// A store command of one end of a sync v2 connection.
+    V2 {
+        /// Connection.
+        conn: u64,
+        /// Which end (0 dialer, 1 acceptor).
+        end: usize,
+        /// The command.
+        command: V2Command,
+    },
 }
 
 /// Work for one node at the current instant.
@@ -37,6 +46,15 @@ pub enum Work {
     LiveTimeout,
     /// An input for the gossip state of a topic.
     Gossip(NamespaceId, topic::InEvent<Pi>),
+    /// The store's answer to a sync v2 end's command.
+    V2Store {
+        /// Connection.
+        conn: u64,
+        /// Which end.
+        end: usize,
+        /// The answer.
+        result: Result<V2Response, String>,
+    },
 }
 
 /// Everything that can happen.
@@ -130,6 +148,15 @@ pub enum Event {
         to: usize,
         /// What.
         item: StreamItem,
+    },
+    /// Something arrives on one end of a sync v2 connection.
+    V2 {
+        /// Connection.
+        conn: u64,
+        /// Receiving end (0 dialer, 1 acceptor).
+        to: usize,
+        /// What.
+        item: V2Item,
     },
     /// A download ends.
     Download {

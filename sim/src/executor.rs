@@ -37,7 +37,7 @@ use std::collections::VecDeque;
 use rand::RngExt;
 use sheaf_core::{
     live::Input,
-    replica::{ReplicaError, StoreCommand},
+    replica::{ReplicaError, StoreCommand, V2Command},
     store::StoreError,
 };
 
@@ -110,6 +110,21 @@ impl Sim {
         fails
     }
 
+    /// Whether a sync v2 command fails by the `store-fail` family: those that read or write
+    /// the backend may; the connection's memory-only ones (begin, definitions, end) never do.
+    fn v2_command_fails(&mut self, cmd: &V2Command) -> bool {
+        let p = self.params.store_fail.command;
+        let touches = !matches!(
+            cmd,
+            V2Command::Begin { .. } | V2Command::Define { .. } | V2Command::End { .. }
+        );
+        let fails = p > 0.0 && touches && self.fail_rng.random_bool(p);
+        if fails {
+            self.counters.commands_failed += 1;
+        }
+        fails
+    }
+
     /// The executor runs its next job.
     pub(crate) fn exec(&mut self, node: usize) {
         let now = self.node_now(node);
@@ -122,6 +137,7 @@ impl Sim {
         };
         let fails = match &job {
             Job::Live { command, .. } | Job::Api(command) => self.command_fails(command),
+            Job::V2 { command, .. } => self.v2_command_fails(command),
             Job::RawPut(_) => false,
         };
         let proc = self.nodes[node].proc.as_mut().expect("up");
@@ -150,6 +166,20 @@ impl Sim {
                 while let Some(e) = proc.replicas.poll_event() {
                     work.push_back(Work::Live(Input::Replica(e)));
                 }
+            }
+            Job::V2 { conn, end, command } => {
+                let result = if fails {
+                    self.trace.record(t, node, "store-fail", &command);
+                    Err(injected().to_string())
+                } else {
+                    proc.replicas
+                        .apply_v2(now, command)
+                        .map_err(|e| e.to_string())
+                };
+                while let Some(e) = proc.replicas.poll_event() {
+                    work.push_back(Work::Live(Input::Replica(e)));
+                }
+                work.push_back(Work::V2Store { conn, end, result });
             }
             Job::RawPut(entry) => {
                 self.trace.record(t, node, "raw-put", &entry);

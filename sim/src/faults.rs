@@ -53,7 +53,9 @@ impl Sim {
             &mut stream(self.cfg.seed, &format!("live/{node}/{epoch}")),
             &mut seed[..],
         );
-        let live = Live::new(self.live_config.clone(), self.nodes[node].id, seed);
+        let mut live_config = self.live_config.clone();
+        live_config.sync_v2 = self.v2.nodes[node];
+        let live = Live::new(live_config, self.nodes[node].id, seed);
         self.nodes[node].proc = Some(Proc {
             live,
             replicas,
@@ -129,6 +131,10 @@ impl Sim {
             move |_, a, b| a == node || b == node,
             "connection lost: peer crashed",
         );
+        self.break_v2_conns(
+            move |_, a, b| a == node || b == node,
+            "connection lost: peer crashed",
+        );
         self.break_links(move |_, a, b| a == node || b == node);
     }
 
@@ -155,6 +161,7 @@ impl Sim {
             .note(self.now, &format!("partition {i} starts ({n} directions)"));
         let dead = |s: &Sim, a: usize, b: usize| s.blocked(a, b) || s.blocked(b, a);
         self.break_conns(dead, "connection lost: partitioned");
+        self.break_v2_conns(dead, "connection lost: partitioned");
         self.break_links(dead);
     }
 

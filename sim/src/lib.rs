@@ -79,6 +79,7 @@ pub mod net;
 pub mod report;
 pub mod store;
 pub mod trace;
+pub mod v2;
 pub mod workload;
 pub mod world;
 
@@ -89,6 +90,7 @@ use std::{
 
 pub use config::{Fault, FaultParams, FaultSet, PlantedBug, SimConfig};
 pub use report::{summary, Failure, FailureKind, SeedReport};
+pub use v2::V2Mix;
 
 use crate::{trace::Trace, world::Sim};
 
@@ -131,6 +133,7 @@ pub fn run(cfg: &SimConfig, trace_file: Option<&Path>) -> SeedReport {
         capped: false,
         byzantine: Default::default(),
         store_faults: (0, 0, 0),
+        v2: (0, 0, 0, 0, 0),
         defences: Default::default(),
     };
     let trace = match trace_file.map(Trace::to_file).transpose() {
@@ -216,6 +219,13 @@ impl Sim {
         report.capped = self.capped;
         report.byzantine = self.byz.as_ref().map(|b| b.stats).unwrap_or_default();
         report.store_faults = (c.commands_failed, c.commits_failed, c.long_stalls);
+        report.v2 = (
+            self.v2.nodes.iter().filter(|v| **v).count(),
+            c.v2_rounds,
+            c.v2_docs,
+            c.v2_v1_answers,
+            c.v2_failed_closes,
+        );
         report.defences = c.defences;
         report
     }

@@ -84,6 +84,9 @@ struct Args {
     /// Stop each run after this many events; safety is still checked, liveness is not.
     #[arg(long)]
     max_events: Option<u64>,
+    /// Which nodes serve and dial sync v2: mixed (drawn per seed), all or none.
+    #[arg(long, default_value = "mixed")]
+    v2: sheaf_sim::V2Mix,
     /// Print one line per seed even for ranges.
     #[arg(long)]
     verbose: bool,
@@ -121,6 +124,7 @@ fn main() -> ExitCode {
             liveness_bound: Duration::from_secs(args.liveness_bound),
             lenient_blobs: args.lenient_blobs,
             max_events: args.max_events,
+            v2: args.v2,
         };
         if single {
             println!(

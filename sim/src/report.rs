@@ -106,6 +106,9 @@ pub struct SeedReport {
     pub byzantine: ByzStats,
     /// Store faults injected: commands failed, commits failed, long stalls.
     pub store_faults: (u64, u64, u64),
+    /// Sync v2: nodes serving it, rounds run, documents they reconciled (both ends), rounds
+    /// answered v1, connections closed with an error.
+    pub v2: (usize, u64, u64, u64, u64),
     /// What the honest nodes refused or dropped.
     pub defences: Defences,
 }
@@ -247,6 +250,11 @@ pub fn summary(reports: &[SeedReport], runs: u64) -> String {
     let gossip_stalls = sum(&|r| r.defences.gossip_stalls);
     let bans = sum(&|r| r.defences.gossip_bans);
     let banned_msgs = sum(&|r| r.defences.gossip_banned_msgs);
+    let v2_seeds = reports.iter().filter(|r| r.v2.0 > 0).count();
+    let v2_rounds = sum(&|r| r.v2.1);
+    let v2_docs = sum(&|r| r.v2.2);
+    let v2_v1 = sum(&|r| r.v2.3);
+    let v2_failed = sum(&|r| r.v2.4);
     let rows = [
         (
             "seeds",
@@ -281,6 +289,10 @@ pub fn summary(reports: &[SeedReport], runs: u64) -> String {
                 q(&millis, 1.0)
             )
         }),
+        (
+            "sync v2",
+            format!("{v2_rounds} rounds, {v2_docs} docs, {v2_failed} failed; {v2_v1} to v1 nodes"),
+        ),
         ("bytes moved", fmt_bytes(bytes)),
         (
             "largest queue",

@@ -401,6 +401,7 @@ impl Sim {
         live_config: LiveConfig,
         trace: Trace,
     ) -> Sim {
+        let v2 = crate::v2::V2Params::draw(cfg.seed, cfg.nodes, cfg.v2);
         Sim {
             byz: params
                 .byzantine
@@ -426,6 +427,9 @@ impl Sim {
             conns: BTreeMap::new(),
             sessions: BTreeMap::new(),
             next_conn: 0,
+            v2conns: BTreeMap::new(),
+            next_v2: 0,
+            v2,
             links: BTreeSet::new(),
             pending_down: BTreeSet::new(),
             gossip_tail: BTreeMap::new(),

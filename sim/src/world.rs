@@ -182,6 +182,14 @@ pub struct Counters {
     pub sync_round_trips: BTreeMap<u64, u64>,
     /// Per completed dialed sync: virtual milliseconds from dial to end → syncs.
     pub sync_millis: BTreeMap<u64, u64>,
+    /// Sync v2 connections opened (rounds dialed to a v2 node).
+    pub v2_rounds: u64,
+    /// Rounds dialed to a v1-only node (answered v1).
+    pub v2_v1_answers: u64,
+    /// Documents v2 rounds reconciled (counted on both ends).
+    pub v2_docs: u64,
+    /// v2 connections closed with an error code.
+    pub v2_failed_closes: u64,
 }
 
 /// What honest nodes' `Live`s refused or dropped, summed over the run.
@@ -262,6 +270,12 @@ pub struct Sim {
     pub sessions: BTreeMap<(usize, sheaf_core::live::SessionId), u64>,
     /// Next connection id.
     pub next_conn: u64,
+    /// Sync v2 connections.
+    pub v2conns: BTreeMap<u64, crate::v2::V2Conn>,
+    /// Next sync v2 connection id (unique in the run, so also in every store).
+    pub next_v2: u64,
+    /// Which nodes serve v2, and the round policy.
+    pub v2: crate::v2::V2Params,
     /// Gossip links `(low, high, topic)` that have carried a message.
     pub links: BTreeSet<(usize, usize, NamespaceId)>,
     /// Pending "connection gone" notices `(node, peer, topic)`.
@@ -467,6 +481,7 @@ impl Sim {
                 }
             }
             Event::Stream { conn, to, item } => self.stream_arrive(conn, to, item),
+            Event::V2 { conn, to, item } => self.v2_arrive(conn, to, item),
             Event::Download {
                 node,
                 epoch,
@@ -520,6 +535,7 @@ impl Sim {
                     self.route_live(node, work);
                 }
                 Work::Gossip(ns, event) => self.gossip_handle(node, ns, event, work),
+                Work::V2Store { conn, end, result } => self.v2_store_reply(conn, end, result, work),
             }
         }
         self.schedule_live_timer(node);
@@ -592,7 +608,16 @@ impl Sim {
                 Output::SyncConnect { session, peer } => self.sync_connect(node, session, peer),
                 Output::SyncSend { session, bytes } => self.sync_send(node, session, bytes),
                 Output::SyncFinish { session } => self.sync_finish(node, session),
-                Output::SyncClose { session, reason } => self.sync_close(node, session, reason),
+                Output::SyncClose { session, reason } => {
+                    if !self.v2_close(node, session) {
+                        self.sync_close(node, session, reason)
+                    }
+                }
+                Output::SyncAll {
+                    session,
+                    peer,
+                    namespaces,
+                } => self.sync_all(node, session, peer, namespaces),
                 Output::Download { hash, providers } => {
                     let rtt = self.latency() + self.latency();
                     let len = self.blob_len.get(&hash).copied().unwrap_or(0);

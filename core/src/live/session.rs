@@ -359,7 +359,12 @@ impl Live {
                             if *other != id && o.namespace == Some(namespace) && o.peer == peer {
                                 o.holds_peer_state = false;
                             }
+                            // A v2 round with the peer still reconciles it, as a bystander.
+                            if let (Some(docs), true) = (&mut o.v2, o.peer == peer) {
+                                docs.retain(|(n, _)| *n != namespace);
+                            }
                         }
+                        self.v2.forget_dial(&namespace, &peer);
                         let s = self.sessions.get_mut(&id).expect("checked above");
                         s.phase = Phase::Running;
                         // Admitted: full frames, and the idle timeout from now on.

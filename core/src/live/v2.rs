@@ -63,6 +63,16 @@ impl V2State {
         self.v1_order.insert(n, peer);
     }
 
+    /// Forgets the forming dial of `ns` to `peer` (an accepted sync took its state over).
+    pub(super) fn forget_dial(&mut self, ns: &NamespaceId, peer: &PeerId) {
+        if let Some(docs) = self.forming.get_mut(peer) {
+            docs.retain(|(n, _)| n != ns);
+            if docs.is_empty() {
+                self.forming.remove(peer);
+            }
+        }
+    }
+
     /// Forgets a document that left the sync set.
     pub(super) fn forget_document(&mut self, ns: &NamespaceId) {
         self.forming.retain(|_, docs| {
