@@ -158,6 +158,13 @@ pub enum Event {
         /// What.
         item: V2Item,
     },
+    /// The idle check of one end of a sync v2 connection.
+    V2Idle {
+        /// Connection.
+        conn: u64,
+        /// Which end.
+        to: usize,
+    },
     /// A download ends.
     Download {
         /// Node.

@@ -38,6 +38,13 @@
 //!   reordering network. **Sync** ([`net`]) runs over reliable ordered streams that die
 //!   instead of losing data, like QUIC. Frames are encoded and decoded by `Live` with the
 //!   production codec.
+//! * **Sync v2** ([`v2`]): each seed draws which nodes serve v2 (`--v2 mixed`, the default;
+//!   `all` or `none`), so swarms mix v1-only and v2 nodes. A v2 node's `Live` dials one round
+//!   per peer; the core's `Round` runs on both ends of a simulated connection with a control
+//!   stream and document streams, its store commands through the node's store executor, under
+//!   every fault family. A round to a v1-only node falls back to v1 per document. The
+//!   liveness check then requires the same convergence as with v1 only: v2 must reach exactly
+//!   the set v1 reaches.
 //! * **The trace** ([`trace`]): every input and output of every node is hashed in order;
 //!   `--check-determinism` runs a seed twice and compares, and a test compares two separate
 //!   processes.

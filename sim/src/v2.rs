@@ -43,6 +43,9 @@ use crate::{
 
 /// Rounds a node serves at once.
 pub const MAX_V2_ACCEPTED: usize = 64;
+/// An end with no progress (nothing arrived, no store answer) for this long gives up, as the
+/// engine's connection task does (`sheaf::v2::IDLE`), µs.
+pub const V2_IDLE: u64 = 30 * crate::config::SEC;
 /// Items an acceptor holds before its round exists (its offers are being read).
 const MAX_EARLY: usize = 1024;
 
@@ -158,6 +161,11 @@ pub struct V2End {
     closed: bool,
     /// The round is over, or died with its process.
     ended: bool,
+    /// Last progress (virtual µs), and whether an idle check is queued.
+    progress: u64,
+    watched: bool,
+    /// Gave up for lack of progress.
+    idle: bool,
 }
 
 impl V2End {
@@ -172,6 +180,9 @@ impl V2End {
             early: VecDeque::new(),
             closed: false,
             ended: false,
+            progress: 0,
+            watched: false,
+            idle: false,
         }
     }
 }
@@ -250,6 +261,7 @@ impl Sim {
             &format!("v2 round {id}: node {node} dials node {j}"),
         );
         self.v2_push(id, 1, V2Item::Start);
+        self.v2_progress(id, 0);
         self.enqueue_job(
             node,
             Job::V2 {
@@ -282,6 +294,9 @@ impl Sim {
         let (a, b) = (conn.ends[from].node, conn.ends[1 - from].node);
         if let V2Item::Control(bytes) | V2Item::Doc(_, bytes) = &item {
             self.counters.bytes += bytes.len() as u64;
+            if self.drops_frame(a) {
+                return;
+            }
         }
         if self.blocked(a, b) {
             return self.break_v2(id, "connection lost: partitioned");
@@ -354,6 +369,7 @@ impl Sim {
         let Some(node) = self.v2_live_end(id, to) else {
             return;
         };
+        self.v2_progress(id, to);
         let end = &mut self.v2conns.get_mut(&id).expect("live").ends[to];
         if let V2Item::Start = item {
             return self.enqueue_job(
@@ -428,6 +444,47 @@ impl Sim {
         self.v2_route(id, to, work);
     }
 
+    /// End `to` made progress now; an idle check is queued if none is.
+    fn v2_progress(&mut self, id: u64, to: usize) {
+        let now = self.now;
+        let Some(end) = self.v2conns.get_mut(&id).map(|c| &mut c.ends[to]) else {
+            return;
+        };
+        end.progress = now;
+        if !end.watched {
+            end.watched = true;
+            self.push(now + V2_IDLE, Event::V2Idle { conn: id, to });
+        }
+    }
+
+    /// An idle check of end `to`: without progress for [`V2_IDLE`], the round gives up.
+    pub fn v2_idle_check(&mut self, id: u64, to: usize) {
+        let now = self.now;
+        let Some(end) = self.v2conns.get_mut(&id).map(|c| &mut c.ends[to]) else {
+            return;
+        };
+        end.watched = false;
+        if end.ended {
+            return;
+        }
+        if now < end.progress + V2_IDLE {
+            let at = end.progress + V2_IDLE;
+            end.watched = true;
+            return self.push(at, Event::V2Idle { conn: id, to });
+        }
+        end.idle = true;
+        let Some(node) = self.v2_live_end(id, to) else {
+            return;
+        };
+        let mut work = VecDeque::new();
+        if self.v2conns[&id].ends[to].round.is_some() {
+            self.v2_feed(id, to, V2Item::Broken("no progress".into()), &mut work);
+        } else {
+            self.v2_end(id, to, Err("no progress".into()), &mut work);
+        }
+        self.drive_all(node, &mut work);
+    }
+
     /// The store executor answered end `end`'s command.
     pub(crate) fn v2_store_reply(
         &mut self,
@@ -439,6 +496,7 @@ impl Sim {
         let Some(node) = self.v2_live_end(id, to) else {
             return;
         };
+        self.v2_progress(id, to);
         let conn = self.v2conns.get_mut(&id).expect("live");
         if conn.ends[to].round.is_some() {
             conn.ends[to]
@@ -569,6 +627,7 @@ impl Sim {
         }
         end.ended = true;
         let session = end.session;
+        let idle = end.idle;
         let failed = result.is_err();
         self.trace.note(
             self.now,
@@ -581,6 +640,7 @@ impl Sim {
         if let Some(session) = session {
             let outcome = match result {
                 Ok(report) => RoundOutcome::Synced(report),
+                Err(_) if idle => RoundOutcome::Failed(SessionError::IdleTimeout),
                 Err(e) => RoundOutcome::Failed(SessionError::Transport(e)),
             };
             work.push_back(Work::Live(Input::SyncAllEnded { session, outcome }));

@@ -482,6 +482,7 @@ impl Sim {
             }
             Event::Stream { conn, to, item } => self.stream_arrive(conn, to, item),
             Event::V2 { conn, to, item } => self.v2_arrive(conn, to, item),
+            Event::V2Idle { conn, to } => self.v2_idle_check(conn, to),
             Event::Download {
                 node,
                 epoch,

@@ -14,8 +14,16 @@
 //!   [`ALPN_V2`] before [`crate::ALPN`], so a v2 dial is answered with v2.
 //! * **Switch.** [`Builder::sync_v2`](crate::Builder::sync_v2)`(false)` turns v2 off: the node
 //!   neither serves nor dials it.
-//! * **Scope.** The live engine's own syncs (on joining, on a new neighbour, after missed
-//!   gossip) still use v1 per document; v2 runs when [`Docs::sync_all`] is called.
+//! * **Live syncs.** With v2 on, the live engine's own syncs (on joining, on a new neighbour,
+//!   after a `SyncReport` or missed gossip, retries, anti-entropy) go through v2: `Live`
+//!   gathers every document it wants from a peer into one round
+//!   ([`Output::SyncAll`](sheaf_core::live::Output::SyncAll)), run here by the live task, and
+//!   reports each document's `SyncFinished` when it ends. A peer that answers v1 is
+//!   remembered and synced per document with v1. Rounds peers open with this node are served
+//!   by [`SyncV2Handler`]; their inserts reach subscribers as remote inserts, but they report
+//!   no `SyncFinished` here (the dialer's side does).
+//! * **On demand.** [`Docs::sync_all`] runs one round with a peer for every document open
+//!   for sync.
 //!
 //! # Bounds
 //!
