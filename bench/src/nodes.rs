@@ -128,6 +128,12 @@ enum Inner {
     },
 }
 
+/// Whether Sheaf nodes speak sync v2 with each other (the engine's default): off with
+/// `SHEAF_BENCH_SYNC_V2=0`, so that every Sheaf sync is v1, one session per document.
+pub fn sheaf_sync_v2() -> bool {
+    std::env::var("SHEAF_BENCH_SYNC_V2").map_or(true, |v| v != "0")
+}
+
 /// The largest document sync v2 reconciles by rateless IBLT (instead of ranges), from
 /// `SHEAF_BENCH_V2_RIBLT=N` (default: the engine's, 16,384 entries).
 pub fn v2_riblt_max() -> Option<u64> {
@@ -223,6 +229,7 @@ impl Node {
             Some(bytes) => builder.memory_budget(*bytes),
             None => builder,
         };
+        let builder = builder.sync_v2(sheaf_sync_v2());
         let builder = match v2_riblt_max() {
             Some(max) => {
                 let mut config = sheaf_core::v2::conn::ConnConfig::default();

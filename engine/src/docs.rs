@@ -195,8 +195,11 @@ impl<R: Runtime> Builder<R> {
         self
     }
 
-    /// Turns sync v2 (`/sheaf-sync/2`, see [`Docs::sync_all`]) on or off; on by default. Off,
-    /// the node neither serves nor dials it, and speaks only iroh-docs' v1.
+    /// Turns sync v2 (`/sheaf-sync/2`, `docs/sync-v2.md`) on or off; on by default. On, the
+    /// live engine syncs every document it wants from a Sheaf peer in one round over one
+    /// connection ([`LiveConfig::sync_v2`]), and [`Docs::sync_all`] is available. Off, the
+    /// node neither serves nor dials it, and speaks only iroh-docs' v1, one session per
+    /// document.
     pub fn sync_v2(mut self, enabled: bool) -> Self {
         self.sync_v2 = enabled.then(Default::default);
         self

@@ -259,6 +259,7 @@ impl<R: Runtime> LiveTask<R> {
             rt: self.rt.clone(),
             store: self.store.clone(),
             me: self.live.me(),
+            metrics: self.metrics.clone(),
         };
         let (endpoint, tx) = (self.endpoint.clone(), self.tx.clone());
         self.rt.spawn(Box::pin(async move {

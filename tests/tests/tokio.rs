@@ -4,7 +4,7 @@ mod util;
 
 use anyhow::Result;
 use sheaf_tokio::{AddrInfoOptions, LiveEvent, Query, ShareMode};
-use util::{memory_node, wait_for};
+use util::{memory_node, v1_node, wait_for};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sync_simple_and_live_updates() -> Result<()> {
@@ -73,8 +73,10 @@ async fn sync_simple_and_live_updates() -> Result<()> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn set_many_writes_batches_that_sync_with_their_content() -> Result<()> {
     const N: usize = 2_500; // three batches of at most 1,024
-    let n0 = memory_node().await?;
-    let n1 = memory_node().await?;
+                            // v1 nodes: the checks ahead asserted below are v1's (v2 checks each ≤ 64 KiB frame as
+                            // it arrives, on the store thread).
+    let n0 = v1_node().await?;
+    let n1 = v1_node().await?;
     let a0 = n0.docs.author_default();
     let doc0 = n0.docs.create().await?;
     let pairs: Vec<(String, String)> = (0..N)
@@ -146,8 +148,10 @@ async fn set_many_writes_batches_that_sync_with_their_content() -> Result<()> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_large_sync_checks_signatures_ahead_on_all_cores() -> Result<()> {
     const N: usize = 300;
-    let n0 = memory_node().await?;
-    let n1 = memory_node().await?;
+    // v1 nodes: checking ahead is v1's (one large message; v2 checks each ≤ 64 KiB frame as
+    // it arrives).
+    let n0 = v1_node().await?;
+    let n1 = v1_node().await?;
     let a0 = n0.docs.author_default();
     let doc0 = n0.docs.create().await?;
     for i in 0..N {

@@ -543,8 +543,9 @@ pub struct LiveConfig {
     pub max_start_sync_peers: usize,
     /// Dial peers with sync v2 (one round per peer for every document wanted from it, see
     /// [`Output::SyncAll`]) rather than a v1 session per document. Off by default here (a
-    /// runtime turns it on when it serves v2); a peer that answers v1 is remembered and
-    /// dialed with v1 from then on.
+    /// runtime turns it on when it serves v2; the `sheaf` engine sets it from
+    /// `Builder::sync_v2`); a peer that answers v1 is remembered and dialed with v1 from
+    /// then on.
     pub sync_v2: bool,
 }
 

@@ -174,6 +174,8 @@ impl Live {
             }
             RoundOutcome::Synced(report) => {
                 self.stats.sync_connect_ok += 1;
+                self.stats.entries_received_sync += report.entries_received;
+                self.stats.entries_sent_sync += report.entries_sent;
                 let mut by_doc: BTreeMap<NamespaceId, SyncOutcome> = BTreeMap::new();
                 for d in report.docs {
                     let o = by_doc.entry(d.namespace).or_default();

@@ -106,6 +106,7 @@ pub(crate) struct Ctx<R: Runtime> {
     pub(crate) rt: R,
     pub(crate) store: StoreHandle,
     pub(crate) me: PeerId,
+    pub(crate) metrics: std::sync::Arc<crate::metrics::Metrics>,
 }
 
 impl<R: Runtime> Ctx<R> {
@@ -153,6 +154,7 @@ pub(crate) async fn dial_round<R: Runtime>(
         conn.close(0u32.into(), b"v1 per document");
         return Ok(None);
     }
+    ctx.metrics.count_path(&conn);
     io::Driver::dial(ctx, conn, config, offers, cancel)
         .await
         .map(Some)
@@ -213,6 +215,7 @@ impl<R: Runtime> Docs<R> {
             return Err(DocsError::SyncV2("too many sync v2 connections".into()));
         };
         let ctx = self.ctx();
+        ctx.metrics.count_path(&conn);
         let offers = ctx.offers(None).await?;
         io::Driver::accept(ctx, conn, self.v2_config(), offers)
             .await
@@ -224,6 +227,7 @@ impl<R: Runtime> Docs<R> {
             rt: self.runtime().clone(),
             store: self.inner.store.clone(),
             me: self.me(),
+            metrics: self.metrics().clone(),
         }
     }
 

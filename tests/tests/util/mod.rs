@@ -139,6 +139,15 @@ pub async fn memory_node() -> Result<Node> {
     spawn(NodeOpts::default()).await
 }
 
+/// A node with documents in memory that speaks only v1 (`Builder::sync_v2(false)`).
+pub async fn v1_node() -> Result<Node> {
+    spawn(NodeOpts {
+        no_sync_v2: true,
+        ..Default::default()
+    })
+    .await
+}
+
 /// A node with documents in `dir` (and blobs in `dir/blobs`).
 pub async fn persistent_node(dir: &Path) -> Result<Node> {
     spawn(NodeOpts {
