@@ -250,7 +250,6 @@ pub fn summary(reports: &[SeedReport], runs: u64) -> String {
     let gossip_stalls = sum(&|r| r.defences.gossip_stalls);
     let bans = sum(&|r| r.defences.gossip_bans);
     let banned_msgs = sum(&|r| r.defences.gossip_banned_msgs);
-    let v2_seeds = reports.iter().filter(|r| r.v2.0 > 0).count();
     let v2_rounds = sum(&|r| r.v2.1);
     let v2_docs = sum(&|r| r.v2.2);
     let v2_v1 = sum(&|r| r.v2.3);

@@ -2,7 +2,7 @@
 //! its document streams, driven by the core's [`Round`] on each end.
 //!
 //! Which nodes serve v2 is drawn per seed ([`V2Params`]): a mixed swarm of v1-only and v2
-//! nodes. A v2 node's `Live` dials rounds ([`Output::SyncAll`]); a round dialed to a v1-only
+//! nodes. A v2 node's `Live` dials rounds (`Output::SyncAll`); a round dialed to a v1-only
 //! node answers [`RoundOutcome::V1Only`] after a round trip, as iroh's ALPN negotiation does,
 //! and `Live` falls back to v1 per document.
 //!
