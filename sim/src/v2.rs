@@ -637,6 +637,11 @@ impl Sim {
             // The other end learns it: a round that failed here closed the connection.
             self.break_v2(id, "closed by peer: round failed");
         }
+        if let (None, Ok(report)) = (session, &result) {
+            let peer = self.nodes[self.v2conns[&id].ends[0].node].id;
+            let report = report.clone();
+            work.push_back(Work::Live(Input::RoundServed { peer, report }));
+        }
         if let Some(session) = session {
             let outcome = match result {
                 Ok(report) => RoundOutcome::Synced(report),

@@ -579,6 +579,37 @@ impl Live {
         }
     }
 
+    /// What a completed sync of `ns` with `peer` leads to: the peer is useful, neighbours
+    /// learn of what arrived, the peer is asked for content still missing, and it becomes a
+    /// gossip neighbour.
+    pub(super) fn synced_with(&mut self, ns: NamespaceId, peer: PeerId, outcome: &SyncOutcome) {
+        self.store(
+            StoreCommand::RegisterUsefulPeer {
+                namespace: ns,
+                peer,
+            },
+            Cont::Ignore,
+        );
+        if outcome.num_recv > 0 {
+            let heads = outcome
+                .heads_received
+                .encode(Some(self.config.heads_size_limit));
+            self.broadcast_neighbors(
+                ns,
+                Op::SyncReport(SyncReport {
+                    namespace: ns,
+                    heads,
+                }),
+            );
+        }
+        // The peer may hold content we still miss even when it sent no entries: ask it
+        // (iroh-docs never asks again, its issue #82).
+        for hash in self.downloads.missing_for(&ns, MISSING_PROBES_PER_SYNC) {
+            self.offer_content(ns, hash, peer, true);
+        }
+        self.join_if_not_neighbor(ns, peer);
+    }
+
     /// The part of ending a session that concerns one of its documents: the store lets go of
     /// its index, its peer state ends, and the `SyncFinished` event is reported.
     pub(super) fn conclude_doc(
@@ -599,31 +630,7 @@ impl Live {
         }
         let now = self.now;
         if result.is_ok() {
-            self.store(
-                StoreCommand::RegisterUsefulPeer {
-                    namespace: ns,
-                    peer: s.peer,
-                },
-                Cont::Ignore,
-            );
-            if outcome.num_recv > 0 {
-                let heads = outcome
-                    .heads_received
-                    .encode(Some(self.config.heads_size_limit));
-                self.broadcast_neighbors(
-                    ns,
-                    Op::SyncReport(SyncReport {
-                        namespace: ns,
-                        heads,
-                    }),
-                );
-            }
-            // The peer may hold content we still miss even when it sent no entries: ask it
-            // (iroh-docs never asks again, its issue #82).
-            for hash in self.downloads.missing_for(&ns, MISSING_PROBES_PER_SYNC) {
-                self.offer_content(ns, hash, s.peer, true);
-            }
-            self.join_if_not_neighbor(ns, s.peer);
+            self.synced_with(ns, s.peer, outcome);
         }
         let Some((started, resync)) = self.states.finish(&ns, s.peer, origin) else {
             return;

@@ -307,6 +307,13 @@ pub enum Input {
         /// How it went.
         outcome: RoundOutcome,
     },
+    /// A sync v2 round a peer dialed was served here and ended well.
+    RoundServed {
+        /// The peer that dialed.
+        peer: PeerId,
+        /// What it did.
+        report: crate::v2::round::RoundReport,
+    },
     /// A download from [`Output::Download`] ended.
     DownloadFinished {
         /// The hash.

@@ -17,7 +17,9 @@
 //!
 //! Rounds peers open with us are served by the runtime ([`crate::v2::round::Round::accept`]),
 //! under its own bound, and are not sessions here: their inserts reach `Live` as replica
-//! events like any others.
+//! events like any others, and a round that ended well is reported
+//! ([`Input::RoundServed`]) so that each document it reconciled ends as an accepted session
+//! of it would (`SyncReport` to neighbours, `SyncFinished`).
 //!
 //! A round holds its dial slot until the runtime reports its end; the runtime bounds a round's
 //! idle time, and `Live` closes a round still open after [`V2_ROUND_TIMEOUT_FACTOR`] ×
@@ -26,7 +28,7 @@
 use std::collections::BTreeMap;
 
 use super::{error::SessionError, session::Session, timer::Timer, types::*, Live};
-use crate::{hash::PeerId, keys::NamespaceId, replica::SyncOutcome};
+use crate::{hash::PeerId, keys::NamespaceId, replica::SyncOutcome, v2::round::RoundReport};
 
 /// Peers remembered as answering v1 only.
 pub const MAX_V1_PEERS: usize = 4096;
@@ -174,15 +176,7 @@ impl Live {
             }
             RoundOutcome::Synced(report) => {
                 self.stats.sync_connect_ok += 1;
-                self.stats.entries_received_sync += report.entries_received;
-                self.stats.entries_sent_sync += report.entries_sent;
-                let mut by_doc: BTreeMap<NamespaceId, SyncOutcome> = BTreeMap::new();
-                for d in report.docs {
-                    let o = by_doc.entry(d.namespace).or_default();
-                    o.num_recv += d.stats.entries_received as usize;
-                    o.num_sent += d.stats.entries_sent as usize;
-                    o.heads_received.merge(&d.heads);
-                }
+                let mut by_doc = self.round_outcomes(report);
                 for (ns, reason) in docs {
                     let outcome = by_doc.remove(&ns).unwrap_or_default();
                     self.conclude_doc(&s, ns, Origin::Connect(reason), &outcome, &Ok(()));
@@ -195,6 +189,60 @@ impl Live {
                     let outcome = SyncOutcome::default();
                     self.conclude_doc(&s, ns, Origin::Connect(reason), &outcome, &result);
                 }
+            }
+        }
+    }
+
+    /// Counts a round's entries and sums them per document.
+    fn round_outcomes(&mut self, report: RoundReport) -> BTreeMap<NamespaceId, SyncOutcome> {
+        self.stats.entries_received_sync += report.entries_received;
+        self.stats.entries_sent_sync += report.entries_sent;
+        let mut by_doc: BTreeMap<NamespaceId, SyncOutcome> = BTreeMap::new();
+        for d in report.docs {
+            let o = by_doc.entry(d.namespace).or_default();
+            o.num_recv += d.stats.entries_received as usize;
+            o.num_sent += d.stats.entries_sent as usize;
+            o.heads_received.merge(&d.heads);
+        }
+        by_doc
+    }
+
+    /// A round `peer` dialed and this node served ended well: each document it reconciled
+    /// that is synced here ends as an accepted v1 session of it would (the peer is useful,
+    /// neighbours get a `SyncReport` of what arrived, a `SyncFinished` event), without
+    /// touching the peer's dial state (a served round never holds it).
+    pub(super) fn on_round_served(&mut self, peer: PeerId, report: RoundReport) {
+        if peer == self.me || self.shutting_down {
+            return;
+        }
+        self.stats.sync_accept_ok += 1;
+        let now = self.now;
+        for (ns, outcome) in self.round_outcomes(report) {
+            if !self.states.is_syncing(&ns) {
+                continue;
+            }
+            self.synced_with(ns, peer, &outcome);
+            self.note_synced(ns, peer, false);
+            let event = SyncEvent {
+                peer,
+                origin: Origin::Accept,
+                started_micros: now.wall_micros,
+                finished_micros: now.wall_micros,
+                connect: std::time::Duration::ZERO,
+                process: std::time::Duration::ZERO,
+                result: Ok(SyncDetails {
+                    entries_received: outcome.num_recv,
+                    entries_sent: outcome.num_sent,
+                    messages_sent: 0,
+                    messages_received: 0,
+                }),
+            };
+            self.push(Output::Event {
+                namespace: ns,
+                event: LiveEvent::SyncFinished(event),
+            });
+            if !self.downloads.has_queued(&ns) {
+                self.emit(ns, LiveEvent::PendingContentReady);
             }
         }
     }

@@ -20,8 +20,8 @@
 //!   ([`Output::SyncAll`](sheaf_core::live::Output::SyncAll)), run here by the live task, and
 //!   reports each document's `SyncFinished` when it ends. A peer that answers v1 is
 //!   remembered and synced per document with v1. Rounds peers open with this node are served
-//!   by [`SyncV2Handler`]; their inserts reach subscribers as remote inserts, but they report
-//!   no `SyncFinished` here (the dialer's side does).
+//!   by [`SyncV2Handler`]; when one ends well, the live engine ends each document it
+//!   reconciled as an accepted sync (`SyncFinished`, a `SyncReport` to neighbours).
 //! * **On demand.** [`Docs::sync_all`] runs one round with a peer for every document open
 //!   for sync.
 //!
@@ -216,10 +216,17 @@ impl<R: Runtime> Docs<R> {
         };
         let ctx = self.ctx();
         ctx.metrics.count_path(&conn);
+        let peer = peer_id(conn.remote_id());
         let offers = ctx.offers(None).await?;
-        io::Driver::accept(ctx, conn, self.v2_config(), offers)
-            .await
-            .map(|_| ())
+        let report = io::Driver::accept(ctx, conn, self.v2_config(), offers).await?;
+        // The live engine ends each reconciled document as an accepted sync of it.
+        let input = sheaf_core::live::Input::RoundServed { peer, report };
+        let _ = self
+            .inner
+            .live
+            .send(crate::live_task::LiveMsg::Input(input))
+            .await;
+        Ok(())
     }
 
     pub(crate) fn ctx(&self) -> Ctx<R> {

@@ -224,10 +224,18 @@ impl Net {
         self.drain_replica_events(node);
         self.drain_replica_events(j);
         match (out.dialer, out.acceptor) {
-            (Ok(report), Ok(_)) => {
+            (Ok(report), Ok(served)) => {
                 self.nodes[node]
                     .rounds
                     .push((peer, only.len(), report.differing));
+                let from = self.nodes[node].id;
+                self.queue.push_back((
+                    j,
+                    Input::RoundServed {
+                        peer: from,
+                        report: served,
+                    },
+                ));
                 RoundOutcome::Synced(report)
             }
             (Err(e), _) | (_, Err(e)) => RoundOutcome::Failed(SessionError::Transport(e)),

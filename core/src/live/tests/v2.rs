@@ -53,9 +53,11 @@ fn documents_wanted_from_a_peer_share_its_rounds() {
     let secrets = shared_docs(&mut net, 12);
     for s in &secrets {
         net.subscribe(0, s.id());
+        net.subscribe(1, s.id());
         net.start_sync(1, s.id(), &[]);
     }
     net.run();
+    net.take_events(1);
     for s in &secrets {
         net.start_sync(0, s.id(), &[1]);
     }
@@ -85,6 +87,16 @@ fn documents_wanted_from_a_peer_share_its_rounds() {
         LiveEvent::SyncFinished(s) if s.origin == Origin::Connect(SyncReason::DirectJoin)
             && s.result.as_ref().is_ok_and(|d| d.entries_received == 1 && d.entries_sent == 1)
     )));
+    // The serving side ends each reconciled document as an accepted sync.
+    let served = net.take_events(1);
+    let accepted = served
+        .iter()
+        .filter(|e| {
+            matches!(e, LiveEvent::SyncFinished(s) if s.origin == Origin::Accept
+                && s.result.as_ref().is_ok_and(|d| d.entries_received == 1))
+        })
+        .count();
+    assert_eq!(accepted, secrets.len());
     let stats = net.nodes[0].live.stats();
     assert_eq!(stats.v2_rounds, rounds.len() as u64);
     assert_eq!(net.nodes[0].live.session_count(), 0);
