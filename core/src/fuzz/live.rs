@@ -6,6 +6,8 @@
 //! peers that never send `Init` (some dripping part of a frame), which the accept caps, the
 //! frame limit and the deadline before `Init` must hold. The store replies include the
 //! failures a flood provokes (a `Put` refused for its signature) and a failing backend.
+//! Half the inputs run with sync v2 on: rounds end however the runtime reports them (done,
+//! answered v1, failed, or a served round), in any order.
 
 use std::collections::BTreeSet;
 
@@ -16,12 +18,13 @@ use crate::{
     keys::{Author, NamespaceSecret},
     live::{
         ApiCommand, ApiRequestId, DownloadOutcome, GossipEvent, Input, Live, LiveConfig, Output,
-        Role, SessionError, SessionId, StoreRequestId,
+        Role, RoundOutcome, SessionError, SessionId, StoreRequestId,
     },
     ranger::{ContentStatus, Message},
     replica::{ReplicaError, ReplicaEvent, StoreResponse, SyncOutcome},
     store::StoreError,
     time::{Mono, Now},
+    v2::round::{RoundDoc, RoundReport},
     wire::{encode_frame, AbortReason, Encode, NodeAddr, Op, SyncMessage},
 };
 
@@ -36,6 +39,8 @@ struct State {
     pending: Vec<StoreRequestId>,
     dials: Vec<SessionId>,
     accepts: Vec<SessionId>,
+    /// Sync v2 rounds dialed (`Output::SyncAll`).
+    rounds: Vec<SessionId>,
     downloads: Vec<Hash>,
     next_accept: u64,
     next_api: u64,
@@ -98,6 +103,7 @@ impl State {
             match out {
                 Output::Store { request, .. } => self.pending.push(request),
                 Output::SyncConnect { session, .. } => self.dials.push(session),
+                Output::SyncAll { session, .. } => self.rounds.push(session),
                 Output::Download { hash, .. } => self.downloads.push(hash),
                 Output::SyncSend { bytes, .. } => {
                     assert!(bytes.len() >= 4, "frames carry a header")
@@ -161,6 +167,7 @@ impl State {
 /// [`Live::check_invariants`] holds after every input; replies and sessions stay bounded by
 /// what was asked. Store replies answer the oldest outstanding request, as the contract says.
 pub fn live_inputs(data: &[u8]) {
+    let v2 = data.len() % 2 == 1;
     let mut data = Bytes::new(data);
     let config = LiveConfig {
         max_sessions: 4,
@@ -175,6 +182,8 @@ pub fn live_inputs(data: &[u8]) {
         max_gossip_store: 8,
         max_gossip_store_per_peer: 2,
         anti_entropy_interval: Some(std::time::Duration::from_secs(5)),
+        // Half the inputs run with sync v2 (rounds instead of sessions).
+        sync_v2: v2,
         ..LiveConfig::default()
     };
     let mut s = State {
@@ -183,6 +192,7 @@ pub fn live_inputs(data: &[u8]) {
         pending: Vec::new(),
         dials: Vec::new(),
         accepts: Vec::new(),
+        rounds: Vec::new(),
         downloads: Vec::new(),
         next_accept: 0,
         next_api: 0,
@@ -379,6 +389,42 @@ pub fn live_inputs(data: &[u8]) {
                 };
                 s.handle(Input::DownloadFinished { hash, outcome });
             }
+            // A v2 round ends (or a served one is reported), however the runtime says.
+            13 if arg % 4 != 3 => {
+                let docs = (0..data.u8() % 3)
+                    .map(|i| RoundDoc {
+                        namespace: namespace(arg.wrapping_add(i)).id(),
+                        stats: Default::default(),
+                        heads: Default::default(),
+                    })
+                    .collect();
+                let report = RoundReport {
+                    differing: u64::from(arg % 3),
+                    entries_sent: u64::from(arg % 5),
+                    entries_received: u64::from(arg % 7),
+                    docs,
+                };
+                let which = data.u8();
+                let input = match (pick(&s.rounds, which), data.u8() % 4) {
+                    (Some(session), 0) => Input::SyncAllEnded {
+                        session,
+                        outcome: RoundOutcome::Synced(report),
+                    },
+                    (Some(session), 1) => Input::SyncAllEnded {
+                        session,
+                        outcome: RoundOutcome::V1Only,
+                    },
+                    (Some(session), 2) => Input::SyncAllEnded {
+                        session,
+                        outcome: RoundOutcome::Failed(SessionError::Transport("gone".into())),
+                    },
+                    _ => Input::RoundServed {
+                        peer: peer(which),
+                        report,
+                    },
+                };
+                s.handle(input);
+            }
             // A flood of forged `Put`s delivered by many peers.
             14 => {
                 let peers = arg % 8 + 1;
@@ -462,7 +508,7 @@ pub fn live_inputs(data: &[u8]) {
                 s.drain();
             }
         }
-        assert!(s.live.session_count() <= s.dials.len() + s.accepts.len());
+        assert!(s.live.session_count() <= s.dials.len() + s.accepts.len() + s.rounds.len());
         let load = s.live.session_load();
         assert!(
             load.dialed <= 4 && load.accepted <= 4,

@@ -342,6 +342,7 @@ impl Live {
                     s.push_str(", ");
                 }
                 let phase = match &session.phase {
+                    Phase::Connecting if session.v2.is_some() => "v2 round",
                     Phase::Connecting => "connecting",
                     Phase::Initializing => "initializing",
                     Phase::AwaitInit => "awaiting Init",
@@ -366,6 +367,10 @@ impl Live {
         }
         if !self.pending.is_empty() {
             parts.push(format!("{} store requests outstanding", self.pending.len()));
+        }
+        let forming: usize = self.v2.forming.values().map(Vec::len).sum();
+        if forming > 0 {
+            parts.push(format!("{forming} documents waiting for a v2 round"));
         }
         let (in_flight, queued) = (self.downloads.in_flight(), self.downloads.queued_len());
         let missing = self.downloads.missing_len();
