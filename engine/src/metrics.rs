@@ -34,6 +34,11 @@ pub struct Metrics {
     pub sync_entries_received: Counter,
     /// Entries sent through reconciliation.
     pub sync_entries_sent: Counter,
+    /// Sync v2 rounds the live engine dialed (each for every document it wanted from one
+    /// peer).
+    pub sync_v2_rounds: Counter,
+    /// Of those, rounds whose peer answered v1 (its documents were then synced over v1).
+    pub sync_v2_v1_answers: Counter,
     /// Gossip messages that did not decode.
     pub gossip_decode_errors: Counter,
     /// Gossip `Put`s the store refused.
@@ -197,6 +202,10 @@ impl Metrics {
             .inc_by(d(before.entries_received_sync, after.entries_received_sync));
         self.sync_entries_sent
             .inc_by(d(before.entries_sent_sync, after.entries_sent_sync));
+        self.sync_v2_rounds
+            .inc_by(d(before.v2_rounds, after.v2_rounds));
+        self.sync_v2_v1_answers
+            .inc_by(d(before.v2_v1_only, after.v2_v1_only));
         self.gossip_decode_errors
             .inc_by(d(before.gossip_decode_errors, after.gossip_decode_errors));
         self.gossip_puts_refused

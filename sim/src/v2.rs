@@ -199,6 +199,8 @@ pub struct V2Conn {
     only: Vec<NamespaceId>,
     /// Broken: nothing more travels.
     broken: bool,
+    /// When it was dialed (virtual µs).
+    started: u64,
 }
 
 impl Sim {
@@ -254,6 +256,7 @@ impl Sim {
                 next_link: 1,
                 only: namespaces,
                 broken: false,
+                started: self.now,
             },
         );
         self.trace.note(
@@ -638,9 +641,11 @@ impl Sim {
             self.break_v2(id, "closed by peer: round failed");
         }
         if let (None, Ok(report)) = (session, &result) {
-            let peer = self.nodes[self.v2conns[&id].ends[0].node].id;
+            let conn = &self.v2conns[&id];
+            let peer = self.nodes[conn.ends[0].node].id;
+            let took = std::time::Duration::from_micros(self.now - conn.started);
             let report = report.clone();
-            work.push_back(Work::Live(Input::RoundServed { peer, report }));
+            work.push_back(Work::Live(Input::RoundServed { peer, report, took }));
         }
         if let Some(session) = session {
             let outcome = match result {

@@ -91,12 +91,14 @@ async fn every_shared_document_over_one_connection_then_only_what_changed() -> R
             db.set_bytes(b.docs.author_default(), "new/b", "y").await?;
         }
     }
-    // This time `b` dials.
+    // This time `b` dials. The first round made the nodes gossip neighbours on every shared
+    // document (as any sync does), so the live engine may carry some of the writes first:
+    // the round reconciles at most the five changed documents.
     let report = tokio::time::timeout(TIMEOUT, b.docs.sync_all(a.addr())).await??;
     ensure!(report.protocol == SyncProtocol::V2, "{report:?}");
-    ensure!(report.differing == 5, "{report:?}");
+    ensure!(report.differing <= 5, "{report:?}");
     ensure!(
-        report.entries_sent == 2 && report.entries_received == 3,
+        report.entries_sent <= 2 && report.entries_received <= 3,
         "{report:?}"
     );
     assert_equal(&docs).await?;
@@ -104,6 +106,48 @@ async fn every_shared_document_over_one_connection_then_only_what_changed() -> R
     // Nothing changed: nothing to reconcile.
     let report = tokio::time::timeout(TIMEOUT, a.docs.sync_all(b.addr())).await??;
     ensure!(report.differing == 0, "{report:?}");
+    a.shutdown().await?;
+    b.shutdown().await?;
+    Ok(())
+}
+
+/// The live engine's own syncs go over v2: `b` joins ten of `a`'s documents with `a` as its
+/// peer, and every document arrives through v2 rounds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn live_syncs_gather_documents_into_v2_rounds() -> Result<()> {
+    let a = spawn(NodeOpts::default()).await?;
+    let b = spawn(NodeOpts::default()).await?;
+    let mut pairs = Vec::new();
+    let mut events = Vec::new();
+    for i in 0..10 {
+        let da = a.docs.create().await?;
+        da.set_bytes(a.docs.author_default(), format!("k{i}"), "v")
+            .await?;
+        da.start_sync(vec![]).await?;
+        let ticket = da.share(ShareMode::Write, AddrInfoOptions::Id).await?;
+        let db = b.docs.import_namespace(ticket.capability).await?;
+        events.push(db.subscribe().await?);
+        pairs.push((da, db));
+    }
+    for (_, db) in &pairs {
+        db.start_sync(vec![a.addr()]).await?;
+    }
+    let deadline = tokio::time::Instant::now() + TIMEOUT;
+    for (i, (da, db)) in pairs.iter().enumerate() {
+        while keys(db).await? != keys(da).await? {
+            ensure!(
+                tokio::time::Instant::now() < deadline,
+                "document {i} did not arrive"
+            );
+            let _ = tokio::time::timeout(Duration::from_secs(5), events[i].recv()).await;
+        }
+    }
+    // Rounds are counted when they start, so before anything arrives. How many there are
+    // depends on timing (documents joined while a round runs wait for the next one); the
+    // router tests of `sheaf-core` pin the batching down.
+    let m = b.docs.metrics();
+    ensure!(m.sync_v2_rounds.get() >= 1, "no v2 round");
+    ensure!(m.sync_v2_v1_answers.get() == 0);
     a.shutdown().await?;
     b.shutdown().await?;
     Ok(())

@@ -421,6 +421,7 @@ pub fn live_inputs(data: &[u8]) {
                     _ => Input::RoundServed {
                         peer: peer(which),
                         report,
+                        took: std::time::Duration::from_millis(u64::from(arg)),
                     },
                 };
                 s.handle(input);

@@ -313,6 +313,8 @@ pub enum Input {
         peer: PeerId,
         /// What it did.
         report: crate::v2::round::RoundReport,
+        /// How long it took (its `SyncFinished` events start that long before now).
+        took: Duration,
     },
     /// A download from [`Output::Download`] ended.
     DownloadFinished {

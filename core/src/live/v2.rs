@@ -25,7 +25,7 @@
 //! idle time, and `Live` closes a round still open after [`V2_ROUND_TIMEOUT_FACTOR`] ×
 //! `session_idle_timeout`.
 
-use std::collections::BTreeMap;
+use std::{collections::BTreeMap, time::Duration};
 
 use super::{error::SessionError, session::Session, timer::Timer, types::*, Live};
 use crate::{hash::PeerId, keys::NamespaceId, replica::SyncOutcome, v2::round::RoundReport};
@@ -211,7 +211,7 @@ impl Live {
     /// that is synced here ends as an accepted v1 session of it would (the peer is useful,
     /// neighbours get a `SyncReport` of what arrived, a `SyncFinished` event), without
     /// touching the peer's dial state (a served round never holds it).
-    pub(super) fn on_round_served(&mut self, peer: PeerId, report: RoundReport) {
+    pub(super) fn on_round_served(&mut self, peer: PeerId, report: RoundReport, took: Duration) {
         if peer == self.me || self.shutting_down {
             return;
         }
@@ -226,10 +226,10 @@ impl Live {
             let event = SyncEvent {
                 peer,
                 origin: Origin::Accept,
-                started_micros: now.wall_micros,
+                started_micros: now.wall_micros.saturating_sub(took.as_micros() as u64),
                 finished_micros: now.wall_micros,
-                connect: std::time::Duration::ZERO,
-                process: std::time::Duration::ZERO,
+                connect: Duration::ZERO,
+                process: took,
                 result: Ok(SyncDetails {
                     entries_received: outcome.num_recv,
                     entries_sent: outcome.num_sent,

@@ -217,10 +217,12 @@ impl<R: Runtime> Docs<R> {
         let ctx = self.ctx();
         ctx.metrics.count_path(&conn);
         let peer = peer_id(conn.remote_id());
+        let started = Instant::now();
         let offers = ctx.offers(None).await?;
         let report = io::Driver::accept(ctx, conn, self.v2_config(), offers).await?;
         // The live engine ends each reconciled document as an accepted sync of it.
-        let input = sheaf_core::live::Input::RoundServed { peer, report };
+        let took = started.elapsed();
+        let input = sheaf_core::live::Input::RoundServed { peer, report, took };
         let _ = self
             .inner
             .live

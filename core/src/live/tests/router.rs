@@ -234,6 +234,7 @@ impl Net {
                     Input::RoundServed {
                         peer: from,
                         report: served,
+                        took: Duration::ZERO,
                     },
                 ));
                 RoundOutcome::Synced(report)
