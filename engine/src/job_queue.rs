@@ -61,7 +61,10 @@ pub(crate) struct JobRx<T> {
 
 /// A queue of at most `cap` jobs.
 pub(crate) fn job_queue<T>(cap: usize) -> (JobTx<T>, JobRx<T>) {
-    let (tx, rx) = mpsc::channel(); // bounded: `JobTx::send` refuses past `cap` queued jobs
+    // Bounded by the counter, not by the channel: `JobTx::send` refuses a job once `cap` are
+    // queued. A `sync_channel` would block the sender when full, and senders run on the
+    // async runtime (the live task), which must never block on the store thread.
+    let (tx, rx) = mpsc::channel();
     let queued = Arc::new(AtomicUsize::new(0));
     (
         JobTx {

@@ -140,7 +140,7 @@ pub fn run(cfg: &SimConfig, trace_file: Option<&Path>) -> SeedReport {
         capped: false,
         byzantine: Default::default(),
         store_faults: (0, 0, 0),
-        v2: (0, 0, 0, 0, 0),
+        v2: Default::default(),
         defences: Default::default(),
     };
     let trace = match trace_file.map(Trace::to_file).transpose() {
@@ -226,13 +226,12 @@ impl Sim {
         report.capped = self.capped;
         report.byzantine = self.byz.as_ref().map(|b| b.stats).unwrap_or_default();
         report.store_faults = (c.commands_failed, c.commits_failed, c.long_stalls);
-        report.v2 = (
-            self.v2.nodes.iter().filter(|v| **v).count(),
-            c.v2_rounds,
-            c.v2_docs,
-            c.v2_v1_answers,
-            c.v2_failed_closes,
-        );
+        report.v2 = crate::report::V2Counts {
+            rounds: c.v2_rounds,
+            docs: c.v2_docs,
+            v1_answers: c.v2_v1_answers,
+            failed: c.v2_failed_closes,
+        };
         report.defences = c.defences;
         report
     }

@@ -55,6 +55,19 @@ impl fmt::Display for Failure {
     }
 }
 
+/// What sync v2 did in one run.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct V2Counts {
+    /// Rounds run (dialed to a v2 node).
+    pub rounds: u64,
+    /// Documents they reconciled, counted on both ends.
+    pub docs: u64,
+    /// Rounds dialed to a v1-only node.
+    pub v1_answers: u64,
+    /// Connections closed with an error code.
+    pub failed: u64,
+}
+
 /// The outcome of one seed.
 #[derive(Debug, Clone)]
 pub struct SeedReport {
@@ -106,9 +119,8 @@ pub struct SeedReport {
     pub byzantine: ByzStats,
     /// Store faults injected: commands failed, commits failed, long stalls.
     pub store_faults: (u64, u64, u64),
-    /// Sync v2: nodes serving it, rounds run, documents they reconciled (both ends), rounds
-    /// answered v1, connections closed with an error.
-    pub v2: (usize, u64, u64, u64, u64),
+    /// Sync v2 in this run.
+    pub v2: V2Counts,
     /// What the honest nodes refused or dropped.
     pub defences: Defences,
 }
@@ -250,10 +262,10 @@ pub fn summary(reports: &[SeedReport], runs: u64) -> String {
     let gossip_stalls = sum(&|r| r.defences.gossip_stalls);
     let bans = sum(&|r| r.defences.gossip_bans);
     let banned_msgs = sum(&|r| r.defences.gossip_banned_msgs);
-    let v2_rounds = sum(&|r| r.v2.1);
-    let v2_docs = sum(&|r| r.v2.2);
-    let v2_v1 = sum(&|r| r.v2.3);
-    let v2_failed = sum(&|r| r.v2.4);
+    let v2_rounds = sum(&|r| r.v2.rounds);
+    let v2_docs = sum(&|r| r.v2.docs);
+    let v2_v1 = sum(&|r| r.v2.v1_answers);
+    let v2_failed = sum(&|r| r.v2.failed);
     let rows = [
         (
             "seeds",

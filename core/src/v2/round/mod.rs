@@ -250,19 +250,9 @@ impl Round {
         }
     }
 
-    /// The store connection id.
-    pub fn conn(&self) -> u64 {
-        self.conn
-    }
-
     /// Whether [`RoundOutput::Ended`] was emitted.
     pub fn is_over(&self) -> bool {
         matches!(self.phase, Phase::Over)
-    }
-
-    /// What the round did so far.
-    pub fn report(&self) -> &RoundReport {
-        &self.report
     }
 
     /// The next thing to do.
