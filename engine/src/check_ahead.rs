@@ -2,13 +2,16 @@
 //!
 //! Checking an entry's two signatures is most of what ingesting a synced entry costs, and the
 //! store executor is one thread. For a sync message with at least [`PARALLEL_CHECK_MIN`] new
-//! entries, the store thread hands those entries to one checker thread per core, in chunks of
-//! [`CHUNK`] in message order, and starts processing the message at once: before the executor
+//! entries — a v1 reconciliation message, or a v2 `Entries` frame (≤ 64 KiB, a few hundred
+//! entries) — the store thread hands those entries to one checker thread per core, in chunks
+//! ([`chunk_len`]: up to [`CHUNK`], smaller so that a v2 frame is shared by every checker) in
+//! message order, and starts processing the message at once: before the executor
 //! would check an entry itself it asks this module's [`CheckedStream`] for it, which waits until
 //! the chunk holding the entry is checked. So the first chunks are inserted while the later
 //! ones are still being checked, instead of the insert waiting for every check, with one core
-//! idle. The gain is modest (`bench/RESULTS.md`, A/B on W3: 0–15 % on the entries): with both
-//! cores checking, little idle time was left to fill.
+//! idle. For v1 the gain is modest (`bench/RESULTS.md`, A/B on W3: 0–15 % on the entries):
+//! with both cores checking, little idle time was left to fill. v2 sends a large document in
+//! many frames, each a store command; without checks ahead its first syncs ran on one core.
 //!
 //! The checkers hand over [`CheckedSignatures`], which only verifying builds; an entry the
 //! stream does not know (already held, or out of the expected order) is checked by the
@@ -44,6 +47,9 @@ pub(crate) const PARALLEL_CHECK_MIN: usize = 64;
 /// Entries per chunk handed to a checker thread (≈80 ms of checks on one core).
 const CHUNK: usize = 1024;
 
+/// Fewest entries per chunk (≈4 ms of checks on one core).
+const MIN_CHUNK: usize = 32;
+
 /// How far ahead of the last entry it matched the stream looks for the next one.
 const LOOKAHEAD: usize = 64;
 
@@ -65,7 +71,8 @@ pub(crate) fn apply<B: Backend>(
     if entries.is_empty() {
         return replicas.apply(now(), command);
     }
-    let chunks: Vec<&[SignedEntry]> = entries.chunks(CHUNK).collect();
+    let chunk = chunk_len(entries.len(), ahead.threads);
+    let chunks: Vec<&[SignedEntry]> = entries.chunks(chunk).collect();
     let next = AtomicUsize::new(0);
     let stop = AtomicBool::new(false);
     thread::scope(|scope| {
@@ -87,6 +94,7 @@ pub(crate) fn apply<B: Backend>(
         drop(tx);
         let mut stream = Stream {
             entries: &entries,
+            chunk,
             pos: 0,
             rx,
             arrived: BTreeMap::new(),
@@ -114,28 +122,38 @@ fn new_entries<B: Backend>(
     command: &StoreCommand,
     ahead: &Ahead,
 ) -> Vec<SignedEntry> {
-    let StoreCommand::SyncProcessMessage {
-        namespace, message, ..
-    } = command
-    else {
-        return Vec::new();
-    };
-    if ahead.threads < 2 || message.value_count() < PARALLEL_CHECK_MIN {
+    if ahead.threads < 2 {
         return Vec::new();
     }
     // A store error here shows again, and is reported, when the message is processed.
-    match replicas.unchecked_entries(*namespace, message) {
-        Ok(entries) if entries.len() >= PARALLEL_CHECK_MIN => {
-            entries.into_iter().cloned().collect()
-        }
+    let entries = match command {
+        StoreCommand::SyncProcessMessage {
+            namespace, message, ..
+        } if message.value_count() >= PARALLEL_CHECK_MIN => replicas
+            .unchecked_entries(*namespace, message)
+            .map(|e| e.into_iter().cloned().collect()),
+        StoreCommand::V2(cmd) => replicas.v2_unchecked_entries(cmd),
+        _ => return Vec::new(),
+    };
+    match entries {
+        Ok(entries) if entries.len() >= PARALLEL_CHECK_MIN => entries,
         _ => Vec::new(),
     }
+}
+
+/// Entries per chunk for `n` entries on `threads` checkers: [`CHUNK`] for large messages,
+/// smaller for a v2 frame (a few hundred entries) so that every checker gets a share and the
+/// executor starts on the first share early.
+fn chunk_len(n: usize, threads: usize) -> usize {
+    n.div_ceil(2 * threads).clamp(MIN_CHUNK, CHUNK)
 }
 
 /// The executor's view of the checks in progress.
 struct Stream<'a> {
     /// The entries being checked, in message order.
     entries: &'a [SignedEntry],
+    /// Entries per chunk.
+    chunk: usize,
     /// Where the next entry the executor asks for is expected.
     pos: usize,
     rx: mpsc::Receiver<(usize, CheckedSignatures)>,
@@ -152,7 +170,7 @@ impl CheckedStream for Stream<'_> {
         let end = (self.pos + LOOKAHEAD).min(self.entries.len());
         let ahead = &self.entries[self.pos..end];
         let at = self.pos + ahead.iter().position(|e| e == entry)?;
-        let chunk = at / CHUNK;
+        let chunk = at / self.chunk;
         if chunk < self.handed {
             self.pos = at + 1;
             return None; // handed over already: it did not verify
@@ -172,7 +190,7 @@ impl CheckedStream for Stream<'_> {
         // The entries of handed chunks that verified are not asked for again: the next
         // question is about the next chunk (or about an entry that failed, found nowhere
         // ahead and checked by the executor).
-        self.pos = self.handed * CHUNK;
+        self.pos = self.handed * self.chunk;
         self.used += out.len();
         Some(out)
     }

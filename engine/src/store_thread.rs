@@ -300,7 +300,11 @@ fn run<B: Backend>(
                     crate::check_ahead::apply(replicas, || clock.now(), command, ahead),
                     Err(request),
                 ),
-                Job::Api { command, reply } => (replicas.apply(clock.now(), command), Ok(reply)),
+                // Sync v2's store commands come this way.
+                Job::Api { command, reply } => (
+                    crate::check_ahead::apply(replicas, || clock.now(), command, ahead),
+                    Ok(reply),
+                ),
             };
             while let Some(event) = replicas.poll_event() {
                 if to_live

@@ -241,8 +241,8 @@ impl<B: Backend, C: ContentStatusSource> Replicas<B, C> {
         self.apply_with_checks(now, cmd, &mut NoChecksAhead)
     }
 
-    /// Runs one command; a [`StoreCommand::SyncProcessMessage`] takes the signatures of its
-    /// entries from `ahead` where it has them (see [`CheckedStream`]). Same results as
+    /// Runs one command; a [`StoreCommand::SyncProcessMessage`] or a v2 entries message
+    /// ([`StoreCommand::V2`]) takes the signatures of its entries from `ahead` where it has them (see [`CheckedStream`]). Same results as
     /// [`apply`](Self::apply).
     pub fn apply_with_checks(
         &mut self,
@@ -314,7 +314,7 @@ impl<B: Backend, C: ContentStatusSource> Replicas<B, C> {
                 )?;
                 R::Synced { reply, outcome }
             }
-            C::V2(cmd) => R::V2(self.apply_v2(now, cmd)?),
+            C::V2(cmd) => R::V2(self.apply_v2_with(now, cmd, ahead)?),
             C::GetSyncPeers(ns) => R::Peers(self.sync_peers(ns)?),
             C::RegisterUsefulPeer { namespace, peer } => self
                 .register_useful_peer(now, namespace, peer)

@@ -16,6 +16,7 @@ use std::collections::BTreeMap;
 
 use super::{ReplicaError, ReplicaEvent, Replicas};
 use crate::{
+    entry::{CheckedStream, NoChecksAhead, SignedEntry},
     hash::PeerId,
     keys::{AuthorId, NamespaceId},
     ranger::{ContentStatusSource, Received},
@@ -155,6 +156,17 @@ fn v2_error(msg: &'static str) -> ReplicaError {
 impl<B: Backend, C: ContentStatusSource> Replicas<B, C> {
     /// Runs one [`V2Command`].
     pub fn apply_v2(&mut self, now: Now, cmd: V2Command) -> Result<V2Response, ReplicaError> {
+        self.apply_v2_with(now, cmd, &mut NoChecksAhead)
+    }
+
+    /// [`apply_v2`](Self::apply_v2), taking the signatures of received entries from `ahead`
+    /// as they come up (see [`Replicas::v2_unchecked_entries`]).
+    pub fn apply_v2_with(
+        &mut self,
+        now: Now,
+        cmd: V2Command,
+        ahead: &mut dyn CheckedStream,
+    ) -> Result<V2Response, ReplicaError> {
         match cmd {
             V2Command::Offers => {
                 let syncing: Vec<NamespaceId> = self
@@ -239,12 +251,49 @@ impl<B: Backend, C: ContentStatusSource> Replicas<B, C> {
                 conn,
                 stream,
                 message,
-            } => self.handle_v2(now, conn, stream, message),
+            } => self.handle_v2(now, conn, stream, message, ahead),
             V2Command::End { conn } => {
                 self.v2.0.remove(&conn);
                 Ok(V2Response::Done)
             }
         }
+    }
+
+    /// The entries of a [`V2Command::Handle`] carrying `Entries` whose signatures handling it
+    /// would check: those not already held in the same or a newer version, in message order.
+    /// Empty for any other command, or when the stream or an author index is not known yet.
+    /// A runtime may check them on other threads while the command runs
+    /// ([`Replicas::apply_with_checks`]).
+    pub fn v2_unchecked_entries(
+        &mut self,
+        cmd: &V2Command,
+    ) -> Result<Vec<SignedEntry>, ReplicaError> {
+        let V2Command::Handle {
+            conn,
+            stream,
+            message: Message::Entries { entries },
+        } = cmd
+        else {
+            return Ok(Vec::new());
+        };
+        let Some(c) = self.v2.0.get(conn) else {
+            return Ok(Vec::new());
+        };
+        let Some((ns, _)) = c.docs.get(stream) else {
+            return Ok(Vec::new());
+        };
+        let mut out = Vec::with_capacity(entries.len());
+        for e in entries {
+            let Some(author) = c.dict.resolve(e.author) else {
+                return Ok(Vec::new());
+            };
+            let entry = e.to_signed(*ns, author);
+            let held = self.indexed.get(*ns, author, entry.key())?;
+            if held.is_none_or(|h| h.record() < entry.record()) {
+                out.push(entry);
+            }
+        }
+        Ok(out)
     }
 
     /// v2 connections whose store state is held (each until its [`V2Command::End`]).
@@ -288,6 +337,7 @@ impl<B: Backend, C: ContentStatusSource> Replicas<B, C> {
         conn: u64,
         stream: u64,
         message: Message,
+        ahead: &mut dyn CheckedStream,
     ) -> Result<V2Response, ReplicaError> {
         let c = self.conn(conn)?;
         if c.dict.is_missing_for(&message) {
@@ -327,7 +377,8 @@ impl<B: Backend, C: ContentStatusSource> Replicas<B, C> {
             };
             let mut doc = IndexedDoc::new(&mut self.indexed, ns, self.config.limits, now)
                 .with_content(&mut self.content)
-                .with_observer(&mut observe);
+                .with_observer(&mut observe)
+                .with_checks(ahead);
             session.handle(&mut doc, &mut c.dict, message)
         };
         self.events.extend(events);

@@ -449,7 +449,8 @@ impl DocSession {
         first: Message,
     ) -> Result<State, DocError> {
         let own = store.count(&KeyRange::all())?;
-        let small = own <= self.config.riblt_max_items;
+        // With either side empty there is nothing to decode: ranges send everything at once.
+        let small = own <= self.config.riblt_max_items && own > 0 && theirs.count() > 0;
         let (fp, items) = if small {
             item_map(store)?
         } else {

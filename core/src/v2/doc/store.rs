@@ -12,7 +12,9 @@
 //! ([`Indexed::v2_fingerprint`]), so phase 1 over unchanged documents costs nothing.
 
 use crate::{
-    entry::{EntryLimits, KeyCache, RecordIdentifier, SignedEntry},
+    entry::{
+        CheckedSignatures, CheckedStream, EntryLimits, KeyCache, RecordIdentifier, SignedEntry,
+    },
     keys::{AuthorId, NamespaceId},
     ranger::{ContentStatus, ContentStatusSource, Range, Received},
     store::{put_prefix_aware, Backend, Indexed, PutOutcome, StoreError},
@@ -85,7 +87,8 @@ pub trait DocStore {
     /// Whether this node holds the content of `entry` (sent along with it).
     fn content_status(&mut self, entry: &SignedEntry) -> ContentStatus;
     /// Validates an entry received from the peer (namespace, limits, both signatures) and
-    /// inserts it prefix-aware, as v1 does.
+    /// inserts it prefix-aware, as v1 does. An entry held already in the same or a newer
+    /// version is [`Received::NotInserted`] without validation, as in v1.
     fn insert(&mut self, entry: SignedEntry, status: ContentStatus)
         -> Result<Received, StoreError>;
 }
@@ -110,6 +113,8 @@ pub struct IndexedDoc<'a, B> {
     keys: KeyCache,
     content: Option<&'a mut dyn ContentStatusSource>,
     observer: Option<&'a mut OnReceived<'a>>,
+    ahead: Option<&'a mut dyn CheckedStream>,
+    checked: CheckedSignatures,
 }
 
 impl<B> std::fmt::Debug for IndexedDoc<'_, B> {
@@ -135,7 +140,17 @@ impl<'a, B: Backend> IndexedDoc<'a, B> {
             keys: KeyCache::default(),
             content: None,
             observer: None,
+            ahead: None,
+            checked: CheckedSignatures::default(),
         }
+    }
+
+    /// Takes the signatures of received entries from `ahead` where it has them (checked on
+    /// other threads while this document's entries are inserted; see [`CheckedStream`]).
+    /// Same results as without.
+    pub fn with_checks(mut self, ahead: &'a mut dyn CheckedStream) -> Self {
+        self.ahead = Some(ahead);
+        self
     }
 
     /// Reports content statuses from `content`.
@@ -248,10 +263,23 @@ impl<B: Backend> DocStore for IndexedDoc<'_, B> {
         entry: SignedEntry,
         status: ContentStatus,
     ) -> Result<Received, StoreError> {
-        let checked = crate::entry::CheckedSignatures::default();
+        // Entries already held (or held newer) are dropped before any signature work, as
+        // v1 does: they would not be stored whatever their signatures say.
+        let held = self.indexed.get(self.ns, entry.author(), entry.key())?;
+        if held.is_some_and(|h| h.record() >= entry.record()) {
+            if let Some(o) = &mut self.observer {
+                o(&entry, status, &Received::NotInserted);
+            }
+            return Ok(Received::NotInserted);
+        }
+        if !self.checked.contains(&entry) {
+            if let Some(more) = self.ahead.as_mut().and_then(|a| a.wait_for(&entry)) {
+                self.checked.extend(more);
+            }
+        }
         let received = if self
             .limits
-            .check_remote_with(&entry, self.ns, self.now, &mut self.keys, &checked)
+            .check_remote_with(&entry, self.ns, self.now, &mut self.keys, &self.checked)
             .is_err()
         {
             Received::Invalid
