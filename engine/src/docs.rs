@@ -66,6 +66,10 @@ pub enum DocsError {
     /// A sync v2 connection failed (dial, handshake, a stream, or the peer).
     #[error("sync v2: {0}")]
     SyncV2(String),
+    /// The peer refused the sync v2 round with `Duplicate`: it is dialing this node at the
+    /// same time and serves that round instead (`docs/sync-v2.md` §2, the tie-break).
+    #[error("sync v2: the peer is dialing this node at the same time")]
+    SyncV2Refused,
     /// The store answered a command with a reply of another kind (a bug, never a default).
     #[error("the store answered with a {got} reply where {expected} was expected")]
     UnexpectedReply {

@@ -84,6 +84,12 @@ pub(crate) enum LiveMsg {
         namespace: NamespaceId,
         reply: oneshot::Sender<Option<sheaf_core::live::DocSyncStatus>>,
     },
+    /// A peer dialed a sync v2 round: `Live` admits or refuses it
+    /// ([`Input::RoundAccepted`]); the reply carries the round's session id and the refusal.
+    AdmitRound {
+        peer: PeerId,
+        reply: oneshot::Sender<(SessionId, Option<sheaf_core::v2::codec::AbortCode>)>,
+    },
     /// Ends the task (after `ApiCommand::Shutdown`).
     Stop,
 }
@@ -130,6 +136,10 @@ pub(crate) struct LiveTask<R: Runtime> {
     pub(crate) v2: Option<sheaf_core::v2::conn::ConnConfig>,
     /// Running v2 rounds: a send aborts one.
     rounds: BTreeMap<SessionId, oneshot::Sender<()>>,
+    /// Served v2 rounds waiting for `Live`'s admission (answered within the step that asked,
+    /// so at most one at a time).
+    admits:
+        BTreeMap<SessionId, oneshot::Sender<(SessionId, Option<sheaf_core::v2::codec::AbortCode>)>>,
     api: BTreeMap<ApiRequestId, oneshot::Sender<Result<(), LiveError>>>,
     next_api: u64,
     subscribers: BTreeMap<NamespaceId, Vec<Subscriber>>,
@@ -178,6 +188,7 @@ impl<R: Runtime> LiveTask<R> {
             dialing: BTreeMap::new(),
             v2: None,
             rounds: BTreeMap::new(),
+            admits: BTreeMap::new(),
             api: BTreeMap::new(),
             next_api: 0,
             subscribers: BTreeMap::new(),
@@ -275,6 +286,7 @@ impl<R: Runtime> LiveTask<R> {
             let outcome = match result {
                 Ok(Some(report)) => RoundOutcome::Synced(report),
                 Ok(None) => RoundOutcome::V1Only,
+                Err(crate::docs::DocsError::SyncV2Refused) => RoundOutcome::Refused,
                 Err(e) => RoundOutcome::Failed(SessionError::Transport(e.to_string())),
             };
             let _ = tx
@@ -368,6 +380,16 @@ impl<R: Runtime> LiveTask<R> {
                 let peer = peer_id(conn.remote_id());
                 self.start_io(session, conn, send, recv);
                 self.live.handle(now, Input::SyncAccepted { session, peer });
+            }
+            LiveMsg::AdmitRound { peer, reply } => {
+                let session = SessionId {
+                    role: Role::Accept,
+                    n: self.next_accept.fetch_add(1, Ordering::Relaxed),
+                };
+                // `Live` answers within this step (`Output::RoundAdmit`).
+                self.admits.insert(session, reply);
+                self.live
+                    .handle(now, Input::RoundAccepted { session, peer });
             }
             LiveMsg::Dialed {
                 session,
@@ -559,6 +581,20 @@ impl<R: Runtime> LiveTask<R> {
                 peer,
                 namespaces,
             } => self.start_round(session, peer, namespaces),
+            Output::RoundAdmit { session, refusal } => {
+                let answered = self
+                    .admits
+                    .remove(&session)
+                    .is_some_and(|reply| reply.send((session, refusal)).is_ok());
+                if !answered && refusal.is_none() {
+                    // The connection's task is gone: the round will not run.
+                    self.input(Input::RoundServed {
+                        session,
+                        report: None,
+                        took: std::time::Duration::ZERO,
+                    });
+                }
+            }
             Output::SyncSend { session, bytes } => {
                 self.session_cmd(session, SessionCmd::Send(bytes))
             }

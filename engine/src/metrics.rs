@@ -39,6 +39,9 @@ pub struct Metrics {
     pub sync_v2_rounds: Counter,
     /// Of those, rounds whose peer answered v1 (its documents were then synced over v1).
     pub sync_v2_v1_answers: Counter,
+    /// Sync v2 rounds refused because both nodes dialed each other at once (the tie-break:
+    /// our dials the peer refused and the peer's dials we refused; the other round ran).
+    pub sync_v2_crossed: Counter,
     /// Gossip messages that did not decode.
     pub gossip_decode_errors: Counter,
     /// Gossip `Put`s the store refused.
@@ -206,6 +209,8 @@ impl Metrics {
             .inc_by(d(before.v2_rounds, after.v2_rounds));
         self.sync_v2_v1_answers
             .inc_by(d(before.v2_v1_only, after.v2_v1_only));
+        self.sync_v2_crossed
+            .inc_by(d(before.v2_crossed, after.v2_crossed));
         self.gossip_decode_errors
             .inc_by(d(before.gossip_decode_errors, after.gossip_decode_errors));
         self.gossip_puts_refused

@@ -502,6 +502,16 @@ impl Sim {
             )),
             _ => s.push_str("no sync with another member finished"),
         }
+        let refused = members
+            .iter()
+            .filter_map(|k| node.v2_refused.get(k).map(|(t, code)| (*t, *k, *code)))
+            .max();
+        if let Some((t, k, code)) = refused {
+            s.push_str(&format!(
+                "; its last v2 round with node {k} was refused at {} ({code:?})",
+                self.secs(t)
+            ));
+        }
         s
     }
 }

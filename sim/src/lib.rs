@@ -231,6 +231,7 @@ impl Sim {
             docs: c.v2_docs,
             v1_answers: c.v2_v1_answers,
             failed: c.v2_failed_closes,
+            crossed: c.v2_crossed,
         };
         report.defences = c.defences;
         report

@@ -66,6 +66,8 @@ pub struct V2Counts {
     pub v1_answers: u64,
     /// Connections closed with an error code.
     pub failed: u64,
+    /// Rounds refused because both nodes dialed each other at once (the tie-break).
+    pub crossed: u64,
 }
 
 /// The outcome of one seed.
@@ -266,6 +268,7 @@ pub fn summary(reports: &[SeedReport], runs: u64) -> String {
     let v2_docs = sum(&|r| r.v2.docs);
     let v2_v1 = sum(&|r| r.v2.v1_answers);
     let v2_failed = sum(&|r| r.v2.failed);
+    let v2_crossed = sum(&|r| r.v2.crossed);
     let rows = [
         (
             "seeds",
@@ -302,7 +305,7 @@ pub fn summary(reports: &[SeedReport], runs: u64) -> String {
         }),
         (
             "sync v2",
-            format!("{v2_rounds} rounds, {v2_docs} docs, {v2_failed} failed; {v2_v1} to v1 nodes"),
+            format!("{v2_rounds} rounds, {v2_docs} docs, {v2_failed} failed, {v2_crossed} crossed; {v2_v1} to v1 nodes"),
         ),
         ("bytes moved", fmt_bytes(bytes)),
         (

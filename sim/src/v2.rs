@@ -25,7 +25,7 @@ use rand::RngExt;
 use sheaf_core::{
     hash::PeerId,
     keys::NamespaceId,
-    live::{Input, RoundOutcome, SessionError, SessionId},
+    live::{Input, Role, RoundOutcome, SessionError, SessionId},
     replica::{V2Command, V2Response},
     v2::{
         codec::{AbortCode, Message},
@@ -141,6 +141,8 @@ pub enum V2Item {
     Closed,
     /// The connection broke.
     Broken(String),
+    /// The acceptor's `Live` refused the round and closed the connection with this code.
+    Refused(AbortCode),
 }
 
 /// One end of a v2 connection.
@@ -152,6 +154,12 @@ pub struct V2End {
     round: Option<Round>,
     /// The dialer's `Live` session.
     session: Option<SessionId>,
+    /// The acceptor's `Live` session, once it asked for admission.
+    served: Option<SessionId>,
+    /// The acceptor's `Live` admitted the round.
+    admitted: bool,
+    /// The dialer's round was refused with `Duplicate` (the tie-break).
+    refused: bool,
     /// Round stream id → link, and back.
     links: BTreeMap<u64, u64>,
     ids: BTreeMap<u64, u64>,
@@ -175,6 +183,9 @@ impl V2End {
             epoch,
             round: None,
             session,
+            served: None,
+            admitted: false,
+            refused: false,
             links: BTreeMap::new(),
             ids: BTreeMap::new(),
             early: VecDeque::new(),
@@ -373,17 +384,35 @@ impl Sim {
             return;
         };
         self.v2_progress(id, to);
-        let end = &mut self.v2conns.get_mut(&id).expect("live").ends[to];
+        let conn = self.v2conns.get_mut(&id).expect("live");
+        let dialer = self.nodes[conn.ends[0].node].id;
+        let acceptor = conn.ends[1].node;
+        let end = &mut conn.ends[to];
         if let V2Item::Start = item {
-            return self.enqueue_job(
-                node,
-                Job::V2 {
-                    conn: id,
-                    end: to,
-                    command: V2Command::Offers,
-                },
-            );
+            // The acceptor's `Live` admits the round first (`Output::RoundAdmit`).
+            let proc = self.nodes[node].proc.as_mut().expect("live end");
+            let session = SessionId {
+                role: Role::Accept,
+                n: proc.next_accept,
+            };
+            proc.next_accept += 1;
+            end.served = Some(session);
+            let mut work = VecDeque::from([Work::Live(Input::RoundAccepted {
+                session,
+                peer: dialer,
+            })]);
+            return self.drive_all(node, &mut work);
         }
+        let item = match item {
+            V2Item::Refused(code) => {
+                end.refused = code == AbortCode::Duplicate;
+                self.nodes[node]
+                    .v2_refused
+                    .insert(acceptor, (self.now, code));
+                V2Item::Broken(format!("closed by peer: {code:?}"))
+            }
+            item => item,
+        };
         if end.round.is_none() {
             if end.early.len() >= MAX_EARLY {
                 return self.break_v2(id, "too much before the round started");
@@ -413,7 +442,7 @@ impl Sim {
                 .ok_or_else(|| "incomplete frame".to_string())
         };
         let input = match item {
-            V2Item::Start => return,
+            V2Item::Start | V2Item::Refused(_) => return,
             V2Item::Control(bytes) => match decode(&bytes) {
                 Ok(m) => RoundInput::Control(m),
                 Err(e) => RoundInput::Failed(e),
@@ -630,7 +659,8 @@ impl Sim {
         }
         end.ended = true;
         let session = end.session;
-        let idle = end.idle;
+        let served = end.served.filter(|_| end.admitted);
+        let (idle, refused) = (end.idle, end.refused);
         let failed = result.is_err();
         self.trace.note(
             self.now,
@@ -640,22 +670,64 @@ impl Sim {
             // The other end learns it: a round that failed here closed the connection.
             self.break_v2(id, "closed by peer: round failed");
         }
-        if let (None, Ok(report)) = (session, &result) {
-            let conn = &self.v2conns[&id];
-            let peer = self.nodes[conn.ends[0].node].id;
-            let took = std::time::Duration::from_micros(self.now - conn.started);
-            let report = report.clone();
-            work.push_back(Work::Live(Input::RoundServed { peer, report, took }));
+        if let Some(session) = served {
+            let took = std::time::Duration::from_micros(self.now - self.v2conns[&id].started);
+            work.push_back(Work::Live(Input::RoundServed {
+                session,
+                report: result.as_ref().ok().cloned(),
+                took,
+            }));
         }
         if let Some(session) = session {
             let outcome = match result {
                 Ok(report) => RoundOutcome::Synced(report),
+                Err(_) if refused => RoundOutcome::Refused,
                 Err(_) if idle => RoundOutcome::Failed(SessionError::IdleTimeout),
                 Err(e) => RoundOutcome::Failed(SessionError::Transport(e)),
             };
             work.push_back(Work::Live(Input::SyncAllEnded { session, outcome }));
         }
         self.v2_gc(id);
+    }
+
+    /// `Output::RoundAdmit`: the acceptor end of the round `node`'s `Live` was asked about
+    /// reads its offers and serves it, or closes the connection with the refusal's code.
+    pub fn v2_admit(&mut self, node: usize, session: SessionId, refusal: Option<AbortCode>) {
+        let found = self.v2conns.iter().find(|(_, c)| {
+            c.ends[1].node == node && c.ends[1].served == Some(session) && !c.ends[1].ended
+        });
+        let Some(id) = found.map(|(id, _)| *id) else {
+            return;
+        };
+        let conn = self.v2conns.get_mut(&id).expect("found");
+        match refusal {
+            None => {
+                conn.ends[1].admitted = true;
+                self.enqueue_job(
+                    node,
+                    Job::V2 {
+                        conn: id,
+                        end: 1,
+                        command: V2Command::Offers,
+                    },
+                );
+            }
+            Some(code) => {
+                if code == AbortCode::Duplicate {
+                    self.counters.v2_crossed += 1;
+                }
+                self.trace.note(
+                    self.now,
+                    &format!("v2 round {id}: refused by node {node}, {code:?}"),
+                );
+                conn.ends[1].ended = true;
+                conn.ends[1].closed = true;
+                if !conn.broken {
+                    self.v2_push(id, 0, V2Item::Refused(code));
+                }
+                self.v2_gc(id);
+            }
+        }
     }
 
     /// `Output::SyncClose` of a round's session: the round fails (and still reports).

@@ -125,6 +125,7 @@ impl Sim {
                 authors: mine,
                 writable,
                 last_sync: BTreeMap::new(),
+                v2_refused: BTreeMap::new(),
                 api_errors: BTreeMap::new(),
             });
         }

@@ -141,6 +141,9 @@ pub struct Node {
     pub last_sync: BTreeMap<(NamespaceId, PeerId), (u64, Result<SyncDetails, SessionError>)>,
     /// API commands that failed, by error.
     pub api_errors: BTreeMap<String, u64>,
+    /// Per peer node: when a v2 round this node dialed was last refused, and the code (a
+    /// refused round ends no sync, so `last_sync` does not show it).
+    pub v2_refused: BTreeMap<usize, (u64, sheaf_core::v2::codec::AbortCode)>,
 }
 
 /// Counters over a run.
@@ -190,6 +193,8 @@ pub struct Counters {
     pub v2_docs: u64,
     /// v2 connections closed with an error code.
     pub v2_failed_closes: u64,
+    /// Rounds refused with `Duplicate` (both nodes dialed each other at once).
+    pub v2_crossed: u64,
 }
 
 /// What honest nodes' `Live`s refused or dropped, summed over the run.
@@ -619,6 +624,7 @@ impl Sim {
                     peer,
                     namespaces,
                 } => self.sync_all(node, session, peer, namespaces),
+                Output::RoundAdmit { session, refusal } => self.v2_admit(node, session, refusal),
                 Output::Download { hash, providers } => {
                     let rtt = self.latency() + self.latency();
                     let len = self.blob_len.get(&hash).copied().unwrap_or(0);

@@ -190,3 +190,86 @@ async fn a_peer_without_v2_is_synced_over_v1() -> Result<()> {
     b.shutdown().await.context("shutdown b")?;
     Ok(())
 }
+
+/// A peer whose live engine refuses a round because it is dialing us at the same time closes
+/// the connection with `Duplicate` (4); the dialer reports that as such, not as a failure of
+/// the connection (its live engine then waits for the peer's round, as v1 does on
+/// `AlreadySyncing`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_round_refused_as_duplicate_is_reported_as_such() -> Result<()> {
+    #[derive(Debug, Clone)]
+    struct Refuse;
+    impl iroh::protocol::ProtocolHandler for Refuse {
+        async fn accept(
+            &self,
+            conn: iroh::endpoint::Connection,
+        ) -> Result<(), iroh::protocol::AcceptError> {
+            conn.close(4u32.into(), b"dialing you");
+            Ok(())
+        }
+    }
+    let a = spawn(NodeOpts::default()).await?;
+    let b = util::endpoint().await?;
+    let router = iroh::protocol::Router::builder(b.clone())
+        .accept(sheaf_tokio::ALPN_V2, Refuse)
+        .spawn();
+    let err = tokio::time::timeout(TIMEOUT, a.docs.sync_all(b.addr()))
+        .await?
+        .expect_err("the round was refused");
+    ensure!(
+        matches!(err, sheaf_tokio::DocsError::SyncV2Refused),
+        "{err:?}"
+    );
+    router.shutdown().await?;
+    a.shutdown().await?;
+    Ok(())
+}
+
+/// Rounds a peer dials are admitted by the live engine's accept bounds: a node whose accept
+/// table has no room refuses them with `Unavailable` and counts them as refused sessions.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rounds_over_the_accept_bound_are_refused() -> Result<()> {
+    let a = spawn(NodeOpts::default()).await?;
+    let b = spawn(NodeOpts {
+        live: Some(sheaf_tokio::LiveConfig {
+            max_accepted_sessions: 0,
+            ..Default::default()
+        }),
+        ..Default::default()
+    })
+    .await?;
+    let docs = shared_docs(&a, &b, 1, 3).await?;
+    let err = tokio::time::timeout(TIMEOUT, a.docs.sync_all(b.addr()))
+        .await?
+        .expect_err("no room for the round");
+    ensure!(matches!(&err, sheaf_tokio::DocsError::SyncV2(_)), "{err:?}");
+    ensure!(b.docs.metrics().sessions_refused.get() >= 1);
+    ensure!(keys(&docs[0].1).await?.is_empty(), "nothing was synced");
+    a.shutdown().await?;
+    b.shutdown().await?;
+    Ok(())
+}
+
+/// The signatures of the entries a v2 round brings are checked on every core while the store
+/// inserts each `Entries` frame, as for large v1 messages.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn v2_entries_are_checked_ahead_on_other_cores() -> Result<()> {
+    const N: usize = 600;
+    let a = spawn(NodeOpts::default()).await?;
+    let b = spawn(NodeOpts::default()).await?;
+    let docs = shared_docs(&a, &b, 1, N).await?;
+    let report = tokio::time::timeout(TIMEOUT, b.docs.sync_all(a.addr())).await??;
+    ensure!(report.protocol == SyncProtocol::V2, "{report:?}");
+    ensure!(report.entries_received == N as u64, "{report:?}");
+    ensure!(keys(&docs[0].1).await? == keys(&docs[0].0).await?);
+    if std::thread::available_parallelism().map_or(1, |n| n.get()) > 1 {
+        let ahead = b.docs.metrics().signatures_checked_ahead.get();
+        ensure!(
+            ahead >= 64 && ahead <= N as u64,
+            "{ahead} of {N} new entries checked ahead"
+        );
+    }
+    a.shutdown().await?;
+    b.shutdown().await?;
+    Ok(())
+}

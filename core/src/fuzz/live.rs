@@ -41,6 +41,8 @@ struct State {
     accepts: Vec<SessionId>,
     /// Sync v2 rounds dialed (`Output::SyncAll`).
     rounds: Vec<SessionId>,
+    /// Sync v2 rounds peers dialed that `Live` admitted (`Output::RoundAdmit`).
+    served: Vec<SessionId>,
     downloads: Vec<Hash>,
     next_accept: u64,
     next_api: u64,
@@ -104,6 +106,10 @@ impl State {
                 Output::Store { request, .. } => self.pending.push(request),
                 Output::SyncConnect { session, .. } => self.dials.push(session),
                 Output::SyncAll { session, .. } => self.rounds.push(session),
+                Output::RoundAdmit {
+                    session,
+                    refusal: None,
+                } => self.served.push(session),
                 Output::Download { hash, .. } => self.downloads.push(hash),
                 Output::SyncSend { bytes, .. } => {
                     assert!(bytes.len() >= 4, "frames carry a header")
@@ -193,6 +199,7 @@ pub fn live_inputs(data: &[u8]) {
         dials: Vec::new(),
         accepts: Vec::new(),
         rounds: Vec::new(),
+        served: Vec::new(),
         downloads: Vec::new(),
         next_accept: 0,
         next_api: 0,
@@ -405,7 +412,7 @@ pub fn live_inputs(data: &[u8]) {
                     docs,
                 };
                 let which = data.u8();
-                let input = match (pick(&s.rounds, which), data.u8() % 4) {
+                let input = match (pick(&s.rounds, which), data.u8() % 6) {
                     (Some(session), 0) => Input::SyncAllEnded {
                         session,
                         outcome: RoundOutcome::Synced(report),
@@ -418,9 +425,27 @@ pub fn live_inputs(data: &[u8]) {
                         session,
                         outcome: RoundOutcome::Failed(SessionError::Transport("gone".into())),
                     },
+                    (Some(session), 3) => Input::SyncAllEnded {
+                        session,
+                        outcome: RoundOutcome::Refused,
+                    },
+                    (_, 4) => {
+                        let session = SessionId {
+                            role: Role::Accept,
+                            n: s.next_accept,
+                        };
+                        s.next_accept += 1;
+                        Input::RoundAccepted {
+                            session,
+                            peer: peer(which),
+                        }
+                    }
                     _ => Input::RoundServed {
-                        peer: peer(which),
-                        report,
+                        session: pick(&s.served, which).unwrap_or(SessionId {
+                            role: Role::Accept,
+                            n: u64::from(which),
+                        }),
+                        report: (!arg.is_multiple_of(5)).then_some(report),
                         took: std::time::Duration::from_millis(u64::from(arg)),
                     },
                 };

@@ -225,6 +225,10 @@ impl Live {
         for s in self.sessions.values() {
             counted.entry(s.peer).or_default()[usize::from(s.id.role == Role::Accept)] += 1;
         }
+        // Served v2 rounds count as accepted sessions.
+        for peer in self.v2.served.values() {
+            counted.entry(*peer).or_default()[1] += 1;
+        }
         let total = |slot: usize| counted.values().map(|n| n[slot]).sum::<usize>();
         if counted != *per_peer || total(0) != dialed || total(1) != accepted {
             return Err(InvariantViolation::Admission(
@@ -371,6 +375,9 @@ impl Live {
         let forming: usize = self.v2.forming.values().map(Vec::len).sum();
         if forming > 0 {
             parts.push(format!("{forming} documents waiting for a v2 round"));
+        }
+        if !self.v2.served.is_empty() {
+            parts.push(format!("{} v2 rounds being served", self.v2.served.len()));
         }
         let (in_flight, queued) = (self.downloads.in_flight(), self.downloads.queued_len());
         let missing = self.downloads.missing_len();

@@ -375,7 +375,12 @@ impl Live {
             Input::SyncRecvFinished { session } => self.on_recv_finished(session),
             Input::SyncClosed { session, error } => self.on_closed(session, error),
             Input::SyncAllEnded { session, outcome } => self.on_sync_all_ended(session, outcome),
-            Input::RoundServed { peer, report, took } => self.on_round_served(peer, report, took),
+            Input::RoundAccepted { session, peer } => self.on_round_accepted(session, peer),
+            Input::RoundServed {
+                session,
+                report,
+                took,
+            } => self.on_round_served(session, report, took),
             Input::DownloadFinished { hash, outcome } => self.on_download_finished(hash, outcome),
         }
         self.dispatch_dials();

@@ -137,6 +137,46 @@ impl Session {
 }
 
 impl Live {
+    /// Our dial of `ns` to `peer` was refused because the peer is dialing us at the same
+    /// time (v1's `AlreadySyncing`, v2's `Duplicate`): its dial will sync the document.
+    pub(super) fn crossing_refused(&mut self, ns: NamespaceId, peer: PeerId) {
+        self.states.cancel_connect(&ns, peer);
+        // The peer may also still be accepting an older dial of ours (one from before a leave
+        // and re-join): then no dial of its own follows. Retry unless its dial was accepted
+        // already; one accepted later replaces the retry.
+        let idle = self
+            .states
+            .get(&ns)
+            .and_then(|st| st.peers.get(&peer))
+            .is_some_and(|p| p.state == super::peers::SyncState::Idle);
+        if idle {
+            self.schedule_retry(ns, peer, false);
+            if let Some(p) = self
+                .states
+                .get_mut(&ns)
+                .and_then(|st| st.peers.get_mut(&peer))
+            {
+                p.refused_retry = p.retry_at.is_some();
+            }
+        }
+    }
+
+    /// The peer's dial of `ns` is served here: it replaces the retry of a dial of ours the
+    /// peer refused because it was dialing us (that refusal was no failure).
+    pub(super) fn crossing_served(&mut self, ns: NamespaceId, peer: PeerId) {
+        if let Some(p) = self
+            .states
+            .get_mut(&ns)
+            .and_then(|st| st.peers.get_mut(&peer))
+            .filter(|p| p.refused_retry)
+        {
+            p.refused_retry = false;
+            p.retry_at = None;
+            p.failures = p.failures.saturating_sub(1);
+            self.timers.stop(Timer::Retry(ns, peer));
+        }
+    }
+
     pub(super) fn sync_with_peer(&mut self, ns: NamespaceId, peer: PeerId, reason: SyncReason) {
         if peer == self.me || self.shutting_down {
             return;
@@ -340,19 +380,7 @@ impl Live {
                 match outcome {
                     AcceptOutcome::Allow => {
                         s.holds_peer_state = true;
-                        // This sync replaces the retry of a dial the peer refused because
-                        // it was dialing us: that refusal was no failure.
-                        if let Some(p) = self
-                            .states
-                            .get_mut(&namespace)
-                            .and_then(|st| st.peers.get_mut(&peer))
-                            .filter(|p| p.refused_retry)
-                        {
-                            p.refused_retry = false;
-                            p.retry_at = None;
-                            p.failures = p.failures.saturating_sub(1);
-                            self.timers.stop(Timer::Retry(namespace, peer));
-                        }
+                        self.crossing_served(namespace, peer);
                         // Dials crossed and we accept: the peer state now belongs to this
                         // session, not to our dial (which the peer refuses).
                         for (other, o) in self.sessions.iter_mut() {
@@ -397,26 +425,7 @@ impl Live {
                     });
                     self.release_scans();
                     if let Some(ns) = s.namespace.filter(|_| s.holds_peer_state) {
-                        self.states.cancel_connect(&ns, s.peer);
-                        // The peer may also still be accepting an older dial of ours (one
-                        // from before a leave and re-join): then no dial of its own follows.
-                        // Retry unless its dial was accepted already; one accepted later
-                        // replaces the retry.
-                        let idle = self
-                            .states
-                            .get(&ns)
-                            .and_then(|st| st.peers.get(&s.peer))
-                            .is_some_and(|p| p.state == super::peers::SyncState::Idle);
-                        if idle {
-                            self.schedule_retry(ns, s.peer, false);
-                            if let Some(p) = self
-                                .states
-                                .get_mut(&ns)
-                                .and_then(|st| st.peers.get_mut(&s.peer))
-                            {
-                                p.refused_retry = p.retry_at.is_some();
-                            }
-                        }
+                        self.crossing_refused(ns, s.peer);
                     }
                 } else {
                     self.fail_session(id, SessionError::RemoteAbort(reason));

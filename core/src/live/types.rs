@@ -307,12 +307,21 @@ pub enum Input {
         /// How it went.
         outcome: RoundOutcome,
     },
-    /// A sync v2 round a peer dialed was served here and ended well.
-    RoundServed {
-        /// The peer that dialed.
+    /// A peer dialed a sync v2 round. The runtime picks the id (role `Accept`) and waits for
+    /// [`Output::RoundAdmit`] before serving it.
+    RoundAccepted {
+        /// New session id.
+        session: SessionId,
+        /// The peer.
         peer: PeerId,
-        /// What it did.
-        report: crate::v2::round::RoundReport,
+    },
+    /// A round admitted by [`Output::RoundAdmit`] ended; report every admitted round's end
+    /// exactly once.
+    RoundServed {
+        /// The session from [`Input::RoundAccepted`].
+        session: SessionId,
+        /// What it did, if it ended well; `None` if it failed.
+        report: Option<crate::v2::round::RoundReport>,
         /// How long it took (its `SyncFinished` events start that long before now).
         took: Duration,
     },
@@ -332,6 +341,9 @@ pub enum RoundOutcome {
     Synced(crate::v2::round::RoundReport),
     /// The peer answered v1: it does not speak v2 (or has it turned off).
     V1Only,
+    /// The peer refused the round with `Duplicate`: it is dialing us at the same time and
+    /// serves that round instead (`docs/sync-v2.md` §2, the tie-break).
+    Refused,
     /// The dial or the round failed.
     Failed(SessionError),
 }
@@ -408,6 +420,16 @@ pub enum Output {
         peer: PeerId,
         /// The documents to offer.
         namespaces: Vec<NamespaceId>,
+    },
+    /// Serve the round of [`Input::RoundAccepted`] (`refusal` is `None`), or close its
+    /// connection with the code. A served round's end comes back as [`Input::RoundServed`].
+    RoundAdmit {
+        /// The session.
+        session: SessionId,
+        /// Why not: `Duplicate` when we are dialing the peer and its id is the larger (it
+        /// serves our round instead), `Unavailable` when the accept bounds are full, v2 is
+        /// off or the node is shutting down.
+        refusal: Option<crate::v2::codec::AbortCode>,
     },
     /// Write these bytes (whole frames) to the session's stream.
     SyncSend {
@@ -633,6 +655,9 @@ pub struct LiveStats {
     pub v2_rounds: u64,
     /// Rounds whose peer answered v1 (its documents were then dialed with v1).
     pub v2_v1_only: u64,
+    /// Rounds the peer refused because it was dialing us at the same time (not counted in
+    /// `sync_connect_failed`), and rounds peers dialed that we refused for that reason.
+    pub v2_crossed: u64,
     /// Syncs we accepted that completed.
     pub sync_accept_ok: u64,
     /// Syncs we accepted that failed.

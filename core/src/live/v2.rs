@@ -15,11 +15,15 @@
 //! answered v1 ([`RoundOutcome::V1Only`]) is remembered (at most [`MAX_V1_PEERS`], the
 //! oldest forgotten first) and its documents are dialed at once with v1, per document.
 //!
-//! Rounds peers open with us are served by the runtime ([`crate::v2::round::Round::accept`]),
-//! under its own bound, and are not sessions here: their inserts reach `Live` as replica
-//! events like any others, and a round that ended well is reported
-//! ([`Input::RoundServed`]) so that each document it reconciled ends as an accepted session
-//! of it would (`SyncReport` to neighbours, `SyncFinished`).
+//! Rounds peers open with us are admitted here ([`Input::RoundAccepted`] →
+//! [`Output::RoundAdmit`]) and counted as accepted sessions (`max_accepted_sessions`, and
+//! per peer), then served by the runtime ([`crate::v2::round::Round::accept`]); their inserts
+//! reach `Live` as replica events like any others. Their end is reported
+//! ([`Input::RoundServed`]); one that ended well ends each document it reconciled as an
+//! accepted session of it would (`SyncReport` to neighbours, `SyncFinished`). A pair of peers
+//! runs one round at a time: our round with a peer waits while we serve one of the peer's,
+//! and when both dial at once the tie-break of `docs/sync-v2.md` §2 keeps one
+//! ([`RoundOutcome::Refused`] for the other, handled as v1's `AlreadySyncing`).
 //!
 //! A round holds its dial slot until the runtime reports its end; the runtime bounds a round's
 //! idle time, and `Live` closes a round still open after [`V2_ROUND_TIMEOUT_FACTOR`] ×
@@ -43,6 +47,11 @@ pub(super) struct V2State {
     pub(super) forming: BTreeMap<PeerId, Vec<(NamespaceId, SyncReason)>>,
     /// Peers with a round running.
     pub(super) running: BTreeMap<PeerId, SessionId>,
+    /// Rounds peers dialed that are being served, by session (each counted as an accepted
+    /// session by admission control, so at most `max_accepted_sessions`).
+    pub(super) served: BTreeMap<SessionId, PeerId>,
+    /// Peers with a round being served, and how many.
+    served_peers: BTreeMap<PeerId, usize>,
     /// Peers that answered v1, with the order they were learnt in (oldest forgotten first).
     v1_peers: BTreeMap<PeerId, u64>,
     v1_order: BTreeMap<u64, PeerId>,
@@ -116,7 +125,11 @@ impl Live {
                 self.dial_v1(peer, docs);
                 continue;
             }
-            if self.v2.running.contains_key(&peer) || !self.dial_has_room(&peer) {
+            // One round per pair of peers at a time: ours waits while we serve theirs.
+            if self.v2.running.contains_key(&peer)
+                || self.v2.served_peers.contains_key(&peer)
+                || !self.dial_has_room(&peer)
+            {
                 continue;
             }
             let Some(docs) = self.v2.forming.remove(&peer) else {
@@ -174,6 +187,16 @@ impl Live {
                     self.dial_v1(s.peer, docs);
                 }
             }
+            RoundOutcome::Refused => {
+                // The peer dials us at the same time and serves that round instead; as v1's
+                // `AlreadySyncing`, not a failure.
+                self.stats.v2_crossed += 1;
+                if s.holds_peer_state {
+                    for (ns, _) in docs {
+                        self.crossing_refused(ns, s.peer);
+                    }
+                }
+            }
             RoundOutcome::Synced(report) => {
                 self.stats.sync_connect_ok += 1;
                 let mut by_doc = self.round_outcomes(report);
@@ -207,12 +230,58 @@ impl Live {
         by_doc
     }
 
-    /// A round `peer` dialed and this node served ended well: each document it reconciled
-    /// that is synced here ends as an accepted v1 session of it would (the peer is useful,
-    /// neighbours get a `SyncReport` of what arrived, a `SyncFinished` event), without
-    /// touching the peer's dial state (a served round never holds it).
-    pub(super) fn on_round_served(&mut self, peer: PeerId, report: RoundReport, took: Duration) {
-        if peer == self.me || self.shutting_down {
+    /// A peer dialed a round: admit it (as an accepted session) or refuse it.
+    ///
+    /// The tie-break of `docs/sync-v2.md` §2: while our own round with the peer runs, the
+    /// node with the smaller id refuses the peer's round with `Duplicate` and keeps its own;
+    /// the larger serves the peer's (its own is refused there). So two nodes that dial each
+    /// other at once reconcile their documents once, not twice.
+    pub(super) fn on_round_accepted(&mut self, session: SessionId, peer: PeerId) {
+        use crate::v2::codec::AbortCode;
+        let refusal = if !self.config.sync_v2 || self.shutting_down || peer == self.me {
+            Some(AbortCode::Unavailable)
+        } else if self.v2.running.contains_key(&peer) && self.me.as_bytes() < peer.as_bytes() {
+            self.stats.v2_crossed += 1;
+            Some(AbortCode::Duplicate)
+        } else if self.accept_refusal(&peer).is_some() || self.v2.served.contains_key(&session) {
+            self.stats.sessions_refused += 1;
+            Some(AbortCode::Unavailable)
+        } else {
+            None
+        };
+        if refusal.is_none() {
+            self.v2.served.insert(session, peer);
+            *self.v2.served_peers.entry(peer).or_default() += 1;
+            self.admission.opened(Role::Accept, peer);
+        }
+        self.push(Output::RoundAdmit { session, refusal });
+    }
+
+    /// A round a peer dialed and this node served ended. If it ended well, each document it
+    /// reconciled that is synced here ends as an accepted v1 session of it would (the peer
+    /// is useful, neighbours get a `SyncReport` of what arrived, a `SyncFinished` event),
+    /// without touching the peer's dial state (a served round never holds it).
+    pub(super) fn on_round_served(
+        &mut self,
+        session: SessionId,
+        report: Option<RoundReport>,
+        took: Duration,
+    ) {
+        let Some(peer) = self.v2.served.remove(&session) else {
+            return;
+        };
+        if let Some(n) = self.v2.served_peers.get_mut(&peer) {
+            *n -= 1;
+            if *n == 0 {
+                self.v2.served_peers.remove(&peer);
+            }
+        }
+        self.admission.closed(Role::Accept, peer);
+        let Some(report) = report else {
+            self.stats.sync_accept_failed += 1;
+            return;
+        };
+        if self.shutting_down {
             return;
         }
         self.stats.sync_accept_ok += 1;
@@ -221,6 +290,7 @@ impl Live {
             if !self.states.is_syncing(&ns) {
                 continue;
             }
+            self.crossing_served(ns, peer);
             self.synced_with(ns, peer, &outcome);
             self.note_synced(ns, peer, false);
             let event = SyncEvent {

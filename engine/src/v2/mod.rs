@@ -46,6 +46,7 @@ use iroh::endpoint::{ConnectOptions, Connection};
 use sheaf_core::{
     replica::{StoreCommand, StoreResponse, V2Command, V2Response},
     v2::{
+        codec::AbortCode,
         conn::{ConnConfig, Offer},
         round::RoundReport,
     },
@@ -155,9 +156,20 @@ pub(crate) async fn dial_round<R: Runtime>(
         return Ok(None);
     }
     ctx.metrics.count_path(&conn);
-    io::Driver::dial(ctx, conn, config, offers, cancel)
-        .await
-        .map(Some)
+    let result = io::Driver::dial(ctx, conn.clone(), config, offers, cancel).await;
+    if result.is_err() && refused_as_duplicate(&conn) {
+        return Err(DocsError::SyncV2Refused);
+    }
+    result.map(Some)
+}
+
+/// Whether the peer closed `conn` with `Duplicate` (the tie-break of crossing rounds).
+fn refused_as_duplicate(conn: &Connection) -> bool {
+    matches!(
+        conn.close_reason(),
+        Some(iroh::endpoint::ConnectionError::ApplicationClosed(close))
+            if close.error_code == AbortCode::Duplicate.to_u32().into()
+    )
 }
 
 impl<R: Runtime> Docs<R> {
@@ -218,17 +230,36 @@ impl<R: Runtime> Docs<R> {
         ctx.metrics.count_path(&conn);
         let peer = peer_id(conn.remote_id());
         let started = Instant::now();
-        let offers = ctx.offers(None).await?;
-        let report = io::Driver::accept(ctx, conn, self.v2_config(), offers).await?;
-        // The live engine ends each reconciled document as an accepted sync of it.
-        let took = started.elapsed();
-        let input = sheaf_core::live::Input::RoundServed { peer, report, took };
-        let _ = self
-            .inner
-            .live
-            .send(crate::live_task::LiveMsg::Input(input))
+        // Admission by the live engine: its accept bounds, and the tie-break when both nodes
+        // dial each other at once (the refused dialer learns it from the close code).
+        let (reply, admitted) = oneshot::channel();
+        let live = &self.inner.live;
+        let asked = live
+            .send(crate::live_task::LiveMsg::AdmitRound { peer, reply })
             .await;
-        Ok(())
+        let (session, refusal) = match (asked, admitted.await) {
+            (Ok(()), Ok(answer)) => answer,
+            _ => {
+                conn.close(AbortCode::Unavailable.to_u32().into(), b"shutting down");
+                return Err(DocsError::SyncV2("the live engine is gone".into()));
+            }
+        };
+        if let Some(code) = refusal {
+            conn.close(code.to_u32().into(), b"refused");
+            return Err(DocsError::SyncV2(format!("round refused: {code:?}")));
+        }
+        let result = match ctx.offers(None).await {
+            Ok(offers) => io::Driver::accept(ctx, conn, self.v2_config(), offers).await,
+            Err(e) => Err(e),
+        };
+        // The live engine ends each reconciled document as an accepted sync of it.
+        let input = sheaf_core::live::Input::RoundServed {
+            session,
+            report: result.as_ref().ok().cloned(),
+            took: started.elapsed(),
+        };
+        let _ = live.send(crate::live_task::LiveMsg::Input(input)).await;
+        result.map(|_| ())
     }
 
     pub(crate) fn ctx(&self) -> Ctx<R> {

@@ -75,6 +75,9 @@ pub(super) struct Net {
     pub(super) queue: VecDeque<(usize, Input)>,
     pub(super) conns: BTreeMap<(usize, SessionId), Conn>,
     pub(super) next_accept: u64,
+    /// v2 rounds waiting for the acceptor's admission: (acceptor, its session) → (dialer,
+    /// its session, the documents offered).
+    pub(super) admitting: BTreeMap<(usize, SessionId), (usize, SessionId, Vec<NamespaceId>)>,
     pub(super) next_api: u64,
     pub(super) delivered: usize,
     /// Gossip topics report no neighbours and carry no broadcasts (only direct dials happen).
@@ -132,6 +135,7 @@ impl Net {
             queue: VecDeque::new(),
             conns: BTreeMap::new(),
             next_accept: 0,
+            admitting: BTreeMap::new(),
             next_api: 0,
             delivered: 0,
             no_neighbors: false,
@@ -198,14 +202,72 @@ impl Net {
         e
     }
 
-    /// Runs a v2 round `node` dialed, at once, with the harness of `crate::v2::round`.
-    fn run_v2_round(&mut self, node: usize, peer: PeerId, only: &[NamespaceId]) -> RoundOutcome {
-        let Some(j) = self.index_of(peer).filter(|j| self.nodes[*j].online) else {
-            return RoundOutcome::Failed(SessionError::Transport("unreachable".into()));
+    /// A v2 round `node` dialed: the acceptor's `Live` admits it first, or the dial ends
+    /// at once.
+    fn dial_v2_round(
+        &mut self,
+        node: usize,
+        session: SessionId,
+        peer: PeerId,
+        only: Vec<NamespaceId>,
+    ) {
+        let outcome = match self.index_of(peer).filter(|j| self.nodes[*j].online) {
+            None => RoundOutcome::Failed(SessionError::Transport("unreachable".into())),
+            Some(j) if !self.nodes[j].serves_v2 => RoundOutcome::V1Only,
+            Some(j) => {
+                let accept = SessionId {
+                    role: Role::Accept,
+                    n: self.next_accept,
+                };
+                self.next_accept += 1;
+                self.admitting.insert((j, accept), (node, session, only));
+                let from = self.nodes[node].id;
+                self.queue.push_back((
+                    j,
+                    Input::RoundAccepted {
+                        session: accept,
+                        peer: from,
+                    },
+                ));
+                return;
+            }
         };
-        if !self.nodes[j].serves_v2 {
-            return RoundOutcome::V1Only;
-        }
+        self.queue
+            .push_back((node, Input::SyncAllEnded { session, outcome }));
+    }
+
+    /// The acceptor `j` answered a round's admission: run it at once, or refuse it.
+    fn admitted_v2_round(
+        &mut self,
+        j: usize,
+        accept: SessionId,
+        refusal: Option<crate::v2::codec::AbortCode>,
+    ) {
+        let Some((node, session, only)) = self.admitting.remove(&(j, accept)) else {
+            return;
+        };
+        let outcome = match refusal {
+            None => {
+                let peer = self.nodes[j].id;
+                self.run_v2_round(node, peer, &only, accept)
+            }
+            Some(crate::v2::codec::AbortCode::Duplicate) => RoundOutcome::Refused,
+            Some(code) => RoundOutcome::Failed(SessionError::Transport(format!("{code:?}"))),
+        };
+        self.queue
+            .push_back((node, Input::SyncAllEnded { session, outcome }));
+    }
+
+    /// Runs a v2 round `node` dialed and `peer` admitted as `accept`, at once, with the
+    /// harness of `crate::v2::round`.
+    fn run_v2_round(
+        &mut self,
+        node: usize,
+        peer: PeerId,
+        only: &[NamespaceId],
+        accept: SessionId,
+    ) -> RoundOutcome {
+        let j = self.index_of(peer).expect("admitted by a known node");
         let (lo, hi) = self.nodes.split_at_mut(node.max(j));
         let (d, a) = if node < j {
             (&mut lo[node], &mut hi[0])
@@ -228,18 +290,27 @@ impl Net {
                 self.nodes[node]
                     .rounds
                     .push((peer, only.len(), report.differing));
-                let from = self.nodes[node].id;
                 self.queue.push_back((
                     j,
                     Input::RoundServed {
-                        peer: from,
-                        report: served,
+                        session: accept,
+                        report: Some(served),
                         took: Duration::ZERO,
                     },
                 ));
                 RoundOutcome::Synced(report)
             }
-            (Err(e), _) | (_, Err(e)) => RoundOutcome::Failed(SessionError::Transport(e)),
+            (Err(e), _) | (_, Err(e)) => {
+                self.queue.push_back((
+                    j,
+                    Input::RoundServed {
+                        session: accept,
+                        report: None,
+                        took: Duration::ZERO,
+                    },
+                ));
+                RoundOutcome::Failed(SessionError::Transport(e))
+            }
         }
     }
 
@@ -355,10 +426,9 @@ impl Net {
                     session,
                     peer,
                     namespaces,
-                } => {
-                    let outcome = self.run_v2_round(node, peer, &namespaces);
-                    self.queue
-                        .push_back((node, Input::SyncAllEnded { session, outcome }));
+                } => self.dial_v2_round(node, session, peer, namespaces),
+                Output::RoundAdmit { session, refusal } => {
+                    self.admitted_v2_round(node, session, refusal)
                 }
                 Output::GossipBan { peer, mute } => self.bans.push((node, peer, mute)),
                 Output::GossipJoin { namespace, peers } => {

@@ -169,3 +169,129 @@ fn a_failed_round_is_retried_as_a_round() {
     assert!((1..=3).contains(&rounds), "retries share rounds: {rounds}");
     assert_eq!(synced(&net.take_events(0)), secrets.len());
 }
+
+/// Two nodes that dial each other a round at once reconcile once (`docs/sync-v2.md` §2): the
+/// node with the smaller id refuses the other's round with `Duplicate` and keeps its own, the
+/// larger serves it; no sync is reported failed, and both converge.
+#[test]
+fn crossing_rounds_reconcile_once() {
+    let mut net = Net::with_config(2, v2_config());
+    net.no_neighbors = true;
+    let secrets = shared_docs(&mut net, 3);
+    for s in &secrets {
+        net.subscribe(0, s.id());
+        net.subscribe(1, s.id());
+    }
+    for s in &secrets {
+        net.start_sync(0, s.id(), &[1]);
+        net.start_sync(1, s.id(), &[0]);
+    }
+    net.run();
+    let small = usize::from(net.nodes[1].id.as_bytes() < net.nodes[0].id.as_bytes());
+    let large = 1 - small;
+    // Documents wanted while a round runs go in the next one, which crosses too.
+    let rounds = &net.nodes[small].rounds;
+    assert_eq!(rounds.iter().map(|r| r.1).sum::<usize>(), secrets.len());
+    assert_eq!(
+        rounds.iter().map(|r| r.2).sum::<u64>(),
+        secrets.len() as u64
+    );
+    assert!(
+        net.nodes[large].rounds.is_empty(),
+        "the larger's rounds were refused"
+    );
+    let (ss, ls) = (net.nodes[small].live.stats(), net.nodes[large].live.stats());
+    assert!(
+        ss.v2_crossed >= 1 && ss.v2_crossed == ls.v2_crossed,
+        "{ss:?} / {ls:?}"
+    );
+    assert_eq!(ls.sync_connect_failed, 0);
+    assert_eq!(ls.sync_accept_ok, rounds.len() as u64);
+    for s in &secrets {
+        assert_eq!(net.entries(0, s.id()), net.entries(1, s.id()));
+        assert_eq!(net.entries(0, s.id()).len(), 2);
+    }
+    for node in [small, large] {
+        let events = net.take_events(node);
+        let failed = events
+            .iter()
+            .filter(|e| matches!(e, LiveEvent::SyncFinished(s) if s.result.is_err()))
+            .count();
+        assert_eq!(failed, 0, "node {node}: {events:?}");
+        assert_eq!(synced(&events), secrets.len(), "node {node}");
+    }
+}
+
+/// Rounds peers dial are accepted sessions: over `max_accepted_sessions` (or per peer) they
+/// are refused with `Unavailable`, and a served round's end, failed or not, frees its place.
+#[test]
+fn served_rounds_obey_the_accept_bounds() {
+    use crate::{
+        time::{Mono, Now},
+        v2::codec::AbortCode,
+    };
+    let config = LiveConfig {
+        max_accepted_sessions: 2,
+        max_sessions_per_peer: 1,
+        ..v2_config()
+    };
+    let mut live = Live::new(config, peer_id(0), [0; 32]);
+    let now = Now {
+        mono: Mono(1),
+        wall_micros: 1,
+    };
+    let admit = |live: &mut Live, n: u64, peer: usize| {
+        let session = SessionId {
+            role: Role::Accept,
+            n,
+        };
+        live.handle(
+            now,
+            Input::RoundAccepted {
+                session,
+                peer: peer_id(peer),
+            },
+        );
+        live.check_invariants().unwrap();
+        std::iter::from_fn(|| live.poll_output())
+            .find_map(|o| match o {
+                Output::RoundAdmit {
+                    session: s,
+                    refusal,
+                } if s == session => Some(refusal),
+                _ => None,
+            })
+            .expect("every round gets an answer")
+    };
+    assert_eq!(admit(&mut live, 0, 1), None);
+    assert_eq!(
+        admit(&mut live, 1, 1),
+        Some(AbortCode::Unavailable),
+        "per peer"
+    );
+    assert_eq!(admit(&mut live, 2, 2), None);
+    assert_eq!(
+        admit(&mut live, 3, 3),
+        Some(AbortCode::Unavailable),
+        "in all"
+    );
+    assert_eq!(live.stats().sessions_refused, 2);
+    assert_eq!(
+        (live.session_load().dialed, live.session_load().accepted),
+        (0, 2)
+    );
+    live.handle(
+        now,
+        Input::RoundServed {
+            session: SessionId {
+                role: Role::Accept,
+                n: 0,
+            },
+            report: None,
+            took: Duration::ZERO,
+        },
+    );
+    live.check_invariants().unwrap();
+    assert_eq!(live.stats().sync_accept_failed, 1);
+    assert_eq!(admit(&mut live, 4, 3), None);
+}
