@@ -268,7 +268,11 @@ impl<R: Runtime> Driver<R> {
                 } else {
                     b"failed"
                 };
-                self.conn.close(code.to_u32().into(), reason);
+                // A connection the peer closed keeps its reason (the dialer reads `Duplicate`
+                // from it): closing it again here would replace it.
+                if self.conn.close_reason().is_none() {
+                    self.conn.close(code.to_u32().into(), reason);
+                }
                 None
             }
             RoundOutput::Ended(result) => {

@@ -20,8 +20,13 @@
 //!   ([`Output::SyncAll`](sheaf_core::live::Output::SyncAll)), run here by the live task, and
 //!   reports each document's `SyncFinished` when it ends. A peer that answers v1 is
 //!   remembered and synced per document with v1. Rounds peers open with this node are served
-//!   by [`SyncV2Handler`]; when one ends well, the live engine ends each document it
-//!   reconciled as an accepted sync (`SyncFinished`, a `SyncReport` to neighbours).
+//!   by [`SyncV2Handler`] once the live engine admits them
+//!   ([`Input::RoundAccepted`](sheaf_core::live::Input::RoundAccepted)): they count as
+//!   accepted sessions, and a peer dialing us while we dial it is refused with `Duplicate`
+//!   when its id is the larger (the tie-break of `docs/sync-v2.md` §2; the refused dialer
+//!   gets [`DocsError::SyncV2Refused`]). When one ends well, the live engine ends each
+//!   document it reconciled as an accepted sync (`SyncFinished`, a `SyncReport` to
+//!   neighbours).
 //! * **On demand.** [`Docs::sync_all`] runs one round with a peer for every document open
 //!   for sync.
 //!
@@ -30,10 +35,12 @@
 //! A connection runs at most [`ConnConfig::max_streams`] document streams at once (the
 //! smaller of both sides'); each stream reads at most one frame (≤ 64 KiB) ahead and holds at
 //! most [`PARKED_PER_STREAM`](sheaf_core::v2::round::PARKED_PER_STREAM) messages while it
-//! waits for an author definition; all readers share one channel of [`EVENTS`] messages. A connection with no progress for [`IDLE`], or a
-//! write that does not complete within [`IDLE`], is closed with `Unavailable`. A node serves at
-//! most [`MAX_ACCEPTED`] v2 connections at once and refuses more; each holds one store
-//! command at a time per stream, through the API path's permits.
+//! waits for an author definition; all readers share one channel of [`EVENTS`] messages. A
+//! connection with no progress for [`IDLE`], or a write that does not complete within
+//! [`IDLE`], is closed with `Unavailable`. A node serves at most [`MAX_ACCEPTED`] v2
+//! connections at once and refuses more before asking the live engine, whose accept bounds
+//! (`LiveConfig::max_accepted_sessions`, `max_sessions_per_peer`) then apply; each holds one
+//! store command at a time per stream, through the API path's permits.
 
 mod io;
 
