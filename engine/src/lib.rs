@@ -54,7 +54,9 @@ pub use shutdown::{BoundedShutdown, GOSSIP_SHUTDOWN_BOUND, LIVE_SHUTDOWN_BOUND};
 pub use transport::{
     gossip_builder, transport_config, GOSSIP_CACHE_EVICT_INTERVAL, MAX_LIVE_DOCUMENTS_PER_PEER,
 };
-pub use v2::{SyncAllReport, SyncProtocol, SyncV2Handler, ALPN_V2};
+pub use v2::{
+    SyncAllReport, SyncProtocol, SyncV2Handler, ALPN_V2, SYNC_ALL_ATTEMPTS, SYNC_ALL_PAUSE,
+};
 
 /// The ALPN of the sync protocol, shared with iroh-docs.
 pub const ALPN: &[u8] = b"/iroh-sync/1";

@@ -194,7 +194,7 @@ async fn a_peer_without_v2_is_synced_over_v1() -> Result<()> {
 /// A peer whose live engine refuses a round because it is dialing us at the same time closes
 /// the connection with `Duplicate` (4); the dialer reports that as such, not as a failure of
 /// the connection (its live engine then waits for the peer's round, as v1 does on
-/// `AlreadySyncing`).
+/// `AlreadySyncing`). `sync_all` tries again a few times first; here every attempt is refused.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_round_refused_as_duplicate_is_reported_as_such() -> Result<()> {
     #[derive(Debug, Clone)]

@@ -80,6 +80,11 @@ pub const IDLE: Duration = Duration::from_secs(30);
 /// `Unavailable` (5), and the dialer may try again later.
 pub const MAX_ACCEPTED: usize = 64;
 
+/// Attempts of a [`Docs::sync_all`] whose round the peer refuses as crossing its own.
+pub const SYNC_ALL_ATTEMPTS: u32 = 5;
+/// Pause before the second attempt (doubled before each further one).
+pub const SYNC_ALL_PAUSE: Duration = Duration::from_millis(100);
+
 /// Which protocol a [`Docs::sync_all`] used.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SyncProtocol {
@@ -183,6 +188,11 @@ impl<R: Runtime> Docs<R> {
     /// Syncs every document this node has open for sync with `peer`: over one sync v2
     /// connection when the peer serves it (only documents both hold are reconciled, and only
     /// those whose state differs), else by a v1 sync of each document (started, not awaited).
+    ///
+    /// A peer running its own round with this node refuses a crossing one
+    /// ([`DocsError::SyncV2Refused`]); `sync_all` then tries again after a pause, at most
+    /// [`SYNC_ALL_ATTEMPTS`] times in all, doubling the pause from [`SYNC_ALL_PAUSE`]
+    /// (1.5 s of pauses in all), and returns that error only if every attempt was refused.
     pub async fn sync_all(&self, peer: iroh::EndpointAddr) -> Result<SyncAllReport> {
         let started = Instant::now();
         let offers = self.ctx().offers(None).await?;
@@ -195,17 +205,22 @@ impl<R: Runtime> Docs<R> {
             duration: Duration::ZERO,
         };
         if self.sync_v2_enabled() {
-            let ctx = self.ctx();
-            if let Some(done) = dial_round(
-                ctx,
-                self.endpoint(),
-                peer.clone(),
-                self.v2_config(),
-                None,
-                None,
-            )
-            .await?
-            {
+            let rt = self.runtime().clone();
+            let mut pause = SYNC_ALL_PAUSE;
+            let mut attempt = 1;
+            let round = loop {
+                let ctx = self.ctx();
+                let config = self.v2_config();
+                match dial_round(ctx, self.endpoint(), peer.clone(), config, None, None).await {
+                    Err(DocsError::SyncV2Refused) if attempt < SYNC_ALL_ATTEMPTS => {
+                        rt.sleep_until(rt.now() + pause).await;
+                        pause *= 2;
+                        attempt += 1;
+                    }
+                    other => break other?,
+                }
+            };
+            if let Some(done) = round {
                 report.protocol = SyncProtocol::V2;
                 report.differing = done.differing;
                 report.entries_sent = done.entries_sent;
