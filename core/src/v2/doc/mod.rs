@@ -520,12 +520,12 @@ impl DocSession {
     ) -> Result<State, DocError> {
         if decoder.is_done() {
             let mut ctx = self.ctx(store, dict, ob);
+            let mut to_send = Vec::new();
             for item in decoder.local_only() {
                 let flat = items.get(item).ok_or(DocError::Protocol("unknown item"))?;
-                if let Some(e) = ctx.store.get(flat)? {
-                    ctx.send(&e)?;
-                }
+                to_send.extend(ctx.store.get(flat)?);
             }
+            ctx.send(&to_send)?;
             let wants: Vec<Item> = decoder.remote_only().copied().collect();
             if wants.len() > self.config.max_wants {
                 return Err(DocError::Limit("wants"));
@@ -613,12 +613,14 @@ struct Ctx<'a, S: ?Sized> {
 }
 
 impl<S: DocStore + ?Sized> Ctx<'_, S> {
-    /// Queues `e` for sending.
-    fn send(&mut self, e: &crate::entry::SignedEntry) -> Result<(), DocError> {
-        let author = self.dict.index(&e.author())?;
-        let status = self.store.content_status(e);
-        self.ob.entry(CompactEntry::from_signed(e, author, status));
-        self.stats.entries_sent += 1;
+    /// Queues `entries` for sending, in order (their content statuses asked for at once).
+    fn send(&mut self, entries: &[crate::entry::SignedEntry]) -> Result<(), DocError> {
+        let statuses = self.store.content_statuses(entries);
+        for (e, status) in entries.iter().zip(statuses) {
+            let author = self.dict.index(&e.author())?;
+            self.ob.entry(CompactEntry::from_signed(e, author, status));
+            self.stats.entries_sent += 1;
+        }
         Ok(())
     }
 
@@ -648,6 +650,7 @@ impl<S: DocStore + ?Sized> Ctx<'_, S> {
         if hashes.len() > self.config.max_wants {
             return Err(DocError::Limit("wants"));
         }
+        let mut to_send = Vec::new();
         for h in hashes {
             let flat = revealed
                 .get(h)
@@ -655,11 +658,11 @@ impl<S: DocStore + ?Sized> Ctx<'_, S> {
             // Gone since it was listed (replaced or deleted by a newer entry): nothing to send.
             if let Some(e) = self.store.get(flat)? {
                 if ItemHash::of_entry(e.entry()).0 == *h {
-                    self.send(&e)?;
+                    to_send.push(e);
                 }
             }
         }
-        Ok(())
+        self.send(&to_send)
     }
 }
 

@@ -344,9 +344,7 @@ fn send_range<S: DocStore + ?Sized>(
         true
     })?;
     *budget = left;
-    for e in &to_send {
-        ctx.send(e)?;
-    }
+    ctx.send(&to_send)?;
     match cut {
         None => reply.push((range.upper, PartMode::Skip)),
         Some(k) => {

@@ -84,8 +84,9 @@ pub trait DocStore {
     ) -> Result<Vec<SignedEntry>, StoreError>;
     /// The entry at a flat key.
     fn get(&mut self, flat: &[u8]) -> Result<Option<SignedEntry>, StoreError>;
-    /// Whether this node holds the content of `entry` (sent along with it).
-    fn content_status(&mut self, entry: &SignedEntry) -> ContentStatus;
+    /// Whether this node holds the content of each of `entries` (sent along with them), in
+    /// order. Asked for a batch at once: a look-up may be a round trip to a blob store.
+    fn content_statuses(&mut self, entries: &[SignedEntry]) -> Vec<ContentStatus>;
     /// Validates an entry received from the peer (namespace, limits, both signatures) and
     /// inserts it prefix-aware, as v1 does. An entry held already in the same or a newer
     /// version is [`Received::NotInserted`] without validation, as in v1.
@@ -251,10 +252,13 @@ impl<B: Backend> DocStore for IndexedDoc<'_, B> {
         self.indexed.get(self.ns, author, key)
     }
 
-    fn content_status(&mut self, entry: &SignedEntry) -> ContentStatus {
+    fn content_statuses(&mut self, entries: &[SignedEntry]) -> Vec<ContentStatus> {
         match &mut self.content {
-            Some(c) => c.content_status(&entry.content_hash()),
-            None => ContentStatus::Complete,
+            Some(c) => {
+                let hashes: Vec<_> = entries.iter().map(SignedEntry::content_hash).collect();
+                c.content_statuses(&hashes)
+            }
+            None => vec![ContentStatus::Complete; entries.len()],
         }
     }
 
