@@ -26,7 +26,7 @@ use sheaf_core::{
     keys::NamespaceId,
     live::{
         ApiCommand, ApiRequestId, GossipEvent, Input, LagTracker, Live, LiveError, LiveEvent,
-        Output, Role, RoundOutcome, SessionError, SessionId,
+        Output, Role, SessionError, SessionId,
     },
     replica::ReplicaEvent,
 };
@@ -39,6 +39,10 @@ use crate::{
     topic::{Topic, TopicOut},
     ALPN,
 };
+
+mod rounds;
+
+use rounds::AdmitReply;
 
 /// Capacity of `Live`'s inbox.
 pub(crate) const INBOX: usize = 1024;
@@ -88,7 +92,7 @@ pub(crate) enum LiveMsg {
     /// ([`Input::RoundAccepted`]); the reply carries the round's session id and the refusal.
     AdmitRound {
         peer: PeerId,
-        reply: oneshot::Sender<(SessionId, Option<sheaf_core::v2::codec::AbortCode>)>,
+        reply: AdmitReply,
     },
     /// Ends the task (after `ApiCommand::Shutdown`).
     Stop,
@@ -138,8 +142,7 @@ pub(crate) struct LiveTask<R: Runtime> {
     rounds: BTreeMap<SessionId, oneshot::Sender<()>>,
     /// Served v2 rounds waiting for `Live`'s admission (answered within the step that asked,
     /// so at most one at a time).
-    admits:
-        BTreeMap<SessionId, oneshot::Sender<(SessionId, Option<sheaf_core::v2::codec::AbortCode>)>>,
+    admits: BTreeMap<SessionId, AdmitReply>,
     api: BTreeMap<ApiRequestId, oneshot::Sender<Result<(), LiveError>>>,
     next_api: u64,
     subscribers: BTreeMap<NamespaceId, Vec<Subscriber>>,
@@ -255,46 +258,6 @@ impl<R: Runtime> LiveTask<R> {
         }
     }
 
-    /// Runs a sync v2 round `Live` asked for; its end comes back as [`Input::SyncAllEnded`].
-    fn start_round(&mut self, session: SessionId, peer: PeerId, namespaces: Vec<NamespaceId>) {
-        let (Some(id), Some(config)) = (endpoint_id(peer), self.v2) else {
-            let error = SessionError::Transport("invalid peer id, or sync v2 off".into());
-            return self.input(Input::SyncAllEnded {
-                session,
-                outcome: RoundOutcome::Failed(error),
-            });
-        };
-        let (cancel, cancelled) = oneshot::channel();
-        self.rounds.insert(session, cancel);
-        let ctx = crate::v2::Ctx {
-            rt: self.rt.clone(),
-            store: self.store.clone(),
-            me: self.live.me(),
-            metrics: self.metrics.clone(),
-        };
-        let (endpoint, tx) = (self.endpoint.clone(), self.tx.clone());
-        self.rt.spawn(Box::pin(async move {
-            let result = crate::v2::dial_round(
-                ctx,
-                &endpoint,
-                id.into(),
-                config,
-                Some(&namespaces),
-                Some(cancelled),
-            )
-            .await;
-            let outcome = match result {
-                Ok(Some(report)) => RoundOutcome::Synced(report),
-                Ok(None) => RoundOutcome::V1Only,
-                Err(crate::docs::DocsError::SyncV2Refused) => RoundOutcome::Refused,
-                Err(e) => RoundOutcome::Failed(SessionError::Transport(e.to_string())),
-            };
-            let _ = tx
-                .send(LiveMsg::Input(Input::SyncAllEnded { session, outcome }))
-                .await;
-        }));
-    }
-
     /// Adds what changed since `before` to the metrics, and sets the gauges.
     fn record_metrics(&self, before: &sheaf_core::live::LiveStats) {
         self.metrics.record(
@@ -381,16 +344,7 @@ impl<R: Runtime> LiveTask<R> {
                 self.start_io(session, conn, send, recv);
                 self.live.handle(now, Input::SyncAccepted { session, peer });
             }
-            LiveMsg::AdmitRound { peer, reply } => {
-                let session = SessionId {
-                    role: Role::Accept,
-                    n: self.next_accept.fetch_add(1, Ordering::Relaxed),
-                };
-                // `Live` answers within this step (`Output::RoundAdmit`).
-                self.admits.insert(session, reply);
-                self.live
-                    .handle(now, Input::RoundAccepted { session, peer });
-            }
+            LiveMsg::AdmitRound { peer, reply } => self.admit_round(now, peer, reply),
             LiveMsg::Dialed {
                 session,
                 conn,
@@ -581,20 +535,7 @@ impl<R: Runtime> LiveTask<R> {
                 peer,
                 namespaces,
             } => self.start_round(session, peer, namespaces),
-            Output::RoundAdmit { session, refusal } => {
-                let answered = self
-                    .admits
-                    .remove(&session)
-                    .is_some_and(|reply| reply.send((session, refusal)).is_ok());
-                if !answered && refusal.is_none() {
-                    // The connection's task is gone: the round will not run.
-                    self.input(Input::RoundServed {
-                        session,
-                        report: None,
-                        took: std::time::Duration::ZERO,
-                    });
-                }
-            }
+            Output::RoundAdmit { session, refusal } => self.round_admitted(session, refusal),
             Output::SyncSend { session, bytes } => {
                 self.session_cmd(session, SessionCmd::Send(bytes))
             }
