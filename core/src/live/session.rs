@@ -137,6 +137,18 @@ impl Session {
 }
 
 impl Live {
+    /// A sync of `ns` ended: `PendingContentReady` now if no download of it is queued, else
+    /// once the queued ones are done.
+    pub(super) fn content_ready_after_sync(&mut self, ns: NamespaceId) {
+        let queued = self.downloads.has_queued(&ns);
+        if let Some(state) = self.states.get_mut(&ns) {
+            state.may_emit_ready = queued;
+        }
+        if !queued {
+            self.emit(ns, LiveEvent::PendingContentReady);
+        }
+    }
+
     /// Our dial of `ns` to `peer` was refused because the peer is dialing us at the same
     /// time (v1's `AlreadySyncing`, v2's `Duplicate`): its dial will sync the document.
     pub(super) fn crossing_refused(&mut self, ns: NamespaceId, peer: PeerId) {
@@ -675,13 +687,7 @@ impl Live {
             let ours = origin == Origin::Connect(SyncReason::AntiEntropy);
             self.note_synced(ns, s.peer, ours);
         }
-        let queued = self.downloads.has_queued(&ns);
-        if let Some(state) = self.states.get_mut(&ns) {
-            state.may_emit_ready = queued;
-        }
-        if !queued {
-            self.emit(ns, LiveEvent::PendingContentReady);
-        }
+        self.content_ready_after_sync(ns);
         if dial {
             self.schedule_retry(ns, s.peer, result.is_ok());
         }

@@ -311,9 +311,7 @@ impl Live {
                 namespace: ns,
                 event: LiveEvent::SyncFinished(event),
             });
-            if !self.downloads.has_queued(&ns) {
-                self.emit(ns, LiveEvent::PendingContentReady);
-            }
+            self.content_ready_after_sync(ns);
         }
     }
 

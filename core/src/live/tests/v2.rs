@@ -219,6 +219,12 @@ fn crossing_rounds_reconcile_once() {
             .count();
         assert_eq!(failed, 0, "node {node}: {events:?}");
         assert_eq!(synced(&events), secrets.len(), "node {node}");
+        // Content that arrived by a served round only is reported ready too.
+        let ready = events
+            .iter()
+            .filter(|e| matches!(e, LiveEvent::PendingContentReady))
+            .count();
+        assert!(ready >= secrets.len(), "node {node}: {events:?}");
     }
 }
 
