@@ -64,7 +64,7 @@ pub(crate) fn job_queue<T>(cap: usize) -> (JobTx<T>, JobRx<T>) {
     // Bounded by the counter, not by the channel: `JobTx::send` refuses a job once `cap` are
     // queued. A `sync_channel` would block the sender when full, and senders run on the
     // async runtime (the live task), which must never block on the store thread.
-    let (tx, rx) = mpsc::channel();
+    let (tx, rx) = mpsc::channel(); // unbounded by design: `queued` bounds it (above)
     let queued = Arc::new(AtomicUsize::new(0));
     (
         JobTx {

@@ -226,8 +226,15 @@ impl Live {
             counted.entry(s.peer).or_default()[usize::from(s.id.role == Role::Accept)] += 1;
         }
         // Served v2 rounds count as accepted sessions.
+        let mut served: BTreeMap<PeerId, usize> = BTreeMap::new();
         for peer in self.v2.served.values() {
             counted.entry(*peer).or_default()[1] += 1;
+            *served.entry(*peer).or_default() += 1;
+        }
+        if served != *self.v2.served_peers() {
+            return Err(InvariantViolation::Admission(
+                "served v2 rounds per peer differ from the rounds served",
+            ));
         }
         let total = |slot: usize| counted.values().map(|n| n[slot]).sum::<usize>();
         if counted != *per_peer || total(0) != dialed || total(1) != accepted {

@@ -50,7 +50,8 @@ pub(super) struct V2State {
     /// Rounds peers dialed that are being served, by session (each counted as an accepted
     /// session by admission control, so at most `max_accepted_sessions`).
     pub(super) served: BTreeMap<SessionId, PeerId>,
-    /// Peers with a round being served, and how many.
+    /// Peers with a round being served, and how many. Derivable from `served`, kept so that
+    /// each dispatch is O(log n) per peer; the invariants check that both agree.
     served_peers: BTreeMap<PeerId, usize>,
     /// Peers that answered v1, with the order they were learnt in (oldest forgotten first).
     v1_peers: BTreeMap<PeerId, u64>,
@@ -72,6 +73,11 @@ impl V2State {
         self.next_v1 += 1;
         self.v1_peers.insert(peer, n);
         self.v1_order.insert(n, peer);
+    }
+
+    /// Peers with a round being served, and how many.
+    pub(super) fn served_peers(&self) -> &BTreeMap<PeerId, usize> {
+        &self.served_peers
     }
 
     /// Forgets the forming dial of `ns` to `peer` (an accepted sync took its state over).

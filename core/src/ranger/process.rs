@@ -31,7 +31,7 @@ use crate::{
     entry::{RecordIdentifier, SignedEntry},
     hash::Hash,
     keys::NamespaceId,
-    store::{put_prefix_aware, Backend, Indexed, PutOutcome, StoreError},
+    store::{holds_same_or_newer, put_prefix_aware, Backend, Indexed, PutOutcome, StoreError},
 };
 
 /// Local reconciliation policy. See the module docs for what it may and may not change.
@@ -434,8 +434,7 @@ where
         for (entry, status) in item.values {
             // Entries we already hold (or hold newer) are dropped before any signature work:
             // they would not be stored whatever their signatures say.
-            let held = reply.store.get(ns, entry.author(), entry.key())?;
-            let outcome = if held.is_some_and(|h| h.record() >= entry.record()) {
+            let outcome = if holds_same_or_newer(reply.store, ns, &entry)? {
                 Received::NotInserted
             } else if !validate(&entry) {
                 Received::Invalid

@@ -51,7 +51,7 @@ use crate::{
         SyncConfig, SyncLimit,
     },
     store::{
-        put_prefix_aware,
+        holds_same_or_newer, put_prefix_aware,
         query::{run_query, QueryCursor, QueryPage},
         Backend, DownloadPolicy, IndexStats, Indexed, PutOutcome, Query, StoreError,
     },
@@ -649,8 +649,7 @@ impl<B: Backend, C: ContentStatusSource> Replicas<B, C> {
             if entry.namespace() != ns {
                 continue;
             }
-            let held = self.indexed.get(ns, entry.author(), entry.key())?;
-            if held.is_none_or(|h| h.record() < entry.record()) {
+            if !holds_same_or_newer(&mut self.indexed, ns, entry)? {
                 out.push(entry);
             }
         }

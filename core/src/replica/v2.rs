@@ -20,7 +20,7 @@ use crate::{
     hash::PeerId,
     keys::{AuthorId, NamespaceId},
     ranger::{ContentStatusSource, Received},
-    store::Backend,
+    store::{holds_same_or_newer, Backend},
     time::Now,
     v2::{
         codec::{AbortCode, Message},
@@ -288,8 +288,7 @@ impl<B: Backend, C: ContentStatusSource> Replicas<B, C> {
                 return Ok(Vec::new());
             };
             let entry = e.to_signed(*ns, author);
-            let held = self.indexed.get(*ns, author, entry.key())?;
-            if held.is_none_or(|h| h.record() < entry.record()) {
+            if !holds_same_or_newer(&mut self.indexed, *ns, &entry)? {
                 out.push(entry);
             }
         }

@@ -103,6 +103,18 @@ pub enum PutOutcome {
     NotInserted,
 }
 
+/// Whether `store` holds `entry`'s identifier in `ns` in the same or a newer version: a
+/// received entry for which this holds would not be stored whatever its signatures say, so
+/// sync drops it before any signature work.
+pub fn holds_same_or_newer<B: Backend + ?Sized>(
+    store: &mut B,
+    ns: NamespaceId,
+    entry: &SignedEntry,
+) -> Result<bool, StoreError> {
+    let held = store.get(ns, entry.author(), entry.key())?;
+    Ok(held.is_some_and(|h| h.record() >= entry.record()))
+}
+
 /// Inserts `entry` with iroh-docs' (Willow's) prefix semantics, applied to the letter:
 ///
 /// * the entry must be strictly newer than every entry of the same author whose key is a

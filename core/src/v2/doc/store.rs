@@ -17,7 +17,7 @@ use crate::{
     },
     keys::{AuthorId, NamespaceId},
     ranger::{ContentStatus, ContentStatusSource, Range, Received},
-    store::{put_prefix_aware, Backend, Indexed, PutOutcome, StoreError},
+    store::{holds_same_or_newer, put_prefix_aware, Backend, Indexed, PutOutcome, StoreError},
     time::Now,
     v2::fingerprint::Fingerprint,
 };
@@ -269,8 +269,7 @@ impl<B: Backend> DocStore for IndexedDoc<'_, B> {
     ) -> Result<Received, StoreError> {
         // Entries already held (or held newer) are dropped before any signature work, as
         // v1 does: they would not be stored whatever their signatures say.
-        let held = self.indexed.get(self.ns, entry.author(), entry.key())?;
-        if held.is_some_and(|h| h.record() >= entry.record()) {
+        if holds_same_or_newer(self.indexed, self.ns, &entry)? {
             if let Some(o) = &mut self.observer {
                 o(&entry, status, &Received::NotInserted);
             }
