@@ -179,6 +179,9 @@ fn v2_run<B: Backend>(
         config.fanout = f.unwrap_or(config.fanout);
         config.leaf = l.unwrap_or(config.leaf);
     }
+    if let Some(m) = crate::nodes::v2_riblt_max() {
+        config.riblt_max_items = m;
+    }
     let key = [9u8; 32];
     let first = step(
         a.apply_v2(

@@ -76,6 +76,7 @@ impl V2State {
     }
 
     /// Peers with a round being served, and how many.
+    #[cfg(any(test, feature = "fuzzing", feature = "invariants"))]
     pub(super) fn served_peers(&self) -> &BTreeMap<PeerId, usize> {
         &self.served_peers
     }

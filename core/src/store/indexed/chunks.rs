@@ -49,7 +49,10 @@ use super::memory::{entry_bytes, key_bytes, CHUNK_BYTES, TREE_BYTES};
 use crate::{
     ranger::Fingerprint,
     store::{fptree::FpTree, NamespaceSummary},
-    v2::Fingerprint as V2Fingerprint,
+    v2::{
+        riblt::{Item, ITEM_LEN},
+        Fingerprint as V2Fingerprint,
+    },
 };
 
 /// Entries per chunk when chunks are cut (by a full build or a split).
@@ -103,6 +106,9 @@ struct Chunk {
     tree_bytes: usize,
     /// Sync v2 fingerprint of the chunk's entries, once read; dropped by every write to it.
     v2: Option<V2Fingerprint>,
+    /// The item hashes behind `v2` (in no particular order), read with it and dropped with it,
+    /// or earlier when the index folds (see [`Chunks::fold_all`]).
+    items: Option<Box<[Item]>>,
 }
 
 impl Chunk {
@@ -113,8 +119,14 @@ impl Chunk {
             tree: None,
             tree_bytes: 0,
             v2: None,
+            items: None,
         }
     }
+}
+
+/// Heap of a chunk's cached item hashes.
+fn items_bytes(items: &Option<Box<[Item]>>) -> usize {
+    items.as_ref().map_or(0, |i| 16 + i.len() * ITEM_LEN)
 }
 
 /// A namespace's chunk list. See the module docs.
@@ -127,6 +139,8 @@ pub(super) struct Chunks {
     expanded: usize,
     /// Heap of the list itself (recomputed when its shape changes).
     list_bytes: usize,
+    /// Heap of the cached item hashes.
+    items_bytes: usize,
     /// Starts whose persisted row is stale (changed, added or removed).
     dirty: BTreeSet<Bytes>,
     /// Every persisted row of the namespace is to be replaced.
@@ -141,6 +155,7 @@ impl Chunks {
             total: NamespaceSummary::EMPTY,
             expanded: 0,
             list_bytes: 0,
+            items_bytes: 0,
             dirty: BTreeSet::new(),
             rewrite,
         };
@@ -185,11 +200,13 @@ impl Chunks {
         self.total = NamespaceSummary::EMPTY;
         self.list_bytes = 0;
         self.expanded = 0;
+        self.items_bytes = 0;
         for i in 1..=m {
             let c = &self.chunks[i - 1];
             add(&mut self.total, &c.sum);
             self.list_bytes += CHUNK_BYTES + key_bytes(c.start.len());
             self.expanded += c.tree_bytes;
+            self.items_bytes += items_bytes(&c.items);
             add(&mut self.fen[i], &c.sum);
             let j = i + (i & i.wrapping_neg());
             if j <= m {
@@ -235,9 +252,9 @@ impl Chunks {
         self.chunks.len()
     }
 
-    /// Estimated heap: the list and the expanded trees.
+    /// Estimated heap: the list, the expanded trees and the cached item hashes.
     pub(super) fn bytes(&self) -> usize {
-        TREE_BYTES + self.list_bytes + self.expanded
+        TREE_BYTES + self.list_bytes + self.expanded + self.items_bytes
     }
 
     /// What this list adds to the index's totals.
@@ -249,9 +266,9 @@ impl Chunks {
         }
     }
 
-    /// Heap of the expanded trees.
-    pub(super) fn expanded_bytes(&self) -> usize {
-        self.expanded
+    /// Heap that [`fold_all`](Self::fold_all) frees: expanded trees and cached item hashes.
+    pub(super) fn foldable_bytes(&self) -> usize {
+        self.expanded + self.items_bytes
     }
 
     /// Whether rows changed since the list was last persisted.
@@ -291,11 +308,30 @@ impl Chunks {
         self.chunks.get(i).and_then(|c| c.v2)
     }
 
-    /// Remembers the sync v2 fingerprint of chunk `i` (read from its entries).
-    pub(super) fn set_v2(&mut self, i: usize, fp: V2Fingerprint) {
+    /// The item hashes of chunk `i`'s entries, if read since its last write (and not folded).
+    pub(super) fn v2_items(&self, i: usize) -> Option<&[Item]> {
+        self.chunks.get(i).and_then(|c| c.items.as_deref())
+    }
+
+    /// Remembers the sync v2 fingerprint of chunk `i` and, if given, its item hashes (both
+    /// read from its entries).
+    pub(super) fn set_v2(&mut self, i: usize, fp: V2Fingerprint, items: Option<Vec<Item>>) {
         if let Some(c) = self.chunks.get_mut(i) {
             c.v2 = Some(fp);
+            if let Some(items) = items {
+                self.items_bytes -= items_bytes(&c.items);
+                c.items = Some(items.into_boxed_slice());
+                self.items_bytes += items_bytes(&c.items);
+            }
         }
+    }
+
+    /// Drops chunk `i`'s v2 fingerprint and item hashes (it is being written).
+    fn drop_v2(&mut self, i: usize) {
+        let c = &mut self.chunks[i];
+        c.v2 = None;
+        self.items_bytes -= items_bytes(&c.items);
+        c.items = None;
     }
 
     /// The tree of chunk `i`, if expanded (`None` past the last chunk: an index taken before
@@ -350,14 +386,17 @@ impl Chunks {
         c.tree_bytes = bytes + TREE_BYTES;
     }
 
-    /// Drops every expanded tree; returns whether there was any.
+    /// Drops every expanded tree and cached item hash list (the v2 sums stay); returns
+    /// whether there was any.
     pub(super) fn fold_all(&mut self) -> bool {
-        let any = self.expanded > 0;
+        let any = self.foldable_bytes() > 0;
         for c in &mut self.chunks {
             c.tree = None;
             c.tree_bytes = 0;
+            c.items = None;
         }
         self.expanded = 0;
+        self.items_bytes = 0;
         any
     }
 
@@ -376,8 +415,8 @@ impl Chunks {
             None => sum.count += 1,
         }
         sum.fingerprint ^= &fp;
+        self.drop_v2(i);
         let c = &mut self.chunks[i];
-        c.v2 = None;
         if let Some(tree) = c.tree.as_mut() {
             let len = key.len();
             if tree.insert(key, fp, ()).is_none() {
@@ -394,8 +433,8 @@ impl Chunks {
         let mut sum = self.chunks[i].sum;
         sum.count = sum.count.saturating_sub(1);
         sum.fingerprint ^= &fp;
+        self.drop_v2(i);
         let c = &mut self.chunks[i];
-        c.v2 = None;
         if let Some(tree) = c.tree.as_mut() {
             if tree.remove(suffix).is_some() {
                 let freed = entry_bytes(suffix.len()).min(c.tree_bytes);
@@ -422,6 +461,7 @@ impl Chunks {
                 first.tree = next.tree;
                 first.tree_bytes = next.tree_bytes;
                 first.v2 = next.v2;
+                first.items = next.items;
                 self.dirty.insert(first.start.clone());
                 next.start
             } else {
@@ -442,6 +482,10 @@ impl Chunks {
         into.tree_bytes = 0;
         into.v2 = match (into.v2, gone.v2) {
             (Some(a), Some(b)) => Some(a.combine(&b)),
+            _ => None,
+        };
+        into.items = match (into.items.take(), gone.items) {
+            (Some(a), Some(b)) => Some([a, b].concat().into_boxed_slice()),
             _ => None,
         };
         self.dirty.insert(into.start.clone());
@@ -487,6 +531,7 @@ impl Chunks {
                     tree: Some(Box::new(tree)),
                     tree_bytes: bytes,
                     v2: None,
+                    items: None,
                 }
             })
             .collect();
@@ -563,6 +608,7 @@ impl ChunksBuilder {
             tree: Some(Box::new(tree)),
             tree_bytes: std::mem::replace(&mut self.bytes, TREE_BYTES),
             v2: None,
+            items: None,
         });
     }
 
@@ -669,7 +715,7 @@ mod tests {
         let rows: Vec<_> = rows.into_iter().map(|(k, s)| (k, s.unwrap())).collect();
         let back = Chunks::from_rows(rows.clone(), c.total()).unwrap();
         assert_eq!(back.total(), c.total());
-        assert_eq!(back.expanded_bytes(), 0, "loaded folded");
+        assert_eq!(back.foldable_bytes(), 0, "loaded folded");
         let wrong = NamespaceSummary {
             count: 1,
             ..c.total()

@@ -69,12 +69,12 @@ use std::{
 
 use bytes::Bytes;
 
-pub use self::memory::IndexStats;
 use self::{
     chunks::{Chunks, Footprint},
     lookup::fingerprint_in,
     memory::SUMMARY_BYTES,
 };
+pub use self::{memory::IndexStats, v2sums::V2_ITEMS_MAX};
 use super::{
     id_from_suffix, suffix, suffix_of, Backend, DownloadPolicy, NamespaceSummary, StoreError,
 };
@@ -310,7 +310,7 @@ impl<B> Indexed<B> {
                 .lru
                 .values()
                 .copied()
-                .find(|ns| evictable(ns) && self.trees[ns].chunks.expanded_bytes() > 0);
+                .find(|ns| evictable(ns) && self.trees[ns].chunks.foldable_bytes() > 0);
             if let Some(victim) = fold {
                 self.with_chunks(victim, Chunks::fold_all);
                 self.stats.evictions += 1;

@@ -325,6 +325,8 @@ fn a_query_that_meets_a_wrong_row_starts_over_on_the_rebuilt_list() {
 /// through writes, removals, splits and merges that must drop the cached sums.
 #[test]
 fn v2_range_fingerprints_follow_writes() {
+    use std::collections::BTreeSet;
+
     use crate::v2::{Fingerprint as V2, ItemHash};
     let id = ns(1).id();
     let mut s = Indexed::new(MemBackend::new());
@@ -370,6 +372,78 @@ fn v2_range_fingerprints_follow_writes() {
             let want = brute(&mut s, lo, hi);
             assert_eq!(got, want, "round {round}, range {lo:?}..{hi:?}");
         }
+        // The item hashes (cached by the sums above, or read) are every entry's.
+        let entries = s
+            .backend_mut()
+            .scan_author_key(id, Bound::Unbounded, Bound::Unbounded, false, usize::MAX)
+            .unwrap();
+        let mut want: Vec<_> = entries
+            .iter()
+            .map(|e| ItemHash::of_entry(e.entry()).0)
+            .collect();
+        let mut got = s.v2_item_hashes(id).unwrap();
+        want.sort_unstable();
+        got.sort_unstable();
+        assert_eq!(got, want, "round {round}: item hashes");
+        // Entries by item hash: a few held ones and one of no entry.
+        let mut wanted: BTreeSet<_> = (0..3)
+            .filter_map(|_| want.get(rnd(want.len() as u64 + 1) as usize).copied())
+            .collect();
+        wanted.insert([7; 32]);
+        let found = s.v2_entries_with_items(id, &wanted).unwrap();
+        let expect: Vec<_> = entries
+            .into_iter()
+            .filter(|e| wanted.contains(&ItemHash::of_entry(e.entry()).0))
+            .collect();
+        assert_eq!(found, expect, "round {round}: entries by item hash");
     }
     assert!(s.stats().chunks > 5, "the test must span several chunks");
+}
+
+/// Counts the entries the backend's scans return.
+#[derive(Default)]
+struct Scanned(usize);
+
+impl crate::store::Observer for Scanned {
+    fn entries(&mut self, call: crate::store::Call, entries: usize) {
+        if call == crate::store::Call::ScanAuthorKey {
+            self.0 += entries;
+        }
+    }
+}
+
+/// A namespace's item hashes are kept with its chunks' v2 sums, counted in the index's
+/// memory, and dropped when the index folds it to stay within its budget.
+#[test]
+fn item_hashes_are_cached_counted_and_folded() {
+    let id = ns(1).id();
+    let mut s = Indexed::new(crate::store::Tap::new(
+        MemBackend::new(),
+        Scanned::default(),
+    ));
+    fill(&mut s, 1, 1000);
+    let before = s.stats().bytes;
+    let fp = s.v2_range_fingerprint(id, None, None).unwrap();
+    let cached = s.stats().bytes;
+    assert!(
+        cached >= before + 1000 * 32,
+        "item hashes counted: {before} -> {cached}"
+    );
+    // From the cache: no entry is read again.
+    let reads = |s: &Indexed<crate::store::Tap<MemBackend, Scanned>>| s.backend().observer.0;
+    let r0 = reads(&s);
+    let items = s.v2_item_hashes(id).unwrap();
+    assert_eq!(items.len(), 1000);
+    assert_eq!(reads(&s), r0, "answered from the cache");
+    let mut sum = crate::v2::Fingerprint::default();
+    items.iter().for_each(|h| sum.add(&crate::v2::ItemHash(*h)));
+    assert_eq!(sum, fp);
+    // Folding drops them (the sums stay); asking again reads the entries back.
+    s.set_budget(0);
+    assert!(s.stats().bytes + 1000 * 32 <= cached, "folded");
+    assert_eq!(s.v2_range_fingerprint(id, None, None).unwrap(), fp);
+    assert_eq!(reads(&s), r0, "the sums stayed");
+    let again = s.v2_item_hashes(id).unwrap();
+    assert_eq!(again.len(), 1000);
+    assert!(reads(&s) >= r0 + 1000, "read back");
 }

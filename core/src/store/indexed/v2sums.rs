@@ -15,14 +15,21 @@
 //!
 //! [`CHUNK_MAX`]: super::chunks::CHUNK_MAX
 
-use std::ops::Bound;
+use std::{collections::BTreeSet, ops::Bound};
 
 use super::{spans::scan_entries, Indexed};
 use crate::{
+    entry::SignedEntry,
     keys::NamespaceId,
     store::{Backend, StoreError},
-    v2::{Fingerprint, ItemHash},
+    v2::{riblt::Item, Fingerprint, ItemHash},
 };
+
+/// Namespaces of at most this many entries keep their chunks' item hashes with the chunks'
+/// v2 sums (32 bytes per entry, within the index's memory budget, dropped when it folds),
+/// so that a rateless IBLT over the document costs a pass over memory instead of reading
+/// every entry back. Larger documents reconcile by ranges, which need only the sums.
+pub const V2_ITEMS_MAX: u64 = 1 << 17;
 
 impl<B: Backend> Indexed<B> {
     /// The sync v2 fingerprint of the entries of `ns` whose suffix (`author ‖ key`) is in
@@ -72,22 +79,102 @@ impl<B: Backend> Indexed<B> {
                     continue;
                 }
             }
-            let sum = self.v2_read(ns, from, to)?;
+            let keep = whole && self.loaded(ns)?.len() as u64 <= V2_ITEMS_MAX;
+            let (sum, items) = self.v2_read(ns, from, to, keep)?;
             if whole {
-                self.with_chunks(ns, |c| c.set_v2(i, sum));
+                self.with_chunks(ns, |c| c.set_v2(i, sum, items));
             }
             fp = fp.combine(&sum);
         }
         Ok(fp)
     }
 
-    /// The v2 fingerprint of the entries of `ns` in `[from, to)`, read from the backend.
+    /// The item hash of every entry of `ns`, chunk by chunk (in no particular order within a
+    /// chunk): the cached hashes of the chunks that have them, the others read (and cached if
+    /// the namespace holds at most [`V2_ITEMS_MAX`] entries).
+    pub fn v2_item_hashes(&mut self, ns: NamespaceId) -> Result<Vec<Item>, StoreError> {
+        let (m, keep) = {
+            let c = self.loaded(ns)?;
+            (c.count(), c.len() as u64 <= V2_ITEMS_MAX)
+        };
+        let mut out = Vec::with_capacity(self.loaded(ns)?.len());
+        for i in 0..m {
+            if let Some(items) = self.cached_items(ns, i) {
+                out.extend_from_slice(items);
+                continue;
+            }
+            let (start, end) = self.chunk_bounds(ns, i)?;
+            let (sum, items) = self.v2_read(ns, start.to_vec(), end.map(|e| e.to_vec()), true)?;
+            let items = items.unwrap_or_default();
+            out.extend_from_slice(&items);
+            self.with_chunks(ns, |c| c.set_v2(i, sum, keep.then_some(items)));
+        }
+        self.enforce(Some(ns));
+        Ok(out)
+    }
+
+    /// The entries of `ns` whose item hashes are in `wanted`, in key order: one pass over the
+    /// chunks' cached hashes, reading only the chunks that hold a wanted one (and the chunks
+    /// whose hashes are not cached).
+    pub fn v2_entries_with_items(
+        &mut self,
+        ns: NamespaceId,
+        wanted: &BTreeSet<Item>,
+    ) -> Result<Vec<SignedEntry>, StoreError> {
+        let mut out = Vec::new();
+        if wanted.is_empty() {
+            return Ok(out);
+        }
+        let m = self.loaded(ns)?.count();
+        for i in 0..m {
+            if let Some(items) = self.cached_items(ns, i) {
+                if !items.iter().any(|h| wanted.contains(h)) {
+                    continue;
+                }
+            }
+            let (start, end) = self.chunk_bounds(ns, i)?;
+            let lower = if start.is_empty() {
+                Bound::Unbounded
+            } else {
+                Bound::Included(start.to_vec())
+            };
+            let upper = end.map_or(Bound::Unbounded, |e| Bound::Excluded(e.to_vec()));
+            scan_entries(&mut self.backend, ns, lower, upper, |e| {
+                if wanted.contains(&ItemHash::of_entry(e.entry()).0) {
+                    out.push(e.clone());
+                }
+            })?;
+            if out.len() >= wanted.len() {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
+    fn cached_items(&self, ns: NamespaceId, i: usize) -> Option<&[Item]> {
+        self.trees.get(&ns).and_then(|l| l.chunks.v2_items(i))
+    }
+
+    fn chunk_bounds(
+        &self,
+        ns: NamespaceId,
+        i: usize,
+    ) -> Result<(bytes::Bytes, Option<bytes::Bytes>), StoreError> {
+        match self.trees.get(&ns) {
+            Some(l) if i < l.chunks.count() => Ok(l.chunks.bounds(i)),
+            _ => Err(StoreError::Backend("index not loaded".into())),
+        }
+    }
+
+    /// The v2 fingerprint of the entries of `ns` in `[from, to)`, read from the backend, and
+    /// their item hashes if `keep`.
     fn v2_read(
         &mut self,
         ns: NamespaceId,
         from: Vec<u8>,
         to: Option<Vec<u8>>,
-    ) -> Result<Fingerprint, StoreError> {
+        keep: bool,
+    ) -> Result<(Fingerprint, Option<Vec<Item>>), StoreError> {
         let lower = if from.is_empty() {
             Bound::Unbounded
         } else {
@@ -95,9 +182,14 @@ impl<B: Backend> Indexed<B> {
         };
         let upper = to.map_or(Bound::Unbounded, Bound::Excluded);
         let mut fp = Fingerprint::default();
+        let mut items = keep.then(Vec::new);
         scan_entries(&mut self.backend, ns, lower, upper, |e| {
-            fp.add(&ItemHash::of_entry(e.entry()))
+            let h = ItemHash::of_entry(e.entry());
+            fp.add(&h);
+            if let Some(items) = &mut items {
+                items.push(h.0);
+            }
         })?;
-        Ok(fp)
+        Ok((fp, items))
     }
 }

@@ -59,7 +59,7 @@ pub struct ConnConfig {
     /// Document streams this side runs at once (at most 256).
     pub max_streams: u32,
     /// Most phase-1 symbols the dialer sends with `Hello`, in one frame (it sends
-    /// `min(2·docs + 1, this)`).
+    /// `min(2·docs + 16, this)`).
     pub first_symbols: u64,
     /// Most documents a dialer may offer.
     pub max_doc_count: u64,
@@ -186,7 +186,9 @@ impl Dialer {
             .map(|o| (key.namespace_tag(&o.namespace), o.namespace))
             .collect();
         let mut encoder = Encoder::new(&hasher, items.iter().copied());
-        let first = (2 * doc_count + 1)
+        // 2·docs for the case where every document differs, and a margin that small
+        // differences need (one differing document is two items: 3 symbols often fail).
+        let first = (2 * doc_count + 16)
             .min(config.first_symbols)
             .clamp(1, crate::v2::frame::MAX_SYMBOLS_PER_FRAME as u64);
         let mut out = vec![Message::Hello {

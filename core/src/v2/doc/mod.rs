@@ -15,10 +15,16 @@
 //!   [`DocConfig::first_symbols`] coded symbols; a small difference decodes at once and costs
 //!   one and a half round trips with the transfer. When the responder's estimate says the
 //!   difference is small it asks for more symbols (doubling); otherwise it switches to ranges.
+//!   The item set is the store's cached item hashes ([`DocStore::item_hashes`]): the index
+//!   keeps them with its chunks' v2 sums, learnt when phase 1 sums the document, so encoding
+//!   and decoding cost a pass over memory, not over the stored entries (100,000 entries, two
+//!   differences, in process: 352 ms reading every entry on both sides, ~N ms from the
+//!   cache).
 //! * **Ranges** (§6.4) otherwise: fanout [`DocConfig::fanout`] splits of fingerprinted ranges,
 //!   item lists for ranges of at most [`DocConfig::leaf`] entries. A larger opener starts with
 //!   ranges at once: the per-connection RIBLT key means its symbols cannot be prepared ahead,
-//!   and encoding them costs a pass over every entry, which the ranges avoid.
+//!   and past the index's item cache their encoding would read every entry back, which the
+//!   ranges avoid.
 //!
 //! Received entries are validated and inserted prefix-aware as they arrive (the store's
 //! [`DocStore::insert`]), so both sides end with the prefix-aware union, as with v1.
@@ -39,7 +45,7 @@ pub(crate) mod outbox;
 mod ranges;
 pub mod store;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use outbox::Outbox;
 pub use ranges::MAX_TURN_BYTES;
@@ -58,14 +64,26 @@ use crate::{
     },
 };
 
+/// Most `Wants` messages an opener answers after its coded symbols. Each costs a pass over
+/// the document's item hashes; an honest responder sends one list, cut into frames of about
+/// [`MAX_ITEMS_PER_FRAME`](crate::v2::frame::MAX_ITEMS_PER_FRAME) hashes, so
+/// [`DocConfig::max_wants`]' 65,536 need 33.
+pub const MAX_RIBLT_WANTS: u32 = 64;
+
 /// Local policy and bounds of document sessions (`docs/sync-v2.md` §6.3, §6.7).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DocConfig {
     /// Most symbols the opener sends with `DocOpen`, in one frame (64 ≈ 2.8 KB, enough for
     /// about 40 differences; a larger difference costs one `MoreSymbols` round trip). A
-    /// document of n entries sends at most 2·n + 16.
+    /// document of n entries sends at most 2·n + 16. Not more for large documents: on a new
+    /// connection a first flight beyond QUIC's initial congestion window (~12 KB) waits a
+    /// round trip for acknowledgements anyway (W10, 100 ms RTT: 390 symbols arrived 140 ms
+    /// after `DocOpen`).
     pub first_symbols: u64,
     /// Largest document (entries) an opener or responder encodes or decodes symbols for.
+    /// 131,072 by default, the largest whose item hashes the index keeps
+    /// ([`V2_ITEMS_MAX`](crate::store::V2_ITEMS_MAX)): a session over it holds ~4 MiB of item
+    /// hashes and ~8 MiB of encoder or decoder state.
     pub riblt_max_items: u64,
     /// The RIBLT decoder's limits; beyond them the responder switches to ranges.
     pub riblt: Limits,
@@ -89,7 +107,7 @@ impl Default for DocConfig {
     fn default() -> Self {
         Self {
             first_symbols: 64,
-            riblt_max_items: 16_384,
+            riblt_max_items: crate::store::V2_ITEMS_MAX,
             riblt: Limits::default(),
             fanout: 16,
             leaf: 16,
@@ -189,15 +207,12 @@ enum State {
     AwaitOpen,
     /// Responder after `DocOpen`, before the first symbols or ranges.
     Opened { theirs: Fingerprint },
-    /// Opener that sent symbols.
-    Encoding {
-        encoder: Box<Encoder>,
-        items: BTreeMap<Item, Vec<u8>>,
-    },
+    /// Opener that sent symbols; `wants` counts the `Wants` messages answered (each a pass
+    /// over the document's item hashes, so at most [`MAX_RIBLT_WANTS`]).
+    Encoding { encoder: Box<Encoder>, wants: u32 },
     /// Responder decoding symbols; it answers once `until` symbols have arrived.
     Decoding {
         decoder: Box<Decoder>,
-        items: BTreeMap<Item, Vec<u8>>,
         theirs: Fingerprint,
         own: u64,
         until: u64,
@@ -234,12 +249,13 @@ impl DocSession {
         let mut ob = Outbox::default();
         let count = store.count(&KeyRange::all())?;
         if count <= config.riblt_max_items {
-            let (fp, items) = item_map(store)?;
+            let items = store.item_hashes()?;
+            let fp = store.fingerprint(&KeyRange::all())?;
             ob.push(Message::DocOpen {
                 tag,
                 fingerprint: fp,
             });
-            let mut encoder = Box::new(Encoder::new(&s.hasher, items.keys().copied()));
+            let mut encoder = Box::new(Encoder::new(&s.hasher, items));
             // One frame, and no more than a small document's own difference could need.
             let first = config
                 .first_symbols
@@ -249,7 +265,7 @@ impl DocSession {
             s.stats.symbols_sent = symbols.len() as u64;
             s.stats.method = Method::Riblt;
             ob.symbols(0, symbols);
-            s.state = State::Encoding { encoder, items };
+            s.state = State::Encoding { encoder, wants: 0 };
         } else {
             let fp = store.fingerprint(&KeyRange::all())?;
             ob.push(Message::DocOpen {
@@ -363,7 +379,7 @@ impl DocSession {
                 }
             }
             (State::Opened { theirs }, first) => self.first(store, dict, ob, theirs, first)?,
-            (State::Encoding { mut encoder, items }, msg) => match msg {
+            (State::Encoding { mut encoder, wants }, msg) => match msg {
                 Message::MoreSymbols { until } => {
                     let sent = encoder.next_index();
                     if until <= sent {
@@ -375,11 +391,17 @@ impl DocSession {
                     let symbols = encoder.next_symbols((until - sent) as usize);
                     self.stats.symbols_sent += symbols.len() as u64;
                     ob.symbols(sent, symbols);
-                    State::Encoding { encoder, items }
+                    State::Encoding { encoder, wants }
                 }
                 Message::Wants { hashes } => {
-                    self.ctx(store, dict, ob).answer_wants(&hashes, &items)?;
-                    State::Encoding { encoder, items }
+                    if wants >= MAX_RIBLT_WANTS {
+                        return Err(DocError::Limit("wants messages"));
+                    }
+                    self.ctx(store, dict, ob).answer_items(&hashes)?;
+                    State::Encoding {
+                        encoder,
+                        wants: wants + 1,
+                    }
                 }
                 Message::Ranges { parts } => {
                     self.stats.method = Method::Ranges;
@@ -392,7 +414,6 @@ impl DocSession {
             (
                 State::Decoding {
                     mut decoder,
-                    items,
                     theirs,
                     own,
                     until,
@@ -414,13 +435,12 @@ impl DocSession {
                 if decoder.symbols_received() < until {
                     State::Decoding {
                         decoder,
-                        items,
                         theirs,
                         own,
                         until,
                     }
                 } else {
-                    self.decide(store, dict, ob, decoder, items, theirs, own)?
+                    self.decide(store, dict, ob, decoder, theirs, own)?
                 }
             }
             (State::Ranges(mut turns), msg) => match msg {
@@ -451,11 +471,12 @@ impl DocSession {
         let own = store.count(&KeyRange::all())?;
         // With either side empty there is nothing to decode: ranges send everything at once.
         let small = own <= self.config.riblt_max_items && own > 0 && theirs.count() > 0;
-        let (fp, items) = if small {
-            item_map(store)?
+        let items = if small {
+            store.item_hashes()?
         } else {
-            (store.fingerprint(&KeyRange::all())?, BTreeMap::new())
+            Vec::new()
         };
+        let fp = store.fingerprint(&KeyRange::all())?;
         if fp == theirs {
             self.stats.method = Method::Equal;
             self.finish(ob);
@@ -464,11 +485,8 @@ impl DocSession {
         match first {
             Message::Symbols { start, symbols } if small => {
                 self.stats.method = Method::Riblt;
-                let mut decoder = Box::new(Decoder::new(
-                    self.hasher.clone(),
-                    self.config.riblt,
-                    items.keys().copied(),
-                ));
+                let mut decoder =
+                    Box::new(Decoder::new(self.hasher.clone(), self.config.riblt, items));
                 self.stats.symbols_received += symbols.len() as u64;
                 // The opener's first batch is one frame, whatever its policy's size.
                 let until = symbols.len() as u64;
@@ -485,13 +503,12 @@ impl DocSession {
                 if decoder.symbols_received() < until {
                     return Ok(State::Decoding {
                         decoder,
-                        items,
                         theirs,
                         own: fp.count(),
                         until,
                     });
                 }
-                self.decide(store, dict, ob, decoder, items, theirs, fp.count())
+                self.decide(store, dict, ob, decoder, theirs, fp.count())
             }
             Message::Symbols { .. } => self.switch_to_ranges(store, dict, ob, theirs),
             Message::Ranges { parts } => {
@@ -514,17 +531,13 @@ impl DocSession {
         dict: &mut Dictionary,
         ob: &mut Outbox,
         decoder: Box<Decoder>,
-        items: BTreeMap<Item, Vec<u8>>,
         theirs: Fingerprint,
         own: u64,
     ) -> Result<State, DocError> {
         if decoder.is_done() {
+            let mine: BTreeSet<Item> = decoder.local_only().copied().collect();
             let mut ctx = self.ctx(store, dict, ob);
-            let mut to_send = Vec::new();
-            for item in decoder.local_only() {
-                let flat = items.get(item).ok_or(DocError::Protocol("unknown item"))?;
-                to_send.extend(ctx.store.get(flat)?);
-            }
+            let to_send = ctx.store.entries_with_items(&mine)?;
             ctx.send(&to_send)?;
             let wants: Vec<Item> = decoder.remote_only().copied().collect();
             if wants.len() > self.config.max_wants {
@@ -545,7 +558,6 @@ impl DocSession {
             ob.push(Message::MoreSymbols { until });
             return Ok(State::Decoding {
                 decoder,
-                items,
                 theirs,
                 own,
                 until,
@@ -588,21 +600,6 @@ impl DocSession {
     }
 }
 
-/// The whole document's fingerprint and its items with their flat keys.
-fn item_map<S: DocStore + ?Sized>(
-    store: &mut S,
-) -> Result<(Fingerprint, BTreeMap<Item, Vec<u8>>), DocError> {
-    let mut fp = Fingerprint::default();
-    let mut items = BTreeMap::new();
-    store::scan(store, &KeyRange::all(), |e| {
-        let item = ItemHash::of_entry(e.entry());
-        fp.add(&item);
-        items.insert(item.0, flat_key(&e));
-        true
-    })?;
-    Ok((fp, items))
-}
-
 /// What a session step works with.
 struct Ctx<'a, S: ?Sized> {
     config: &'a DocConfig,
@@ -639,6 +636,17 @@ impl<S: DocStore + ?Sized> Ctx<'_, S> {
             }
         }
         Ok(())
+    }
+
+    /// Sends the entries of wanted items of a rateless IBLT's set (the whole document);
+    /// hashes of no entry held (replaced since, or never held) are skipped.
+    fn answer_items(&mut self, hashes: &[Item]) -> Result<(), DocError> {
+        if hashes.len() > self.config.max_wants {
+            return Err(DocError::Limit("wants"));
+        }
+        let wanted: BTreeSet<Item> = hashes.iter().copied().collect();
+        let to_send = self.store.entries_with_items(&wanted)?;
+        self.send(&to_send)
     }
 
     /// Sends the entries of wanted items, looked up in `revealed` (items this side listed).

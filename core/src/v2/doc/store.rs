@@ -9,7 +9,12 @@
 //! fingerprint from the index's chunk list ([`Indexed::v2_range_fingerprint`]: the cached
 //! sums of the chunks it covers plus two partial chunks read, each chunk read once after its
 //! last write). The whole document's fingerprint is kept until the document is next written
-//! ([`Indexed::v2_fingerprint`]), so phase 1 over unchanged documents costs nothing.
+//! ([`Indexed::v2_fingerprint`]), so phase 1 over unchanged documents costs nothing. A
+//! rateless IBLT's item set comes from the item hashes the chunks keep with their sums
+//! ([`Indexed::v2_item_hashes`]; learnt when phase 1 sums the document), and the entries of
+//! decoded items from one pass over them ([`Indexed::v2_entries_with_items`]).
+
+use std::collections::BTreeSet;
 
 use crate::{
     entry::{
@@ -19,7 +24,10 @@ use crate::{
     ranger::{ContentStatus, ContentStatusSource, Range, Received},
     store::{holds_same_or_newer, put_prefix_aware, Backend, Indexed, PutOutcome, StoreError},
     time::Now,
-    v2::fingerprint::Fingerprint,
+    v2::{
+        fingerprint::{Fingerprint, ItemHash},
+        riblt::Item,
+    },
 };
 
 /// Entries read from the store at once while scanning a range.
@@ -92,6 +100,31 @@ pub trait DocStore {
     /// version is [`Received::NotInserted`] without validation, as in v1.
     fn insert(&mut self, entry: SignedEntry, status: ContentStatus)
         -> Result<Received, StoreError>;
+    /// The item hash of every entry, in any order (a rateless IBLT's set). The default
+    /// reads every entry; a store that caches them answers from memory.
+    fn item_hashes(&mut self) -> Result<Vec<Item>, StoreError> {
+        let mut out = Vec::new();
+        scan(self, &KeyRange::all(), |e| {
+            out.push(ItemHash::of_entry(e.entry()).0);
+            true
+        })?;
+        Ok(out)
+    }
+    /// The entries whose item hashes are in `wanted`, in key order (hashes of no entry held
+    /// are skipped). The default reads every entry.
+    fn entries_with_items(
+        &mut self,
+        wanted: &BTreeSet<Item>,
+    ) -> Result<Vec<SignedEntry>, StoreError> {
+        let mut out = Vec::new();
+        scan(self, &KeyRange::all(), |e| {
+            if wanted.contains(&ItemHash::of_entry(e.entry()).0) {
+                out.push(e);
+            }
+            out.len() < wanted.len()
+        })?;
+        Ok(out)
+    }
 }
 
 /// Splits a flat key into author and key.
@@ -296,6 +329,17 @@ impl<B: Backend> DocStore for IndexedDoc<'_, B> {
             o(&entry, status, &received);
         }
         Ok(received)
+    }
+
+    fn item_hashes(&mut self) -> Result<Vec<Item>, StoreError> {
+        self.indexed.v2_item_hashes(self.ns)
+    }
+
+    fn entries_with_items(
+        &mut self,
+        wanted: &BTreeSet<Item>,
+    ) -> Result<Vec<SignedEntry>, StoreError> {
+        self.indexed.v2_entries_with_items(self.ns, wanted)
     }
 }
 

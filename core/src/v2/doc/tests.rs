@@ -220,6 +220,23 @@ fn a_small_difference_decodes_in_one_round_trip() {
     assert_eq!(run.responder.wants_sent, 10);
 }
 
+/// A document above 16,384 entries (once the limit of symbols, which then cost a pass over
+/// every stored entry) decodes by symbols too: its item hashes come from the index, which
+/// keeps them with the chunk sums.
+#[test]
+fn a_large_document_with_a_small_difference_decodes_in_one_round_trip() {
+    let shared = many(20_000, 4, b"v");
+    let mut a = shared.clone();
+    let mut b = shared;
+    a.push(entry(9, b"only-a", 5, Some(b"x")));
+    b.push(entry(8, b"only-b", 5, Some(b"y")));
+    let run = reconcile(&a, &b, DocConfig::default());
+    assert_eq!(run.responder.method, Method::Riblt, "{run:?}");
+    assert_eq!(run.flights, 3, "{run:?}");
+    assert_eq!(run.opener.symbols_sent, 64);
+    assert!(run.bytes < 8_000, "{run:?}");
+}
+
 #[test]
 fn a_large_difference_switches_to_ranges() {
     let a = many(3000, 3, b"a");

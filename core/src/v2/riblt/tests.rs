@@ -298,3 +298,62 @@ fn garbage_respects_limits() {
     assert!(last.is_err());
     assert!(dec.decoded().len() <= 50);
 }
+
+/// The 64-bit shortcut of [`Mapping::next_index`] gives the 128-bit formula's indices.
+#[test]
+fn mapping_shortcut_matches_the_formula() {
+    let reference = |prng: u64, last: u64| {
+        let s = u128::from(prng.isqrt().max(1));
+        let gap = ((2 * u128::from(last) + 3) * ((1u128 << 32) - s)).div_ceil(2 * s);
+        last.saturating_add(u64::try_from(gap).unwrap_or(u64::MAX))
+    };
+    let mut rng = crate::testutil::XorShift(99);
+    for k in 0..20_000u64 {
+        let seed = rng.below(u64::MAX);
+        // Around the shortcut's bound, small indices, and anywhere.
+        let last = match k % 3 {
+            0 => (1 << 31) - 8 + rng.below(16),
+            1 => rng.below(1 << 20),
+            _ => rng.below(u64::MAX),
+        };
+        let mut m = Mapping { prng: seed, last };
+        let prng = seed.wrapping_mul(MAPPING_MULTIPLIER);
+        assert_eq!(
+            m.next_index(),
+            reference(prng, last),
+            "seed {seed}, last {last}"
+        );
+    }
+}
+
+/// Symbols added in batches of any size decode as symbols added one at a time, and an
+/// encoder's batches give the same stream as single symbols.
+#[test]
+fn batches_and_single_symbols_agree() {
+    let h = Hasher::new([3; 32]);
+    let item = |i: u32| *blake3::hash(&i.to_le_bytes()).as_bytes();
+    let remote: Vec<Item> = (0..500).map(item).collect();
+    let local: Vec<Item> = (20..530).map(item).collect();
+    let mut one = Encoder::new(&h, remote.iter().copied());
+    let singles: Vec<_> = (0..200).map(|_| one.next_symbol()).collect();
+    let mut many = Encoder::new(&h, remote.iter().copied());
+    let mut batched = Vec::new();
+    for n in [1, 7, 64, 128] {
+        batched.extend(many.next_symbols(n));
+    }
+    assert_eq!(singles, batched);
+    let mut a = Decoder::new(h.clone(), Limits::default(), local.iter().copied());
+    for s in &singles {
+        a.add_symbol(*s).unwrap();
+    }
+    let mut b = Decoder::new(h, Limits::default(), local.iter().copied());
+    let mut at = 0;
+    for n in [3, 50, 1, 146] {
+        b.add_symbols(at as u64, &singles[at..at + n]).unwrap();
+        at += n;
+    }
+    assert!(a.is_done() && b.is_done());
+    assert_eq!(a.decoded(), b.decoded());
+    assert_eq!(a.remote_only().count(), 20);
+    assert_eq!(a.local_only().count(), 30);
+}
