@@ -13,6 +13,13 @@
 //! memory. Persisting them would change the chunk rows' format for a gain only on the first
 //! sync after opening.
 //!
+//! In a namespace of at most [`V2_ITEMS_MAX`] entries a chunk keeps, with its sum, the item
+//! hashes it was summed from (32 bytes per entry, counted in the index's memory and dropped
+//! when the index folds the namespace, as expanded trees are): a rateless IBLT over the whole
+//! document then costs a pass over memory ([`Indexed::v2_item_hashes`]), and the entries of
+//! the items it decodes are read from the chunks that hold them only
+//! ([`Indexed::v2_entries_with_items`]).
+//!
 //! [`CHUNK_MAX`]: super::chunks::CHUNK_MAX
 
 use std::{collections::BTreeSet, ops::Bound};
