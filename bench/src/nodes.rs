@@ -135,7 +135,7 @@ pub fn sheaf_sync_v2() -> bool {
 }
 
 /// The largest document sync v2 reconciles by rateless IBLT (instead of ranges), from
-/// `SHEAF_BENCH_V2_RIBLT=N` (default: the engine's, 16,384 entries).
+/// `SHEAF_BENCH_V2_RIBLT=N` (default: the engine's, 131,072 entries; also read by `reconcile`).
 pub fn v2_riblt_max() -> Option<u64> {
     std::env::var("SHEAF_BENCH_V2_RIBLT").ok()?.parse().ok()
 }

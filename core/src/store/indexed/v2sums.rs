@@ -93,6 +93,8 @@ impl<B: Backend> Indexed<B> {
             }
             fp = fp.combine(&sum);
         }
+        // Item hashes kept above count against the budget.
+        self.enforce(Some(ns));
         Ok(fp)
     }
 
