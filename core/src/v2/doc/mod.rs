@@ -535,16 +535,19 @@ impl DocSession {
         own: u64,
     ) -> Result<State, DocError> {
         if decoder.is_done() {
-            let mine: BTreeSet<Item> = decoder.local_only().copied().collect();
-            let mut ctx = self.ctx(store, dict, ob);
-            let to_send = ctx.store.entries_with_items(&mine)?;
-            ctx.send(&to_send)?;
+            // Wants first: they are small, so the opener answers them while this side's
+            // entries (which on a new connection may wait for the congestion window) are
+            // still on their way.
             let wants: Vec<Item> = decoder.remote_only().copied().collect();
             if wants.len() > self.config.max_wants {
                 return Err(DocError::Limit("wants"));
             }
             self.stats.wants_sent += wants.len() as u64;
             ob.wants(wants);
+            let mine: BTreeSet<Item> = decoder.local_only().copied().collect();
+            let mut ctx = self.ctx(store, dict, ob);
+            let to_send = ctx.store.entries_with_items(&mine)?;
+            ctx.send(&to_send)?;
             self.finish(ob);
             return Ok(State::Closing);
         }
