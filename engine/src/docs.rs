@@ -310,6 +310,7 @@ impl<R: Runtime> Builder<R> {
             gate.clone(),
         );
         task.v2 = self.sync_v2;
+        let v2_pool = task.v2_pool.clone();
         rt.spawn(Box::pin(task.run()));
         if let Some(handler) = self.protect.and_then(|h| h.lock().ok()?.take()) {
             let store = store.clone();
@@ -346,6 +347,8 @@ impl<R: Runtime> Builder<R> {
                 gate,
                 sync_v2: self.sync_v2,
                 v2_slots: Arc::new(tokio::sync::Semaphore::new(crate::v2::MAX_ACCEPTED)),
+                v2_kept: Arc::new(tokio::sync::Semaphore::new(crate::v2::MAX_POOLED)),
+                v2_pool,
             }),
         })
     }
@@ -401,6 +404,10 @@ pub(crate) struct Inner<R: Runtime> {
     pub(crate) sync_v2: Option<sheaf_core::v2::conn::ConnConfig>,
     /// Admission of served sync v2 connections ([`crate::v2`]).
     pub(crate) v2_slots: Arc<tokio::sync::Semaphore>,
+    /// Served sync v2 connections waiting for the dialer's next round ([`crate::v2`]).
+    pub(crate) v2_kept: Arc<tokio::sync::Semaphore>,
+    /// Sync v2 connections this node dialed, kept between rounds ([`crate::v2`]).
+    pub(crate) v2_pool: Arc<crate::v2::Pool>,
 }
 
 /// The health of a node ([`Docs::health`]).
@@ -680,6 +687,7 @@ impl<R: Runtime> Docs<R> {
         {
             tracing::warn!(bound = ?LIVE_SHUTDOWN_BOUND, "docs: live task did not take the stop in time");
         }
+        self.inner.v2_pool.clear();
         tracing::debug!("docs: live task stopped; flushing and closing the store");
         self.inner.store.shutdown().await;
         tracing::info!("docs: store flushed and closed");

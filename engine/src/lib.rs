@@ -55,7 +55,8 @@ pub use transport::{
     gossip_builder, transport_config, GOSSIP_CACHE_EVICT_INTERVAL, MAX_LIVE_DOCUMENTS_PER_PEER,
 };
 pub use v2::{
-    SyncAllReport, SyncProtocol, SyncV2Handler, ALPN_V2, SYNC_ALL_ATTEMPTS, SYNC_ALL_PAUSE,
+    SyncAllReport, SyncProtocol, SyncV2Handler, ACCEPT_NEXT_IDLE, ALPN_V2, MAX_POOLED, REUSE_IDLE,
+    SYNC_ALL_ATTEMPTS, SYNC_ALL_PAUSE,
 };
 
 /// The ALPN of the sync protocol, shared with iroh-docs.

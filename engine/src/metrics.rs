@@ -42,6 +42,9 @@ pub struct Metrics {
     /// Sync v2 rounds refused because both nodes dialed each other at once (the tie-break:
     /// our dials the peer refused and the peer's dials we refused; the other round ran).
     pub sync_v2_crossed: Counter,
+    /// Sync v2 rounds this node dialed on a connection kept from an earlier round with the
+    /// same peer (no handshake).
+    pub sync_v2_reused: Counter,
     /// Gossip messages that did not decode.
     pub gossip_decode_errors: Counter,
     /// Gossip `Put`s the store refused.

@@ -111,6 +111,37 @@ async fn every_shared_document_over_one_connection_then_only_what_changed() -> R
     Ok(())
 }
 
+/// A round that ended well leaves its connection open: the next round with the same peer
+/// runs on it (no handshake), and reconciles what changed in between.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_later_round_runs_on_the_kept_connection() -> Result<()> {
+    let a = spawn(NodeOpts::default()).await?;
+    let b = spawn(NodeOpts::default()).await?;
+    let docs = shared_docs(&a, &b, 3, 5).await?;
+    let report = tokio::time::timeout(TIMEOUT, a.docs.sync_all(b.addr())).await??;
+    ensure!(report.protocol == SyncProtocol::V2, "{report:?}");
+    assert_equal(&docs).await?;
+    let reused = a.docs.metrics().sync_v2_reused.get();
+    for round in 0..3 {
+        let (_, db) = &docs[round % docs.len()];
+        db.set_bytes(b.docs.author_default(), format!("later/{round}"), "y")
+            .await?;
+        let report = tokio::time::timeout(TIMEOUT, a.docs.sync_all(b.addr())).await??;
+        ensure!(report.protocol == SyncProtocol::V2, "{report:?}");
+        assert_equal(&docs).await?;
+    }
+    // Every later round (sync_all's, or one of the live engine's between them) found the
+    // connection kept: at least the three sync_all rounds after the first.
+    let now = a.docs.metrics().sync_v2_reused.get();
+    ensure!(
+        now >= reused + 3,
+        "rounds on a kept connection: {reused} -> {now}"
+    );
+    a.shutdown().await?;
+    b.shutdown().await?;
+    Ok(())
+}
+
 /// The live engine's own syncs go over v2: `b` joins ten of `a`'s documents with `a` as its
 /// peer, and every document arrives through v2 rounds.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

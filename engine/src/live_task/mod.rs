@@ -138,6 +138,8 @@ pub(crate) struct LiveTask<R: Runtime> {
     dialing: BTreeMap<SessionId, ()>,
     /// Sync v2 policy when v2 is on (`Live` then dials rounds, [`Output::SyncAll`]).
     pub(crate) v2: Option<sheaf_core::v2::conn::ConnConfig>,
+    /// Sync v2 connections kept between the rounds this node dials (shared with `Docs`).
+    pub(crate) v2_pool: Arc<crate::v2::Pool>,
     /// Running v2 rounds: a send aborts one.
     rounds: BTreeMap<SessionId, oneshot::Sender<()>>,
     /// Served v2 rounds waiting for `Live`'s admission (answered within the step that asked,
@@ -190,6 +192,7 @@ impl<R: Runtime> LiveTask<R> {
             sessions: BTreeMap::new(),
             dialing: BTreeMap::new(),
             v2: None,
+            v2_pool: Arc::new(crate::v2::Pool::default()),
             rounds: BTreeMap::new(),
             admits: BTreeMap::new(),
             api: BTreeMap::new(),

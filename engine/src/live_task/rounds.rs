@@ -39,6 +39,7 @@ impl<R: Runtime> LiveTask<R> {
             store: self.store.clone(),
             me: self.live.me(),
             metrics: self.metrics.clone(),
+            pool: self.v2_pool.clone(),
         };
         let (endpoint, tx) = (self.endpoint.clone(), self.tx.clone());
         self.rt.spawn(Box::pin(async move {

@@ -48,6 +48,11 @@ pub(super) struct Driver<R: Runtime> {
     sends: BTreeMap<u64, SendStream>,
     tx: mpsc::Sender<Ev>,
     rx: mpsc::Receiver<Ev>,
+    /// Whether this end dialed (and so accepts the document streams the acceptor opens).
+    dialer: bool,
+    /// Dropped with the driver: stops the tasks it spawned on the connection, which may
+    /// carry another round after this one.
+    stops: Vec<oneshot::Sender<()>>,
 }
 
 fn spawn_reader<R: Runtime>(
@@ -123,7 +128,7 @@ impl<R: Runtime> Driver<R> {
         let peer = peer_id(conn.remote_id());
         let round =
             Round::dial(next_conn_id(), config, nonce, ctx.me, peer, &offers).map_err(v2_err)?;
-        let d = Self::new(ctx, conn, round, send);
+        let d = Self::new(ctx, conn, round, send, true);
         if let Some(cancel) = cancel {
             let tx = d.tx.clone();
             d.ctx.rt.spawn(Box::pin(async move {
@@ -136,28 +141,36 @@ impl<R: Runtime> Driver<R> {
     }
 
     /// Serves a round as the acceptor.
+    /// `control`: the round's control stream, if the dialer has opened it already (a later
+    /// round on a kept connection).
     pub(super) async fn accept(
         ctx: Ctx<R>,
         conn: Connection,
         config: ConnConfig,
         offers: Vec<Offer>,
+        control: Option<(SendStream, RecvStream)>,
     ) -> Result<RoundReport> {
-        // A dialer that never opens its control stream does not hold a slot beyond `IDLE`.
-        let rt = ctx.rt.clone();
-        let deadline = rt.now() + IDLE;
-        let (send, recv) =
-            futures_lite::future::or(async { conn.accept_bi().await.map_err(v2_err) }, async {
-                rt.sleep_until(deadline).await;
-                Err(v2_err("no control stream"))
-            })
-            .await
-            .inspect_err(|_| conn.close(AbortCode::Unavailable.to_u32().into(), b"idle"))?;
+        let (send, recv) = match control {
+            Some(streams) => streams,
+            None => {
+                // A dialer that never opens its control stream does not hold a slot beyond
+                // `IDLE`.
+                let rt = ctx.rt.clone();
+                let deadline = rt.now() + IDLE;
+                futures_lite::future::or(async { conn.accept_bi().await.map_err(v2_err) }, async {
+                    rt.sleep_until(deadline).await;
+                    Err(v2_err("no control stream"))
+                })
+                .await
+                .inspect_err(|_| conn.close(AbortCode::Unavailable.to_u32().into(), b"idle"))?
+            }
+        };
         let peer = peer_id(conn.remote_id());
         let round = Round::accept(next_conn_id(), config, ctx.me, peer, offers);
-        Self::new(ctx, conn, round, send).run(recv).await
+        Self::new(ctx, conn, round, send, false).run(recv).await
     }
 
-    fn new(ctx: Ctx<R>, conn: Connection, round: Round, control: SendStream) -> Self {
+    fn new(ctx: Ctx<R>, conn: Connection, round: Round, control: SendStream, dialer: bool) -> Self {
         let (tx, rx) = mpsc::channel(EVENTS);
         Self {
             ctx,
@@ -167,21 +180,38 @@ impl<R: Runtime> Driver<R> {
             sends: BTreeMap::new(),
             tx,
             rx,
+            dialer,
+            stops: Vec::new(),
         }
+    }
+
+    /// Spawns `task`, stopped when this round ends.
+    fn spawn_until_end(&mut self, task: impl std::future::Future<Output = ()> + Send + 'static) {
+        let (stop, stopped) = oneshot::channel::<()>();
+        self.stops.push(stop);
+        self.ctx.rt.spawn(Box::pin(async move {
+            futures_lite::future::or(task, async {
+                let _ = stopped.await;
+            })
+            .await;
+        }));
     }
 
     async fn run(mut self, control: RecvStream) -> Result<RoundReport> {
         let rt = self.ctx.rt.clone();
         spawn_reader(&rt, control, self.tx.clone(), Ev::Control);
-        // Streams the peer opens (the acceptor's document streams).
-        let (conn, tx) = (self.conn.clone(), self.tx.clone());
-        rt.spawn(Box::pin(async move {
-            while let Ok((send, recv)) = conn.accept_bi().await {
-                if tx.send(Ev::Incoming(send, recv)).await.is_err() {
-                    return;
+        // Streams the acceptor opens (its document streams); only until the round ends, so
+        // that a later round on the connection accepts its own.
+        if self.dialer {
+            let (conn, tx) = (self.conn.clone(), self.tx.clone());
+            self.spawn_until_end(async move {
+                while let Ok((send, recv)) = conn.accept_bi().await {
+                    if tx.send(Ev::Incoming(send, recv)).await.is_err() {
+                        return;
+                    }
                 }
-            }
-        }));
+            });
+        }
         loop {
             while let Some(out) = self.round.poll_output() {
                 if let Some(result) = self.carry_out(out).await {
@@ -250,7 +280,7 @@ impl<R: Runtime> Driver<R> {
                 // The dialer closes once it has read everything; wait for that, within IDLE.
                 let (conn, tx, rt) = (self.conn.clone(), self.tx.clone(), self.ctx.rt.clone());
                 let deadline = rt.now() + IDLE;
-                self.ctx.rt.spawn(Box::pin(async move {
+                self.spawn_until_end(async move {
                     futures_lite::future::or(
                         async {
                             conn.closed().await;
@@ -259,7 +289,13 @@ impl<R: Runtime> Driver<R> {
                     )
                     .await;
                     let _ = tx.send(Ev::Closed).await;
-                }));
+                });
+                None
+            }
+            // The dialer's round ended well: it finishes its control stream (the acceptor's
+            // round ends on reading that) and keeps the connection for a later round.
+            RoundOutput::Close(AbortCode::Done) if self.dialer => {
+                let _ = self.control.finish();
                 None
             }
             RoundOutput::Close(code) => {

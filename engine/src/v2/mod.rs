@@ -29,6 +29,12 @@
 //!   neighbours).
 //! * **On demand.** [`Docs::sync_all`] runs one round with a peer for every document open
 //!   for sync.
+//! * **Kept connections.** A round this node dialed that ended well leaves its connection
+//!   open (the dialer finishes its control stream instead of closing, `docs/sync-v2.md`
+//!   §6.6); the next round with that peer, the live engine's or `sync_all`'s, runs on it
+//!   without a handshake ([`pool`], bounded by [`MAX_POOLED`] and [`REUSE_IDLE`]). A served
+//!   connection waits [`ACCEPT_NEXT_IDLE`] for the dialer's next round, holding no round slot
+//!   meanwhile, then is closed.
 //!
 //! # Bounds
 //!
@@ -38,11 +44,15 @@
 //! waits for an author definition; all readers share one channel of [`EVENTS`] messages. A
 //! connection with no progress for [`IDLE`], or a write that does not complete within
 //! [`IDLE`], is closed with `Unavailable`. A node serves at most [`MAX_ACCEPTED`] v2
-//! connections at once and refuses more before asking the live engine, whose accept bounds
+//! rounds at once and refuses more before asking the live engine, whose accept bounds
 //! (`LiveConfig::max_accepted_sessions`, `max_sessions_per_peer`) then apply; each holds one
 //! store command at a time per stream, through the API path's permits.
 
 mod io;
+mod pool;
+
+pub(crate) use pool::Pool;
+pub use pool::{ACCEPT_NEXT_IDLE, MAX_POOLED, REUSE_IDLE};
 
 use std::{
     sync::atomic::{AtomicU64, Ordering},
@@ -76,8 +86,9 @@ pub const ALPN_V2: &[u8] = b"/sheaf-sync/2";
 pub const EVENTS: usize = 64;
 /// How long a connection may make no progress (or a write may block) before it is closed.
 pub const IDLE: Duration = Duration::from_secs(30);
-/// Most sync v2 connections a node serves at once; one more is closed at once with
-/// `Unavailable` (5), and the dialer may try again later.
+/// Most sync v2 rounds a node serves at once; the connection of one more is closed at once
+/// with `Unavailable` (5), and the dialer may try again later. Connections waiting between
+/// rounds hold none of these (at most [`MAX_POOLED`] wait).
 pub const MAX_ACCEPTED: usize = 64;
 
 /// Attempts of a [`Docs::sync_all`] whose round the peer refuses as crossing its own.
@@ -120,6 +131,8 @@ pub(crate) struct Ctx<R: Runtime> {
     pub(crate) store: StoreHandle,
     pub(crate) me: PeerId,
     pub(crate) metrics: std::sync::Arc<crate::metrics::Metrics>,
+    /// Connections kept between rounds, shared by every round this node dials.
+    pub(crate) pool: std::sync::Arc<Pool>,
 }
 
 impl<R: Runtime> Ctx<R> {
@@ -153,24 +166,38 @@ pub(crate) async fn dial_round<R: Runtime>(
     cancel: Option<oneshot::Receiver<()>>,
 ) -> Result<Option<RoundReport>> {
     let offers = ctx.offers(only).await?;
-    let conn = endpoint
-        .connect_with_opts(
-            peer,
-            ALPN_V2,
-            ConnectOptions::new().with_additional_alpns(vec![crate::ALPN.to_vec()]),
-        )
-        .await
-        .map_err(|e| DocsError::SyncV2(e.to_string()))?
-        .await
-        .map_err(|e| DocsError::SyncV2(e.to_string()))?;
-    if conn.alpn() != ALPN_V2 {
-        conn.close(0u32.into(), b"v1 per document");
-        return Ok(None);
-    }
-    ctx.metrics.count_path(&conn);
+    let peer_id = peer.id;
+    let conn = match ctx.pool.take(peer_id) {
+        Some(conn) => {
+            ctx.metrics.sync_v2_reused.inc();
+            conn
+        }
+        None => {
+            let conn = endpoint
+                .connect_with_opts(
+                    peer,
+                    ALPN_V2,
+                    ConnectOptions::new().with_additional_alpns(vec![crate::ALPN.to_vec()]),
+                )
+                .await
+                .map_err(|e| DocsError::SyncV2(e.to_string()))?
+                .await
+                .map_err(|e| DocsError::SyncV2(e.to_string()))?;
+            if conn.alpn() != ALPN_V2 {
+                conn.close(0u32.into(), b"v1 per document");
+                return Ok(None);
+            }
+            ctx.metrics.count_path(&conn);
+            conn
+        }
+    };
+    let pool = ctx.pool.clone();
     let result = io::Driver::dial(ctx, conn.clone(), config, offers, cancel).await;
     if result.is_err() && refused_as_duplicate(&conn) {
         return Err(DocsError::SyncV2Refused);
+    }
+    if result.is_ok() {
+        pool.put(peer_id, conn);
     }
     result.map(Some)
 }
@@ -237,19 +264,54 @@ impl<R: Runtime> Docs<R> {
         Ok(report)
     }
 
-    /// Serves a connection that negotiated [`ALPN_V2`].
+    /// Serves a connection that negotiated [`ALPN_V2`]: its first round, then each further
+    /// round the dialer starts on it, until the dialer closes it or starts none within
+    /// [`ACCEPT_NEXT_IDLE`].
     pub async fn handle_v2_connection(&self, conn: Connection) -> Result<()> {
         if !self.sync_v2_enabled() {
             conn.close(5u32.into(), b"sync v2 is off");
             return Err(DocsError::SyncV2("sync v2 is off".into()));
         }
+        self.ctx().metrics.count_path(&conn);
+        let rt = self.runtime().clone();
+        let mut control = None;
+        loop {
+            self.serve_round(&conn, control.take()).await?;
+            // Between rounds the connection holds no round slot, only one of the (more
+            // numerous) places of connections kept for a next round.
+            let Ok(_kept) = self.inner.v2_kept.clone().try_acquire_owned() else {
+                conn.close(AbortCode::Done.to_u32().into(), b"done");
+                return Ok(());
+            };
+            let deadline = rt.now() + ACCEPT_NEXT_IDLE;
+            let next = futures_lite::future::or(async { conn.accept_bi().await.ok() }, async {
+                rt.sleep_until(deadline).await;
+                None
+            })
+            .await;
+            match next {
+                Some(streams) => control = Some(streams),
+                None => {
+                    conn.close(AbortCode::Done.to_u32().into(), b"done");
+                    return Ok(());
+                }
+            }
+        }
+    }
+
+    /// Serves one round on `conn`: admitted first (this node's bound on rounds at once, then
+    /// the live engine's), on the control stream `control` if it has arrived already.
+    async fn serve_round(
+        &self,
+        conn: &Connection,
+        control: Option<(iroh::endpoint::SendStream, iroh::endpoint::RecvStream)>,
+    ) -> Result<()> {
         // Admission: at most MAX_ACCEPTED rounds at once; more are refused, not queued.
         let Ok(_slot) = self.inner.v2_slots.clone().try_acquire_owned() else {
             conn.close(5u32.into(), b"busy");
             return Err(DocsError::SyncV2("too many sync v2 connections".into()));
         };
         let ctx = self.ctx();
-        ctx.metrics.count_path(&conn);
         let peer = peer_id(conn.remote_id());
         let started = Instant::now();
         // Admission by the live engine: its accept bounds, and the tie-break when both nodes
@@ -271,7 +333,9 @@ impl<R: Runtime> Docs<R> {
             return Err(DocsError::SyncV2(format!("round refused: {code:?}")));
         }
         let result = match ctx.offers(None).await {
-            Ok(offers) => io::Driver::accept(ctx, conn, self.v2_config(), offers).await,
+            Ok(offers) => {
+                io::Driver::accept(ctx, conn.clone(), self.v2_config(), offers, control).await
+            }
             Err(e) => Err(e),
         };
         // The live engine ends each reconciled document as an accepted sync of it.
@@ -290,6 +354,7 @@ impl<R: Runtime> Docs<R> {
             store: self.inner.store.clone(),
             me: self.me(),
             metrics: self.metrics().clone(),
+            pool: self.inner.v2_pool.clone(),
         }
     }
 

@@ -285,6 +285,9 @@ impl Round {
                 Phase::Closing => self.end(Ok(())),
                 _ => {}
             },
+            // The dialer finished its control stream instead of closing: it keeps the
+            // connection for a later round (§6.6).
+            RoundInput::ControlEnded if matches!(self.phase, Phase::Closing) => self.end(Ok(())),
             other => {
                 if !matches!(self.phase, Phase::Running) {
                     return;
