@@ -625,7 +625,7 @@ impl Sim {
                 // A dialer whose round ended well keeps the connection as the engine does
                 // (`docs/sync-v2.md` §6.6): it finishes its control stream instead of closing,
                 // on every other connection, so that both endings are exercised.
-                RoundOutput::Close(AbortCode::Done) if to == 0 && id % 2 == 0 => {
+                RoundOutput::Close(AbortCode::Done) if to == 0 && id.is_multiple_of(2) => {
                     if !conn.ends[to].closed && !conn.broken {
                         self.v2_send(id, to, V2Item::ControlFin);
                         if let Some(c) = self.v2conns.get_mut(&id) {
