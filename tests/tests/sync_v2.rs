@@ -142,6 +142,47 @@ async fn a_later_round_runs_on_the_kept_connection() -> Result<()> {
     Ok(())
 }
 
+/// A kept connection whose peer restarted meanwhile is not used: it is dropped when taken
+/// (or, when the peer's close arrives only during the round, the round runs again on a new
+/// connection), so the restart costs the caller nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_round_whose_kept_connection_died_runs_on_a_new_one() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let key = iroh::SecretKey::generate();
+    let b_opts = || NodeOpts {
+        dir: Some(dir.path().to_path_buf()),
+        secret_key: Some(key.clone()),
+        ..Default::default()
+    };
+    let a = spawn(NodeOpts::default()).await?;
+    let b = spawn(b_opts()).await?;
+    let docs = shared_docs(&a, &b, 2, 3).await?;
+    let report = tokio::time::timeout(TIMEOUT, a.docs.sync_all(b.addr())).await??;
+    ensure!(report.protocol == SyncProtocol::V2, "{report:?}");
+    let mut docs = docs.into_iter();
+    let (da, db) = docs.next().context("a document")?;
+    let id = db.id();
+    drop((db, docs));
+    b.shutdown().await?;
+
+    let b = spawn(b_opts()).await?;
+    let db = b.docs.open(id).await?;
+    db.start_sync(vec![]).await?;
+    db.set_bytes(b.docs.author_default(), "after-restart", "z")
+        .await?;
+    let report = tokio::time::timeout(TIMEOUT, a.docs.sync_all(b.addr()))
+        .await?
+        .context("sync_all after the peer restarted")?;
+    ensure!(report.protocol == SyncProtocol::V2, "{report:?}");
+    let got = da
+        .get_exact(b.docs.author_default(), "after-restart", false)
+        .await?;
+    ensure!(got.is_some(), "the write after the restart did not arrive");
+    a.shutdown().await?;
+    b.shutdown().await?;
+    Ok(())
+}
+
 /// The live engine's own syncs go over v2: `b` joins ten of `a`'s documents with `a` as its
 /// peer, and every document arrives through v2 rounds.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -167,30 +167,54 @@ pub(crate) async fn dial_round<R: Runtime>(
 ) -> Result<Option<RoundReport>> {
     let offers = ctx.offers(only).await?;
     let peer_id = peer.id;
-    let conn = match ctx.pool.take(peer_id) {
-        Some(conn) => {
-            ctx.metrics.sync_v2_reused.inc();
-            conn
+    // A kept connection the peer closed a moment ago (its wait for a next round ended, or it
+    // restarted) fails the round before anything was exchanged: the round then runs once
+    // more on a new connection.
+    if let Some(conn) = ctx.pool.take(peer_id) {
+        ctx.metrics.sync_v2_reused.inc();
+        let (pool, cancelled) = (ctx.pool.clone(), cancel.is_some());
+        let result =
+            io::Driver::dial(ctx.clone(), conn.clone(), config, offers.clone(), cancel).await;
+        if result.is_err() && refused_as_duplicate(&conn) {
+            return Err(DocsError::SyncV2Refused);
         }
-        None => {
-            let conn = endpoint
-                .connect_with_opts(
-                    peer,
-                    ALPN_V2,
-                    ConnectOptions::new().with_additional_alpns(vec![crate::ALPN.to_vec()]),
-                )
-                .await
-                .map_err(|e| DocsError::SyncV2(e.to_string()))?
-                .await
-                .map_err(|e| DocsError::SyncV2(e.to_string()))?;
-            if conn.alpn() != ALPN_V2 {
-                conn.close(0u32.into(), b"v1 per document");
-                return Ok(None);
-            }
-            ctx.metrics.count_path(&conn);
-            conn
+        if result.is_ok() {
+            pool.put(peer_id, conn);
+            return result.map(Some);
         }
-    };
+        if cancelled || !closed_by_peer(&conn) {
+            return result.map(Some);
+        }
+        return dial_new(ctx, endpoint, peer, config, offers, None).await;
+    }
+    dial_new(ctx, endpoint, peer, config, offers, cancel).await
+}
+
+/// Runs a round on a new connection to `peer`; `None`: the peer answered v1.
+async fn dial_new<R: Runtime>(
+    ctx: Ctx<R>,
+    endpoint: &iroh::Endpoint,
+    peer: iroh::EndpointAddr,
+    config: ConnConfig,
+    offers: Vec<Offer>,
+    cancel: Option<oneshot::Receiver<()>>,
+) -> Result<Option<RoundReport>> {
+    let peer_id = peer.id;
+    let conn = endpoint
+        .connect_with_opts(
+            peer,
+            ALPN_V2,
+            ConnectOptions::new().with_additional_alpns(vec![crate::ALPN.to_vec()]),
+        )
+        .await
+        .map_err(|e| DocsError::SyncV2(e.to_string()))?
+        .await
+        .map_err(|e| DocsError::SyncV2(e.to_string()))?;
+    if conn.alpn() != ALPN_V2 {
+        conn.close(0u32.into(), b"v1 per document");
+        return Ok(None);
+    }
+    ctx.metrics.count_path(&conn);
     let pool = ctx.pool.clone();
     let result = io::Driver::dial(ctx, conn.clone(), config, offers, cancel).await;
     if result.is_err() && refused_as_duplicate(&conn) {
@@ -200,6 +224,15 @@ pub(crate) async fn dial_round<R: Runtime>(
         pool.put(peer_id, conn);
     }
     result.map(Some)
+}
+
+/// Whether `conn` ended other than by this node's own close (the peer closed it, restarted,
+/// or it timed out).
+fn closed_by_peer(conn: &Connection) -> bool {
+    !matches!(
+        conn.close_reason(),
+        None | Some(iroh::endpoint::ConnectionError::LocallyClosed)
+    )
 }
 
 /// Whether the peer closed `conn` with `Duplicate` (the tie-break of crossing rounds).
