@@ -130,12 +130,13 @@ async fn a_later_round_runs_on_the_kept_connection() -> Result<()> {
         ensure!(report.protocol == SyncProtocol::V2, "{report:?}");
         assert_equal(&docs).await?;
     }
-    // Every later round (sync_all's, or one of the live engine's between them) found the
-    // connection kept: at least the three sync_all rounds after the first.
+    // Later rounds run on the kept connection. Not necessarily every `sync_all`: the first
+    // round made the nodes gossip neighbours, and a round of the live engine may hold the
+    // kept connection when `sync_all` starts (which then dials a new one).
     let now = a.docs.metrics().sync_v2_reused.get();
     ensure!(
-        now >= reused + 3,
-        "rounds on a kept connection: {reused} -> {now}"
+        now > reused,
+        "no round ran on a kept connection: {reused} -> {now}"
     );
     a.shutdown().await?;
     b.shutdown().await?;
