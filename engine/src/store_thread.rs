@@ -222,7 +222,8 @@ impl StoreHandle {
     }
 }
 
-/// Reports the store thread's end to `Live` unless a shutdown asked for it: `Live` then
+/// Reports the store thread's end to `Live` unless a shutdown asked for it (a panic is reported
+/// in any case): `Live` then
 /// answers every command the thread had not ([`Input::StoreStopped`]), and later commands are
 /// answered at once by the live task. Runs when the thread returns or unwinds from a panic.
 struct Exit {
@@ -233,7 +234,9 @@ struct Exit {
 
 impl Drop for Exit {
     fn drop(&mut self) {
-        if self.stopping.load(std::sync::atomic::Ordering::Relaxed) {
+        // A panic is a failure even when a shutdown was asked for meanwhile: the thread may
+        // still be unwinding from a crash when the node starts shutting down.
+        if self.stopping.load(std::sync::atomic::Ordering::Relaxed) && !std::thread::panicking() {
             return;
         }
         tracing::error!("the store thread stopped; documents answer with errors from now on");

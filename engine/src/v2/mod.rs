@@ -167,39 +167,31 @@ pub(crate) async fn dial_round<R: Runtime>(
 ) -> Result<Option<RoundReport>> {
     let offers = ctx.offers(only).await?;
     let peer_id = peer.id;
-    // A kept connection the peer closed a moment ago (its wait for a next round ended, or it
-    // restarted) fails the round before anything was exchanged: the round then runs once
-    // more on a new connection.
     if let Some(conn) = ctx.pool.take(peer_id) {
         ctx.metrics.sync_v2_reused.inc();
-        let (pool, cancelled) = (ctx.pool.clone(), cancel.is_some());
-        let result =
-            io::Driver::dial(ctx.clone(), conn.clone(), config, offers.clone(), cancel).await;
-        if result.is_err() && refused_as_duplicate(&conn) {
-            return Err(DocsError::SyncV2Refused);
-        }
-        if result.is_ok() {
-            pool.put(peer_id, conn);
+        // A kept connection the peer closed a moment ago (its wait for a next round ended,
+        // or it restarted) fails the round: `sync_all`'s round (no `cancel`) then runs once
+        // more on a new connection; the live engine retries its failed rounds itself.
+        let retry = cancel.is_none();
+        let result = run_on(&ctx, conn.clone(), config, offers.clone(), cancel).await;
+        let refused = matches!(result, Err(DocsError::SyncV2Refused));
+        if result.is_ok() || refused || !retry || !closed_elsewhere(&conn) {
             return result.map(Some);
         }
-        if cancelled || !closed_by_peer(&conn) {
-            return result.map(Some);
-        }
-        return dial_new(ctx, endpoint, peer, config, offers, None).await;
+        return dial_new(&ctx, endpoint, peer, config, offers, None).await;
     }
-    dial_new(ctx, endpoint, peer, config, offers, cancel).await
+    dial_new(&ctx, endpoint, peer, config, offers, cancel).await
 }
 
 /// Runs a round on a new connection to `peer`; `None`: the peer answered v1.
 async fn dial_new<R: Runtime>(
-    ctx: Ctx<R>,
+    ctx: &Ctx<R>,
     endpoint: &iroh::Endpoint,
     peer: iroh::EndpointAddr,
     config: ConnConfig,
     offers: Vec<Offer>,
     cancel: Option<oneshot::Receiver<()>>,
 ) -> Result<Option<RoundReport>> {
-    let peer_id = peer.id;
     let conn = endpoint
         .connect_with_opts(
             peer,
@@ -215,20 +207,30 @@ async fn dial_new<R: Runtime>(
         return Ok(None);
     }
     ctx.metrics.count_path(&conn);
-    let pool = ctx.pool.clone();
-    let result = io::Driver::dial(ctx, conn.clone(), config, offers, cancel).await;
+    run_on(ctx, conn, config, offers, cancel).await.map(Some)
+}
+
+/// Runs a round on `conn` and keeps the connection if the round ended well.
+async fn run_on<R: Runtime>(
+    ctx: &Ctx<R>,
+    conn: Connection,
+    config: ConnConfig,
+    offers: Vec<Offer>,
+    cancel: Option<oneshot::Receiver<()>>,
+) -> Result<RoundReport> {
+    let result = io::Driver::dial(ctx.clone(), conn.clone(), config, offers, cancel).await;
     if result.is_err() && refused_as_duplicate(&conn) {
         return Err(DocsError::SyncV2Refused);
     }
     if result.is_ok() {
-        pool.put(peer_id, conn);
+        ctx.pool.put(conn.remote_id(), conn);
     }
-    result.map(Some)
+    result
 }
 
 /// Whether `conn` ended other than by this node's own close (the peer closed it, restarted,
 /// or it timed out).
-fn closed_by_peer(conn: &Connection) -> bool {
+fn closed_elsewhere(conn: &Connection) -> bool {
     !matches!(
         conn.close_reason(),
         None | Some(iroh::endpoint::ConnectionError::LocallyClosed)

@@ -3,14 +3,12 @@
 //! fingerprint and select operations on top, each O(log n) once the chunks it touches are
 //! expanded.
 
-use std::ops::Bound;
-
 use bytes::Bytes;
 
 use super::{
     chunks::{Chunks, CHUNK_MAX},
     memory::entry_bytes,
-    spans::{build, scan, RankSpans},
+    spans::{build, scan, suffix_bounds, RankSpans},
     Indexed,
 };
 use crate::{
@@ -108,12 +106,7 @@ impl<B: Backend> Indexed<B> {
             }
             c.bounds(i)
         };
-        let lower = if lo.is_empty() {
-            Bound::Unbounded
-        } else {
-            Bound::Included(lo.to_vec())
-        };
-        let upper = hi.map_or(Bound::Unbounded, |h| Bound::Excluded(h.to_vec()));
+        let (lower, upper) = suffix_bounds(&lo, hi.as_deref());
         let mut items = Vec::new();
         let mut bytes = 0;
         scan(&mut self.backend, ns, lower, upper, |key, fp| {

@@ -46,6 +46,20 @@ pub(super) fn scan<B: Backend + ?Sized>(
     })
 }
 
+/// The backend bounds of the suffixes in `[from, to)`: an empty `from` is the first suffix,
+/// `None` for `to` the end.
+pub(super) fn suffix_bounds(from: &[u8], to: Option<&[u8]>) -> (Bound<Vec<u8>>, Bound<Vec<u8>>) {
+    let lower = if from.is_empty() {
+        Bound::Unbounded
+    } else {
+        Bound::Included(from.to_vec())
+    };
+    (
+        lower,
+        to.map_or(Bound::Unbounded, |t| Bound::Excluded(t.to_vec())),
+    )
+}
+
 /// Feeds every entry of `ns` between `lower` and `upper` to `f`, in ascending order, reading
 /// pages of [`BUILD_PAGE`] entries. A backend that scans out of order, outside the namespace
 /// or outside the bounds is reported as corrupt.

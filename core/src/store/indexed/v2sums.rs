@@ -22,9 +22,12 @@
 //!
 //! [`CHUNK_MAX`]: super::chunks::CHUNK_MAX
 
-use std::{collections::BTreeSet, ops::Bound};
+use std::collections::BTreeSet;
 
-use super::{spans::scan_entries, Indexed};
+use super::{
+    spans::{scan_entries, suffix_bounds},
+    Indexed,
+};
 use crate::{
     entry::SignedEntry,
     keys::NamespaceId,
@@ -52,20 +55,18 @@ impl<B: Backend> Indexed<B> {
                 return Ok(Fingerprint::default());
             }
         }
-        let (first, last) = {
+        let (first, last, keep) = {
             let c = self.loaded(ns)?;
             let last = match upper {
                 Some(u) => c.locate(u),
                 None => c.count().saturating_sub(1),
             };
-            (c.locate(lower.unwrap_or(&[])), last)
+            let keep = c.len() as u64 <= V2_ITEMS_MAX;
+            (c.locate(lower.unwrap_or(&[])), last, keep)
         };
         let mut fp = Fingerprint::default();
         for i in first..=last {
-            let (start, end) = match self.trees.get(&ns) {
-                Some(l) if i < l.chunks.count() => l.chunks.bounds(i),
-                _ => return Err(StoreError::Backend("index not loaded".into())),
-            };
+            let (start, end) = self.chunk_bounds(ns, i)?;
             // The part of chunk `i` inside the range.
             let from = match lower {
                 Some(l) if l > start.as_ref() => l.to_vec(),
@@ -86,8 +87,7 @@ impl<B: Backend> Indexed<B> {
                     continue;
                 }
             }
-            let keep = whole && self.loaded(ns)?.len() as u64 <= V2_ITEMS_MAX;
-            let (sum, items) = self.v2_read(ns, from, to, keep)?;
+            let (sum, items) = self.v2_read(ns, &from, to.as_deref(), whole && keep)?;
             if whole {
                 self.with_chunks(ns, |c| c.set_v2(i, sum, items));
             }
@@ -113,7 +113,7 @@ impl<B: Backend> Indexed<B> {
                 continue;
             }
             let (start, end) = self.chunk_bounds(ns, i)?;
-            let (sum, items) = self.v2_read(ns, start.to_vec(), end.map(|e| e.to_vec()), true)?;
+            let (sum, items) = self.v2_read(ns, &start, end.as_deref(), true)?;
             let items = items.unwrap_or_default();
             out.extend_from_slice(&items);
             self.with_chunks(ns, |c| c.set_v2(i, sum, keep.then_some(items)));
@@ -142,12 +142,7 @@ impl<B: Backend> Indexed<B> {
                 }
             }
             let (start, end) = self.chunk_bounds(ns, i)?;
-            let lower = if start.is_empty() {
-                Bound::Unbounded
-            } else {
-                Bound::Included(start.to_vec())
-            };
-            let upper = end.map_or(Bound::Unbounded, |e| Bound::Excluded(e.to_vec()));
+            let (lower, upper) = suffix_bounds(&start, end.as_deref());
             scan_entries(&mut self.backend, ns, lower, upper, |e| {
                 if wanted.contains(&ItemHash::of_entry(e.entry()).0) {
                     out.push(e.clone());
@@ -160,10 +155,12 @@ impl<B: Backend> Indexed<B> {
         Ok(out)
     }
 
+    /// The item hashes kept for chunk `i` of `ns`, if any.
     fn cached_items(&self, ns: NamespaceId, i: usize) -> Option<&[Item]> {
         self.trees.get(&ns).and_then(|l| l.chunks.v2_items(i))
     }
 
+    /// Start (inclusive) and end (exclusive; `None`: unbounded) of chunk `i` of `ns`.
     fn chunk_bounds(
         &self,
         ns: NamespaceId,
@@ -180,16 +177,11 @@ impl<B: Backend> Indexed<B> {
     fn v2_read(
         &mut self,
         ns: NamespaceId,
-        from: Vec<u8>,
-        to: Option<Vec<u8>>,
+        from: &[u8],
+        to: Option<&[u8]>,
         keep: bool,
     ) -> Result<(Fingerprint, Option<Vec<Item>>), StoreError> {
-        let lower = if from.is_empty() {
-            Bound::Unbounded
-        } else {
-            Bound::Included(from)
-        };
-        let upper = to.map_or(Bound::Unbounded, Bound::Excluded);
+        let (lower, upper) = suffix_bounds(from, to);
         let mut fp = Fingerprint::default();
         let mut items = keep.then(Vec::new);
         scan_entries(&mut self.backend, ns, lower, upper, |e| {

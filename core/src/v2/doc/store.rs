@@ -24,10 +24,7 @@ use crate::{
     ranger::{ContentStatus, ContentStatusSource, Range, Received},
     store::{holds_same_or_newer, put_prefix_aware, Backend, Indexed, PutOutcome, StoreError},
     time::Now,
-    v2::{
-        fingerprint::{Fingerprint, ItemHash},
-        riblt::Item,
-    },
+    v2::{fingerprint::Fingerprint, riblt::Item},
 };
 
 /// Entries read from the store at once while scanning a range.
@@ -100,31 +97,14 @@ pub trait DocStore {
     /// version is [`Received::NotInserted`] without validation, as in v1.
     fn insert(&mut self, entry: SignedEntry, status: ContentStatus)
         -> Result<Received, StoreError>;
-    /// The item hash of every entry, in any order (a rateless IBLT's set). The default
-    /// reads every entry; a store that caches them answers from memory.
-    fn item_hashes(&mut self) -> Result<Vec<Item>, StoreError> {
-        let mut out = Vec::new();
-        scan(self, &KeyRange::all(), |e| {
-            out.push(ItemHash::of_entry(e.entry()).0);
-            true
-        })?;
-        Ok(out)
-    }
+    /// The item hash of every entry, in any order (a rateless IBLT's set).
+    fn item_hashes(&mut self) -> Result<Vec<Item>, StoreError>;
     /// The entries whose item hashes are in `wanted`, in key order (hashes of no entry held
-    /// are skipped). The default reads every entry.
+    /// are skipped).
     fn entries_with_items(
         &mut self,
         wanted: &BTreeSet<Item>,
-    ) -> Result<Vec<SignedEntry>, StoreError> {
-        let mut out = Vec::new();
-        scan(self, &KeyRange::all(), |e| {
-            if wanted.contains(&ItemHash::of_entry(e.entry()).0) {
-                out.push(e);
-            }
-            out.len() < wanted.len()
-        })?;
-        Ok(out)
-    }
+    ) -> Result<Vec<SignedEntry>, StoreError>;
 }
 
 /// Splits a flat key into author and key.
