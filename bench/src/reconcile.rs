@@ -171,13 +171,19 @@ fn v2_run<B: Backend>(
     b.apply_v2(now(), V2Command::Begin { conn: 1, peer: pa })
         .expect("begin");
     let mut config = DocConfig::default();
-    // `SHEAF_BENCH_V2_SPLIT=FxL`: fanout and leaf size of the v2 session, for choosing them.
-    if let Some((f, l)) = std::env::var("SHEAF_BENCH_V2_SPLIT").ok().and_then(|v| {
-        v.split_once('x')
-            .map(|(f, l)| (f.parse().ok(), l.parse().ok()))
-    }) {
-        config.fanout = f.unwrap_or(config.fanout);
-        config.leaf = l.unwrap_or(config.leaf);
+    // `SHEAF_BENCH_V2_SPLIT=FxL[xE]`: fanout, leaf size and eager leaf size of the v2 session,
+    // for choosing them.
+    if let Ok(v) = std::env::var("SHEAF_BENCH_V2_SPLIT") {
+        let mut it = v.split('x').map(|x| x.parse().ok());
+        if let Some(f) = it.next().flatten() {
+            config.fanout = f as usize;
+        }
+        if let Some(l) = it.next().flatten() {
+            config.leaf = l;
+        }
+        if let Some(e) = it.next().flatten() {
+            config.eager_leaf = e;
+        }
     }
     if let Some(m) = crate::nodes::v2_riblt_max() {
         config.riblt_max_items = m;

@@ -28,7 +28,7 @@ use crate::{
         conn::{Acceptor, ConnConfig, Dialer, Offer},
         dict::Dictionary,
         doc::{DocConfig, DocSession, DocStore, IndexedDoc, KeyRange},
-        fingerprint::Fingerprint,
+        fingerprint::{Fingerprint, RangeDigest},
         frame::encode_frame,
         riblt::{CodedSymbol, Hasher},
     },
@@ -152,10 +152,10 @@ fn message(
                     },
                     mode: match inp.u8() % 3 {
                         0 => PartMode::Skip,
-                        1 => PartMode::Fingerprint(Fingerprint::from_parts(
-                            inp.array32(),
-                            u64::from(inp.u8() % 40),
-                        )),
+                        1 => PartMode::Fingerprint(RangeDigest {
+                            tag: inp.array32()[..16].try_into().expect("16 bytes"),
+                            count: u64::from(inp.u8() % 40),
+                        }),
                         _ => PartMode::Hashes((0..inp.u8() % 4).map(|_| inp.array32()).collect()),
                     },
                 })

@@ -10,7 +10,7 @@ use std::path::PathBuf;
 
 use super::{
     codec::{AbortCode, Bound, CompactEntry, Message, Part, PartMode},
-    fingerprint::{Fingerprint, ItemHash},
+    fingerprint::{Fingerprint, ItemHash, RangeKey},
     frame::{encode_frame, FrameDecoder},
     riblt::{Encoder, Hasher, Mapping},
     tags::ConnectionKey,
@@ -76,6 +76,7 @@ fn frames() -> Vec<(&'static str, &'static str, Message)> {
     let fp_a = Fingerprint::of_item(&ia);
     let doc_item = key.document_item(&ns.id(), &fp_ab);
     let hasher = Hasher::new(key.riblt_key());
+    let range_key = RangeKey::derive(&key.riblt_key());
     let mut phase1 = Encoder::new(&hasher, [doc_item, [0x33; 32], [0x44; 32]]);
     let mut phase2 = Encoder::new(&hasher, [ia.0, ib.0]);
     vec![
@@ -154,7 +155,8 @@ fn frames() -> Vec<(&'static str, &'static str, Message)> {
         ),
         (
             "12-ranges",
-            "Ranges: [below (author 0, \"b\"): Fingerprint of {a}; below End: Hashes [b]]",
+            "Ranges: [below (author 0, \"b\"): Fingerprint of {a} (digest under the range key of \
+             the connection key below); below End: Hashes [b]]",
             Message::Ranges {
                 parts: vec![
                     Part {
@@ -162,7 +164,7 @@ fn frames() -> Vec<(&'static str, &'static str, Message)> {
                             author: 0,
                             key: b"b".to_vec(),
                         },
-                        mode: PartMode::Fingerprint(fp_a),
+                        mode: PartMode::Fingerprint(fp_a.digest(&range_key)),
                     },
                     Part {
                         upper: Bound::End,
@@ -215,6 +217,13 @@ fn primitives() -> Vec<(&'static str, Vec<u8>)> {
             key.document_item(&ns.id(), &fp_ab).to_vec(),
         ),
         ("riblt_key", key.riblt_key().to_vec()),
+        (
+            "range_digest_ab_tag",
+            fp_ab
+                .digest(&RangeKey::derive(&key.riblt_key()))
+                .tag
+                .to_vec(),
+        ),
         ("mapping_seed_1_next8_u64be", indices),
     ]
 }

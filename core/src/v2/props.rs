@@ -4,7 +4,7 @@ use quickcheck::{Arbitrary, Gen, QuickCheck};
 
 use super::{
     codec::{AbortCode, Bound, CompactEntry, Message, Part, PartMode},
-    fingerprint::Fingerprint,
+    fingerprint::{Fingerprint, RangeDigest},
     frame::{encode_frame, FrameDecoder, FrameError},
     riblt::CodedSymbol,
 };
@@ -61,7 +61,10 @@ fn part(g: &mut Gen) -> Part {
     };
     let mode = match u8::arbitrary(g) % 3 {
         0 => PartMode::Skip,
-        1 => PartMode::Fingerprint(fingerprint(g)),
+        1 => PartMode::Fingerprint(RangeDigest {
+            tag: arr(g),
+            count: int(g),
+        }),
         _ => PartMode::Hashes(small_vec(g, 4, arr)),
     };
     Part { upper, mode }

@@ -23,7 +23,7 @@ use crate::{
     keys::{AuthorId, NamespaceId},
     ranger::ContentStatus,
     v2::{
-        fingerprint::Fingerprint,
+        fingerprint::{Fingerprint, RangeDigest, RANGE_TAG_LEN},
         riblt::{CodedSymbol, Item},
         tags::{NamespaceTag, NAMESPACE_TAG_LEN},
     },
@@ -367,14 +367,14 @@ impl Bound {
 /// What a range part says about the range from the previous part's bound (or the start of
 /// the document) to its own.
 ///
-/// Bytes: `0x00` Skip; `0x01 ‖ sum(32) ‖ count varint` Fingerprint; `0x02 ‖ n varint ‖ n ×
-/// item hash(32)` Hashes.
+/// Bytes: `0x00` Skip; `0x01 ‖ tag(16) ‖ count varint` Fingerprint (a [`RangeDigest`]);
+/// `0x02 ‖ n varint ‖ n × item hash(32)` Hashes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PartMode {
     /// Nothing to reconcile here (the range is settled, or the sender defers it).
     Skip,
-    /// The sender's fingerprint of the range.
-    Fingerprint(Fingerprint),
+    /// The sender's fingerprint of the range, as its keyed digest.
+    Fingerprint(RangeDigest),
     /// Every item hash the sender holds in the range, ascending by key.
     Hashes(Vec<Item>),
 }
@@ -394,9 +394,10 @@ impl Part {
         self.upper.encode(out);
         match &self.mode {
             PartMode::Skip => out.push(0),
-            PartMode::Fingerprint(fp) => {
+            PartMode::Fingerprint(d) => {
                 out.push(1);
-                put_fingerprint(out, fp);
+                out.extend_from_slice(&d.tag);
+                put_varint(out, d.count);
             }
             PartMode::Hashes(items) => {
                 out.push(2);
@@ -409,7 +410,10 @@ impl Part {
         let upper = Bound::decode(r)?;
         let mode = match r.u8()? {
             0 => PartMode::Skip,
-            1 => PartMode::Fingerprint(read_fingerprint(r)?),
+            1 => PartMode::Fingerprint(RangeDigest {
+                tag: r.array::<RANGE_TAG_LEN>()?,
+                count: r.varint("fingerprint count")?,
+            }),
             2 => PartMode::Hashes(read_items(r)?),
             tag => {
                 return Err(V2DecodeError::UnknownTag {

@@ -57,7 +57,7 @@ use crate::{
     v2::{
         codec::{AbortCode, CompactEntry, Message},
         dict::{Dictionary, DictionaryError},
-        fingerprint::{Fingerprint, ItemHash},
+        fingerprint::{Fingerprint, ItemHash, RangeKey},
         frame::MAX_SYMBOLS_PER_FRAME,
         riblt::{Decoder, Encoder, Hasher, Item, Limits, RibltError},
         tags::NamespaceTag,
@@ -89,10 +89,17 @@ pub struct DocConfig {
     pub riblt: Limits,
     /// Sub-ranges a mismatched range is split into.
     pub fanout: usize,
-    /// Ranges of at most this many entries are listed as item hashes. 16 rather than 32:
-    /// `sheaf-bench reconcile`, 100,000 entries, 100 / 1,000 spread differences: 189 kB /
-    /// 1.3 MB against 1,064 kB / 3.4 MB, the same 3 round trips (`SHEAF_BENCH_V2_SPLIT`).
+    /// A differing range of at most this many entries (on the side that answers) is listed
+    /// as item hashes instead of split. 16 rather than 32: `sheaf-bench reconcile`, 100,000
+    /// entries, 100 / 1,000 spread differences: 189 kB / 1.3 MB against 1,064 kB / 3.4 MB, the
+    /// same 3 round trips (`SHEAF_BENCH_V2_SPLIT`). Sub-ranges of a split up to this size are
+    /// listed at once when at least half the ranges of the turn differ.
     pub leaf: u64,
+    /// Sub-ranges of a split of at most this many entries are always listed at once (without a
+    /// fingerprint first). When differences are sparse, listing larger ones mostly sends lists
+    /// of sub-ranges that turn out equal: 1,000,000 entries and 100 differences sent 890 kB
+    /// with every sub-range of up to 16 listed, ~150 kB with 2, in one round trip more.
+    pub eager_leaf: u64,
     /// Most range turns received.
     pub max_turns: u32,
     /// Most parts in one received turn.
@@ -111,6 +118,7 @@ impl Default for DocConfig {
             riblt: Limits::default(),
             fanout: 16,
             leaf: 16,
+            eager_leaf: 2,
             max_turns: 256,
             max_parts: 1 << 16,
             max_wants: 1 << 16,
@@ -229,6 +237,7 @@ pub struct DocSession {
     role: Role,
     config: DocConfig,
     hasher: Hasher,
+    range_key: RangeKey,
     state: State,
     sent_done: bool,
     peer_done: bool,
@@ -290,6 +299,7 @@ impl DocSession {
         Self {
             role,
             config,
+            range_key: RangeKey::derive(&hasher.key()),
             hasher,
             state: State::AwaitOpen,
             sent_done: false,
@@ -335,6 +345,7 @@ impl DocSession {
     ) -> Ctx<'a, S> {
         Ctx {
             config: &self.config,
+            range_key: &self.range_key,
             stats: &mut self.stats,
             store,
             dict,
@@ -606,6 +617,7 @@ impl DocSession {
 /// What a session step works with.
 struct Ctx<'a, S: ?Sized> {
     config: &'a DocConfig,
+    range_key: &'a RangeKey,
     stats: &'a mut DocStats,
     store: &'a mut S,
     dict: &'a mut Dictionary,

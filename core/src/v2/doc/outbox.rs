@@ -6,6 +6,7 @@
 
 use crate::v2::{
     codec::{Bound, CompactEntry, Message, Part, PartMode},
+    fingerprint::RANGE_TAG_LEN,
     frame::{MAX_ITEMS_PER_FRAME, MAX_PAYLOAD_LEN, MAX_SYMBOLS_PER_FRAME},
     riblt::{CodedSymbol, Item},
 };
@@ -40,7 +41,7 @@ fn part_len(p: &Part) -> usize {
     };
     let mode = match &p.mode {
         PartMode::Skip => 1,
-        PartMode::Fingerprint(fp) => 1 + 32 + varint_len(fp.count()),
+        PartMode::Fingerprint(d) => 1 + RANGE_TAG_LEN + varint_len(d.count),
         PartMode::Hashes(items) => 1 + varint_len(items.len() as u64) + 32 * items.len(),
     };
     bound + mode

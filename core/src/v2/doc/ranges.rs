@@ -20,7 +20,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use super::{store, Ctx, DocError, DocStore, KeyRange};
 use crate::v2::{
     codec::{Bound, Part, PartMode},
-    fingerprint::{Fingerprint, ItemHash},
+    fingerprint::{Fingerprint, ItemHash, RangeDigest},
     riblt::Item,
 };
 
@@ -70,10 +70,8 @@ impl Turns {
         ctx: &mut Ctx<'_, S>,
         theirs: Option<Fingerprint>,
     ) -> Result<Turn, DocError> {
-        self.answer(
-            ctx,
-            vec![(KeyRange::all(), theirs.map(PartMode::Fingerprint))],
-        )
+        let theirs = theirs.map(|fp| PartMode::Fingerprint(fp.digest(ctx.range_key)));
+        self.answer(ctx, vec![(KeyRange::all(), theirs)])
     }
 
     /// Answers the peer's wants from the items this side listed.
@@ -164,30 +162,66 @@ impl Turns {
         // back whole with this side's fingerprint and the peer splits it.
         // One more is kept for the cut of a range whose entries outgrow the turn's entry budget.
         let mut room = ctx.config.max_parts.saturating_sub(parts.len() + 1);
-        for (range, mode) in parts {
-            match mode {
-                Some(PartMode::Skip) => reply.push((range.upper, PartMode::Skip)),
-                Some(PartMode::Fingerprint(theirs)) => differing(
-                    ctx,
-                    range,
-                    Some(theirs),
-                    &mut reply,
-                    &mut revealed,
-                    &mut budget,
-                    &mut room,
-                )?,
-                None => differing(
-                    ctx,
-                    range,
-                    None,
-                    &mut reply,
-                    &mut revealed,
-                    &mut budget,
-                    &mut room,
-                )?,
-                Some(PartMode::Hashes(items)) => {
+        // This side's fingerprint of every compared range first: how many of them differ
+        // decides whether sub-ranges are listed at once (see `Split`).
+        let mut compared = 0usize;
+        let mut parts: Vec<(KeyRange, Option<PartMode>, Option<Fingerprint>)> = parts
+            .into_iter()
+            .map(|(range, mode)| {
+                let own = match &mode {
+                    Some(PartMode::Fingerprint(_)) | None => {
+                        compared += 1;
+                        Some(ctx.store.fingerprint(&range)).transpose()
+                    }
+                    _ => Ok(None),
+                }?;
+                Ok((range, mode, own))
+            })
+            .collect::<Result<_, DocError>>()?;
+        let mut differ = 0usize;
+        for (_, mode, own) in &mut parts {
+            if let (Some(PartMode::Fingerprint(theirs)), Some(fp)) = (&*mode, &*own) {
+                if *theirs == fp.digest(ctx.range_key) {
+                    *mode = Some(PartMode::Skip);
+                    *own = None;
+                    continue;
+                }
+            }
+            differ += usize::from(own.is_some());
+        }
+        let split = Split {
+            list_up_to: if 2 * differ >= compared {
+                ctx.config.leaf
+            } else {
+                ctx.config.eager_leaf.min(ctx.config.leaf)
+            },
+        };
+        for (range, mode, own) in parts {
+            match (mode, own) {
+                (Some(PartMode::Hashes(items)), _) => {
                     listed(ctx, range, items, &mut reply, &mut wants, &mut budget)?
                 }
+                (Some(PartMode::Fingerprint(theirs)), Some(own)) => differing(
+                    ctx,
+                    range,
+                    own,
+                    Some(theirs),
+                    split,
+                    (&mut reply, &mut revealed),
+                    &mut budget,
+                    &mut room,
+                )?,
+                (None, Some(own)) => differing(
+                    ctx,
+                    range,
+                    own,
+                    None,
+                    split,
+                    (&mut reply, &mut revealed),
+                    &mut budget,
+                    &mut room,
+                )?,
+                _ => reply.push((range.upper, PartMode::Skip)),
             }
         }
         if wants.len() > ctx.config.max_wants {
@@ -217,23 +251,35 @@ impl Turns {
     }
 }
 
-/// A range whose fingerprints differ (or whose peer fingerprint is unknown).
+/// How a turn lists the sub-ranges of its splits.
+#[derive(Debug, Clone, Copy)]
+struct Split {
+    /// Sub-ranges of at most this many entries are listed at once instead of fingerprinted.
+    ///
+    /// Listing saves the round trip a differing sub-range's fingerprint costs, and wastes the
+    /// lists of the sub-ranges that turn out equal. So it is `leaf` when at least half the
+    /// ranges this turn compared differ (differences are dense: most sub-ranges will differ
+    /// too), else [`DocConfig::eager_leaf`]. W8's shape (1,000,000 entries, 100 spread
+    /// differences) splits ranges of ~244 entries of which 1 in 13 differs into sub-ranges
+    /// of ~15: listing all of them sent 890 kB, fingerprinting them and listing the ~100
+    /// that differ ~150 kB, one round trip more.
+    list_up_to: u64,
+}
+
+/// A range whose fingerprints differ (`own`: this side's; `theirs`: the peer's digest, `None`
+/// when only known to differ).
 #[allow(clippy::too_many_arguments)]
 fn differing<S: DocStore + ?Sized>(
     ctx: &mut Ctx<'_, S>,
     range: KeyRange,
-    theirs: Option<Fingerprint>,
-    reply: &mut Vec<ReplyPart>,
-    revealed: &mut BTreeMap<Item, Vec<u8>>,
+    own: Fingerprint,
+    theirs: Option<RangeDigest>,
+    split: Split,
+    (reply, revealed): (&mut Vec<ReplyPart>, &mut BTreeMap<Item, Vec<u8>>),
     budget: &mut usize,
     room: &mut usize,
 ) -> Result<(), DocError> {
-    let own = ctx.store.fingerprint(&range)?;
-    if theirs == Some(own) {
-        reply.push((range.upper, PartMode::Skip));
-        return Ok(());
-    }
-    if theirs.is_some_and(|t| t.count() == 0) {
+    if theirs.is_some_and(|t| t.count == 0) {
         return send_range(ctx, range, &BTreeSet::new(), reply, budget).map(|_| ());
     }
     let n = own.count();
@@ -244,7 +290,10 @@ fn differing<S: DocStore + ?Sized>(
         Vec::new()
     } else if *room < fanout as usize - 1 {
         // No room to split in this turn: the peer compares and splits it in its own.
-        reply.push((range.upper, PartMode::Fingerprint(own)));
+        reply.push((
+            range.upper,
+            PartMode::Fingerprint(own.digest(ctx.range_key)),
+        ));
         return Ok(());
     } else {
         let mut r: Vec<u64> = (1..fanout).map(|i| n * i / fanout).collect();
@@ -272,12 +321,12 @@ fn differing<S: DocStore + ?Sized>(
             lower: lower.clone(),
             upper: upper.clone(),
         };
-        let fp = if n <= leaf {
-            own
+        let (fp, list_up_to) = if n <= leaf {
+            (own, leaf)
         } else {
-            ctx.store.fingerprint(&sub)?
+            (ctx.store.fingerprint(&sub)?, split.list_up_to.max(1))
         };
-        if fp.count() <= leaf {
+        if fp.count() <= list_up_to {
             let mut list = Vec::new();
             store::scan(ctx.store, &sub, |e| {
                 let item = ItemHash::of_entry(e.entry()).0;
@@ -287,7 +336,10 @@ fn differing<S: DocStore + ?Sized>(
             })?;
             reply.push((upper.clone(), PartMode::Hashes(list)));
         } else {
-            reply.push((upper.clone(), PartMode::Fingerprint(fp)));
+            reply.push((
+                upper.clone(),
+                PartMode::Fingerprint(fp.digest(ctx.range_key)),
+            ));
         }
         lower = upper;
     }
@@ -352,7 +404,10 @@ fn send_range<S: DocStore + ?Sized>(
             if range.lower.as_ref() != Some(&k) {
                 reply.push((Some(k), PartMode::Skip));
             }
-            reply.push((range.upper, PartMode::Fingerprint(rest)));
+            reply.push((
+                range.upper,
+                PartMode::Fingerprint(rest.digest(ctx.range_key)),
+            ));
         }
     }
     Ok(found)

@@ -260,6 +260,57 @@ fn an_empty_side_gets_everything_and_a_large_opener_starts_with_ranges() {
     assert_eq!(run.responder.entries_sent, 500);
 }
 
+/// `shared` with `d` new entries spread over its keys, alternately on `a` and on `b`.
+fn spread(shared: &[SignedEntry], d: usize) -> (Vec<SignedEntry>, Vec<SignedEntry>) {
+    let (mut a, mut b) = (shared.to_vec(), shared.to_vec());
+    for i in 0..d {
+        let at = i * shared.len() / d + 7;
+        let e = entry(
+            1 + (at % 4) as u8,
+            format!("k{at:06}z").as_bytes(),
+            500_000,
+            Some(b"n"),
+        );
+        if i % 2 == 0 {
+            a.push(e)
+        } else {
+            b.push(e)
+        }
+    }
+    (a, b)
+}
+
+/// Sparse differences: sub-ranges are fingerprinted, and only the differing ones listed; dense
+/// differences: sub-ranges are listed at once. Both against listing every small sub-range.
+#[test]
+fn sub_ranges_are_listed_at_once_only_where_differences_are_dense() {
+    let shared = many(20_000, 4, b"v");
+    let ranges = DocConfig {
+        riblt_max_items: 0,
+        ..DocConfig::default()
+    };
+    let always = DocConfig {
+        eager_leaf: ranges.leaf,
+        ..ranges
+    };
+    // 20,000 → 1,250 → 78 → ~5 entries per range: 4 differences touch 4 of 16, then 4 of 64 ranges.
+    let (a, b) = spread(&shared, 4);
+    let (sparse, eager) = (reconcile(&a, &b, ranges), reconcile(&a, &b, always));
+    assert!(
+        sparse.bytes * 2 < eager.bytes,
+        "{sparse:?} against {eager:?}"
+    );
+    assert!(
+        sparse.flights <= eager.flights + 2,
+        "{sparse:?} against {eager:?}"
+    );
+    // 2,000 differences: nearly every range of 78 differs, so its sub-ranges are listed.
+    let (a, b) = spread(&shared, 2_000);
+    let (dense, eager) = (reconcile(&a, &b, ranges), reconcile(&a, &b, always));
+    assert_eq!(dense.flights, eager.flights, "{dense:?} against {eager:?}");
+    assert_eq!(dense.bytes, eager.bytes, "{dense:?} against {eager:?}");
+}
+
 #[test]
 fn the_entry_budget_spreads_a_transfer_over_turns() {
     let a = many(700, 2, b"v");
@@ -419,6 +470,7 @@ impl Arbitrary for Docs {
             riblt_max_items: u64::arbitrary(g) % 100,
             fanout: 2 + usize::arbitrary(g) % 15,
             leaf: u64::arbitrary(g) % 8,
+            eager_leaf: u64::arbitrary(g) % 8,
             max_entries_per_turn: 1 + usize::arbitrary(g) % 20,
             max_turns: 1000,
             // Small enough that replies must defer splits (and at least two splits' worth).
