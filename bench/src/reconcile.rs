@@ -409,7 +409,8 @@ fn run_with(n: usize, diff: usize, reps: usize, with_iroh: bool, variants: bool)
             let mut b = sheaf_side(RedbBackend::memory().expect("redb"), &data, &data.b, sync);
             let s = v2_run(&mut a, &mut b, &data);
             let ns = data.secret.id();
-            let want = n + diff / 2;
+            // The union: `n` on a, of which `n - diff / 2` also on b, plus b's own.
+            let want = n - diff / 2 + diff;
             assert_eq!(
                 a.indexed_mut().namespace_len(ns).expect("len"),
                 want,
