@@ -88,13 +88,33 @@ async fn gated_endpoint_on(gate: &sheaf_tokio::GossipGate, family: Family) -> Re
     Ok(builder(family)?.hooks(gate.hooks()).bind().await?)
 }
 
+/// `sheaf::transport_config`, or with `SHEAF_BENCH_IW=BYTES` the same with QUIC's initial
+/// congestion window at `BYTES` (Cubic; the default is 12,000 bytes, RFC 9002's ten datagrams),
+/// for both implementations: to measure how much of a sync over a slow link is slow start.
+fn transport_config() -> iroh::endpoint::QuicTransportConfig {
+    let Some(iw) = std::env::var("SHEAF_BENCH_IW")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    else {
+        return sheaf_tokio::transport_config();
+    };
+    let mut cubic = noq_proto::congestion::CubicConfig::default();
+    cubic.initial_window(iw);
+    iroh::endpoint::QuicTransportConfig::builder()
+        .max_concurrent_uni_streams(iroh::endpoint::VarInt::from_u32(
+            sheaf_tokio::MAX_LIVE_DOCUMENTS_PER_PEER,
+        ))
+        .congestion_controller_factory(std::sync::Arc::new(cubic))
+        .build()
+}
+
 fn builder(family: Family) -> Result<iroh::endpoint::Builder> {
     let bind = match family {
         Family::V4 => "127.0.0.1:0",
         Family::V6 => "[::1]:0",
     };
     Ok(Endpoint::builder(presets::Minimal)
-        .transport_config(sheaf_tokio::transport_config())
+        .transport_config(transport_config())
         .clear_ip_transports()
         .bind_addr(bind)?)
 }
