@@ -61,7 +61,7 @@ pub mod tap;
 mod tests;
 
 pub use backend::{Backend, NamespaceSummary};
-pub use indexed::{IndexStats, Indexed, BUILD_PAGE, V2_ITEMS_MAX};
+pub use indexed::{IndexStats, Indexed, SuffixRange, BUILD_PAGE, V2_ITEMS_MAX};
 pub use mem::MemBackend;
 pub use policy::{DownloadPolicy, FilterKind};
 pub use query::{Query, QueryCursor, QueryPage, SortBy, SortDirection};

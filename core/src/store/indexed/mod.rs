@@ -74,7 +74,10 @@ use self::{
     lookup::fingerprint_in,
     memory::SUMMARY_BYTES,
 };
-pub use self::{memory::IndexStats, v2sums::V2_ITEMS_MAX};
+pub use self::{
+    memory::IndexStats,
+    v2sums::{SuffixRange, V2_ITEMS_MAX},
+};
 use super::{
     id_from_suffix, suffix, suffix_of, Backend, DownloadPolicy, NamespaceSummary, StoreError,
 };

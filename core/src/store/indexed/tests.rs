@@ -372,6 +372,32 @@ fn v2_range_fingerprints_follow_writes() {
             let want = brute(&mut s, lo, hi);
             assert_eq!(got, want, "round {round}, range {lo:?}..{hi:?}");
         }
+        // Consecutive ranges at once (a split's sub-ranges), some with a gap between them.
+        let mut bounds: Vec<u32> = (0..2 + rnd(12)).map(|_| rnd(2100) as u32).collect();
+        bounds.sort_unstable();
+        bounds.dedup();
+        let mut ranges: Vec<(Option<u32>, Option<u32>)> = Vec::new();
+        let mut lower = None;
+        for (j, b) in bounds.iter().enumerate() {
+            if j % 5 != 4 {
+                ranges.push((lower, Some(*b)));
+            }
+            lower = Some(*b);
+        }
+        ranges.push((lower, None));
+        let keys: Vec<_> = ranges
+            .iter()
+            .map(|(l, h)| (l.map(suffix), h.map(suffix)))
+            .collect();
+        let refs: Vec<_> = keys
+            .iter()
+            .map(|(l, h)| (l.as_deref(), h.as_deref()))
+            .collect();
+        let got = s.v2_range_fingerprints(id, &refs).unwrap();
+        for ((lo, hi), got) in ranges.into_iter().zip(got) {
+            let want = brute(&mut s, lo, hi);
+            assert_eq!(got, want, "round {round}, batch range {lo:?}..{hi:?}");
+        }
         // The item hashes (cached by the sums above, or read) are every entry's.
         let entries = s
             .backend_mut()

@@ -6,7 +6,10 @@
 //! fingerprint is then the sum of the cached sums of the chunks it covers, plus the parts of
 //! at most two chunks at its bounds read from the backend (≤ [`CHUNK_MAX`] entries each):
 //! O(n / 128) additions and two short reads once the document's chunks have been read, instead
-//! of hashing every entry of the range each time.
+//! of hashing every entry of the range each time. Ranges asked for together
+//! ([`Indexed::v2_range_fingerprints`]: a split's sub-ranges, a turn's parts) share the chunk
+//! at a common bound: one read, the other side being the chunk's sum less it (W8's shape,
+//! 1,000,000 entries and 100 differences: 439,000 entries read per sync → 253,000).
 //!
 //! Why not persisted, nor kept in the Fenwick tree: a session sums the chunks of the ranges it
 //! compares, which after the first round are cached, and a sum per chunk costs 48 bytes of
@@ -41,6 +44,17 @@ use crate::{
 /// every entry back. Larger documents reconcile by ranges, which need only the sums.
 pub const V2_ITEMS_MAX: u64 = 1 << 17;
 
+/// A range of suffixes `[lower, upper)` (`None`: unbounded).
+pub type SuffixRange<'a> = (Option<&'a [u8]>, Option<&'a [u8]>);
+
+/// The sum of the entries of chunk `chunk` below `key`, where a range ended inside it.
+#[derive(Debug)]
+struct Carry {
+    chunk: usize,
+    key: Vec<u8>,
+    below: Fingerprint,
+}
+
 impl<B: Backend> Indexed<B> {
     /// The sync v2 fingerprint of the entries of `ns` whose suffix (`author ‖ key`) is in
     /// `[lower, upper)` (`None`: unbounded).
@@ -50,6 +64,43 @@ impl<B: Backend> Indexed<B> {
         lower: Option<&[u8]>,
         upper: Option<&[u8]>,
     ) -> Result<Fingerprint, StoreError> {
+        let fp = self.v2_fingerprint_carried(ns, lower, upper, &mut None)?;
+        // Item hashes kept above count against the budget.
+        self.enforce(Some(ns));
+        Ok(fp)
+    }
+
+    /// [`v2_range_fingerprint`](Self::v2_range_fingerprint) of each of `ranges` (ascending and
+    /// disjoint, as the parts of a turn or the sub-ranges of a split are).
+    ///
+    /// Where one range ends inside a chunk and the next starts at that bound, the chunk is
+    /// read once: the first range's part of it is read, and the next range's part is the
+    /// chunk's cached sum minus it. A split into 16 sub-ranges read 32 partial chunks, now 17.
+    pub fn v2_range_fingerprints(
+        &mut self,
+        ns: NamespaceId,
+        ranges: &[SuffixRange<'_>],
+    ) -> Result<Vec<Fingerprint>, StoreError> {
+        let mut carry = None;
+        let fps = ranges
+            .iter()
+            .map(|(lower, upper)| self.v2_fingerprint_carried(ns, *lower, *upper, &mut carry))
+            .collect::<Result<Vec<_>, _>>()?;
+        self.enforce(Some(ns));
+        Ok(fps)
+    }
+
+    /// One range's fingerprint. `carry` holds, from the range before, the sum of the part of
+    /// a chunk below the bound that range ended at inside it; this call uses it if its range
+    /// starts at that bound, and leaves the same for the bound it ends at.
+    fn v2_fingerprint_carried(
+        &mut self,
+        ns: NamespaceId,
+        lower: Option<&[u8]>,
+        upper: Option<&[u8]>,
+        carry: &mut Option<Carry>,
+    ) -> Result<Fingerprint, StoreError> {
+        let taken = carry.take();
         if let (Some(l), Some(u)) = (lower, upper) {
             if u <= l {
                 return Ok(Fingerprint::default());
@@ -80,21 +131,44 @@ impl<B: Backend> Indexed<B> {
             if to.as_ref().is_some_and(|t| *t <= from) {
                 continue;
             }
+            let cached = self.trees.get(&ns).and_then(|l| l.chunks.v2(i));
             let whole = from == start.as_ref() && to.as_deref() == end.as_deref();
-            if whole {
-                if let Some(sum) = self.trees.get(&ns).and_then(|l| l.chunks.v2(i)) {
-                    fp = fp.combine(&sum);
-                    continue;
+            // The sum of chunk `i` below `from`, if known: zero from its start, or carried.
+            let below = if from == start.as_ref() {
+                Some(Fingerprint::default())
+            } else {
+                taken
+                    .as_ref()
+                    .filter(|c| c.chunk == i && c.key == from)
+                    .map(|c| c.below)
+            };
+            let sum = match (cached, below) {
+                (Some(sum), _) if whole => sum,
+                // Up to the chunk's end: the chunk less what lies below.
+                (Some(sum), Some(below)) if to.as_deref() == end.as_deref() => {
+                    sum.difference(&below)
                 }
-            }
-            let (sum, items) = self.v2_read(ns, &from, to.as_deref(), whole && keep)?;
-            if whole {
-                self.with_chunks(ns, |c| c.set_v2(i, sum, items));
+                _ => {
+                    let (sum, items) = self.v2_read(ns, &from, to.as_deref(), whole && keep)?;
+                    if whole {
+                        self.with_chunks(ns, |c| c.set_v2(i, sum, items));
+                    }
+                    sum
+                }
+            };
+            // The range ends inside this chunk: what lies below its end is known if what lay
+            // below its start was.
+            if let (Some(below), Some(t)) = (below, &to) {
+                if end.as_deref() != Some(t.as_slice()) {
+                    *carry = Some(Carry {
+                        chunk: i,
+                        key: t.clone(),
+                        below: below.combine(&sum),
+                    });
+                }
             }
             fp = fp.combine(&sum);
         }
-        // Item hashes kept above count against the budget.
-        self.enforce(Some(ns));
         Ok(fp)
     }
 

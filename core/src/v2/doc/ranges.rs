@@ -164,20 +164,25 @@ impl Turns {
         let mut room = ctx.config.max_parts.saturating_sub(parts.len() + 1);
         // This side's fingerprint of every compared range first: how many of them differ
         // decides whether sub-ranges are listed at once (see `Split`).
-        let mut compared = 0usize;
+        let is_compared = |m: &Option<PartMode>| matches!(m, Some(PartMode::Fingerprint(_)) | None);
+        let compared_ranges: Vec<KeyRange> = parts
+            .iter()
+            .filter(|(_, m)| is_compared(m))
+            .map(|(r, _)| r.clone())
+            .collect();
+        let compared = compared_ranges.len();
+        let mut owns = ctx.store.fingerprints(&compared_ranges)?.into_iter();
         let mut parts: Vec<(KeyRange, Option<PartMode>, Option<Fingerprint>)> = parts
             .into_iter()
             .map(|(range, mode)| {
-                let own = match &mode {
-                    Some(PartMode::Fingerprint(_)) | None => {
-                        compared += 1;
-                        Some(ctx.store.fingerprint(&range)).transpose()
-                    }
-                    _ => Ok(None),
-                }?;
-                Ok((range, mode, own))
+                let own = if is_compared(&mode) {
+                    owns.next()
+                } else {
+                    None
+                };
+                (range, mode, own)
             })
-            .collect::<Result<_, DocError>>()?;
+            .collect();
         let mut differ = 0usize;
         for (_, mode, own) in &mut parts {
             if let (Some(PartMode::Fingerprint(theirs)), Some(fp)) = (&*mode, &*own) {
@@ -302,8 +307,9 @@ fn differing<S: DocStore + ?Sized>(
         *room = room.saturating_sub(r.len());
         r
     };
-    // Sub-range bounds from the keys around each pivot rank (O(log n) each), then each
-    // sub-range's fingerprint from the index; only small sub-ranges are read, to list them.
+    // Sub-range bounds from the keys around each pivot rank (O(log n) each), then the
+    // sub-ranges' fingerprints from the index, at once; only small sub-ranges are read, to
+    // list them.
     let mut uppers: Vec<Option<Vec<u8>>> = Vec::with_capacity(ranks.len() + 1);
     for r in ranks {
         let (Some(prev), Some(next)) = (
@@ -316,16 +322,19 @@ fn differing<S: DocStore + ?Sized>(
     }
     uppers.push(range.upper.clone());
     let mut lower = range.lower.clone();
-    for upper in uppers {
-        let sub = KeyRange {
-            lower: lower.clone(),
-            upper: upper.clone(),
-        };
-        let (fp, list_up_to) = if n <= leaf {
-            (own, leaf)
-        } else {
-            (ctx.store.fingerprint(&sub)?, split.list_up_to.max(1))
-        };
+    let subs: Vec<KeyRange> = uppers
+        .into_iter()
+        .map(|upper| KeyRange {
+            lower: std::mem::replace(&mut lower, upper.clone()),
+            upper,
+        })
+        .collect();
+    let (fps, list_up_to) = if n <= leaf {
+        (vec![own], leaf)
+    } else {
+        (ctx.store.fingerprints(&subs)?, split.list_up_to.max(1))
+    };
+    for (sub, fp) in subs.into_iter().zip(fps) {
         if fp.count() <= list_up_to {
             let mut list = Vec::new();
             store::scan(ctx.store, &sub, |e| {
@@ -334,14 +343,10 @@ fn differing<S: DocStore + ?Sized>(
                 revealed.insert(item, store::flat_key(&e));
                 true
             })?;
-            reply.push((upper.clone(), PartMode::Hashes(list)));
+            reply.push((sub.upper, PartMode::Hashes(list)));
         } else {
-            reply.push((
-                upper.clone(),
-                PartMode::Fingerprint(fp.digest(ctx.range_key)),
-            ));
+            reply.push((sub.upper, PartMode::Fingerprint(fp.digest(ctx.range_key))));
         }
-        lower = upper;
     }
     Ok(())
 }

@@ -76,6 +76,10 @@ pub trait DocStore {
     fn namespace(&self) -> NamespaceId;
     /// The v2 fingerprint (sum and count) of the entries in `range`.
     fn fingerprint(&mut self, range: &KeyRange) -> Result<Fingerprint, StoreError>;
+    /// [`fingerprint`](Self::fingerprint) of each of `ranges`, which ascend and do not
+    /// overlap: a store may share the work at bounds where one range ends and the next
+    /// starts.
+    fn fingerprints(&mut self, ranges: &[KeyRange]) -> Result<Vec<Fingerprint>, StoreError>;
     /// Number of entries in `range`.
     fn count(&mut self, range: &KeyRange) -> Result<u64, StoreError>;
     /// The flat key of the entry at `rank` (from 0) in `range`.
@@ -221,6 +225,17 @@ impl<B: Backend> DocStore for IndexedDoc<'_, B> {
             self.indexed.set_v2_fingerprint(self.ns, fp);
         }
         Ok(fp)
+    }
+
+    fn fingerprints(&mut self, ranges: &[KeyRange]) -> Result<Vec<Fingerprint>, StoreError> {
+        if let [one] = ranges {
+            return Ok(vec![self.fingerprint(one)?]);
+        }
+        let bounds: Vec<_> = ranges
+            .iter()
+            .map(|r| (r.lower.as_deref(), r.upper.as_deref()))
+            .collect();
+        self.indexed.v2_range_fingerprints(self.ns, &bounds)
     }
 
     fn count(&mut self, range: &KeyRange) -> Result<u64, StoreError> {
