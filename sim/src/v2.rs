@@ -107,7 +107,9 @@ impl V2Params {
             doc: if small {
                 DocConfig {
                     riblt_max_items: 8,
-                    leaf: 2,
+                    leaf: 3,
+                    // Below `leaf`, so that sparse and dense turns list differently.
+                    eager_leaf: 1,
                     ..DocConfig::default()
                 }
             } else {

@@ -98,7 +98,7 @@ pub struct DocConfig {
     /// Sub-ranges of a split of at most this many entries are always listed at once (without a
     /// fingerprint first). When differences are sparse, listing larger ones mostly sends lists
     /// of sub-ranges that turn out equal: 1,000,000 entries and 100 differences sent 890 kB
-    /// with every sub-range of up to 16 listed, ~150 kB with 2, in one round trip more.
+    /// with every sub-range of up to 16 listed, 170 kB with 2, in one round trip more.
     pub eager_leaf: u64,
     /// Most range turns received.
     pub max_turns: u32,

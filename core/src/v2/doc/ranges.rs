@@ -6,9 +6,13 @@
 //! peer's turn: equal fingerprints are settled (`Skip`); a differing range is listed
 //! (`Hashes`) when this side holds at most the leaf size in it, sent whole when the peer holds
 //! nothing there, and otherwise split into `fanout` sub-ranges of about equal count, each
-//! fingerprinted or listed; a listed range is settled by sending the entries the list lacks
-//! and asking (`Wants`) for listed items this side lacks. A turn whose parts are all `Skip`
-//! ends the range phase.
+//! fingerprinted or, if small enough, listed at once (`Split`: small enough depends on how
+//! many of the turn's ranges differ); a listed range is settled by sending the entries the
+//! list lacks and asking (`Wants`) for listed items this side lacks. A turn whose parts are
+//! all `Skip` ends the range phase.
+//!
+//! Fingerprints travel as keyed 16-byte digests (`RangeDigest`): a received one is compared
+//! with the digest of this side's fingerprint under the connection's range key.
 //!
 //! A split costs O(log n) per sub-range: its bounds come from the keys around each pivot rank,
 //! its fingerprint from the index; only sub-ranges small enough to be listed are read. Bounds
@@ -267,7 +271,7 @@ struct Split {
     /// too), else [`DocConfig::eager_leaf`]. W8's shape (1,000,000 entries, 100 spread
     /// differences) splits ranges of ~244 entries of which 1 in 13 differs into sub-ranges
     /// of ~15: listing all of them sent 890 kB, fingerprinting them and listing the ~100
-    /// that differ ~150 kB, one round trip more.
+    /// that differ 170 kB in all, one round trip more.
     list_up_to: u64,
 }
 
