@@ -357,3 +357,30 @@ fn batches_and_single_symbols_agree() {
     assert_eq!(a.remote_only().count(), 20);
     assert_eq!(a.local_only().count(), 30);
 }
+
+#[test]
+fn isqrt_is_exact() {
+    let mut values = vec![0, 1, 2, 3, 4, 5, 8, 9, 10, u64::MAX, u64::MAX - 1];
+    for r in [
+        1u64,
+        2,
+        3,
+        1 << 16,
+        (1 << 26) + 1,
+        (1 << 31) - 1,
+        (1 << 32) - 2,
+        (1 << 32) - 1,
+    ] {
+        let sq = r * r;
+        values.extend([sq - 1, sq, sq.saturating_add(1)]);
+        if r < (1 << 32) - 1 {
+            values.push((r + 1) * (r + 1) - 1);
+        }
+    }
+    let mut rng = crate::testutil::XorShift(99);
+    values.extend((0..100_000).map(|_| rng.below(u64::MAX)));
+    values.extend((0..100_000).map(|_| rng.below(1 << 53)));
+    for x in values {
+        assert_eq!(super::isqrt(x), x.isqrt(), "isqrt({x})");
+    }
+}
