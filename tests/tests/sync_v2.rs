@@ -143,9 +143,10 @@ async fn a_later_round_runs_on_the_kept_connection() -> Result<()> {
     Ok(())
 }
 
-/// A kept connection whose peer restarted meanwhile is not used: it is dropped when taken
-/// (or, when the peer's close arrives only during the round, the round runs again on a new
-/// connection), so the restart costs the caller nothing.
+/// A kept connection whose peer restarted meanwhile is not used: its close arrives before the
+/// next round, so it is dropped when taken and the round runs on a new connection. (A close
+/// that arrives only during the round makes `sync_all` run it again on a new connection; no
+/// test here provokes that timing.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_round_whose_kept_connection_died_runs_on_a_new_one() -> Result<()> {
     let dir = tempfile::tempdir()?;
