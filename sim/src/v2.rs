@@ -107,6 +107,9 @@ impl V2Params {
             doc: if small {
                 DocConfig {
                     riblt_max_items: 8,
+                    // Unasked symbols in several frames: decoded early, the rest dropped.
+                    first_symbols: 2,
+                    unasked_symbols: 8,
                     leaf: 3,
                     // Below `leaf`, so that sparse and dense turns list differently.
                     eager_leaf: 1,

@@ -205,6 +205,7 @@ pub fn v2_sessions(data: &[u8]) {
     let policy = inp.u8();
     let config = DocConfig {
         first_symbols: 1 + u64::from(policy >> 1 & 0x0f),
+        unasked_symbols: u64::from(policy >> 3 & 0x1f),
         riblt_max_items: if policy & 0x20 == 0 { 16_384 } else { 0 },
         leaf: u64::from(policy >> 6),
         fanout: 2 + usize::from(policy >> 4 & 3),
@@ -237,6 +238,7 @@ pub fn v2_sessions(data: &[u8]) {
         let open = Message::DocOpen {
             tag: [0; 16],
             fingerprint: Fingerprint::from_parts([1; 32], 3),
+            unasked: u64::from(inp.u8() % 40),
         };
         match s.handle(&mut doc, &mut dict, open) {
             Ok(out) => fits(&out),

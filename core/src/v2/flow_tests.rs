@@ -126,6 +126,7 @@ fn small_difference_in_one_and_a_half_round_trips() {
         Message::DocOpen {
             tag: key.namespace_tag(&ns.id()),
             fingerprint: fingerprint(&opener),
+            unasked: 256,
         },
         Message::Symbols {
             start: 0,
@@ -138,6 +139,7 @@ fn small_difference_in_one_and_a_half_round_trips() {
     let Message::DocOpen {
         tag,
         fingerprint: their_fp,
+        unasked: 256,
     } = &msgs[0]
     else {
         panic!("DocOpen first")

@@ -139,10 +139,11 @@ fn frames() -> Vec<(&'static str, &'static str, Message)> {
         ),
         (
             "10-doc-open",
-            "DocOpen: tag of ns b2, fingerprint of {a, b}",
+            "DocOpen: tag of ns b2, fingerprint of {a, b}, 3 unasked symbols",
             Message::DocOpen {
                 tag: key.namespace_tag(&ns.id()),
                 fingerprint: fp_ab,
+                unasked: 3,
             },
         ),
         (

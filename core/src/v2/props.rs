@@ -106,6 +106,7 @@ impl Arbitrary for Message {
             9 => Message::DocOpen {
                 tag: arr(g),
                 fingerprint: fingerprint(g),
+                unasked: int(g),
             },
             10 => Message::Ranges {
                 parts: small_vec(g, 6, part),

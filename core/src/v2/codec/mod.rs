@@ -532,12 +532,16 @@ pub enum Message {
         /// Why.
         code: AbortCode,
     },
-    /// \[0x10\] Document stream, opener's first frame: which document and its fingerprint.
+    /// \[0x10\] Document stream, opener's first frame: which document, its fingerprint, and
+    /// how many coded symbols follow unasked.
     DocOpen {
         /// The namespace's tag on this connection.
         tag: NamespaceTag,
         /// The opener's fingerprint of the whole document.
         fingerprint: Fingerprint,
+        /// Coded symbols `0..unasked` the opener sends right after, before any `MoreSymbols`
+        /// (0 when its first `Ranges` follows instead).
+        unasked: u64,
     },
     /// \[0x11\] Document stream: range parts covering the whole key space, in order.
     Ranges {
@@ -615,9 +619,14 @@ impl Message {
                 }
             }
             Message::Abort { code } => put_varint(out, u64::from(code.to_u32())),
-            Message::DocOpen { tag, fingerprint } => {
+            Message::DocOpen {
+                tag,
+                fingerprint,
+                unasked,
+            } => {
                 out.extend_from_slice(tag);
                 put_fingerprint(out, fingerprint);
+                put_varint(out, *unasked);
             }
             Message::Ranges { parts } => {
                 put_varint(out, parts.len() as u64);
@@ -685,6 +694,7 @@ impl Message {
             0x10 => Message::DocOpen {
                 tag: r.array::<NAMESPACE_TAG_LEN>()?,
                 fingerprint: read_fingerprint(r)?,
+                unasked: r.varint("unasked symbols")?,
             },
             0x11 => Message::Ranges {
                 parts: r.list(MIN_PART_LEN, Part::decode)?,

@@ -233,8 +233,46 @@ fn a_large_document_with_a_small_difference_decodes_in_one_round_trip() {
     let run = reconcile(&a, &b, DocConfig::default());
     assert_eq!(run.responder.method, Method::Riblt, "{run:?}");
     assert_eq!(run.flights, 3, "{run:?}");
+    // All unasked symbols travel (the responder drops those after the first frame).
+    assert_eq!(run.opener.symbols_sent, 320);
+    assert_eq!(run.responder.symbols_received, 320);
+    assert!(run.bytes < 17_000, "{run:?}");
+    // Without symbols beyond the first frame, the same in a third of the bytes.
+    let config = DocConfig {
+        unasked_symbols: 0,
+        ..DocConfig::default()
+    };
+    let run = reconcile(&a, &b, config);
+    assert_eq!(run.flights, 3, "{run:?}");
     assert_eq!(run.opener.symbols_sent, 64);
     assert!(run.bytes < 8_000, "{run:?}");
+}
+
+/// 200 differences (100 new entries per side) decode from the unasked symbols: no
+/// `MoreSymbols` round trip. With only the first frame unasked they need one.
+#[test]
+fn unasked_symbols_save_the_round_trip_of_more_symbols() {
+    let shared = many(20_000, 4, b"v");
+    let (mut a, mut b) = (shared.clone(), shared);
+    for i in 0..100 {
+        a.push(entry(9, format!("only-a-{i:03}").as_bytes(), 5, Some(b"x")));
+        b.push(entry(8, format!("only-b-{i:03}").as_bytes(), 5, Some(b"y")));
+    }
+    let run = reconcile(&a, &b, DocConfig::default());
+    assert_eq!(run.responder.method, Method::Riblt, "{run:?}");
+    assert_eq!(run.flights, 3, "{run:?}");
+    assert_eq!(run.opener.symbols_sent, 320, "{run:?}");
+    let config = DocConfig {
+        unasked_symbols: 0,
+        ..DocConfig::default()
+    };
+    let asked = reconcile(&a, &b, config);
+    assert_eq!(asked.flights, 5, "{asked:?}");
+    assert!(asked.opener.symbols_sent > 64, "{asked:?}");
+    // Divided among documents, at least the first frame each.
+    assert_eq!(DocConfig::default().for_documents(2).unasked_symbols, 160);
+    assert_eq!(DocConfig::default().for_documents(10).unasked_symbols, 64);
+    assert_eq!(DocConfig::default().for_documents(0).unasked_symbols, 320);
 }
 
 #[test]
@@ -366,6 +404,7 @@ fn limits_end_the_session_with_their_codes() {
         Message::DocOpen {
             tag: [0; 16],
             fingerprint: Fingerprint::default(),
+            unasked: 0,
         },
     )
     .unwrap();
@@ -467,6 +506,7 @@ impl Arbitrary for Docs {
         b.extend(side(g));
         let config = DocConfig {
             first_symbols: 1 + u64::arbitrary(g) % 64,
+            unasked_symbols: u64::arbitrary(g) % 100,
             riblt_max_items: u64::arbitrary(g) % 100,
             fanout: 2 + usize::arbitrary(g) % 15,
             leaf: u64::arbitrary(g) % 8,
@@ -516,9 +556,8 @@ fn costs_of_small_differences() {
             run.bytes as f64 / d as f64,
             run.responder.method
         );
-        // Up to about 40 differences decode from the first 64 symbols; 100 need one more
-        // request: two round trips with the transfer.
-        let most = if d <= 10 { 3 } else { 5 };
-        assert!(run.flights <= most, "{run:?}");
+        // Up to about 200 differences decode from the unasked symbols: one round trip with
+        // the transfer.
+        assert!(run.flights <= 3, "{run:?}");
     }
 }

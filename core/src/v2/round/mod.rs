@@ -480,6 +480,7 @@ impl Round {
             return;
         };
         let riblt_key = a.hasher().map(|h| h.key()).unwrap_or_default();
+        let config = self.config.doc.for_documents(a.differing());
         let id = self.next_id();
         self.streams.insert(
             id,
@@ -497,7 +498,7 @@ impl Round {
             namespace,
             tag,
             riblt_key,
-            config: self.config.doc,
+            config,
         };
         self.store(cmd, Waiting::Open(id));
     }
