@@ -362,6 +362,66 @@ fn the_entry_budget_spreads_a_transfer_over_turns() {
     assert!(run.flights >= 14, "{run:?}");
 }
 
+/// A responder drops unasked symbols that arrive after it answered, refuses symbols beyond
+/// those announced, and refuses an announcement over its symbol limit.
+#[test]
+fn unasked_symbols_are_bounded_by_the_announcement() {
+    let shared = many(500, 2, b"v");
+    let mut a = shared.clone();
+    a.push(entry(9, b"only-a", 5, Some(b"x")));
+    let mut dict = Dictionary::new();
+    let (mut store_a, mut store_b) = (store_of(&a), store_of(&shared));
+    let mut opener_doc =
+        IndexedDoc::new(&mut store_a, secret().id(), EntryLimits::default(), now(T0));
+    let (_, out) = DocSession::open(
+        DocConfig::default(),
+        hasher(),
+        [0; 16],
+        &mut opener_doc,
+        &mut dict,
+    )
+    .unwrap();
+    let Message::DocOpen { unasked, .. } = out[0] else {
+        panic!("DocOpen first");
+    };
+    assert_eq!(unasked, 320);
+    assert_eq!(out.len(), 1 + 5, "DocOpen and five frames of 64");
+    let mut doc = IndexedDoc::new(&mut store_b, secret().id(), EntryLimits::default(), now(T0));
+    let mut s = DocSession::accept(DocConfig::default(), hasher());
+    let mut dict = Dictionary::new();
+    s.handle(&mut doc, &mut dict, out[0].clone()).unwrap();
+    let answer = s.handle(&mut doc, &mut dict, out[1].clone()).unwrap();
+    assert!(
+        matches!(answer.last(), Some(Message::DocDone)),
+        "one difference decodes from the first frame: {answer:?}"
+    );
+    for m in &out[2..] {
+        assert!(s.handle(&mut doc, &mut dict, m.clone()).unwrap().is_empty());
+    }
+    assert_eq!(s.stats().symbols_received, 320);
+    let beyond = Message::Symbols {
+        start: 320,
+        symbols: vec![crate::v2::riblt::CodedSymbol::default()],
+    };
+    let e = s.handle(&mut doc, &mut dict, beyond).unwrap_err();
+    assert_eq!(e.code(), Some(AbortCode::Protocol));
+
+    let mut s = DocSession::accept(DocConfig::default(), hasher());
+    let Message::DocOpen {
+        tag, fingerprint, ..
+    } = out[0].clone()
+    else {
+        unreachable!()
+    };
+    let over = Message::DocOpen {
+        tag,
+        fingerprint,
+        unasked: DocConfig::default().riblt.max_symbols + 1,
+    };
+    let e = s.handle(&mut doc, &mut dict, over).unwrap_err();
+    assert_eq!(e.code(), Some(AbortCode::LimitExceeded));
+}
+
 #[test]
 fn prefix_deletions_and_newer_values_converge() {
     let a = vec![
