@@ -62,8 +62,9 @@ pub(crate) struct JobRx<T> {
 /// A queue of at most `cap` jobs.
 pub(crate) fn job_queue<T>(cap: usize) -> (JobTx<T>, JobRx<T>) {
     // Bounded by the counter, not by the channel: `JobTx::send` refuses a job once `cap` are
-    // queued. A `sync_channel` would block the sender when full, and senders run on the
-    // async runtime (the live task), which must never block on the store thread.
+    // queued, without blocking (senders run on the async runtime). Not `sync_channel(cap)`
+    // with `try_send`: std's bounded channel is an array that allocates all `cap` slots
+    // (65,536 jobs) up front, whatever the queue holds.
     let (tx, rx) = mpsc::channel(); // unbounded by design: `queued` bounds it (above)
     let queued = Arc::new(AtomicUsize::new(0));
     (

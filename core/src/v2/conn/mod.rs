@@ -253,7 +253,11 @@ impl Dialer {
                     return Err(ConnError::Limit("symbols asked for at once"));
                 }
                 let symbols = self.encoder.next_symbols((until - sent) as usize);
-                Ok(symbol_messages(sent, &symbols))
+                Ok(symbol_messages(
+                    sent,
+                    &symbols,
+                    crate::v2::frame::MAX_SYMBOLS_PER_FRAME,
+                ))
             }
             Message::SendList if self.differing.is_none() => {
                 let mut out: Vec<Message> = self

@@ -241,13 +241,12 @@ enum State {
     /// Opener that sent symbols; `wants` counts the `Wants` messages answered (each a pass
     /// over the document's item hashes, so at most [`MAX_RIBLT_WANTS`]).
     Encoding { encoder: Box<Encoder>, wants: u32 },
-    /// Responder decoding symbols; it answers once decoded or once `until` symbols have
+    /// Responder decoding symbols; it answers once decoded or once the `due` symbols have
     /// arrived.
     Decoding {
         decoder: Box<Decoder>,
         theirs: Fingerprint,
         own: u64,
-        until: u64,
     },
     /// Range turns.
     Ranges(ranges::Turns),
@@ -265,8 +264,9 @@ pub struct DocSession {
     state: State,
     sent_done: bool,
     peer_done: bool,
-    /// Responder: symbols `0..due` were sent unasked or asked for; those that arrive after the
-    /// session stopped decoding are dropped.
+    /// Responder: symbols `0..due` were sent unasked or asked for. While decoding it answers
+    /// once all have arrived (if not decoded sooner); those that arrive after it stopped
+    /// decoding are dropped, any beyond are a protocol error.
     due: u64,
     stats: DocStats,
 }
@@ -304,12 +304,7 @@ impl DocSession {
             let symbols = encoder.next_symbols(unasked as usize);
             s.stats.symbols_sent = symbols.len() as u64;
             s.stats.method = Method::Riblt;
-            for (i, chunk) in symbols.chunks(frame as usize).enumerate() {
-                ob.push(Message::Symbols {
-                    start: i as u64 * frame,
-                    symbols: chunk.to_vec(),
-                });
-            }
+            ob.symbols(0, symbols, frame as usize);
             s.state = State::Encoding { encoder, wants: 0 };
         } else {
             let fp = store.fingerprint(&KeyRange::all())?;
@@ -460,7 +455,7 @@ impl DocSession {
                     }
                     let symbols = encoder.next_symbols((until - sent) as usize);
                     self.stats.symbols_sent += symbols.len() as u64;
-                    ob.symbols(sent, symbols);
+                    ob.symbols(sent, symbols, MAX_SYMBOLS_PER_FRAME);
                     State::Encoding { encoder, wants }
                 }
                 Message::Wants { hashes } => {
@@ -486,12 +481,11 @@ impl DocSession {
                     mut decoder,
                     theirs,
                     own,
-                    until,
                 },
                 Message::Symbols { start, symbols },
             ) => {
                 self.stats.symbols_received += symbols.len() as u64;
-                if start + symbols.len() as u64 > until {
+                if start + symbols.len() as u64 > self.due {
                     return Err(DocError::Protocol("symbols beyond those asked for"));
                 }
                 match decoder.add_symbols(start, &symbols) {
@@ -502,12 +496,11 @@ impl DocSession {
                     }
                     Err(_) => return Err(DocError::Protocol("inconsistent coded symbols")),
                 }
-                if decoder.symbols_received() < until && !decoder.is_done() {
+                if decoder.symbols_received() < self.due && !decoder.is_done() {
                     State::Decoding {
                         decoder,
                         theirs,
                         own,
-                        until,
                     }
                 } else {
                     self.decide(store, dict, ob, decoder, theirs, own)?
@@ -559,11 +552,10 @@ impl DocSession {
                     Box::new(Decoder::new(self.hasher.clone(), self.config.riblt, items));
                 self.stats.symbols_received += symbols.len() as u64;
                 // The opener's unasked symbols, in frames of whatever size.
-                let until = self.due;
                 if start != 0 || symbols.is_empty() {
                     return Err(DocError::Protocol("first symbols out of place"));
                 }
-                if symbols.len() as u64 > until {
+                if symbols.len() as u64 > self.due {
                     return Err(DocError::Protocol("symbols beyond those asked for"));
                 }
                 match decoder.add_symbols(0, &symbols) {
@@ -573,12 +565,11 @@ impl DocSession {
                     }
                     Err(_) => return Err(DocError::Protocol("inconsistent coded symbols")),
                 }
-                if decoder.symbols_received() < until && !decoder.is_done() {
+                if decoder.symbols_received() < self.due && !decoder.is_done() {
                     return Ok(State::Decoding {
                         decoder,
                         theirs,
                         own: fp.count(),
-                        until,
                     });
                 }
                 self.decide(store, dict, ob, decoder, theirs, fp.count())
@@ -643,7 +634,6 @@ impl DocSession {
                 decoder,
                 theirs,
                 own,
-                until,
             });
         }
         self.switch_to_ranges(store, dict, ob, theirs)

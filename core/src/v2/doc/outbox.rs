@@ -47,13 +47,19 @@ fn part_len(p: &Part) -> usize {
     bound + mode
 }
 
-/// `Symbols` messages of `symbols` from index `start`, as many per frame as fit.
-pub(crate) fn symbol_messages(start: u64, symbols: &[CodedSymbol]) -> Vec<Message> {
+/// `Symbols` messages of `symbols` from index `start`, `per_frame` to a frame (at most as
+/// many as fit, [`MAX_SYMBOLS_PER_FRAME`]).
+pub(crate) fn symbol_messages(
+    start: u64,
+    symbols: &[CodedSymbol],
+    per_frame: usize,
+) -> Vec<Message> {
+    let per_frame = per_frame.clamp(1, MAX_SYMBOLS_PER_FRAME);
     symbols
-        .chunks(MAX_SYMBOLS_PER_FRAME)
+        .chunks(per_frame)
         .enumerate()
         .map(|(i, chunk)| Message::Symbols {
-            start: start + (i * MAX_SYMBOLS_PER_FRAME) as u64,
+            start: start + (i * per_frame) as u64,
             symbols: chunk.to_vec(),
         })
         .collect()
@@ -95,8 +101,8 @@ impl Outbox {
         }
     }
 
-    pub(crate) fn symbols(&mut self, start: u64, symbols: Vec<CodedSymbol>) {
-        for m in symbol_messages(start, &symbols) {
+    pub(crate) fn symbols(&mut self, start: u64, symbols: Vec<CodedSymbol>, per_frame: usize) {
+        for m in symbol_messages(start, &symbols, per_frame) {
             self.push(m);
         }
     }
